@@ -1,0 +1,48 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// recordJSON is the one JSON shape of a stored event, used by every export,
+// feed and CLI: data is embedded as the JSON document it is, not base64.
+type recordJSON struct {
+	ID         uuid.UUID       `json:"id"`
+	Stream     string          `json:"stream"`
+	Type       string          `json:"type"`
+	Version    uint64          `json:"version"`
+	Position   uint64          `json:"position"`
+	RecordedAt time.Time       `json:"recordedAt"`
+	Data       json.RawMessage `json:"data"`
+	Metadata   Metadata        `json:"metadata"`
+}
+
+// MarshalJSON encodes the record with its data inline as JSON.
+func (r Record) MarshalJSON() ([]byte, error) {
+	data := json.RawMessage(r.Data)
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	return json.Marshal(recordJSON{
+		ID: r.ID, Stream: r.Stream, Type: r.Type, Version: r.Version, Position: r.Position,
+		RecordedAt: r.RecordedAt, Data: data, Metadata: r.Metadata,
+	})
+}
+
+// UnmarshalJSON decodes what MarshalJSON produced. The data bytes are kept
+// exactly as they stand in the input.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var j recordJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("decode record: %w", err)
+	}
+	*r = Record{
+		ID: j.ID, Stream: j.Stream, Type: j.Type, Version: j.Version, Position: j.Position,
+		RecordedAt: j.RecordedAt, Data: []byte(j.Data), Metadata: j.Metadata,
+	}
+	return nil
+}
