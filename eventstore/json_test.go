@@ -1,8 +1,8 @@
 package eventstore
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
