@@ -41,9 +41,11 @@ var (
 	// ErrNotFound: the stream has no events.
 	ErrNotFound = errors.New("stream not found")
 	// ErrInvalidEvent: the append was malformed (no events, nil or repeated
-	// event id, empty type or stream, data that is not valid UTF-8 JSON).
+	// event id, empty or over-long type or stream name, data that is not
+	// valid UTF-8 JSON). See ValidateAppend for the exact rules.
 	ErrInvalidEvent = errors.New("invalid event")
-	// ErrEventTooLarge: one event's data and metadata exceed the store's limit.
+	// ErrEventTooLarge: one event's size (EventData.Size: data, type and
+	// metadata strings) exceeds the store's limit.
 	ErrEventTooLarge = errors.New("event too large")
 	// ErrDuplicateEvent: an event id is already stored for a different event
 	// (another stream, version, type or content). Retrying the very same
@@ -53,8 +55,14 @@ var (
 	ErrClosed = errors.New("store closed")
 )
 
-// DefaultMaxEventSize is the default limit on one event's data plus metadata.
+// DefaultMaxEventSize is the default limit on one event's size (EventData.Size).
 const DefaultMaxEventSize = 1 << 20
+
+// Limits on names, enforced by ValidateAppend.
+const (
+	MaxStreamNameBytes = 512
+	MaxTypeNameBytes   = 256
+)
 
 // ExpectedVersion is the optimistic-concurrency condition of an append: one of
 // Any, NoStream, StreamExists, or an exact version made with Exact.
@@ -135,12 +143,15 @@ type EventData struct {
 // Record is an event as stored: the proposed event plus where and when the
 // store put it.
 type Record struct {
-	ID         uuid.UUID
-	Stream     string
-	Type       string
-	Version    uint64    // 0-based position within the stream
-	Position   uint64    // global position, from 1, increasing in commit order
-	RecordedAt time.Time // store clock, UTC, microseconds
+	ID       uuid.UUID
+	Stream   string
+	Type     string
+	Version  uint64 // 0-based position within the stream
+	Position uint64 // global position, from 1, increasing in commit order
+	// RecordedAt is the store clock when the event committed: UTC,
+	// microseconds, and never smaller than the RecordedAt of an event with
+	// a smaller position (backends clamp a clock that steps back).
+	RecordedAt time.Time
 	Data       []byte
 	Metadata   Metadata
 }
@@ -156,11 +167,13 @@ type AppendResult struct {
 // ReadStreamOptions selects a slice of one stream.
 type ReadStreamOptions struct {
 	// From is the first version to return (inclusive). Reading backwards,
-	// FromEnd starts at the stream's last event.
+	// FromEnd, or any version past the end, starts at the stream's last
+	// event; reading forwards from past the end returns no events.
 	From uint64
 	// Backwards reads from From towards version 0.
 	Backwards bool
-	// Limit caps the number of events returned; 0 means DefaultReadLimit.
+	// Limit caps the number of events returned; 0 or less means
+	// DefaultReadLimit.
 	Limit int
 }
 
@@ -237,6 +250,10 @@ type Store interface {
 	// writing anything (an idempotent retry); ids stored for anything else
 	// fail with ErrDuplicateEvent. Malformed input fails with ErrInvalidEvent
 	// or ErrEventTooLarge and writes nothing.
+	//
+	// The checks run in this order, and the first failing one decides the
+	// error: input validation, then event ids (retry or ErrDuplicateEvent),
+	// then the expected version.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
 
 	// ReadStream returns up to opts.Limit events of one stream in version
@@ -261,7 +278,8 @@ type Store interface {
 	Subscribe(ctx context.Context, opts SubscribeOptions, handle Handler) error
 
 	// Close releases the store. Appends in flight finish or fail with
-	// ErrClosed; subscriptions end with ErrClosed.
+	// ErrClosed; subscriptions end with ErrClosed; every later call fails
+	// with ErrClosed. Closing again does nothing and returns nil.
 	Close() error
 }
 
@@ -314,8 +332,8 @@ func ValidateAppend(stream string, expected ExpectedVersion, events []EventData,
 	if stream == "" {
 		return fmt.Errorf("%w: empty stream name", ErrInvalidEvent)
 	}
-	if !utf8.ValidString(stream) || len(stream) > 512 {
-		return fmt.Errorf("%w: stream name must be valid UTF-8 of at most 512 bytes", ErrInvalidEvent)
+	if !utf8.ValidString(stream) || len(stream) > MaxStreamNameBytes {
+		return fmt.Errorf("%w: stream name must be valid UTF-8 of at most %d bytes", ErrInvalidEvent, MaxStreamNameBytes)
 	}
 	if !expected.Valid() {
 		return fmt.Errorf("%w: expected version %d is not any, no stream, stream exists or >= 0", ErrInvalidEvent, int64(expected))
@@ -335,8 +353,8 @@ func ValidateAppend(stream string, expected ExpectedVersion, events []EventData,
 			return fmt.Errorf("%w: event %d: id %s appears twice in one append", ErrInvalidEvent, i, e.ID)
 		}
 		seen[e.ID] = struct{}{}
-		if e.Type == "" || len(e.Type) > 256 || !utf8.ValidString(e.Type) {
-			return fmt.Errorf("%w: event %d (%s): type must be 1 to 256 bytes of UTF-8", ErrInvalidEvent, i, e.ID)
+		if e.Type == "" || len(e.Type) > MaxTypeNameBytes || !utf8.ValidString(e.Type) {
+			return fmt.Errorf("%w: event %d (%s): type must be 1 to %d bytes of UTF-8", ErrInvalidEvent, i, e.ID, MaxTypeNameBytes)
 		}
 		if size := e.Size(); size > maxSize {
 			return fmt.Errorf("%w: event %d (%s): %d bytes, limit %d", ErrEventTooLarge, i, e.ID, size, maxSize)
@@ -394,8 +412,14 @@ func (m Metadata) equal(o Metadata) bool {
 //   - Every id stored, in this stream, at consecutive versions, with the same
 //     content, and expected matching the stream as it was before them: an
 //     idempotent retry. retry is true and res is the original result.
-//   - Every id stored like that but expected not matching: the version
-//     conflict the original append would have met.
+//   - Every id stored like that but expected not matching the stream as it
+//     was before them: a *VersionConflictError carrying the stream's
+//     current version.
+//
+// Append boundaries are not stored, so a retry of any consecutive run of
+// one stream's events (part of an earlier append, or parts of two) is
+// recognised as a retry and answers with that run's last version and
+// position. KurrentDB behaves the same way.
 //   - Anything else (some ids stored, other streams, other content, other
 //     order): ErrDuplicateEvent naming the first offending id.
 func ResolveRetry(stream string, expected ExpectedVersion, current int64, events []EventData, stored []*Record) (res AppendResult, retry bool, err error) {

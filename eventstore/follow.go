@@ -41,6 +41,10 @@ func (s *Signal) Notify() {
 type FollowConfig struct {
 	// Read returns the next page of the global log (ReadAll).
 	Read func(ctx context.Context, opts ReadAllOptions) ([]Record, error)
+	// Head, when set, returns the last committed position (Store.Head). A
+	// filtered subscription then moves past the events the filter skipped,
+	// instead of scanning them again at every wake-up.
+	Head func(ctx context.Context) (uint64, error)
 	// Wake is closed, or signalled, when new events may have committed.
 	Wake *Signal
 	// Closed is closed when the store closes.
@@ -68,6 +72,13 @@ func Follow(ctx context.Context, cfg FollowConfig, opts SubscribeOptions, handle
 		defer t.Stop()
 		poll = t.C
 	}
+	filtered := len(opts.Filter.Types) > 0 && cfg.Head != nil
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("subscription after %d: %w", after, ctx.Err())
+		}
+		return fmt.Errorf("subscription after %d: %w", after, err)
+	}
 	for {
 		wake := cfg.Wake.C()
 		select {
@@ -75,20 +86,32 @@ func Follow(ctx context.Context, cfg FollowConfig, opts SubscribeOptions, handle
 			return ErrClosed
 		default:
 		}
+		// A filtered read that comes back short has scanned every event
+		// committed before it started, so the head read just before it is a
+		// safe place to resume from.
+		var head uint64
+		if filtered {
+			h, err := cfg.Head(ctx)
+			if err != nil {
+				return fail(err)
+			}
+			head = h
+		}
 		page, err := cfg.Read(ctx, ReadAllOptions{After: after, Limit: limit, Filter: opts.Filter})
 		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("subscription after %d: %w", after, ctx.Err())
-			}
-			return fmt.Errorf("subscription after %d: %w", after, err)
+			return fail(err)
 		}
 		if len(page) > 0 {
 			if err := handle(ctx, page); err != nil {
 				return err
 			}
 			after = page[len(page)-1].Position
+			if len(page) < limit {
+				after = max(after, head)
+			}
 			continue
 		}
+		after = max(after, head)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("subscription after %d: %w", after, ctx.Err())

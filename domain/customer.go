@@ -1,0 +1,341 @@
+package domain
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/google/uuid"
+)
+
+// Customer is the aggregate of one customer stream: just the state its
+// invariants need, folded from history. Read models live elsewhere.
+//
+// Use it in two steps, with the store's optimistic concurrency in between:
+//
+//	c := domain.NewCustomer(id)
+//	for _, e := range history { c.Apply(e) }     // fold, never fails
+//	if err := c.Check(newEvent); err != nil { … } // decide
+//	append newEvent at the version history ended with
+//
+// Check enforces the rules in the context of the whole history; Apply
+// trusts history. The zero Customer is a customer with no events yet whose
+// id is taken from its CustomerRegistered.
+type Customer struct {
+	id         uuid.UUID
+	registered bool
+	forgotten  bool
+	events     int
+
+	tickets       map[uuid.UUID]TicketStatus
+	opportunities map[uuid.UUID]OpportunityState
+	orders        map[uuid.UUID]OrderState
+	refunds       map[uuid.UUID]struct{}
+}
+
+// OpportunityOutcome is open until an opportunity is won or lost, which is
+// final.
+type OpportunityOutcome string
+
+// Opportunity outcomes.
+const (
+	OutcomeOpen OpportunityOutcome = "open"
+	OutcomeWon  OpportunityOutcome = "won"
+	OutcomeLost OpportunityOutcome = "lost"
+)
+
+// OpportunityState is what the aggregate knows about one opportunity.
+type OpportunityState struct {
+	Stage   OpportunityStage
+	Outcome OpportunityOutcome
+}
+
+// OrderState is what the aggregate knows about one order: what was paid,
+// and how much of it was refunded, in the order's currency.
+type OrderState struct {
+	Amount   int64
+	Currency string
+	Refunded int64
+}
+
+// NewCustomer returns the empty aggregate of the customer with the given id
+// (the stream's), so that Check refuses a CustomerRegistered for another id.
+func NewCustomer(id uuid.UUID) *Customer {
+	return &Customer{id: id}
+}
+
+// ID returns the customer id: the one given to NewCustomer or registered.
+func (c *Customer) ID() uuid.UUID { return c.id }
+
+// Registered reports whether CustomerRegistered was applied.
+func (c *Customer) Registered() bool { return c.registered }
+
+// Forgotten reports whether CustomerForgotten was applied.
+func (c *Customer) Forgotten() bool { return c.forgotten }
+
+// Events returns how many events were applied. When the whole stream was
+// folded in order, the stream's version is Events()-1 (versions are
+// 0-based), the expected version of the next append.
+func (c *Customer) Events() int { return c.events }
+
+// Ticket returns a ticket's status, and whether the ticket exists.
+func (c *Customer) Ticket(id uuid.UUID) (TicketStatus, bool) {
+	s, ok := c.tickets[id]
+	return s, ok
+}
+
+// Opportunity returns an opportunity's state, and whether it exists.
+func (c *Customer) Opportunity(id uuid.UUID) (OpportunityState, bool) {
+	o, ok := c.opportunities[id]
+	return o, ok
+}
+
+// Order returns an order's state, and whether it exists.
+func (c *Customer) Order(id uuid.UUID) (OrderState, bool) {
+	o, ok := c.orders[id]
+	return o, ok
+}
+
+// Apply folds one event of history into the state. It is total: it never
+// fails or panics, whatever the event, because history is history. Events
+// that Check would have refused (possible in imported or legacy streams)
+// are folded as sensibly as possible: an update to an unknown ticket
+// creates it, a refund of an unknown order only marks the refund id used,
+// and events after CustomerForgotten still count. A nil or foreign event
+// only counts as an event.
+func (c *Customer) Apply(e Event) {
+	c.events++
+	switch e := deref(e).(type) {
+	case CustomerRegistered:
+		if !c.registered && c.id == uuid.Nil {
+			c.id = e.CustomerID
+		}
+		c.registered = true
+	case CustomerForgotten:
+		c.forgotten = true
+
+	case TicketOpened:
+		c.setTicket(e.TicketID, StatusOpen)
+	case TicketUpdated:
+		status := StatusOpen
+		if old, ok := c.tickets[e.TicketID]; ok {
+			status = old
+		}
+		if e.Status != nil {
+			status = *e.Status
+		}
+		c.setTicket(e.TicketID, status)
+	case TicketResolved:
+		c.setTicket(e.TicketID, StatusResolved)
+	case TicketReopened:
+		c.setTicket(e.TicketID, StatusOpen)
+	case TicketClosed:
+		c.setTicket(e.TicketID, StatusClosed)
+
+	case OpportunityOpened:
+		c.setOpportunity(e.OpportunityID, func(o *OpportunityState) { o.Stage = e.Stage })
+	case OpportunityStageChanged:
+		c.setOpportunity(e.OpportunityID, func(o *OpportunityState) { o.Stage = e.Stage })
+	case OpportunityWon:
+		c.setOpportunity(e.OpportunityID, func(o *OpportunityState) { o.Outcome = OutcomeWon })
+	case OpportunityLost:
+		c.setOpportunity(e.OpportunityID, func(o *OpportunityState) { o.Outcome = OutcomeLost })
+
+	case PurchaseCompleted:
+		if c.orders == nil {
+			c.orders = make(map[uuid.UUID]OrderState)
+		}
+		o := c.orders[e.OrderID]
+		o.Amount, o.Currency = e.Amount, e.Currency
+		c.orders[e.OrderID] = o
+	case RefundIssued:
+		if c.refunds == nil {
+			c.refunds = make(map[uuid.UUID]struct{})
+		}
+		c.refunds[e.RefundID] = struct{}{}
+		if o, ok := c.orders[e.OrderID]; ok && o.Currency == e.Currency && e.Amount > 0 {
+			o.Refunded = min(o.Refunded+min(e.Amount, MaxAmount), 1<<62) // saturate: no overflow on any history
+			c.orders[e.OrderID] = o
+		}
+	}
+}
+
+func (c *Customer) setTicket(id uuid.UUID, s TicketStatus) {
+	if c.tickets == nil {
+		c.tickets = make(map[uuid.UUID]TicketStatus)
+	}
+	c.tickets[id] = s
+}
+
+func (c *Customer) setOpportunity(id uuid.UUID, update func(*OpportunityState)) {
+	if c.opportunities == nil {
+		c.opportunities = make(map[uuid.UUID]OpportunityState)
+	}
+	o, ok := c.opportunities[id]
+	if !ok {
+		o.Outcome = OutcomeOpen
+	}
+	update(&o)
+	c.opportunities[id] = o
+}
+
+// Check decides whether e may be appended after the folded history. It
+// validates e first (errors wrap ErrInvalid), then enforces the stream's
+// invariants (errors are *RejectionError, wrapping ErrRejected):
+//
+//   - the first event is CustomerRegistered, and it happens only once, for
+//     the id given to NewCustomer;
+//   - nothing at all follows CustomerForgotten;
+//   - ticket, opportunity, order and refund ids are never reused;
+//   - tickets and opportunities must exist before they are changed;
+//   - a closed ticket only reopens; a resolved ticket is not resolved
+//     again and changes status only by reopening; only a resolved or
+//     closed ticket reopens;
+//   - a won or lost opportunity is final; a stage change changes the stage;
+//   - refunds go to a known order, in its currency, and never sum to more
+//     than it paid.
+//
+// Check does not change c: Apply the event once it is stored.
+func (c *Customer) Check(e Event) error {
+	e = deref(e)
+	if e == nil {
+		return &ValidationError{Rule: "event is nil"}
+	}
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	typ := e.EventType()
+	reject := func(entity string, id uuid.UUID, format string, args ...any) error {
+		r := &RejectionError{Type: typ, Entity: entity, Rule: fmt.Sprintf(format, args...)}
+		if id != uuid.Nil {
+			r.ID = id.String()
+		}
+		return r
+	}
+
+	if c.forgotten {
+		return reject("customer", c.id, "forgotten: no event may follow CustomerForgotten")
+	}
+	if reg, ok := e.(CustomerRegistered); ok {
+		switch {
+		case c.registered:
+			return reject("customer", c.id, "already registered")
+		case c.id != uuid.Nil && reg.CustomerID != c.id:
+			return reject("customer", c.id, "customerId %s does not match the stream's customer", reg.CustomerID)
+		}
+		return nil
+	}
+	if !c.registered {
+		return reject("customer", c.id, "not registered: the first event must be CustomerRegistered")
+	}
+
+	switch e := e.(type) {
+	case TicketOpened:
+		if _, ok := c.tickets[e.TicketID]; ok {
+			return reject("ticket", e.TicketID, "ticket id already used")
+		}
+	case TicketUpdated:
+		return c.checkTicket(reject, e.TicketID, TypeTicketUpdated, e.Status != nil)
+	case TicketResolved:
+		return c.checkTicket(reject, e.TicketID, TypeTicketResolved, true)
+	case TicketReopened:
+		return c.checkTicket(reject, e.TicketID, TypeTicketReopened, true)
+	case TicketClosed:
+		return c.checkTicket(reject, e.TicketID, TypeTicketClosed, true)
+
+	case OpportunityOpened:
+		if _, ok := c.opportunities[e.OpportunityID]; ok {
+			return reject("opportunity", e.OpportunityID, "opportunity id already used")
+		}
+	case OpportunityStageChanged:
+		o, err := c.checkOpportunity(reject, e.OpportunityID)
+		if err != nil {
+			return err
+		}
+		if o.Stage == e.Stage {
+			return reject("opportunity", e.OpportunityID, "already in stage %s", e.Stage)
+		}
+	case OpportunityWon:
+		_, err := c.checkOpportunity(reject, e.OpportunityID)
+		return err
+	case OpportunityLost:
+		_, err := c.checkOpportunity(reject, e.OpportunityID)
+		return err
+
+	case PurchaseCompleted:
+		if _, ok := c.orders[e.OrderID]; ok {
+			return reject("order", e.OrderID, "order id already used")
+		}
+	case RefundIssued:
+		if _, ok := c.refunds[e.RefundID]; ok {
+			return reject("refund", e.RefundID, "refund id already used")
+		}
+		o, ok := c.orders[e.OrderID]
+		switch {
+		case !ok:
+			return reject("order", e.OrderID, "unknown order")
+		case o.Currency != e.Currency:
+			return reject("order", e.OrderID, "refund in %s but the order was paid in %s", e.Currency, o.Currency)
+		case e.Amount > o.Amount-o.Refunded:
+			return reject("order", e.OrderID, "refunds would total %d minor units, more than the %d paid", o.Refunded+e.Amount, o.Amount)
+		}
+	}
+	return nil
+}
+
+type rejectFunc func(entity string, id uuid.UUID, format string, args ...any) error
+
+// checkTicket applies the ticket life cycle: open ⇄ (updates) → resolved →
+// closed, with reopen from resolved or closed back to open. A resolved
+// ticket still takes comments, but changing its status needs a reopen.
+func (c *Customer) checkTicket(reject rejectFunc, id uuid.UUID, typ string, changesStatus bool) error {
+	status, ok := c.tickets[id]
+	if !ok {
+		return reject("ticket", id, "unknown ticket")
+	}
+	switch {
+	case status == StatusClosed && typ != TypeTicketReopened:
+		return reject("ticket", id, "closed: only TicketReopened may follow")
+	case status == StatusResolved && typ == TypeTicketResolved:
+		return reject("ticket", id, "already resolved")
+	case status == StatusResolved && typ == TypeTicketUpdated && changesStatus:
+		return reject("ticket", id, "resolved: reopen it before changing its status")
+	case typ == TypeTicketReopened && status != StatusResolved && status != StatusClosed:
+		return reject("ticket", id, "only a resolved or closed ticket can be reopened, status is %s", status)
+	}
+	return nil
+}
+
+func (c *Customer) checkOpportunity(reject rejectFunc, id uuid.UUID) (OpportunityState, error) {
+	o, ok := c.opportunities[id]
+	switch {
+	case !ok:
+		return o, reject("opportunity", id, "unknown opportunity")
+	case o.Outcome != OutcomeOpen:
+		return o, reject("opportunity", id, "%s: won and lost opportunities are final", o.Outcome)
+	}
+	return o, nil
+}
+
+// CheckAll decides a batch of events meant for one append: each is checked
+// against the history plus the batch's earlier events (a registration
+// followed by its first identifiers, say). c is not changed. The error
+// names the offending event's index.
+func (c *Customer) CheckAll(events ...Event) error {
+	next := c.clone()
+	for i, e := range events {
+		if err := next.Check(e); err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
+		}
+		next.Apply(e)
+	}
+	return nil
+}
+
+func (c *Customer) clone() *Customer {
+	n := *c
+	n.tickets = maps.Clone(c.tickets)
+	n.opportunities = maps.Clone(c.opportunities)
+	n.orders = maps.Clone(c.orders)
+	n.refunds = maps.Clone(c.refunds)
+	return &n
+}

@@ -1,0 +1,263 @@
+package domain
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// history builds a registered customer with one open ticket, one open
+// opportunity and one paid order of 129.90 EUR.
+func history() []Event {
+	ev := validEvents()
+	return []Event{
+		ev[TypeCustomerRegistered],
+		ev[TypeTicketOpened],
+		ev[TypeOpportunityOpened],
+		ev[TypePurchaseCompleted],
+	}
+}
+
+func fold(events ...Event) *Customer {
+	c := NewCustomer(customerID)
+	for _, e := range events {
+		c.Apply(e)
+	}
+	return c
+}
+
+func TestCustomerCheck(t *testing.T) {
+	ev := validEvents()
+	base := history()
+	then := func(more ...Event) []Event { return append(append([]Event(nil), base...), more...) }
+	refund := func(amount int64, currency string) RefundIssued {
+		return RefundIssued{RefundID: uuid.New(), OrderID: orderID, Amount: amount, Currency: currency}
+	}
+	closed := TicketClosed{TicketID: ticketID}
+	resolved := TicketResolved{TicketID: ticketID, Resolution: "Colis retrouvé"}
+	reopened := TicketReopened{TicketID: ticketID, Reason: "Colis abîmé"}
+	won := OpportunityWon{OpportunityID: opportunityID}
+	lost := OpportunityLost{OpportunityID: opportunityID, Reason: LossPrice}
+
+	tests := []struct {
+		name    string
+		history []Event
+		event   Event
+		entity  string // "" means allowed
+	}{
+		// Registration.
+		{"register first", nil, ev[TypeCustomerRegistered], ""},
+		{"register twice", base, ev[TypeCustomerRegistered], "customer"},
+		{"register other id", nil, CustomerRegistered{CustomerID: otherID, Name: "Ola Nordmann"}, "customer"},
+		{"note before registration", nil, ev[TypeNoteAdded], "customer"},
+		{"ticket before registration", nil, ev[TypeTicketOpened], "customer"},
+		{"any event after registration", base, ev[TypeConsentWithdrawn], ""},
+
+		// Forgotten.
+		{"forget", base, ev[TypeCustomerForgotten], ""},
+		{"note after forgotten", then(ev[TypeCustomerForgotten]), ev[TypeNoteAdded], "customer"},
+		{"consent after forgotten", then(ev[TypeCustomerForgotten]), ev[TypeConsentGranted], "customer"},
+		{"forget twice", then(ev[TypeCustomerForgotten]), ev[TypeCustomerForgotten], "customer"},
+		{"register after forgotten", then(ev[TypeCustomerForgotten]), ev[TypeCustomerRegistered], "customer"},
+
+		// Tickets.
+		{"duplicate ticket", base, ev[TypeTicketOpened], "ticket"},
+		{"second ticket", base, TicketOpened{TicketID: otherID, Subject: "Facture erronée", Priority: PriorityLow, Channel: TicketWeb}, ""},
+		{"update unknown ticket", base, TicketUpdated{TicketID: otherID, Comment: "?"}, "ticket"},
+		{"resolve unknown ticket", base, TicketResolved{TicketID: otherID, Resolution: "x"}, "ticket"},
+		{"close unknown ticket", base, TicketClosed{TicketID: otherID}, "ticket"},
+		{"reopen unknown ticket", base, TicketReopened{TicketID: otherID, Reason: "x"}, "ticket"},
+		{"update open ticket", base, ev[TypeTicketUpdated], ""},
+		{"resolve open ticket", base, resolved, ""},
+		{"close open ticket", base, closed, ""},
+		{"reopen open ticket", base, reopened, "ticket"},
+		{"resolve twice", then(resolved), resolved, "ticket"},
+		{"comment on resolved", then(resolved), TicketUpdated{TicketID: ticketID, Comment: "Merci !"}, ""},
+		{"status change on resolved", then(resolved), TicketUpdated{TicketID: ticketID, Status: ptr(StatusInProgress)}, "ticket"},
+		{"close resolved", then(resolved), closed, ""},
+		{"reopen resolved", then(resolved), reopened, ""},
+		{"update closed", then(closed), TicketUpdated{TicketID: ticketID, Comment: "Encore moi"}, "ticket"},
+		{"resolve closed", then(closed), resolved, "ticket"},
+		{"close closed", then(closed), closed, "ticket"},
+		{"reopen closed", then(closed), reopened, ""},
+		{"update reopened", then(closed, reopened), ev[TypeTicketUpdated], ""},
+
+		// Opportunities.
+		{"duplicate opportunity", base, ev[TypeOpportunityOpened], "opportunity"},
+		{"stage change", base, OpportunityStageChanged{OpportunityID: opportunityID, Stage: StageProposal}, ""},
+		{"same stage", base, OpportunityStageChanged{OpportunityID: opportunityID, Stage: StageQualification}, "opportunity"},
+		{"stage unknown", base, OpportunityStageChanged{OpportunityID: otherID, Stage: StageProposal}, "opportunity"},
+		{"win", base, won, ""},
+		{"lose", base, lost, ""},
+		{"win unknown", base, OpportunityWon{OpportunityID: otherID}, "opportunity"},
+		{"lose unknown", base, OpportunityLost{OpportunityID: otherID, Reason: LossTiming}, "opportunity"},
+		{"win won", then(won), won, "opportunity"},
+		{"lose won", then(won), lost, "opportunity"},
+		{"stage after lost", then(lost), OpportunityStageChanged{OpportunityID: opportunityID, Stage: StageNegotiation}, "opportunity"},
+		{"win lost", then(lost), won, "opportunity"},
+
+		// Orders and refunds.
+		{"duplicate order", base, ev[TypePurchaseCompleted], "order"},
+		{"partial refund", base, refund(1_500, "EUR"), ""},
+		{"full refund", base, refund(12_990, "EUR"), ""},
+		{"refund above paid", base, refund(12_991, "EUR"), "order"},
+		{"refunds sum to paid", then(refund(10_000, "EUR")), refund(2_990, "EUR"), ""},
+		{"refunds sum above paid", then(refund(10_000, "EUR")), refund(2_991, "EUR"), "order"},
+		{"refund other currency", base, refund(1_500, "USD"), "order"},
+		{"refund unknown order", base, RefundIssued{RefundID: refundID, OrderID: otherID, Amount: 100, Currency: "EUR"}, "order"},
+		{"duplicate refund id", then(ev[TypeRefundIssued]), ev[TypeRefundIssued], "refund"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fold(tt.history...)
+			before := *c
+			err := c.Check(tt.event)
+			if c.events != before.events || c.forgotten != before.forgotten || c.registered != before.registered {
+				t.Error("Check changed the aggregate")
+			}
+			if tt.entity == "" {
+				if err != nil {
+					t.Fatalf("want allowed, got %v", err)
+				}
+				return
+			}
+			var re *RejectionError
+			if !errors.Is(err, ErrRejected) || !errors.As(err, &re) {
+				t.Fatalf("want rejection by %s, got %v", tt.entity, err)
+			}
+			if errors.Is(err, ErrInvalid) {
+				t.Error("a rejection must not be ErrInvalid")
+			}
+			if re.Entity != tt.entity || re.Rule == "" || re.Type != tt.event.EventType() {
+				t.Errorf("rejection %+v, want entity %s and a rule", re, tt.entity)
+			}
+			if !strings.Contains(err.Error(), tt.event.EventType()) {
+				t.Errorf("message %q does not name the event type", err)
+			}
+		})
+	}
+}
+
+func TestCustomerCheckValidatesFirst(t *testing.T) {
+	c := fold(history()...)
+	err := c.Check(NoteAdded{})
+	if !errors.Is(err, ErrInvalid) || errors.Is(err, ErrRejected) {
+		t.Errorf("Check(invalid) = %v, want ErrInvalid", err)
+	}
+	if err := c.Check(nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Check(nil) = %v, want ErrInvalid", err)
+	}
+	if err := c.Check(&NoteAdded{Body: "Pointer events are checked like values"}); err != nil {
+		t.Errorf("Check(&NoteAdded) = %v", err)
+	}
+}
+
+func TestCustomerApplyState(t *testing.T) {
+	c := fold(history()...)
+	if !c.Registered() || c.Forgotten() || c.ID() != customerID || c.Events() != 4 {
+		t.Fatalf("state after history: %+v", c)
+	}
+	c.Apply(TicketUpdated{TicketID: ticketID, Status: ptr(StatusWaitingCustomer)})
+	if s, ok := c.Ticket(ticketID); !ok || s != StatusWaitingCustomer {
+		t.Errorf("ticket status %s %v", s, ok)
+	}
+	c.Apply(TicketUpdated{TicketID: ticketID, Comment: "no status change"})
+	if s, _ := c.Ticket(ticketID); s != StatusWaitingCustomer {
+		t.Errorf("comment changed status to %s", s)
+	}
+	c.Apply(&OpportunityStageChanged{OpportunityID: opportunityID, Stage: StageNegotiation})
+	c.Apply(OpportunityWon{OpportunityID: opportunityID})
+	if o, ok := c.Opportunity(opportunityID); !ok || o != (OpportunityState{Stage: StageNegotiation, Outcome: OutcomeWon}) {
+		t.Errorf("opportunity %+v %v", o, ok)
+	}
+	c.Apply(RefundIssued{RefundID: refundID, OrderID: orderID, Amount: 1_500, Currency: "EUR"})
+	if o, ok := c.Order(orderID); !ok || o != (OrderState{Amount: 12_990, Currency: "EUR", Refunded: 1_500}) {
+		t.Errorf("order %+v %v", o, ok)
+	}
+	if _, ok := c.Ticket(otherID); ok {
+		t.Error("unknown ticket exists")
+	}
+}
+
+// The zero Customer takes its id from the registration.
+func TestZeroCustomer(t *testing.T) {
+	var c Customer
+	if err := c.Check(validEvents()[TypeCustomerRegistered]); err != nil {
+		t.Fatal(err)
+	}
+	c.Apply(validEvents()[TypeCustomerRegistered])
+	if c.ID() != customerID {
+		t.Errorf("id %s", c.ID())
+	}
+}
+
+// Apply is total: history that Check would refuse still folds, without a
+// panic and with sensible state.
+func TestCustomerApplyIsTotal(t *testing.T) {
+	var c Customer
+	weird := []Event{
+		nil,
+		(*NoteAdded)(nil),
+		foreignEvent{},
+		TicketUpdated{TicketID: ticketID, Comment: "update before open"},
+		TicketClosed{TicketID: ticketID},
+		TicketClosed{TicketID: ticketID},
+		RefundIssued{RefundID: refundID, OrderID: orderID, Amount: 100, Currency: "EUR"},
+		PurchaseCompleted{OrderID: orderID, Amount: 100, Currency: "EUR"},
+		RefundIssued{RefundID: refundID, OrderID: orderID, Amount: MaxAmount, Currency: "EUR"},
+		RefundIssued{RefundID: otherID, OrderID: orderID, Amount: -5, Currency: "EUR"},
+		OpportunityWon{OpportunityID: opportunityID},
+		OpportunityStageChanged{OpportunityID: opportunityID, Stage: StageProposal},
+		CustomerForgotten{},
+		validEvents()[TypeCustomerRegistered],
+		validEvents()[TypeCustomerRegistered],
+	}
+	for _, e := range weird {
+		c.Apply(e)
+	}
+	if c.Events() != len(weird) {
+		t.Errorf("Events() = %d, want %d", c.Events(), len(weird))
+	}
+	if s, _ := c.Ticket(ticketID); s != StatusClosed {
+		t.Errorf("ticket %s", s)
+	}
+	if o, _ := c.Opportunity(opportunityID); o.Outcome != OutcomeWon {
+		t.Errorf("opportunity %+v", o)
+	}
+	if o, _ := c.Order(orderID); o.Refunded != MaxAmount {
+		t.Errorf("order %+v", o)
+	}
+	if !c.Forgotten() || !c.Registered() {
+		t.Error("forgotten/registered lost")
+	}
+	if err := c.Check(validEvents()[TypeNoteAdded]); !errors.Is(err, ErrRejected) {
+		t.Errorf("Check after forgotten = %v", err)
+	}
+}
+
+func TestCustomerCheckAll(t *testing.T) {
+	ev := validEvents()
+	c := NewCustomer(customerID)
+	batch := []Event{ev[TypeCustomerRegistered], ev[TypeIdentifierLinked], ev[TypeTicketOpened], ev[TypeTicketUpdated]}
+	if err := c.CheckAll(batch...); err != nil {
+		t.Fatal(err)
+	}
+	if c.Registered() || c.Events() != 0 {
+		t.Error("CheckAll changed the aggregate")
+	}
+	err := c.CheckAll(ev[TypeCustomerRegistered], ev[TypeTicketOpened], ev[TypeTicketOpened])
+	var re *RejectionError
+	if !errors.As(err, &re) || re.Entity != "ticket" || !strings.Contains(err.Error(), "event 2") {
+		t.Errorf("CheckAll duplicate = %v", err)
+	}
+	// CheckAll leaves the original maps alone.
+	c = fold(history()...)
+	if err := c.CheckAll(TicketClosed{TicketID: ticketID}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := c.Ticket(ticketID); s != StatusOpen {
+		t.Errorf("CheckAll leaked state: ticket %s", s)
+	}
+}

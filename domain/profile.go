@@ -1,0 +1,214 @@
+package domain
+
+import (
+	"github.com/google/uuid"
+	"golang.org/x/text/language"
+)
+
+// Profile and identity event type names.
+const (
+	TypeCustomerRegistered = "CustomerRegistered"
+	TypeProfileUpdated     = "ProfileUpdated"
+	TypeIdentifierLinked   = "IdentifierLinked"
+	TypeConsentGranted     = "ConsentGranted"
+	TypeConsentWithdrawn   = "ConsentWithdrawn"
+	TypeCustomerForgotten  = "CustomerForgotten"
+)
+
+// CustomerRegistered starts every customer stream, exactly once.
+type CustomerRegistered struct {
+	// CustomerID repeats the stream's id so that the first event is
+	// self-describing in exports.
+	CustomerID uuid.UUID `json:"customerId"`
+	Name       string    `json:"name"`
+	// Locale is a BCP 47 language tag ("fr-FR"), Country an ISO 3166-1
+	// alpha-2 region ("FR"); both optional.
+	Locale  string `json:"locale,omitempty"`
+	Country string `json:"country,omitempty"`
+	Company string `json:"company,omitempty"`
+}
+
+// EventType implements Event.
+func (CustomerRegistered) EventType() string { return TypeCustomerRegistered }
+
+// Validate implements Event.
+func (e CustomerRegistered) Validate() error {
+	var v validator
+	v.id("customerId", e.CustomerID)
+	v.line("name", e.Name, true, maxName)
+	v.locale("locale", e.Locale)
+	v.country("country", e.Country)
+	v.line("company", e.Company, false, maxName)
+	return v.err()
+}
+
+// ProfileUpdated changes profile fields. A nil field is unchanged; a field
+// set to "" is cleared (except name, which is required).
+type ProfileUpdated struct {
+	Name    *string `json:"name,omitempty"`
+	Locale  *string `json:"locale,omitempty"`
+	Country *string `json:"country,omitempty"`
+	Company *string `json:"company,omitempty"`
+}
+
+// EventType implements Event.
+func (ProfileUpdated) EventType() string { return TypeProfileUpdated }
+
+// Validate implements Event.
+func (e ProfileUpdated) Validate() error {
+	var v validator
+	if e.Name == nil && e.Locale == nil && e.Country == nil && e.Company == nil {
+		v.add("", "at least one of name, locale, country, company is required")
+	}
+	if e.Name != nil {
+		v.line("name", *e.Name, true, maxName)
+	}
+	if e.Locale != nil {
+		v.locale("locale", *e.Locale)
+	}
+	if e.Country != nil {
+		v.country("country", *e.Country)
+	}
+	if e.Company != nil {
+		v.line("company", *e.Company, false, maxName)
+	}
+	return v.err()
+}
+
+// IdentifierLinked attaches an e-mail address, phone number or external
+// system id to the customer; the identity index resolves it back. Value is
+// stored as entered; the index keys it by NormalizeIdentifier.
+type IdentifierLinked struct {
+	Kind  IdentifierKind `json:"kind"`
+	Value string         `json:"value"`
+}
+
+// EventType implements Event.
+func (IdentifierLinked) EventType() string { return TypeIdentifierLinked }
+
+// Validate implements Event.
+func (e IdentifierLinked) Validate() error {
+	var v validator
+	enum(&v, "kind", e.Kind, true, identifierKinds)
+	v.line("value", e.Value, true, 320)
+	if isOneOf(e.Kind, identifierKinds) && len(v.errs) == 0 {
+		if _, err := NormalizeIdentifier(e.Kind, e.Value); err != nil {
+			v.addErr("value", err)
+		}
+	}
+	return v.err()
+}
+
+// ConsentChannel is how the customer may be contacted.
+type ConsentChannel string
+
+// Consent channels.
+const (
+	ConsentEmail    ConsentChannel = "email"
+	ConsentSMS      ConsentChannel = "sms"
+	ConsentPhone    ConsentChannel = "phone"
+	ConsentPost     ConsentChannel = "post"
+	ConsentPush     ConsentChannel = "push"
+	ConsentWhatsApp ConsentChannel = "whatsapp"
+)
+
+var consentChannels = []ConsentChannel{ConsentEmail, ConsentSMS, ConsentPhone, ConsentPost, ConsentPush, ConsentWhatsApp}
+
+// ConsentPurpose is what the customer's data may be used for; consent is
+// recorded per channel and purpose (GDPR wants it granular).
+type ConsentPurpose string
+
+// Consent purposes.
+const (
+	PurposeMarketing   ConsentPurpose = "marketing"
+	PurposeService     ConsentPurpose = "service"
+	PurposeAnalytics   ConsentPurpose = "analytics"
+	PurposeProfiling   ConsentPurpose = "profiling"
+	PurposeThirdParty  ConsentPurpose = "third_party"
+	PurposeSurveys     ConsentPurpose = "surveys"
+	PurposeNewsletters ConsentPurpose = "newsletters"
+)
+
+var consentPurposes = []ConsentPurpose{PurposeMarketing, PurposeService, PurposeAnalytics, PurposeProfiling, PurposeThirdParty, PurposeSurveys, PurposeNewsletters}
+
+// ConsentGranted records an opt-in for one channel and purpose. Source says
+// where it was collected ("checkout-form"), Wording which text version the
+// customer agreed to, so the grant can be proven later.
+type ConsentGranted struct {
+	Channel ConsentChannel `json:"channel"`
+	Purpose ConsentPurpose `json:"purpose"`
+	Source  string         `json:"source,omitempty"`
+	Wording string         `json:"wording,omitempty"`
+}
+
+// EventType implements Event.
+func (ConsentGranted) EventType() string { return TypeConsentGranted }
+
+// Validate implements Event.
+func (e ConsentGranted) Validate() error {
+	var v validator
+	enum(&v, "channel", e.Channel, true, consentChannels)
+	enum(&v, "purpose", e.Purpose, true, consentPurposes)
+	v.line("source", e.Source, false, maxName)
+	v.line("wording", e.Wording, false, maxName)
+	return v.err()
+}
+
+// ConsentWithdrawn records an opt-out for one channel and purpose. It is
+// valid without a prior grant: an opt-out is always honoured.
+type ConsentWithdrawn struct {
+	Channel ConsentChannel `json:"channel"`
+	Purpose ConsentPurpose `json:"purpose"`
+	Reason  string         `json:"reason,omitempty"`
+}
+
+// EventType implements Event.
+func (ConsentWithdrawn) EventType() string { return TypeConsentWithdrawn }
+
+// Validate implements Event.
+func (e ConsentWithdrawn) Validate() error {
+	var v validator
+	enum(&v, "channel", e.Channel, true, consentChannels)
+	enum(&v, "purpose", e.Purpose, true, consentPurposes)
+	v.text("reason", e.Reason, false, maxText)
+	return v.err()
+}
+
+// CustomerForgotten marks an erasure request (GDPR art. 17). Nothing may be
+// appended after it; the eraser then removes personal data downstream.
+// Request is the ticket or case reference of the request.
+type CustomerForgotten struct {
+	Request string `json:"request,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// EventType implements Event.
+func (CustomerForgotten) EventType() string { return TypeCustomerForgotten }
+
+// Validate implements Event.
+func (e CustomerForgotten) Validate() error {
+	var v validator
+	v.line("request", e.Request, false, maxName)
+	v.text("reason", e.Reason, false, maxText)
+	return v.err()
+}
+
+func (v *validator) locale(field, s string) {
+	if s == "" {
+		return
+	}
+	v.line(field, s, true, 35)
+	if tag, err := language.Parse(s); err != nil || tag.String() != s {
+		v.add(field, `must be a canonical BCP 47 language tag such as "fr-FR"`)
+	}
+}
+
+func (v *validator) country(field, s string) {
+	if s == "" {
+		return
+	}
+	r, err := language.ParseRegion(s)
+	if err != nil || len(s) != 2 || r.String() != s || !r.IsCountry() {
+		v.add(field, `must be an upper-case ISO 3166-1 alpha-2 country code such as "FR"`)
+	}
+}
