@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cxledger/cxledger/eventstore/pgstore"
+)
+
+// storeConfig says which event store to open. Flags win over environment
+// variables, which win over the defaults.
+type storeConfig struct {
+	// Data is the directory of the embedded store (CXLEDGER_DATA).
+	Data string
+	// Store is empty for the embedded store, or a postgres:// URL
+	// (CXLEDGER_STORE).
+	Store string
+	// Schema is the PostgreSQL schema holding the ledger's tables
+	// (CXLEDGER_PG_SCHEMA), so that several ledgers can share a database.
+	Schema string
+}
+
+const (
+	defaultDataDir = "./cxledger-data"
+	dataFileName   = "ledger.db"
+)
+
+func (c *storeConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Data, "data", envOr("CXLEDGER_DATA", defaultDataDir), "directory of the embedded store's data file (env CXLEDGER_DATA)")
+	fs.StringVar(&c.Store, "store", os.Getenv("CXLEDGER_STORE"), "event store: empty for the embedded store, or postgres://user@host:port/db (env CXLEDGER_STORE)")
+	fs.StringVar(&c.Schema, "pg-schema", envOr("CXLEDGER_PG_SCHEMA", pgstore.DefaultSchema), "PostgreSQL schema of the ledger's tables (env CXLEDGER_PG_SCHEMA)")
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// storeKind is the backend a configuration selects.
+type storeKind int
+
+const (
+	kindEmbedded storeKind = iota
+	kindPostgres
+)
+
+// parse validates the configuration and says which backend it selects,
+// with the embedded store's data file path.
+func (c storeConfig) parse() (storeKind, string, error) {
+	s := strings.TrimSpace(c.Store)
+	switch {
+	case s == "" || s == "embedded" || s == "bolt":
+		if strings.TrimSpace(c.Data) == "" {
+			return 0, "", errors.New("--data: empty directory for the embedded store")
+		}
+		return kindEmbedded, filepath.Join(c.Data, dataFileName), nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return 0, "", fmt.Errorf("--store: not a valid PostgreSQL URL: %v", redact(err))
+		}
+		if u.Host == "" {
+			return 0, "", errors.New("--store: PostgreSQL URL has no host (want postgres://user@host:5432/db)")
+		}
+		return kindPostgres, "", nil
+	default:
+		scheme := s
+		if i := strings.Index(s, "://"); i >= 0 {
+			scheme = s[:i]
+		}
+		return 0, "", fmt.Errorf("--store: unsupported store %q: use postgres://… or leave empty for the embedded store", scheme)
+	}
+}
+
+// redact keeps a URL parse error from echoing a password back into logs.
+func redact(err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err.Error()
+	}
+	return "malformed URL"
+}

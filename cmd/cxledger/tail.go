@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/cxledger/cxledger/eventstore"
+)
+
+func tailCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	after := fs.Int64("after", -1, "replay from after this global position, then follow live (default: only new events)")
+	types := fs.String("types", "", "comma-separated event types to keep")
+	asJSON := fs.Bool("json", false, "print one JSON record per line (NDJSON) instead of text")
+	return func(ctx context.Context, e *env) error {
+		if len(e.args) > 0 {
+			return usageErr("tail takes no arguments")
+		}
+		start := uint64(0)
+		if *after >= 0 {
+			start = uint64(*after)
+		} else {
+			head, err := e.store.Head(ctx)
+			if err != nil {
+				return err
+			}
+			start = head
+		}
+		e.log.Info("following the log", "after", start)
+		return e.store.Subscribe(ctx, eventstore.SubscribeOptions{After: start, Filter: typeFilter(*types)},
+			func(_ context.Context, batch []eventstore.Record) error {
+				return printRecords(e.stdout, batch, *asJSON)
+			})
+	}
+}
