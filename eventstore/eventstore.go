@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -238,7 +239,9 @@ type Handler func(ctx context.Context, batch []Record) error
 // depending on all of it.
 //
 // All methods are safe for concurrent use and honour context cancellation,
-// returning an error that wraps ctx.Err().
+// returning an error that wraps ctx.Err(). An Append cancelled while the
+// store was committing it may still have committed: its outcome is unknown,
+// and the caller settles it by retrying with the same event ids.
 type Store interface {
 	// Append adds events to stream, atomically: all of them commit, at
 	// consecutive versions and increasing global positions, or none does.
@@ -332,8 +335,8 @@ func ValidateAppend(stream string, expected ExpectedVersion, events []EventData,
 	if stream == "" {
 		return fmt.Errorf("%w: empty stream name", ErrInvalidEvent)
 	}
-	if !utf8.ValidString(stream) || len(stream) > MaxStreamNameBytes {
-		return fmt.Errorf("%w: stream name must be valid UTF-8 of at most %d bytes", ErrInvalidEvent, MaxStreamNameBytes)
+	if !text(stream) || len(stream) > MaxStreamNameBytes {
+		return fmt.Errorf("%w: stream name must be valid UTF-8 without NUL, at most %d bytes", ErrInvalidEvent, MaxStreamNameBytes)
 	}
 	if !expected.Valid() {
 		return fmt.Errorf("%w: expected version %d is not any, no stream, stream exists or >= 0", ErrInvalidEvent, int64(expected))
@@ -353,8 +356,8 @@ func ValidateAppend(stream string, expected ExpectedVersion, events []EventData,
 			return fmt.Errorf("%w: event %d: id %s appears twice in one append", ErrInvalidEvent, i, e.ID)
 		}
 		seen[e.ID] = struct{}{}
-		if e.Type == "" || len(e.Type) > MaxTypeNameBytes || !utf8.ValidString(e.Type) {
-			return fmt.Errorf("%w: event %d (%s): type must be 1 to %d bytes of UTF-8", ErrInvalidEvent, i, e.ID, MaxTypeNameBytes)
+		if e.Type == "" || len(e.Type) > MaxTypeNameBytes || !text(e.Type) {
+			return fmt.Errorf("%w: event %d (%s): type must be 1 to %d bytes of UTF-8 without NUL", ErrInvalidEvent, i, e.ID, MaxTypeNameBytes)
 		}
 		if size := e.Size(); size > maxSize {
 			return fmt.Errorf("%w: event %d (%s): %d bytes, limit %d", ErrEventTooLarge, i, e.ID, size, maxSize)
@@ -364,13 +367,17 @@ func ValidateAppend(stream string, expected ExpectedVersion, events []EventData,
 		}
 		m := e.Metadata
 		for _, s := range []string{m.Actor, m.Channel, m.CorrelationID, m.CausationID} {
-			if !utf8.ValidString(s) {
-				return fmt.Errorf("%w: event %d (%s): metadata is not valid UTF-8", ErrInvalidEvent, i, e.ID)
+			if !text(s) {
+				return fmt.Errorf("%w: event %d (%s): metadata is not valid UTF-8 without NUL", ErrInvalidEvent, i, e.ID)
 			}
 		}
 	}
 	return nil
 }
+
+// text reports whether s can be stored as text by every backend: valid
+// UTF-8 without NUL (PostgreSQL text cannot hold NUL).
+func text(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // Size is the number of bytes an event counts against the size limit: its
 // data, type and metadata strings.

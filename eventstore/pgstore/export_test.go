@@ -1,0 +1,13 @@
+package pgstore
+
+// SetAfterInsertHook makes every later batch of s call f after inserting its
+// rows and before committing: the window in which a late commit could be
+// skipped by a reader if positions were not ordered by the append lock.
+// A nil f removes the hook.
+func SetAfterInsertHook(s *Store, f func()) {
+	if f == nil {
+		s.afterInsert.Store(nil)
+		return
+	}
+	s.afterInsert.Store(&f)
+}

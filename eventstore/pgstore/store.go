@@ -1,0 +1,511 @@
+// Package pgstore is the PostgreSQL implementation of eventstore.Store, on
+// pgx/v5.
+//
+// # Schema
+//
+// Open creates the store's schema if needed and brings it up to date with the
+// versioned migrations embedded in the binary (tern; its version table is
+// <schema>.schema_version). Migrations run under tern's session advisory lock,
+// so processes starting at once are safe; a binary older than the database's
+// schema refuses to open it rather than write to a layout it does not know.
+//
+// # Ordering: why a reader never passes a late commit
+//
+// The classic flaw of sequence-numbered logs: transaction A takes position 7
+// from a sequence, transaction B takes 8 and commits first; a reader sees 8,
+// records "I am at 8", and never sees 7 when A commits a moment later.
+//
+// pgstore avoids it by making positions visible strictly in order. Every
+// append transaction first takes one transaction-scoped advisory lock,
+// pg_advisory_xact_lock(key), the key derived from the schema name, and only
+// then reads max(position) and numbers its events from there: positions are
+// gapless and assigned in lock order. PostgreSQL releases transaction locks
+// only at the very end of commit, after the transaction has been removed from
+// the proc array, i.e. after it is visible to every new snapshot (in
+// CommitTransaction: RecordTransactionCommit, then ProcArrayEndTransaction,
+// then ResourceOwnerRelease of the locks). So when B gets the lock, A is
+// already visible, and any snapshot that sees B's positions also sees A's.
+// Hence a reader that has seen position N can never later see a smaller
+// position commit, and readers simply read "position > after ORDER BY
+// position" with no visibility bookkeeping. Two details keep it sound: the
+// lock is taken in its own statement and max(position) is read in a later one
+// (under READ COMMITTED each statement takes a fresh snapshot, so the read
+// happens after the lock is granted); and the transaction never runs at
+// REPEATABLE READ, whose snapshot would predate the lock. The proof is in
+// ordering_test.go: an append paused between insert and commit holds back a
+// concurrent append from another Store, and subscribers see every position in
+// order with none skipped.
+//
+// # Group commit
+//
+// The lock serialises appenders, across processes too. Throughput comes from
+// group commit: a writer goroutine of the Store (two run, so that one batch
+// is queued on the lock while the other commits) takes every Append waiting
+// at that moment (no artificial delay; a batch is bounded in events and bytes)
+// and commits them in one transaction, in two round trips: (1) begin, take the
+// lock, read max(position), the heads of all streams involved and any already
+// stored event ids; then each request is decided in Go, in arrival order, with
+// eventstore.ResolveRetry and eventstore.CheckExpected, so one request's
+// conflict never aborts the others; (2) insert every accepted event with one
+// multi-row INSERT ... SELECT FROM unnest(arrays), pg_notify, commit. One
+// commit (one WAL flush) then serves many appends. Should the batch fail in
+// the database (a value PostgreSQL rejects that Go validation let through, a
+// dropped connection), each request is re-run alone, so only the culprit
+// fails; a re-run of a request whose commit did happen is recognised by
+// ResolveRetry as an idempotent retry, which resolves the ambiguity of a
+// connection lost during COMMIT.
+//
+// # Subscriptions
+//
+// Subscribe is eventstore.Follow. It is woken by local commits directly and by
+// other processes' commits through LISTEN/NOTIFY on a dedicated connection,
+// which reconnects when dropped; Options.Poll is only the safety net for
+// notifications lost during such an outage.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"math"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+// DefaultSchema holds the store's tables when Options.Schema is empty. A
+// schema of its own keeps the log apart from other tables and lets one
+// database host several stores.
+const DefaultSchema = "cxledger"
+
+// Default batch bounds of the group commit: large enough that concurrent
+// appends share one commit, small enough that one batch's arrays stay a few
+// megabytes.
+const (
+	DefaultMaxBatchEvents = 2000
+	DefaultMaxBatchBytes  = 16 << 20
+)
+
+// DefaultPoll is how often a subscription re-reads the log without a
+// notification: the safety net for NOTIFYs lost while the LISTEN connection
+// was down, not the way subscribers learn of new events.
+const DefaultPoll = 2 * time.Second
+
+// Options configure a Store. The zero value is valid.
+type Options struct {
+	// Schema is the PostgreSQL schema holding the store's tables, created if
+	// missing; DefaultSchema when empty. It must be a lowercase identifier
+	// ([a-z_][a-z0-9_]*, at most 54 bytes so that the NOTIFY channel name
+	// "cxledger_<schema>" fits PostgreSQL's 63-byte limit), so that it never
+	// needs quoting.
+	Schema string
+	// MaxEventSize limits one event's data and metadata (see
+	// eventstore.EventData.Size); eventstore.DefaultMaxEventSize when 0.
+	MaxEventSize int
+	// MaxConns caps the connection pool (not counting the LISTEN connection
+	// and the one used briefly by migrations at Open); when 0, the URL's
+	// pool_max_conns or pgxpool's default, max(4, CPUs).
+	MaxConns int32
+	// Now is the clock stamping RecordedAt; time.Now when nil. Tests inject a
+	// fixed clock.
+	Now func() time.Time
+	// Poll is the subscriptions' safety-net re-read interval; DefaultPoll
+	// when 0.
+	Poll time.Duration
+	// MaxBatchEvents and MaxBatchBytes bound one group commit; an append
+	// larger than either is committed alone. Defaults when 0.
+	MaxBatchEvents int
+	MaxBatchBytes  int
+}
+
+var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,53}$`)
+
+func (o *Options) setDefaults() {
+	if o.Schema == "" {
+		o.Schema = DefaultSchema
+	}
+	if o.MaxEventSize == 0 {
+		o.MaxEventSize = eventstore.DefaultMaxEventSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Poll == 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.MaxBatchEvents == 0 {
+		o.MaxBatchEvents = DefaultMaxBatchEvents
+	}
+	if o.MaxBatchBytes == 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+}
+
+// Validate reports the first invalid option (after defaults are applied).
+func (o Options) Validate() error {
+	switch {
+	case !schemaPattern.MatchString(o.Schema) || len(o.Schema) >= 3 && o.Schema[:3] == "pg_":
+		return fmt.Errorf("schema %q: want a lowercase identifier [a-z_][a-z0-9_]* of at most 54 bytes, not starting with pg_", o.Schema)
+	case o.MaxEventSize < 0:
+		return fmt.Errorf("negative MaxEventSize %d", o.MaxEventSize)
+	case o.MaxConns < 0:
+		return fmt.Errorf("negative MaxConns %d", o.MaxConns)
+	case o.Poll < 0:
+		return fmt.Errorf("negative Poll %s", o.Poll)
+	case o.MaxBatchEvents < 0 || o.MaxBatchBytes < 0:
+		return fmt.Errorf("negative batch bound (%d events, %d bytes)", o.MaxBatchEvents, o.MaxBatchBytes)
+	}
+	return nil
+}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is an eventstore.Store on PostgreSQL. It is safe for concurrent use;
+// any number of Stores, in any number of processes, may share one schema.
+type Store struct {
+	opts    Options
+	pool    *pgxpool.Pool
+	lockKey int64  // pg_advisory_xact_lock key serialising appends to this schema
+	channel string // NOTIFY channel of this schema
+	sql     statements
+
+	reqs   chan *appendReq // unbuffered: a send means the writer took it
+	closed chan struct{}
+	once   sync.Once
+	wake   eventstore.Signal
+
+	writersWG    sync.WaitGroup
+	listenCancel context.CancelFunc
+	listenDone   chan struct{}
+
+	// afterInsert, when set (by tests only), runs after a batch's rows are
+	// inserted and before its COMMIT: the window in which the ordering
+	// problem would show.
+	afterInsert atomic.Pointer[func()]
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open connects to the database named by connString (a URL or key=value
+// string, as pgx accepts), creates or migrates the store's schema, and starts
+// the group-commit writer and the LISTEN connection. Close releases them.
+func Open(ctx context.Context, connString string, opts Options) (_ *Store, err error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("pgstore: open: %w", err)
+	}
+	pcfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: open: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		pcfg.MaxConns = opts.MaxConns
+	}
+	cfg := pcfg.ConnConfig
+	if err := migrateSchema(ctx, cfg, opts.Schema); err != nil {
+		return nil, fmt.Errorf("pgstore: open schema %s: %w", opts.Schema, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: open: %w", err)
+	}
+	s := &Store{
+		opts:       opts,
+		pool:       pool,
+		lockKey:    lockKey(opts.Schema),
+		channel:    "cxledger_" + opts.Schema,
+		sql:        newStatements(opts.Schema),
+		reqs:       make(chan *appendReq),
+		closed:     make(chan struct{}),
+		listenDone: make(chan struct{}),
+	}
+	listenCtx, cancel := context.WithCancel(context.Background())
+	s.listenCancel = cancel
+	go s.listen(listenCtx, cfg.Copy())
+	s.writersWG.Add(writers)
+	for range writers {
+		go s.writer()
+	}
+	return s, nil
+}
+
+// lockKey derives the append lock's key from the schema name, so that every
+// process using one schema contends for the same lock and stores in different
+// schemas do not (a hash collision between two schemas would only serialise
+// them, never break them).
+func lockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("cxledger/eventstore/" + schema))
+	return int64(h.Sum64())
+}
+
+// migrateSchema creates the schema and runs the embedded migrations on a
+// connection of its own: tern holds a session-level advisory lock while it
+// works, and a connection that is closed afterwards can never return that
+// lock, still held after an error, to the pool.
+func migrateSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+
+	// CREATE SCHEMA IF NOT EXISTS is not safe against itself: two sessions
+	// can both find the schema missing and one fails on the catalog's unique
+	// index. The advisory lock makes concurrent Opens take turns.
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "select pg_advisory_xact_lock($1)", lockKey(schema)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "create schema if not exists "+schema)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+
+	m, err := migrate.NewMigrator(ctx, conn, schema+".schema_version")
+	if err != nil {
+		return fmt.Errorf("migration version table: %w", err)
+	}
+	m.Data["schema"] = schema
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// statements are the store's SQL, schema-qualified once at Open.
+type statements struct {
+	maxPosition, heads, byIDs, insert       string
+	readAll, readAllTyped                   string
+	readForward, readBackward, streamExists string
+}
+
+// columns is the column list every read returns, in scanRecord's order.
+const columns = `position, event_id, stream, version, type, recorded_at, occurred_at,
+	actor, channel, correlation_id, causation_id, schema_version, data`
+
+func newStatements(schema string) statements {
+	events := schema + ".events"
+	return statements{
+		maxPosition: `select coalesce(max(position), 0) from ` + events,
+		// One index probe per stream on (stream, version).
+		heads: `select u.stream, (select max(e.version) from ` + events + ` e where e.stream = u.stream)
+			from unnest($1::text[]) as u(stream)`,
+		byIDs: `select ` + columns + ` from ` + events + ` where event_id = any($1::uuid[])`,
+		// One statement for the whole batch, so that it can be pipelined with
+		// the notify and the commit (COPY cannot be pipelined: it needs its
+		// own round trips).
+		insert: `insert into ` + events + ` (` + columns + `)
+			select p, i, s, v, t, r, o, a, c, co, ca, sv, d::json
+			from unnest($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[],
+				$7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::text[])
+				as u(p, i, s, v, t, r, o, a, c, co, ca, sv, d)`,
+		readAll:      `select ` + columns + ` from ` + events + ` where position > $1 order by position limit $2`,
+		readAllTyped: `select ` + columns + ` from ` + events + ` where position > $1 and type = any($3::text[]) order by position limit $2`,
+		readForward:  `select ` + columns + ` from ` + events + ` where stream = $1 and version >= $2 order by version limit $3`,
+		readBackward: `select ` + columns + ` from ` + events + ` where stream = $1 and version <= $2 order by version desc limit $3`,
+		streamExists: `select exists (select 1 from ` + events + ` where stream = $1)`,
+	}
+}
+
+// scanRecord reads one row in the order of columns. It scans into pgx's own
+// types where they avoid a detour through text (uuid) or carry NULL
+// (occurred_at), and always returns times in UTC.
+func scanRecord(row pgx.CollectableRow) (eventstore.Record, error) {
+	var (
+		r        eventstore.Record
+		pos, ver int64
+		id       pgtype.UUID
+		occurred pgtype.Timestamptz
+		sv       int64
+	)
+	err := row.Scan(&pos, &id, &r.Stream, &ver, &r.Type, &r.RecordedAt, &occurred,
+		&r.Metadata.Actor, &r.Metadata.Channel, &r.Metadata.CorrelationID, &r.Metadata.CausationID, &sv, &r.Data)
+	if err != nil {
+		return r, err
+	}
+	r.Position, r.Version, r.ID = uint64(pos), uint64(ver), id.Bytes
+	r.RecordedAt = r.RecordedAt.UTC()
+	if occurred.Valid {
+		r.Metadata.OccurredAt = occurred.Time.UTC()
+	}
+	r.Metadata.SchemaVersion = int(sv)
+	return r, nil
+}
+
+// clampInt64 maps the contract's uint64 positions and versions onto bigint;
+// anything past MaxInt64 is past every stored value anyway.
+func clampInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}
+
+func limitOf(n int) int {
+	if n <= 0 {
+		return eventstore.DefaultReadLimit
+	}
+	return n
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.Record, error) {
+	op := fmt.Sprintf("read stream %q", stream)
+	if s.isClosed() {
+		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrClosed)
+	}
+	q := s.sql.readForward
+	if opts.Backwards {
+		q = s.sql.readBackward
+	}
+	var recs []eventstore.Record
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, _ := conn.Query(ctx, q, stream, clampInt64(opts.From), limitOf(opts.Limit))
+		var err error
+		if recs, err = pgx.CollectRows(rows, scanRecord); err != nil || len(recs) > 0 {
+			return err
+		}
+		// Empty: either From is past the end or there is no such stream.
+		// The second query is only paid on the empty answer.
+		var exists bool
+		if err := conn.QueryRow(ctx, s.sql.streamExists, stream).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return eventstore.ErrNotFound
+		}
+		return nil
+	})
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return nil, fmt.Errorf("pgstore: %s: %w", op, err)
+	}
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	return recs, nil
+}
+
+// ReadAll implements eventstore.Store. It needs no visibility check of its
+// own: positions become visible strictly in order (see the package
+// documentation), so every committed position up to the largest one read is
+// already visible.
+func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.Record, error) {
+	op := fmt.Sprintf("read all after %d", opts.After)
+	if s.isClosed() {
+		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrClosed)
+	}
+	var recs []eventstore.Record
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		var rows pgx.Rows
+		if len(opts.Filter.Types) == 0 {
+			rows, _ = conn.Query(ctx, s.sql.readAll, clampInt64(opts.After), limitOf(opts.Limit))
+		} else {
+			rows, _ = conn.Query(ctx, s.sql.readAllTyped, clampInt64(opts.After), limitOf(opts.Limit), opts.Filter.Types)
+		}
+		var err error
+		recs, err = pgx.CollectRows(rows, scanRecord)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	return recs, nil
+}
+
+// Head implements eventstore.Store.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if s.isClosed() {
+		return 0, fmt.Errorf("pgstore: head: %w", eventstore.ErrClosed)
+	}
+	var head int64
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, s.sql.maxPosition).Scan(&head)
+	})
+	if err != nil {
+		return 0, s.fail(ctx, "head", err)
+	}
+	return uint64(head), nil
+}
+
+// Subscribe implements eventstore.Store with eventstore.Follow, woken by
+// local commits and by NOTIFYs from other processes.
+func (s *Store) Subscribe(ctx context.Context, opts eventstore.SubscribeOptions, handle eventstore.Handler) error {
+	if s.isClosed() {
+		return fmt.Errorf("pgstore: subscribe: %w", eventstore.ErrClosed)
+	}
+	return eventstore.Follow(ctx, eventstore.FollowConfig{
+		Read:   s.ReadAll,
+		Wake:   &s.wake,
+		Closed: s.closed,
+		Poll:   s.opts.Poll,
+	}, opts, handle)
+}
+
+// Close implements eventstore.Store: appends already taken by the writer
+// finish, later ones fail with ErrClosed, subscriptions end with ErrClosed,
+// and the connections are closed once in-flight reads return.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.closed)
+		s.writersWG.Wait()
+		s.listenCancel()
+		<-s.listenDone
+		s.pool.Close()
+	})
+	return nil
+}
+
+func (s *Store) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// fail translates a read's driver error once, at the boundary: a cancelled
+// or expired context is reported as such (pgx does not always wrap it), a
+// closed store as ErrClosed, anything else wrapped with the operation.
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("pgstore: %s: %w", op, ctxErr)
+	}
+	if s.isClosed() {
+		return fmt.Errorf("pgstore: %s: %w (%v)", op, eventstore.ErrClosed, err)
+	}
+	return fmt.Errorf("pgstore: %s: %w", op, err)
+}
+
+// withConn runs fn on a pooled connection.
+func (s *Store) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// Release destroys a connection left busy or inside a transaction, so
+	// the next user always starts from a clean session.
+	defer conn.Release()
+	return fn(conn.Conn())
+}
