@@ -1,0 +1,56 @@
+package projections
+
+import "context"
+
+// Backend stores read models. Each projection generation lives in its own
+// namespace: a sorted key/value space (keys compared as bytes, values JSON
+// documents kept byte for byte) with a checkpoint. A read model's name
+// points at the namespace serving its reads, so that a rebuild can fill a
+// new namespace beside the live one and switch readers over atomically.
+//
+// Backends: boltrm (embedded, a sibling bbolt file), pgrm (tables in the
+// events' PostgreSQL database), and Memory (tests).
+type Backend interface {
+	// Update runs fn in one write transaction on namespace ns, creating it
+	// if needed. Everything fn writes, checkpoint included, commits together
+	// or not at all. fn's Writer is valid only during the call.
+	Update(ctx context.Context, ns string, fn func(w Writer) error) error
+	// View runs fn on a consistent snapshot of namespace ns.
+	View(ctx context.Context, ns string, fn func(r Reader) error) error
+	// Checkpoint returns the last position committed into ns (0: none).
+	Checkpoint(ctx context.Context, ns string) (uint64, error)
+	// Active returns the namespace serving reads of the read model name,
+	// or "" when there is none yet.
+	Active(ctx context.Context, name string) (string, error)
+	// Activate makes ns serve the reads of name, atomically: a reader sees
+	// either the old namespace or the new one, never a mix.
+	Activate(ctx context.Context, name, ns string) error
+	// Drop deletes namespace ns with its checkpoint. Dropping a namespace
+	// that does not exist is not an error.
+	Drop(ctx context.Context, ns string) error
+	// Namespaces lists every namespace, in name order.
+	Namespaces(ctx context.Context) ([]string, error)
+	// Close releases the backend.
+	Close() error
+}
+
+// Reader reads one namespace.
+type Reader interface {
+	// Get returns the value at key, and whether there is one.
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	// Scan calls fn for each key that starts with prefix and sorts after
+	// after ("" for the first), in byte order, until fn returns false or
+	// an error. The value slice is valid only during the call.
+	Scan(ctx context.Context, prefix, after string, fn func(key string, value []byte) (bool, error)) error
+}
+
+// Writer writes one namespace within a Backend.Update transaction.
+type Writer interface {
+	Reader
+	// Put stores value (a JSON document) at key.
+	Put(ctx context.Context, key string, value []byte) error
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// SetCheckpoint records the last position this transaction applied.
+	SetCheckpoint(ctx context.Context, position uint64) error
+}

@@ -1,0 +1,170 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Memory is an in-memory Backend: a fast double for read-model tests, held
+// to the same backend tests as the durable ones.
+type Memory struct {
+	mu     sync.RWMutex
+	spaces map[string]*memSpace
+	active map[string]string
+	closed bool
+}
+
+type memSpace struct {
+	data       map[string][]byte
+	checkpoint uint64
+}
+
+// NewMemory returns an empty in-memory backend.
+func NewMemory() *Memory {
+	return &Memory{spaces: map[string]*memSpace{}, active: map[string]string{}}
+}
+
+var errMemoryClosed = fmt.Errorf("read-model backend closed")
+
+// Update implements Backend: fn's writes are staged and applied only when
+// fn returns nil.
+func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errMemoryClosed
+	}
+	base := m.spaces[ns]
+	if base == nil {
+		base = &memSpace{data: map[string][]byte{}}
+	}
+	w := &memWriter{memReader: memReader{data: maps.Clone(base.data)}, checkpoint: base.checkpoint}
+	if err := fn(w); err != nil {
+		return err
+	}
+	m.spaces[ns] = &memSpace{data: w.data, checkpoint: w.checkpoint}
+	return nil
+}
+
+// View implements Backend.
+func (m *Memory) View(ctx context.Context, ns string, fn func(Reader) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return errMemoryClosed
+	}
+	var data map[string][]byte
+	if s := m.spaces[ns]; s != nil {
+		data = s.data // never mutated: Update replaces the map
+	}
+	m.mu.RUnlock()
+	return fn(memReader{data: data})
+}
+
+// Checkpoint implements Backend.
+func (m *Memory) Checkpoint(_ context.Context, ns string) (uint64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if s := m.spaces[ns]; s != nil {
+		return s.checkpoint, nil
+	}
+	return 0, nil
+}
+
+// Active implements Backend.
+func (m *Memory) Active(_ context.Context, name string) (string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.active[name], nil
+}
+
+// Activate implements Backend.
+func (m *Memory) Activate(_ context.Context, name, ns string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.spaces[ns]; !ok {
+		m.spaces[ns] = &memSpace{data: map[string][]byte{}}
+	}
+	m.active[name] = ns
+	return nil
+}
+
+// Drop implements Backend.
+func (m *Memory) Drop(_ context.Context, ns string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.spaces, ns)
+	return nil
+}
+
+// Namespaces implements Backend.
+func (m *Memory) Namespaces(context.Context) ([]string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Sorted(maps.Keys(m.spaces)), nil
+}
+
+// Close implements Backend.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+type memReader struct{ data map[string][]byte }
+
+func (r memReader) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, ok := r.data[key]
+	return v, ok, ctx.Err()
+}
+
+func (r memReader) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
+	keys := make([]string, 0)
+	for k := range r.data {
+		if strings.HasPrefix(k, prefix) && k > after {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		more, err := fn(k, r.data[k])
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+type memWriter struct {
+	memReader
+	checkpoint uint64
+}
+
+func (w *memWriter) Put(_ context.Context, key string, value []byte) error {
+	w.data[key] = slices.Clone(value)
+	return nil
+}
+
+func (w *memWriter) Delete(_ context.Context, key string) error {
+	delete(w.data, key)
+	return nil
+}
+
+func (w *memWriter) SetCheckpoint(_ context.Context, position uint64) error {
+	w.checkpoint = position
+	return nil
+}

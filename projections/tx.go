@@ -1,0 +1,171 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+)
+
+// Tx is a projection's unit of work for one batch of events. It reads and
+// writes the read model through a cache of decoded objects: an object is
+// decoded once, mutated in place by every event of the batch that touches
+// it, and encoded once when the batch commits. A Tx is valid only during
+// the Apply call it is passed to.
+type Tx struct {
+	ctx   context.Context
+	w     Writer
+	cache *objectCache
+	dirty map[string]struct{}
+}
+
+// entry is one cached read-model object: a pointer to its decoded value,
+// or absent (a miss or a delete, remembered so it is not read again).
+type entry struct {
+	val    any // *T
+	absent bool
+}
+
+// objectCache holds decoded objects across batches. It is safe only because
+// one runner is the sole writer of its namespace; it is dropped whenever a
+// batch fails, since the objects may then hold uncommitted changes.
+type objectCache struct {
+	m     map[string]*entry
+	limit int
+}
+
+func newObjectCache(limit int) *objectCache {
+	return &objectCache{m: make(map[string]*entry), limit: limit}
+}
+
+// newTx starts a unit of work over w.
+func newTx(ctx context.Context, w Writer, cache *objectCache) *Tx {
+	if cache == nil {
+		cache = newObjectCache(0)
+	}
+	return &Tx{ctx: ctx, w: w, cache: cache, dirty: make(map[string]struct{})}
+}
+
+// Context returns the batch's context.
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
+func (tx *Tx) lookup(key string, typ reflect.Type) (*entry, error) {
+	if e, ok := tx.cache.m[key]; ok {
+		if !e.absent && reflect.TypeOf(e.val).Elem() != typ {
+			return nil, fmt.Errorf("read model key %q holds %s, not %s", key, reflect.TypeOf(e.val).Elem(), typ)
+		}
+		return e, nil
+	}
+	raw, ok, err := tx.w.Get(tx.ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", key, err)
+	}
+	e := &entry{absent: !ok}
+	if ok {
+		v := reflect.New(typ)
+		if err := json.Unmarshal(raw, v.Interface()); err != nil {
+			return nil, fmt.Errorf("decode %q as %s: %w", key, typ, err)
+		}
+		e.val = v.Interface()
+	}
+	tx.cache.m[key] = e
+	return e, nil
+}
+
+// Load returns the object at key for reading and changing: a pointer to
+// the stored value, or to a new zero value when there is none. Whatever the
+// projection changes through the pointer is written when the batch commits.
+func Load[T any](tx *Tx, key string) (*T, error) {
+	e, err := tx.lookup(key, reflect.TypeFor[T]())
+	if err != nil {
+		return nil, err
+	}
+	if e.absent {
+		e.val, e.absent = new(T), false
+	}
+	tx.dirty[key] = struct{}{}
+	return e.val.(*T), nil
+}
+
+// Get returns a copy of the object at key, and whether there is one,
+// without marking it changed. The copy is shallow: do not modify maps or
+// slices inside it.
+func Get[T any](tx *Tx, key string) (T, bool, error) {
+	var zero T
+	e, err := tx.lookup(key, reflect.TypeFor[T]())
+	if err != nil || e.absent {
+		return zero, false, err
+	}
+	return *e.val.(*T), true, nil
+}
+
+// Put replaces the object at key with v.
+func Put[T any](tx *Tx, key string, v T) error {
+	p := new(T)
+	*p = v
+	if e, ok := tx.cache.m[key]; ok {
+		e.val, e.absent = p, false
+	} else {
+		tx.cache.m[key] = &entry{val: p}
+	}
+	tx.dirty[key] = struct{}{}
+	return nil
+}
+
+// Delete removes the object at key.
+func (tx *Tx) Delete(key string) {
+	tx.cache.m[key] = &entry{absent: true}
+	tx.dirty[key] = struct{}{}
+}
+
+// Scan reads the read model in key order (see Reader.Scan), including
+// this batch's changes.
+func (tx *Tx) Scan(prefix, after string, fn func(key string, value []byte) (bool, error)) error {
+	if err := tx.flush(); err != nil {
+		return err
+	}
+	return tx.w.Scan(tx.ctx, prefix, after, fn)
+}
+
+// flush writes every changed object to the backend transaction.
+func (tx *Tx) flush() error {
+	for key := range tx.dirty {
+		e := tx.cache.m[key]
+		if e.absent {
+			if err := tx.w.Delete(tx.ctx, key); err != nil {
+				return fmt.Errorf("delete %q: %w", key, err)
+			}
+			continue
+		}
+		raw, err := json.Marshal(e.val)
+		if err != nil {
+			return fmt.Errorf("encode %q: %w", key, err)
+		}
+		if err := tx.w.Put(tx.ctx, key, raw); err != nil {
+			return fmt.Errorf("write %q: %w", key, err)
+		}
+	}
+	clear(tx.dirty)
+	return nil
+}
+
+// done ends the batch: a cache grown past its limit is emptied, so memory
+// stays bounded during a replay of a large customer base.
+func (c *objectCache) done() {
+	if c.limit > 0 && len(c.m) > c.limit {
+		clear(c.m)
+	}
+}
+
+// Read decodes the value at key from a Reader (the query side).
+func Read[T any](ctx context.Context, r Reader, key string) (T, bool, error) {
+	var v T
+	raw, ok, err := r.Get(ctx, key)
+	if err != nil || !ok {
+		return v, false, err
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, false, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return v, true, nil
+}
