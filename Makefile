@@ -16,8 +16,11 @@ check-go:
 build: check-go
 	$(GO) build -o $(BIN)/cxledger ./cmd/cxledger
 
+## run: builds and runs cxledger on the embedded store in $(DATA); ARGS picks
+## the command (default: replay the whole log, then follow it live).
+ARGS ?= tail --after 0
 run: build
-	$(BIN)/cxledger serve --data $(DATA)
+	$(BIN)/cxledger $(ARGS) --data $(DATA)
 
 tools: check-go $(STATICCHECK)
 
