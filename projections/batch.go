@@ -2,13 +2,17 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
 )
 
-// ProjectionError is a poison event: the projection failed to apply it.
-// It stops only that projection; nothing is skipped.
+// ProjectionError is a poison event: the projection failed to apply it (its
+// Apply returned an error or panicked, or the stored event could not be
+// decoded). It stops only that projection, which stays failed until it is
+// restarted; nothing is skipped.
 type ProjectionError struct {
 	Projection string
 	Namespace  string
@@ -23,12 +27,37 @@ func (e *ProjectionError) Error() string {
 		e.Projection, e.Namespace, e.Position, e.EventID, e.EventType, e.Err)
 }
 
+// Unwrap returns the cause, so that errors.Is sees the projection's error.
 func (e *ProjectionError) Unwrap() error { return e.Err }
+
+// item is one decoded event of a page, shared read-only by every projection
+// of a group. A record that failed to decode keeps its error, so that only
+// the projections handling its type stop on it.
+type item struct {
+	env domain.Envelope
+	err error
+}
+
+// decodeItem decodes r. On failure env still carries the record's identity
+// (everything but Event) for the ProjectionError.
+func decodeItem(r eventstore.Record) item {
+	env := domain.Envelope{
+		ID: r.ID, Stream: r.Stream, Type: r.Type, Version: r.Version, Position: r.Position,
+		RecordedAt: r.RecordedAt, Metadata: domain.Metadata(r.Metadata),
+	}
+	ev, err := domain.Decode(r.Type, r.Metadata.SchemaVersion, r.Data)
+	if err != nil {
+		return item{env: env, err: fmt.Errorf("decode: %w", err)}
+	}
+	env.Event = ev
+	return item{env: env}
+}
 
 // ApplyBatch applies a batch of events to projection p in namespace ns and
 // moves the checkpoint to the last event's position, in one read-model
 // transaction: the engine's unit of work, exported for tests and tools.
-// Events p does not handle only move the checkpoint. cache may be nil.
+// Events p does not handle only move the checkpoint. A failing event gives
+// a *ProjectionError and commits nothing.
 func ApplyBatch(ctx context.Context, b Backend, ns string, p Projection, batch []domain.Envelope) error {
 	return applyBatch(ctx, b, ns, p, nil, batch)
 }
@@ -38,23 +67,32 @@ func applyBatch(ctx context.Context, b Backend, ns string, p Projection, cache *
 		return nil
 	}
 	handles := typeSet(p.Types())
+	items := make([]*item, 0, len(batch))
+	for i := range batch {
+		if handled(handles, batch[i].Type) {
+			items = append(items, &item{env: batch[i]})
+		}
+	}
+	return applyItems(ctx, b, ns, p, cache, items, batch[len(batch)-1].Position)
+}
+
+// applyItems applies items (already restricted to the types p handles) and
+// sets the checkpoint to through, in one transaction. through may lie past
+// the last item: events of other types move the checkpoint too, so that a
+// projection's lag is measured against the whole log.
+func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *objectCache, items []*item, through uint64) error {
 	err := b.Update(ctx, ns, func(w Writer) error {
 		tx := newTx(ctx, w, cache)
-		for _, e := range batch {
-			if handles != nil {
-				if _, ok := handles[e.Type]; !ok {
-					continue
-				}
-			}
-			if err := p.Apply(tx, e); err != nil {
-				return &ProjectionError{Projection: p.Name(), Namespace: ns, Position: e.Position,
-					EventID: e.ID.String(), EventType: e.Type, Err: err}
+		for _, it := range items {
+			if err := applyOne(p, tx, it); err != nil {
+				return &ProjectionError{Projection: p.Name(), Namespace: ns, Position: it.env.Position,
+					EventID: it.env.ID.String(), EventType: it.env.Type, Err: err}
 			}
 		}
 		if err := tx.flush(); err != nil {
 			return err
 		}
-		return w.SetCheckpoint(ctx, batch[len(batch)-1].Position)
+		return w.SetCheckpoint(ctx, through)
 	})
 	if cache != nil {
 		if err != nil {
@@ -63,7 +101,27 @@ func applyBatch(ctx context.Context, b Backend, ns string, p Projection, cache *
 			cache.done()
 		}
 	}
-	return err
+	if err == nil {
+		return nil
+	}
+	if pe := (*ProjectionError)(nil); errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("projection %s: apply through position %d to %s: %w", p.Name(), through, ns, err)
+}
+
+// applyOne applies one event, turning a panic into an error: a bug in one
+// projection must stop that projection, not the process.
+func applyOne(p Projection, tx *Tx, it *item) (err error) {
+	if it.err != nil {
+		return it.err
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v", v)
+		}
+	}()
+	return p.Apply(tx, it.env)
 }
 
 func typeSet(types []string) map[string]struct{} {
@@ -75,4 +133,14 @@ func typeSet(types []string) map[string]struct{} {
 		m[t] = struct{}{}
 	}
 	return m
+}
+
+// handled reports whether a projection with type set handles (nil: every
+// type) applies events of type typ.
+func handled(handles map[string]struct{}, typ string) bool {
+	if handles == nil {
+		return true
+	}
+	_, ok := handles[typ]
+	return ok
 }

@@ -11,11 +11,17 @@ import (
 
 // Memory is an in-memory Backend: a fast double for read-model tests, held
 // to the same backend tests as the durable ones.
+//
+// Readers never wait for writers: an Update works on a copy of its
+// namespace and installs it when fn returns, so a View (of any namespace)
+// reads the last committed state even while a long batch runs, as with
+// the durable backends. Updates of one namespace are serialised.
 type Memory struct {
-	mu     sync.RWMutex
-	spaces map[string]*memSpace
-	active map[string]string
-	closed bool
+	mu      sync.RWMutex
+	spaces  map[string]*memSpace
+	active  map[string]string
+	writers map[string]*sync.Mutex // one per namespace, never removed
+	closed  bool
 }
 
 type memSpace struct {
@@ -25,29 +31,49 @@ type memSpace struct {
 
 // NewMemory returns an empty in-memory backend.
 func NewMemory() *Memory {
-	return &Memory{spaces: map[string]*memSpace{}, active: map[string]string{}}
+	return &Memory{spaces: map[string]*memSpace{}, active: map[string]string{}, writers: map[string]*sync.Mutex{}}
 }
 
 var errMemoryClosed = fmt.Errorf("read-model backend closed")
 
 // Update implements Backend: fn's writes are staged and applied only when
-// fn returns nil.
+// fn returns nil. A namespace dropped while fn ran is not brought back: the
+// update fails.
 func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return errMemoryClosed
 	}
-	base := m.spaces[ns]
-	if base == nil {
-		base = &memSpace{data: map[string][]byte{}}
+	wmu := m.writers[ns]
+	if wmu == nil {
+		wmu = &sync.Mutex{}
+		m.writers[ns] = wmu
 	}
-	w := &memWriter{memReader: memReader{data: maps.Clone(base.data)}, checkpoint: base.checkpoint}
+	m.mu.Unlock()
+	wmu.Lock()
+	defer wmu.Unlock()
+
+	m.mu.RLock()
+	base := m.spaces[ns]
+	m.mu.RUnlock()
+	w := &memWriter{memReader: memReader{data: map[string][]byte{}}}
+	if base != nil {
+		w.data, w.checkpoint = maps.Clone(base.data), base.checkpoint
+	}
 	if err := fn(w); err != nil {
 		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return errMemoryClosed
+	case base != nil && m.spaces[ns] != base:
+		return fmt.Errorf("read-model namespace %s dropped during the update", ns)
 	}
 	m.spaces[ns] = &memSpace{data: w.data, checkpoint: w.checkpoint}
 	return nil

@@ -7,12 +7,27 @@
 // leaves each read model consistent with its checkpoint. Projection code is
 // written once against Tx and Reader and runs on every read-model Backend
 // (embedded bbolt, PostgreSQL, memory).
+//
+// What the application calls:
+//
+//   - NewEngine(store, backend, Config{}), Register each projection (the one
+//     place read models are listed), then Run(ctx) on a goroutine: every
+//     projection catches up and goes live; a new one catches up from 0; a
+//     new version is built beside the old one and switched over.
+//   - Engine.Status for lag, state, rate and failures (a *ProjectionError
+//     names the poison event); Engine.Restart after fixing a failure.
+//   - Engine.Rebuild to rebuild one read model beside the live one.
+//   - View and Read on the query side, Digest to compare state; both need
+//     only the Backend.
+//   - Replay rebuilds read models offline (`cxledger replay`, benchmarks).
 package projections
 
 import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -34,20 +49,45 @@ type Projection interface {
 	Version() int
 	// Types lists the event types Apply handles; empty means every type.
 	Types() []string
-	// Apply folds one event into the read model.
+	// Apply folds one event into the read model. The event is shared with
+	// the other projections, which apply it concurrently: Apply must not
+	// modify it (nor the slices and maps inside e.Event). An error (or a
+	// panic) stops this projection at e with a *ProjectionError.
 	Apply(tx *Tx, e domain.Envelope) error
 }
 
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+// Names are at most 30 bytes so that a namespace, "<name>_v<version>_g<gen>"
+// with up to nine digits each, fits PostgreSQL's 63-byte identifiers with
+// pgrm's "rm_" prefix.
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,29}$`)
+
+// maxVersion keeps a version to nine digits, as namespaces assume.
+const maxVersion = 999_999_999
+
+// reservedNames are names a read model cannot take because its PostgreSQL
+// view would collide with the ledger's own tables in the same schema.
+var reservedNames = []string{"events", "schema_version"}
+
+// reservedPrefixes likewise protect tables the ledger may add later.
+var reservedPrefixes = []string{"rm_", "cxledger"}
 
 // ValidateProjection checks what the engine relies on: a usable name and a
 // positive version.
 func ValidateProjection(p Projection) error {
-	if !namePattern.MatchString(p.Name()) {
-		return fmt.Errorf("projection name %q: want lower-case letters, digits and underscores, starting with a letter, at most 40", p.Name())
+	name := p.Name()
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("projection name %q: want lower-case letters, digits and underscores, starting with a letter, at most 30", name)
 	}
-	if p.Version() < 1 {
-		return fmt.Errorf("projection %s: version %d must be at least 1", p.Name(), p.Version())
+	if slices.Contains(reservedNames, name) {
+		return fmt.Errorf("projection name %q is reserved for the ledger's own tables", name)
+	}
+	for _, prefix := range reservedPrefixes {
+		if strings.HasPrefix(name, prefix) {
+			return fmt.Errorf("projection name %q: the prefix %q is reserved for the ledger's own tables", name, prefix)
+		}
+	}
+	if p.Version() < 1 || p.Version() > maxVersion {
+		return fmt.Errorf("projection %s: version %d must be from 1 to %d", name, p.Version(), maxVersion)
 	}
 	return nil
 }

@@ -1,0 +1,172 @@
+package analytics_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/google/uuid"
+)
+
+var opened0 = time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)
+
+func ticketID(n int) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "https://support.example/tickets/%d", n))
+}
+
+// ticketScenario opens tickets with chosen response and resolution times:
+//
+//	urgent  first response 10, 20, 30, 40 min (a second flagged response is
+//	        ignored); resolved after 2 h and 4 h; one resolved then
+//	        reopened, one never resolved.
+//	high    ten tickets, first response after 1…10 h, resolved after
+//	        1…10 days; the tenth was opened as normal and escalated.
+//	normal  first response 5 min, 1 h, 3 h; one resolved after 1 day and
+//	        closed, one closed without resolution, one resolved after 2
+//	        days, reopened and resolved again after 5 days.
+//	low     none.
+func ticketScenario() []domain.Envelope {
+	var s stream
+	var out []domain.Envelope
+	n := 0
+	open := func(c uuid.UUID, p domain.TicketPriority) uuid.UUID {
+		n++
+		id := ticketID(n)
+		out = append(out, s.addAt(c, opened0, domain.TicketOpened{TicketID: id, Subject: "Colis non reçu", Priority: p, Channel: domain.TicketEmail}))
+		return id
+	}
+	respond := func(c, id uuid.UUID, after time.Duration) {
+		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketUpdated{TicketID: id, Comment: "On s'en occupe.", FirstResponse: true}))
+	}
+	resolve := func(c, id uuid.UUID, after time.Duration) {
+		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketResolved{TicketID: id, Resolution: "Erledigt."}))
+	}
+	reopen := func(c, id uuid.UUID, after time.Duration) {
+		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketReopened{TicketID: id, Reason: "Still broken"}))
+	}
+	closeT := func(c, id uuid.UUID, after time.Duration) {
+		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketClosed{TicketID: id}))
+	}
+	for i, c := range []uuid.UUID{c1, c2, c3, c4} {
+		id := open(c, domain.PriorityUrgent)
+		respond(c, id, time.Duration(10*(i+1))*time.Minute)
+		switch i {
+		case 0:
+			resolve(c, id, 2*time.Hour)
+			respond(c, id, 3*time.Hour) // not the first response
+		case 1:
+			resolve(c, id, 4*time.Hour)
+		case 2:
+			resolve(c, id, time.Hour)
+			reopen(c, id, 5*time.Hour)
+		}
+	}
+	for i := 1; i <= 10; i++ {
+		p := domain.PriorityHigh
+		if i == 10 {
+			p = domain.PriorityNormal
+		}
+		id := open(c5, p)
+		if i == 10 {
+			out = append(out, s.addAt(c5, opened0.Add(time.Minute), domain.TicketUpdated{TicketID: id, Priority: ptr(domain.PriorityHigh)}))
+		}
+		respond(c5, id, time.Duration(i)*time.Hour)
+		resolve(c5, id, time.Duration(i)*24*time.Hour)
+	}
+	a := open(c6, domain.PriorityNormal)
+	respond(c6, a, 5*time.Minute)
+	resolve(c6, a, 24*time.Hour)
+	closeT(c6, a, 48*time.Hour)
+	b := open(c6, domain.PriorityNormal)
+	respond(c6, b, time.Hour)
+	closeT(c6, b, 2*time.Hour)
+	c := open(c7, domain.PriorityNormal)
+	respond(c7, c, 3*time.Hour)
+	resolve(c7, c, 2*24*time.Hour)
+	reopen(c7, c, 3*24*time.Hour)
+	resolve(c7, c, 5*24*time.Hour)
+	return out
+}
+
+func TestTicketSLA(t *testing.T) {
+	for name, b := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			r := fold(t, b, analytics.NewTickets(analytics.Config{}), ticketScenario())
+			got, err := analytics.TicketSLA(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const day = 24 * time.Hour
+			// Nearest rank ⌈p·n/100⌉: n = 4 → median rank 2, p90 rank 4;
+			// n = 2 → 1 and 2; n = 10 → 5 and 9; n = 3 → 2 and 3.
+			want := []analytics.PrioritySLA{
+				{Priority: domain.PriorityUrgent, Tickets: 4, Unresolved: 2,
+					FirstResponse: analytics.Durations{Count: 4, Median: 20 * time.Minute, P90: 40 * time.Minute},
+					Resolution:    analytics.Durations{Count: 2, Median: 2 * time.Hour, P90: 4 * time.Hour}},
+				{Priority: domain.PriorityHigh, Tickets: 10,
+					FirstResponse: analytics.Durations{Count: 10, Median: 5 * time.Hour, P90: 9 * time.Hour},
+					Resolution:    analytics.Durations{Count: 10, Median: 5 * day, P90: 9 * day}},
+				{Priority: domain.PriorityNormal, Tickets: 3, Unresolved: 1,
+					FirstResponse: analytics.Durations{Count: 3, Median: time.Hour, P90: 3 * time.Hour},
+					Resolution:    analytics.Durations{Count: 2, Median: day, P90: 5 * day}},
+				{Priority: domain.PriorityLow},
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("TicketSLA\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestChannelMix(t *testing.T) {
+	var s stream
+	events := []domain.Envelope{
+		s.add(c1, "2025-02-28T23:59:59Z", domain.EmailReceived{MessageID: "<a@x>", From: "zoe@example.fr", To: "support@shop.example"}),
+		s.add(c1, "2025-03-01T08:00:00Z", domain.CallLogged{Direction: domain.CallInbound, DurationSeconds: 754, Agent: "user:marta", Outcome: domain.CallConnected}),
+		s.add(c1, "2025-03-01T09:00:00Z", domain.EmailSent{MessageID: "<b@x>", From: "support@shop.example", To: "zoe@example.fr"}),
+		s.add(c1, "2025-03-01T09:05:00Z", domain.EmailOpened{MessageID: "<b@x>"}),
+		s.add(c2, "2025-03-01T10:00:00Z", domain.CampaignTouched{Campaign: "spring-2025", Channel: domain.CampaignEmail, Action: domain.ActionClicked}),
+		s.add(c2, "2025-03-01T11:00:00Z", domain.CampaignTouched{Campaign: "spring-2025", Channel: domain.CampaignPush, Action: domain.ActionDelivered}),
+		s.add(c2, "2025-03-01T12:00:00Z", domain.NoteAdded{Body: "Prefers French."}),
+		// 01:30 in Paris on the 3rd is 23:30 UTC on the 2nd.
+		s.add(c3, "2025-03-03T01:30:00+02:00", domain.ChatConversationHeld{ConversationID: "conv_1", Messages: 12, DurationSeconds: 300}),
+		s.add(c3, "2025-03-02T14:00:00Z", domain.MeetingHeld{Title: "QBR", DurationSeconds: 3600}),
+		s.add(c3, "2025-03-02T15:00:00Z", domain.SMSSent{To: "+33 6 12 34 56 78", Body: "À demain"}),
+		s.add(c3, "2025-03-05T15:00:00Z", domain.TicketOpened{TicketID: ticketID(1), Subject: "Retour", Priority: domain.PriorityLow, Channel: domain.TicketWeb}),
+	}
+	from := time.Date(2025, 3, 1, 15, 0, 0, 0, time.UTC) // the time of day is ignored
+	to := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+	for name, b := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			r := fold(t, b, analytics.NewChannels(analytics.Config{}), events)
+			got, err := analytics.ChannelMix(context.Background(), r, from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := analytics.ChannelMixReport{
+				Days: []analytics.DayMix{
+					{Day: "2025-03-01", Touches: 5, Channels: []analytics.ChannelCount{
+						{Channel: "email", Touches: 3, Share: 0.6}, {Channel: "phone", Touches: 1, Share: 0.2}, {Channel: "push", Touches: 1, Share: 0.2}}},
+					{Day: "2025-03-02", Touches: 3, Channels: []analytics.ChannelCount{
+						{Channel: "chat", Touches: 1, Share: 1.0 / 3}, {Channel: "meeting", Touches: 1, Share: 1.0 / 3}, {Channel: "sms", Touches: 1, Share: 1.0 / 3}}},
+				},
+				Touches: 8,
+				Channels: []analytics.ChannelCount{
+					{Channel: "chat", Touches: 1, Share: 0.125}, {Channel: "email", Touches: 3, Share: 0.375}, {Channel: "meeting", Touches: 1, Share: 0.125},
+					{Channel: "phone", Touches: 1, Share: 0.125}, {Channel: "push", Touches: 1, Share: 0.125}, {Channel: "sms", Touches: 1, Share: 0.125},
+				},
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("ChannelMix\n got %+v\nwant %+v", got, want)
+			}
+			empty, err := analytics.ChannelMix(context.Background(), r, to.AddDate(1, 0, 0), to.AddDate(2, 0, 0))
+			if err != nil || empty.Touches != 0 || len(empty.Days) != 0 || len(empty.Channels) != 0 {
+				t.Errorf("empty period: %+v, %v", empty, err)
+			}
+		})
+	}
+}

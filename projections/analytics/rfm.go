@@ -1,0 +1,395 @@
+package analytics
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cxledger/cxledger/projections"
+	"github.com/google/uuid"
+)
+
+// Segment names an RFM segment; see the package documentation for the
+// rules.
+type Segment string
+
+// RFM segments, in the order their rules are tried.
+const (
+	SegmentChampions         Segment = "champions"
+	SegmentLoyal             Segment = "loyal"
+	SegmentNew               Segment = "new"
+	SegmentPotentialLoyalist Segment = "potential_loyalist"
+	SegmentAtRisk            Segment = "at_risk"
+	SegmentNeedsAttention    Segment = "needs_attention"
+	SegmentHibernating       Segment = "hibernating"
+	SegmentLost              Segment = "lost"
+)
+
+// RFMScore holds the recency, frequency and monetary scores, each 1 (worst
+// fifth of the base) to 5 (best fifth); all 0 for a customer without
+// purchases.
+type RFMScore struct {
+	Recency   int `json:"r"`
+	Frequency int `json:"f"`
+	Monetary  int `json:"m"`
+}
+
+// SegmentOf returns the segment of an RFM score: the first rule that
+// matches, in this order.
+//
+//	champions           R ≥ 4, F ≥ 4, M ≥ 4
+//	loyal               R ≥ 3, F ≥ 4
+//	new                 R ≥ 4, F = 1
+//	potential_loyalist  R ≥ 4
+//	at_risk             R ≤ 2, F ≥ 3
+//	needs_attention     R = 3
+//	hibernating         R = 2
+//	lost                R = 1
+//
+// A zero RFMScore (no purchase) has no segment ("").
+func SegmentOf(s RFMScore) Segment {
+	r, f, m := s.Recency, s.Frequency, s.Monetary
+	switch {
+	case r == 0:
+		return ""
+	case r >= 4 && f >= 4 && m >= 4:
+		return SegmentChampions
+	case r >= 3 && f >= 4:
+		return SegmentLoyal
+	case r >= 4 && f == 1:
+		return SegmentNew
+	case r >= 4:
+		return SegmentPotentialLoyalist
+	case r <= 2 && f >= 3:
+		return SegmentAtRisk
+	case r == 3:
+		return SegmentNeedsAttention
+	case r == 2:
+		return SegmentHibernating
+	}
+	return SegmentLost
+}
+
+// CustomerRFM is one customer's RFM scores and the values they rank.
+type CustomerRFM struct {
+	CustomerID uuid.UUID `json:"customerId"`
+	RFMScore
+	Segment Segment `json:"segment"`
+	// RecencyDays is the number of whole UTC days from the last purchase
+	// day to the day of now.
+	RecencyDays int64 `json:"recencyDays"`
+	// Orders is the number of purchases (the frequency).
+	Orders int64 `json:"orders"`
+	// Currency is the customer's main currency (most orders; ties go to
+	// the first code in alphabetical order) and Monetary its net spend
+	// (purchases − refunds) in that currency, in minor units. Monetary
+	// scores rank customers only against those with the same main
+	// currency.
+	Currency      string `json:"currency"`
+	MonetaryValue int64  `json:"monetary"`
+}
+
+// Value is a customer's historical lifetime value in one currency, in
+// minor units: Net = Gross − Refunded.
+type Value struct {
+	Currency string `json:"currency"`
+	Orders   int64  `json:"orders"`
+	Gross    int64  `json:"gross"`
+	Refunded int64  `json:"refunded"`
+	Net      int64  `json:"net"`
+}
+
+// Score is everything the analytics models say about one customer, for
+// the customer 360 view.
+type Score struct {
+	CustomerRFM
+	FirstPurchase time.Time `json:"firstPurchase,omitzero"`
+	LastPurchase  time.Time `json:"lastPurchase,omitzero"`
+	// LifetimeValue is the historical value per currency, by code.
+	LifetimeValue []Value `json:"lifetimeValue"`
+	// RhythmDays is the mean number of days between purchase days used by
+	// the rhythm churn score: the customer's own, or the base's pooled
+	// rhythm for a customer with a single purchase day. Nil when unknown.
+	RhythmDays *float64 `json:"rhythmDays,omitempty"`
+	// ChurnRisk is the recency-versus-rhythm score 1 − e^(−RecencyDays ÷
+	// RhythmDays), in [0, 1). Nil when the rhythm is unknown.
+	ChurnRisk *float64 `json:"churnRisk,omitempty"`
+	// PAlive is the BG/NBD probability that the customer is still active,
+	// and ExpectedPurchases the BG/NBD expected number of purchase days in
+	// the next Options.Horizon days. Nil when the model could not be fitted
+	// (see ErrNoFit) or the customer never bought.
+	PAlive            *float64 `json:"pAlive,omitempty"`
+	ExpectedPurchases *float64 `json:"expectedPurchases,omitempty"`
+	// NPS is the customer's latest survey answer (0–10), nil if none.
+	NPS *int `json:"nps,omitempty"`
+}
+
+// Options parameterise LoadBase.
+type Options struct {
+	// Model fixes the BG/NBD parameters (time in days); nil fits them to
+	// the base with FitBGNBD.
+	Model *BGNBD
+	// Horizon is the number of days of Score.ExpectedPurchases; 0 means 90.
+	Horizon int
+}
+
+// Base is the customer base at one instant: every customer's RFM scores
+// and models, computed once so that many scores can be read cheaply (the
+// customer 360 view may cache one Base for a while).
+type Base struct {
+	now     time.Time
+	today   int64
+	horizon float64
+	records map[uuid.UUID]customerRecord
+	ids     []uuid.UUID // key order: buyers and non-buyers
+	rfm     map[uuid.UUID]CustomerRFM
+	rhythm  float64 // pooled days per repeat purchase day, 0 if none
+	model   *BGNBD
+}
+
+// LoadBase reads the customers read model and scores the whole base at
+// now. It reads every customer: O(customers) plus the BG/NBD fit.
+func LoadBase(ctx context.Context, r projections.Reader, now time.Time, opts Options) (*Base, error) {
+	b := &Base{now: now, today: dayNumber(now), horizon: 90, records: map[uuid.UUID]customerRecord{}, rfm: map[uuid.UUID]CustomerRFM{}}
+	if opts.Horizon > 0 {
+		b.horizon = float64(opts.Horizon)
+	}
+	err := r.Scan(ctx, customerPrefix, "", func(key string, value []byte) (bool, error) {
+		var rec customerRecord
+		if err := json.Unmarshal(value, &rec); err != nil {
+			return false, fmt.Errorf("analytics: decode %q: %w", key, err)
+		}
+		id, err := uuid.Parse(strings.TrimPrefix(key, customerPrefix))
+		if err != nil {
+			return false, fmt.Errorf("analytics: key %q: %w", key, err)
+		}
+		b.records[id] = rec
+		b.ids = append(b.ids, id)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.score()
+	switch {
+	case opts.Model != nil:
+		if !opts.Model.valid() {
+			return nil, fmt.Errorf("analytics: BG/NBD parameters %+v must be positive", *opts.Model)
+		}
+		m := *opts.Model
+		b.model = &m
+	default:
+		m, err := FitBGNBD(b.observations())
+		if err != nil && !errors.Is(err, ErrNoFit) {
+			return nil, err
+		}
+		if err == nil {
+			b.model = &m
+		}
+	}
+	return b, nil
+}
+
+// Model returns the BG/NBD parameters the base uses, and false when none
+// could be fitted.
+func (b *Base) Model() (BGNBD, bool) {
+	if b.model == nil {
+		return BGNBD{}, false
+	}
+	return *b.model, true
+}
+
+// buyers returns the ids of customers with at least one purchase.
+func (b *Base) buyers() []uuid.UUID {
+	var out []uuid.UUID
+	for _, id := range b.ids {
+		if b.records[id].Orders > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// score computes the quintile scores and segments of every buyer.
+func (b *Base) score() {
+	buyers := b.buyers()
+	type facts struct {
+		recency, orders, monetary int64
+		currency                  string
+	}
+	f := make([]facts, len(buyers))
+	var gaps, repeats int64
+	for i, id := range buyers {
+		rec := b.records[id]
+		last := rec.Days[len(rec.Days)-1]
+		f[i] = facts{recency: max(0, b.today-last), orders: rec.Orders}
+		f[i].currency, f[i].monetary = mainCurrency(rec)
+		if n := int64(len(rec.Days)); n > 1 {
+			gaps += last - rec.Days[0]
+			repeats += n - 1
+		}
+	}
+	if repeats > 0 {
+		b.rhythm = float64(gaps) / float64(repeats)
+	}
+	// Recency: fewer days is better. Frequency and monetary: more is
+	// better; monetary only within the same main currency.
+	one := func(int) string { return "" }
+	rs := quintiles(len(f), one, func(i int) int64 { return -f[i].recency })
+	fs := quintiles(len(f), one, func(i int) int64 { return f[i].orders })
+	ms := quintiles(len(f), func(i int) string { return f[i].currency }, func(i int) int64 { return f[i].monetary })
+	for i, id := range buyers {
+		c := CustomerRFM{
+			CustomerID: id, RFMScore: RFMScore{Recency: rs[i], Frequency: fs[i], Monetary: ms[i]},
+			RecencyDays: f[i].recency, Orders: f[i].orders, Currency: f[i].currency, MonetaryValue: f[i].monetary,
+		}
+		c.Segment = SegmentOf(c.RFMScore)
+		b.rfm[id] = c
+	}
+}
+
+// quintiles scores n customers 1 to 5 within their group: a customer's
+// score is 1 + ⌊5·w ÷ N⌋, where w counts the customers of its group with a
+// strictly lower value (higher is better) and N the size of the group.
+// Equal values get equal scores.
+func quintiles(n int, group func(int) string, value func(int) int64) []int {
+	groups := map[string][]int{}
+	for i := range n {
+		groups[group(i)] = append(groups[group(i)], i)
+	}
+	out := make([]int, n)
+	for _, members := range groups {
+		slices.SortStableFunc(members, func(i, j int) int { return cmp.Compare(value(i), value(j)) })
+		w := 0
+		for k, i := range members {
+			if k > 0 && value(i) != value(members[k-1]) {
+				w = k
+			}
+			out[i] = 1 + 5*w/len(members)
+		}
+	}
+	return out
+}
+
+// mainCurrency returns the currency with the most orders (ties: the first
+// code alphabetically) and the net spend in it.
+func mainCurrency(rec customerRecord) (string, int64) {
+	codes := make([]string, 0, len(rec.Money))
+	for code := range rec.Money {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	best := ""
+	for _, code := range codes {
+		if best == "" || rec.Money[code].Orders > rec.Money[best].Orders {
+			best = code
+		}
+	}
+	if best == "" {
+		return "", 0
+	}
+	m := rec.Money[best]
+	return best, m.Gross - m.Refunded
+}
+
+// observation is the BG/NBD summary of a buyer in days.
+func (b *Base) observation(rec customerRecord) Observation {
+	first, last := rec.Days[0], rec.Days[len(rec.Days)-1]
+	return Observation{
+		X:  float64(len(rec.Days) - 1),
+		Tx: float64(last - first),
+		T:  float64(max(b.today-first, last-first)),
+	}
+}
+
+func (b *Base) observations() []Observation {
+	var out []Observation
+	for _, id := range b.buyers() {
+		out = append(out, b.observation(b.records[id]))
+	}
+	return out
+}
+
+// Customers returns the RFM scores of every customer with a purchase, in
+// customer id order.
+func (b *Base) Customers() []CustomerRFM {
+	out := []CustomerRFM{}
+	for _, id := range b.ids {
+		if c, ok := b.rfm[id]; ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Score returns everything known about one customer. It fails with an
+// error wrapping projections.ErrNotFound when the read model holds
+// nothing about the customer (no purchase, refund or survey answer).
+func (b *Base) Score(id uuid.UUID) (Score, error) {
+	rec, ok := b.records[id]
+	if !ok {
+		return Score{}, fmt.Errorf("analytics: customer %s: %w", id, projections.ErrNotFound)
+	}
+	s := Score{CustomerRFM: CustomerRFM{CustomerID: id}, FirstPurchase: rec.FirstPurchase, LastPurchase: rec.LastPurchase, LifetimeValue: []Value{}}
+	if c, ok := b.rfm[id]; ok {
+		s.CustomerRFM = c
+	}
+	codes := make([]string, 0, len(rec.Money))
+	for code := range rec.Money {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	for _, code := range codes {
+		m := rec.Money[code]
+		s.LifetimeValue = append(s.LifetimeValue, Value{Currency: code, Orders: m.Orders, Gross: m.Gross, Refunded: m.Refunded, Net: m.Gross - m.Refunded})
+	}
+	if a, ok := latestAnswer(rec); ok {
+		s.NPS = &a.Score
+	}
+	if rec.Orders == 0 || len(rec.Days) == 0 {
+		return s, nil
+	}
+	rhythm := b.rhythm
+	if n := len(rec.Days); n > 1 {
+		rhythm = float64(rec.Days[n-1]-rec.Days[0]) / float64(n-1)
+	}
+	if rhythm > 0 {
+		risk := 1 - math.Exp(-float64(s.RecencyDays)/rhythm)
+		s.RhythmDays, s.ChurnRisk = &rhythm, &risk
+	}
+	if b.model != nil {
+		o := b.observation(rec)
+		alive := b.model.PAlive(o)
+		s.PAlive = &alive
+		if e := b.model.ExpectedPurchases(b.horizon, o); !math.IsNaN(e) && !math.IsInf(e, 0) {
+			s.ExpectedPurchases = &e
+		}
+	}
+	return s, nil
+}
+
+// RFM scores every customer with a purchase at now, in customer id order.
+func RFM(ctx context.Context, r projections.Reader, now time.Time) ([]CustomerRFM, error) {
+	b, err := LoadBase(ctx, r, now, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return b.Customers(), nil
+}
+
+// CustomerScore scores one customer against the whole base at now, with
+// default Options. To score many customers, LoadBase once and call
+// Base.Score.
+func CustomerScore(ctx context.Context, r projections.Reader, customerID uuid.UUID, now time.Time) (Score, error) {
+	b, err := LoadBase(ctx, r, now, Options{})
+	if err != nil {
+		return Score{}, err
+	}
+	return b.Score(customerID)
+}

@@ -1,0 +1,637 @@
+// Package boltrm is the embedded read-model Backend: one bbolt file beside
+// the event store's (by convention <data>/readmodels.db next to
+// <data>/ledger.db). A sibling file rather than the event file itself keeps
+// the two writers apart: bbolt has a single write transaction per file, and
+// a replay rewriting read models would otherwise stall appends.
+//
+// # Layout
+//
+//	<ns>    one top-level bucket per namespace: key → JSON value, in the
+//	        byte order bbolt keeps.
+//	_meta   format      → one byte, the layout version, checked on Open
+//	        checkpoints → sub-bucket: namespace → 8-byte big-endian position
+//	        active      → sub-bucket: read-model name → namespace serving it
+//	        served      → sub-bucket: namespace → the read-model name it was
+//	                      last activated for (kept after a Drop; see View)
+//
+// Namespaces start with a letter, so no namespace bucket can be named _meta.
+//
+// # Atomic switch and the drop race
+//
+// Activate rewrites one pointer in a write transaction. A reader that
+// resolves the pointer and reads the data in one read transaction therefore
+// sees the old namespace or the new one, whole. A reader that resolved the
+// pointer with Active and only then calls View may find its namespace gone,
+// dropped by a rebuild that switched over in between: View then follows the
+// served record to the read model's active namespace, in the same read
+// transaction, and reads the new generation instead of an empty one.
+//
+// A data file belongs to one process at a time: Open fails at once (ErrInUse)
+// when another process holds it.
+package boltrm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/cxledger/cxledger/projections"
+)
+
+// FileName is the conventional name of the read-model file in the data
+// directory, beside the event store's ledger.db.
+const FileName = "readmodels.db"
+
+// ErrInUse is wrapped by Open's error when another process holds the file.
+var ErrInUse = errors.New("read-model file is in use by another process")
+
+// ErrClosed is wrapped by the error of every call made after Close.
+var ErrClosed = errors.New("read-model backend closed")
+
+// ErrCorrupt is wrapped by Open's error when the file is not a read-model
+// file of a layout this build knows.
+var ErrCorrupt = errors.New("read-model file corrupt or of an unknown layout")
+
+// MaxKeyLen is the longest key accepted, in bytes. It is the limit of the
+// PostgreSQL backend (a B-tree index entry must fit a third of a page),
+// enforced here too so that a projection valid on one backend is valid on
+// every one.
+const MaxKeyLen = 1024
+
+// Options configures a Backend. The zero Options is the production setting.
+type Options struct {
+	// NoSync skips fsync on commit. A crash can then lose or corrupt recent
+	// commits: for tests and benchmarks only.
+	NoSync bool
+	// LockTimeout is how long Open waits for another process to release the
+	// file. Zero fails at once: a second instance on the same data directory
+	// is a deployment mistake to report, not to wait out.
+	LockTimeout time.Duration
+	// InitialMmapSize is the size of bbolt's first memory map; 0 means
+	// DefaultInitialMmapSize. Growing the map waits for every open read
+	// transaction, so a map that already covers the file keeps queries and
+	// replay commits from stalling each other. It reserves address space,
+	// not memory.
+	InitialMmapSize int
+}
+
+// DefaultInitialMmapSize is the memory map reserved when
+// Options.InitialMmapSize is 0.
+const DefaultInitialMmapSize = 1 << 30
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.LockTimeout < 0:
+		return fmt.Errorf("negative LockTimeout %s", o.LockTimeout)
+	case o.InitialMmapSize < 0:
+		return fmt.Errorf("negative InitialMmapSize %d", o.InitialMmapSize)
+	}
+	return nil
+}
+
+func (o *Options) setDefaults() {
+	if o.InitialMmapSize == 0 {
+		o.InitialMmapSize = DefaultInitialMmapSize
+	}
+}
+
+var (
+	bucketMeta        = []byte("_meta")
+	bucketCheckpoints = []byte("checkpoints")
+	bucketActive      = []byte("active")
+	bucketServed      = []byte("served")
+	keyFormat         = []byte("format")
+)
+
+// layoutVersion is stored under _meta/format; Open refuses other versions
+// rather than misreading them.
+const layoutVersion = 1
+
+// namePattern is the rule for namespaces and read-model names, the same on
+// every durable backend: PostgreSQL builds table names rm_<ns> (63-byte
+// identifier limit) and needs no quoting for these.
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,59}$`)
+
+func checkName(kind, s string) error {
+	if !namePattern.MatchString(s) {
+		return fmt.Errorf("%s %q: want lower-case letters, digits and underscores, starting with a letter, at most 60 bytes", kind, s)
+	}
+	return nil
+}
+
+// checkKey enforces what every backend can store: PostgreSQL text holds
+// valid UTF-8 without NUL, bbolt needs a non-empty key.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("empty key")
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("key of %d bytes, more than %d", len(key), MaxKeyLen)
+	case !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0:
+		return fmt.Errorf("key %q: want valid UTF-8 without NUL", key)
+	}
+	return nil
+}
+
+// Backend is a projections.Backend in one bbolt file. It is safe for
+// concurrent use: updates take turns on bbolt's single write transaction,
+// reads run concurrently with them and each other.
+type Backend struct {
+	db     *bolt.DB
+	path   string
+	closed atomic.Bool
+	// arena holds the values Put in the current write transaction: bbolt
+	// keeps references to them until commit. Only the write transaction
+	// uses it, and bbolt allows one at a time.
+	arena []byte
+}
+
+var _ projections.Backend = (*Backend)(nil)
+
+// Open opens the read-model file at path, creating it and its parent
+// directory if missing. It fails at once with an error wrapping ErrInUse
+// when another process has the file open.
+func Open(path string, opts Options) (_ *Backend, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("boltrm: open %s: %w", path, err)
+		}
+	}()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.setDefaults()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create parent directory: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		// bbolt treats a zero Timeout as "wait forever"; one nanosecond
+		// makes it try the lock once.
+		Timeout:         max(opts.LockTimeout, time.Nanosecond),
+		NoSync:          opts.NoSync,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: opts.InitialMmapSize,
+		NoStatistics:    true,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w (is another cxledger running on this data directory?)", ErrInUse)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := initialize(db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Backend{db: db, path: path}, nil
+}
+
+// initialize creates the meta buckets of a new file and checks the layout
+// version of an existing one.
+func initialize(db *bolt.DB) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			n := 0
+			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { n++; return nil })
+			if n > 0 {
+				return fmt.Errorf("%w: %d buckets but no %s bucket", ErrCorrupt, n, bucketMeta)
+			}
+			var err error
+			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+				return err
+			}
+			if err := meta.Put(keyFormat, []byte{layoutVersion}); err != nil {
+				return err
+			}
+		}
+		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte{layoutVersion}) {
+			return fmt.Errorf("%w: layout version %v, this build reads %d", ErrCorrupt, f, layoutVersion)
+		}
+		for _, name := range [][]byte{bucketCheckpoints, bucketActive, bucketServed} {
+			if _, err := meta.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s/%s: %w", bucketMeta, name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	return nil
+}
+
+// Path returns the file's path.
+func (b *Backend) Path() string { return b.path }
+
+// meta holds the sub-buckets of _meta in one transaction.
+type meta struct{ checkpoints, active, served *bolt.Bucket }
+
+func openMeta(tx *bolt.Tx) (meta, error) {
+	m := tx.Bucket(bucketMeta)
+	if m == nil {
+		return meta{}, fmt.Errorf("%w: no %s bucket", ErrCorrupt, bucketMeta)
+	}
+	mt := meta{m.Bucket(bucketCheckpoints), m.Bucket(bucketActive), m.Bucket(bucketServed)}
+	if mt.checkpoints == nil || mt.active == nil || mt.served == nil {
+		return meta{}, fmt.Errorf("%w: incomplete %s bucket", ErrCorrupt, bucketMeta)
+	}
+	return mt, nil
+}
+
+// begin starts a transaction, reporting a closed backend as ErrClosed
+// rather than as bbolt's own error.
+func (b *Backend) begin(ctx context.Context, writable bool) (*bolt.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	tx, err := b.db.Begin(writable)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return nil, ErrClosed
+	}
+	return tx, err
+}
+
+// update runs fn in a write transaction and commits it unless fn fails or
+// ctx is done by then.
+func (b *Backend) update(ctx context.Context, fn func(tx *bolt.Tx, m meta) error) error {
+	tx, err := b.begin(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	b.arena = b.arena[:0]
+	m, err := openMeta(tx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx, m); err != nil {
+		return err
+	}
+	// A caller that gave up must not find its work committed after all.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// view runs fn in a read transaction.
+func (b *Backend) view(ctx context.Context, fn func(tx *bolt.Tx, m meta) error) error {
+	tx, err := b.begin(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	m, err := openMeta(tx)
+	if err != nil {
+		return err
+	}
+	return fn(tx, m)
+}
+
+// Update implements projections.Backend: fn runs inside one bbolt write
+// transaction, which commits, checkpoint included, only if fn returns nil
+// and ctx is not done. Updates of all namespaces take turns.
+func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Writer) error) (err error) {
+	defer wrap(&err, "update %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
+		bk, err := tx.CreateBucketIfNotExists([]byte(ns))
+		if err != nil {
+			return fmt.Errorf("create bucket: %w", err)
+		}
+		w := &writer{reader: reader{b: bk}, be: b, m: m, ns: ns, pending: map[string][]byte{}}
+		defer func() { w.b = nil }() // the Writer is valid only during fn
+		if err := fn(w); err != nil {
+			return err
+		}
+		return w.apply()
+	})
+}
+
+// View implements projections.Backend on one read transaction. A namespace
+// that does not exist reads as empty, except one dropped after it served a
+// read model: that one reads as the read model's active namespace, so that
+// a reader that resolved the pointer just before a rebuild switched over
+// and dropped the old generation reads the new one (see the package
+// documentation).
+func (b *Backend) View(ctx context.Context, ns string, fn func(projections.Reader) error) (err error) {
+	defer wrap(&err, "view %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	return b.view(ctx, func(tx *bolt.Tx, m meta) error {
+		bk := tx.Bucket([]byte(ns))
+		if bk == nil {
+			if name := m.served.Get([]byte(ns)); name != nil {
+				if cur := m.active.Get(name); cur != nil {
+					bk = tx.Bucket(cur)
+				}
+			}
+		}
+		r := &reader{b: bk}
+		defer func() { r.b = nil }()
+		return fn(r)
+	})
+}
+
+// Checkpoint implements projections.Backend.
+func (b *Backend) Checkpoint(ctx context.Context, ns string) (pos uint64, err error) {
+	defer wrap(&err, "checkpoint %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return 0, err
+	}
+	err = b.view(ctx, func(_ *bolt.Tx, m meta) error {
+		if v := m.checkpoints.Get([]byte(ns)); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("%w: checkpoint of %d bytes", ErrCorrupt, len(v))
+			}
+			pos = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return pos, err
+}
+
+// Active implements projections.Backend.
+func (b *Backend) Active(ctx context.Context, name string) (ns string, err error) {
+	defer wrap(&err, "active %s", name)
+	if err := checkName("read-model name", name); err != nil {
+		return "", err
+	}
+	err = b.view(ctx, func(_ *bolt.Tx, m meta) error {
+		ns = string(m.active.Get([]byte(name)))
+		return nil
+	})
+	return ns, err
+}
+
+// Activate implements projections.Backend: the pointer changes in one write
+// transaction, creating ns if needed, so every read transaction sees the
+// old namespace or the new one.
+func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
+	defer wrap(&err, "activate %s as %s", ns, name)
+	if err := checkName("read-model name", name); err != nil {
+		return err
+	}
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
+		if _, err := tx.CreateBucketIfNotExists([]byte(ns)); err != nil {
+			return fmt.Errorf("create bucket: %w", err)
+		}
+		if err := m.active.Put([]byte(name), []byte(ns)); err != nil {
+			return err
+		}
+		return m.served.Put([]byte(ns), []byte(name))
+	})
+}
+
+// Drop implements projections.Backend. The namespace's served record stays,
+// so that View of the dropped namespace follows its read model (see View).
+// Read transactions already open keep reading the dropped data: bbolt frees
+// its pages only when they end.
+func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
+	defer wrap(&err, "drop %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
+		if err := tx.DeleteBucket([]byte(ns)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		return m.checkpoints.Delete([]byte(ns))
+	})
+}
+
+// Namespaces implements projections.Backend.
+func (b *Backend) Namespaces(ctx context.Context) (list []string, err error) {
+	defer wrap(&err, "namespaces")
+	err = b.view(ctx, func(tx *bolt.Tx, _ meta) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if !bytes.Equal(name, bucketMeta) {
+				list = append(list, string(name))
+			}
+			return nil
+		})
+	})
+	return list, err // bbolt walks top-level buckets in byte order
+}
+
+// Close waits for transactions in progress and closes the file; later calls
+// fail with ErrClosed. Calling it again returns nil.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("boltrm: close %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// wrap adds the operation to a failing call's error, once per method.
+func wrap(err *error, format string, args ...any) {
+	if *err != nil {
+		*err = fmt.Errorf("boltrm: %s: %w", fmt.Sprintf(format, args...), *err)
+	}
+}
+
+// reader reads one namespace bucket; a nil bucket reads as empty.
+type reader struct{ b *bolt.Bucket }
+
+// Get returns a copy of the value: bbolt's slice points into the memory
+// map and is valid only during the transaction, which a caller keeping
+// the value could not know.
+func (r *reader) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if r.b == nil {
+		return nil, false, nil
+	}
+	v := r.b.Get([]byte(key))
+	if v == nil {
+		return nil, false, nil
+	}
+	return bytes.Clone(v), true, nil
+}
+
+// scanCheckEvery is how many keys Scan visits between context checks.
+const scanCheckEvery = 256
+
+func (r *reader) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.b == nil {
+		return nil
+	}
+	c := r.b.Cursor()
+	var k, v []byte
+	if after >= prefix {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	} else {
+		k, v = c.Seek([]byte(prefix))
+	}
+	p := []byte(prefix)
+	for n := 1; k != nil && bytes.HasPrefix(k, p); n++ {
+		if n%scanCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		more, err := fn(string(k), v)
+		if err != nil || !more {
+			return err
+		}
+		k, v = c.Next()
+	}
+	return nil
+}
+
+// writer writes one namespace bucket inside Backend.Update. Puts and
+// Deletes are buffered and applied in key order when fn returns (or before
+// a Scan): a replay batch's burst of writes to random keys then walks the
+// B+tree once from left to right instead of jumping around it, about a
+// fifth faster.
+type writer struct {
+	reader
+	be      *Backend
+	m       meta
+	ns      string
+	pending map[string][]byte // key → value, nil for a delete
+}
+
+// arenaChunk is the size of a fresh arena block; larger values get a block
+// of their own.
+const arenaChunk = 1 << 20
+
+// keep copies value into the arena, so that the caller may reuse its
+// buffer while bbolt still refers to the value until commit. Blocks are
+// never moved: a full one is left to the values pointing into it.
+func (w *writer) keep(value []byte) []byte {
+	a := w.be.arena
+	if cap(a)-len(a) < len(value) {
+		a = make([]byte, 0, max(arenaChunk, len(value)))
+	}
+	n := len(a)
+	a = append(a, value...)
+	w.be.arena = a
+	return a[n:len(a):len(a)]
+}
+
+func (w *writer) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w.b == nil {
+		return errors.New("writer used after its Update returned")
+	}
+	return nil
+}
+
+// Get sees the writes buffered in this transaction.
+func (w *writer) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := w.usable(ctx); err != nil {
+		return nil, false, err
+	}
+	if v, ok := w.pending[key]; ok {
+		if v == nil {
+			return nil, false, nil
+		}
+		return bytes.Clone(v), true, nil
+	}
+	return w.reader.Get(ctx, key)
+}
+
+// Scan applies the buffered writes first, so the cursor sees them.
+func (w *writer) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if err := w.apply(); err != nil {
+		return err
+	}
+	return w.reader.Scan(ctx, prefix, after, fn)
+}
+
+// Put buffers a copy of value, which must be a JSON document (PostgreSQL
+// accepts nothing else, and every backend must accept the same values).
+func (w *writer) Put(ctx context.Context, key string, value []byte) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if !json.Valid(value) || !utf8.Valid(value) {
+		return fmt.Errorf("value at %q is not a UTF-8 JSON document", key)
+	}
+	w.pending[key] = w.keep(value)
+	return nil
+}
+
+func (w *writer) Delete(ctx context.Context, key string) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if key == "" {
+		return nil // no such key can exist
+	}
+	w.pending[key] = nil
+	return nil
+}
+
+func (w *writer) SetCheckpoint(ctx context.Context, position uint64) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	return w.m.checkpoints.Put([]byte(w.ns), binary.BigEndian.AppendUint64(nil, position))
+}
+
+// apply writes the buffered changes to the bucket in key order.
+func (w *writer) apply() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(w.pending))
+	for _, k := range keys {
+		var err error
+		if v := w.pending[k]; v == nil {
+			err = w.b.Delete([]byte(k))
+		} else {
+			err = w.b.Put([]byte(k), v)
+		}
+		if err != nil {
+			return fmt.Errorf("write %q: %w", k, err)
+		}
+	}
+	clear(w.pending)
+	return nil
+}

@@ -1,0 +1,806 @@
+// Package pgrm is the PostgreSQL read-model Backend, on pgx/v5. Read models
+// live in the events' database and schema (cxledger by default), so that
+// analysts find the log and the read models together and query them with
+// SQL.
+//
+// # Schema
+//
+//	rm_<ns>         one table per namespace: key text COLLATE "C" primary
+//	                key, value json. COLLATE "C" makes key order byte order,
+//	                as on every backend; json, not jsonb, keeps each value
+//	                byte for byte (state digests compare equal across
+//	                backends) while ->> still works.
+//	rm__namespaces  namespace → checkpoint; a row exists exactly while the
+//	                namespace's table does.
+//	rm__active      read-model name → namespace serving its reads.
+//	rm__served      namespace → the read model it was last activated for,
+//	                kept after a Drop (see "Switch and drop").
+//	<name>          a view per read model, SELECT key, value FROM rm_<ns> of
+//	                its active namespace: select value->>'name' from
+//	                cxledger.customer360.
+//
+// The bookkeeping tables come from versioned migrations embedded in the
+// binary (tern; version table cxledger_rm_schema_version, apart from the
+// event store's tern table in the same schema). Names are validated
+// identifiers, so SQL is built with them unquoted.
+//
+// # Writes
+//
+// Update runs one READ COMMITTED transaction holding the namespace's row in
+// rm__namespaces FOR UPDATE, so that Updates of one namespace and its Drop
+// take turns. Puts and Deletes are buffered in the Writer (Get consults the
+// buffer; Scan flushes it first) and sent when fn returns, with the
+// checkpoint, as one pipelined batch: a DELETE ... = ANY($1) and a
+// multi-row INSERT ... SELECT FROM unnest($1, $2) ON CONFLICT DO UPDATE, in
+// key order. A replay batch of a thousand Puts thus costs a few round trips,
+// not a thousand.
+//
+// # Switch and drop
+//
+// Activate, in one transaction, repoints rm__active and replaces the view,
+// so readers and analysts move over at once. View runs in a REPEATABLE READ
+// READ ONLY transaction whose first statement is LOCK TABLE rm_<ns> IN
+// ACCESS SHARE MODE, before the snapshot is taken. Once that lock is held,
+// DROP TABLE waits for the reader to finish: Drop waits for readers already
+// reading. A reader that resolved the pointer just before a rebuild switched
+// over and dropped the old namespace finds its table gone at the LOCK; View
+// then looks up, once, the read model the namespace served and reads its
+// active namespace instead, so it sees the new generation rather than an
+// error or an empty read model.
+package pgrm
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/cxledger/cxledger/projections"
+)
+
+// DefaultSchema is the schema used when Options.Schema is empty: the event
+// store's (pgstore.DefaultSchema), so that the log and its read models sit
+// together.
+const DefaultSchema = "cxledger"
+
+// versionTable is tern's version table for these migrations, named apart
+// from the event store's schema_version in the same schema.
+const versionTable = "cxledger_rm_schema_version"
+
+// MaxKeyLen is the longest key accepted, in bytes: a B-tree index entry
+// must fit in a third of a page, and a fixed limit well below that makes
+// the failure a clear message at Put instead of an index error at commit.
+const MaxKeyLen = 1024
+
+// ErrClosed is wrapped by the error of every call made after Close.
+var ErrClosed = errors.New("read-model backend closed")
+
+// Options configure a Backend. The zero value is valid.
+type Options struct {
+	// Schema holds the read-model tables, created if missing; DefaultSchema
+	// when empty. It must be a lowercase identifier ([a-z_][a-z0-9_]*, at
+	// most 63 bytes, not starting with pg_), so that it never needs
+	// quoting.
+	Schema string
+	// MaxConns caps the connection pool; when 0, the URL's pool_max_conns
+	// or pgxpool's default, max(4, CPUs).
+	MaxConns int32
+}
+
+var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+func (o *Options) setDefaults() {
+	if o.Schema == "" {
+		o.Schema = DefaultSchema
+	}
+}
+
+// Validate reports the first invalid option (after defaults are applied).
+func (o Options) Validate() error {
+	switch {
+	case !schemaPattern.MatchString(o.Schema) || strings.HasPrefix(o.Schema, "pg_"):
+		return fmt.Errorf("schema %q: want a lowercase identifier [a-z_][a-z0-9_]* of at most 63 bytes, not starting with pg_", o.Schema)
+	case o.MaxConns < 0:
+		return fmt.Errorf("negative MaxConns %d", o.MaxConns)
+	}
+	return nil
+}
+
+// namePattern is the rule for namespaces and read-model names: rm_<ns> must
+// fit PostgreSQL's 63-byte identifiers, and such names need no quoting.
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,59}$`)
+
+func checkName(kind, s string) error {
+	if !namePattern.MatchString(s) {
+		return fmt.Errorf("%s %q: want lower-case letters, digits and underscores, starting with a letter, at most 60 bytes", kind, s)
+	}
+	return nil
+}
+
+// checkViewName keeps a read model's view from taking the name of a table
+// of ours or of the event store in the same schema.
+func checkViewName(name string) error {
+	if err := checkName("read-model name", name); err != nil {
+		return err
+	}
+	switch {
+	case strings.HasPrefix(name, "rm_"), strings.HasPrefix(name, "cxledger_"), name == "events", name == "schema_version":
+		return fmt.Errorf("read-model name %q is reserved for a table in the schema", name)
+	}
+	return nil
+}
+
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("empty key")
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("key of %d bytes, more than %d", len(key), MaxKeyLen)
+	case !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0:
+		return fmt.Errorf("key %q: want valid UTF-8 without NUL", key)
+	}
+	return nil
+}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Backend is a projections.Backend on PostgreSQL. It is safe for concurrent
+// use; several Backends, in several processes, may share one schema, as
+// long as each namespace has one writer (the engine's rule).
+type Backend struct {
+	pool   *pgxpool.Pool
+	schema string
+	closed atomic.Bool
+}
+
+var _ projections.Backend = (*Backend)(nil)
+
+// Open connects to the database named by connString (a URL or key=value
+// string, as pgx accepts) and creates or migrates the read-model tables in
+// Options.Schema. Close releases the pool.
+func Open(ctx context.Context, connString string, opts Options) (_ *Backend, err error) {
+	opts.setDefaults()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("pgrm: open schema %s: %w", opts.Schema, err)
+		}
+	}()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxConns > 0 {
+		pcfg.MaxConns = opts.MaxConns
+	}
+	if err := migrateSchema(ctx, pcfg.ConnConfig, opts.Schema); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{pool: pool, schema: opts.Schema}, nil
+}
+
+// migrateSchema creates the schema and runs the embedded migrations on a
+// connection of its own: tern holds a session-level advisory lock while it
+// works, and a connection closed afterwards can never hand that lock, still
+// held after an error, back to a pool.
+func migrateSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// CREATE SCHEMA IF NOT EXISTS races with itself (the event store may be
+	// opening the same schema right now): the loser fails on the catalog's
+	// unique index, and for it the schema does exist.
+	if _, err := conn.Exec(ctx, "create schema if not exists "+schema); err != nil && !isCode(err, "23505", "42P06") {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	m, err := migrate.NewMigrator(ctx, conn, schema+"."+versionTable)
+	if err != nil {
+		return fmt.Errorf("migration version table: %w", err)
+	}
+	m.Data["schema"] = schema
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// isCode reports whether err is a PostgreSQL error with one of the SQLSTATEs.
+func isCode(err error, codes ...string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && slices.Contains(codes, pgErr.Code)
+}
+
+// undefinedTable is the SQLSTATE of a missing table.
+const undefinedTable = "42P01"
+
+// Schema returns the schema holding the read models.
+func (b *Backend) Schema() string { return b.schema }
+
+// table is the schema-qualified table of namespace ns (a checked name).
+func (b *Backend) table(ns string) string { return b.schema + ".rm_" + ns }
+
+func (b *Backend) meta(table string) string { return b.schema + ".rm__" + table }
+
+func (b *Backend) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction and commits it unless fn fails or ctx is
+// done by then. Rollback runs without ctx's cancellation, so that the
+// connection goes back to the pool clean instead of being discarded.
+func (b *Backend) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	if err := b.check(ctx); err != nil {
+		return err
+	}
+	tx, err := b.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	// A caller that gave up must not find its work committed after all.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// lockNamespace locks namespace ns's row for the rest of tx, creating the
+// namespace (row and table) if it does not exist, and returns its
+// checkpoint. A concurrent creator makes the insert wait for its commit and
+// then do nothing, and the select after it finds and locks the row.
+func (b *Backend) lockNamespace(ctx context.Context, tx pgx.Tx, ns string) (int64, error) {
+	sel := `select checkpoint from ` + b.meta("namespaces") + ` where ns = $1 for update`
+	for range 2 {
+		var cp int64
+		err := tx.QueryRow(ctx, sel, ns).Scan(&cp)
+		if err == nil {
+			return cp, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("lock namespace: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `insert into `+b.meta("namespaces")+` (ns) values ($1) on conflict (ns) do nothing`, ns)
+		if err != nil {
+			return 0, fmt.Errorf("register namespace: %w", err)
+		}
+		if tag.RowsAffected() == 1 {
+			if _, err := tx.Exec(ctx, `create table `+b.table(ns)+` (key text collate "C" primary key, value json not null)`); err != nil {
+				return 0, fmt.Errorf("create table: %w", err)
+			}
+			return 0, nil
+		}
+	}
+	return 0, errors.New("lock namespace: row vanished twice")
+}
+
+// Update implements projections.Backend: fn runs in one READ COMMITTED
+// transaction; its buffered writes and checkpoint are sent when it returns
+// nil, and commit together.
+func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Writer) error) (err error) {
+	defer wrap(&err, "update %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		// A read model is derived data and its checkpoint commits with it:
+		// a commit lost in a crash is lost whole, checkpoint included, and
+		// simply applied again. So Update need not wait for the WAL flush,
+		// which would otherwise bound a replay to one batch per fsync.
+		// (Unlike bbolt's NoSync, this can lose, never corrupt.)
+		if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
+			return fmt.Errorf("synchronous_commit: %w", err)
+		}
+		if _, err := b.lockNamespace(ctx, tx, ns); err != nil {
+			return err
+		}
+		w := &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
+		defer func() { w.tx = nil }() // the Writer is valid only during fn
+		if err := fn(w); err != nil {
+			return err
+		}
+		return w.flush(ctx)
+	})
+}
+
+// View implements projections.Backend on a REPEATABLE READ snapshot. A
+// namespace that does not exist reads as empty, except one dropped after it
+// served a read model: that one reads as the read model's active namespace
+// (see the package documentation).
+func (b *Backend) View(ctx context.Context, ns string, fn func(projections.Reader) error) (err error) {
+	defer wrap(&err, "view %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	err = b.view(ctx, ns, fn)
+	if _, fromFn := err.(callbackError); fromFn || !isCode(err, undefinedTable) {
+		return err
+	}
+	// The table is gone: never created, or dropped after the caller
+	// resolved it. Follow the read model it served, once.
+	var cur *string
+	err = b.pool.QueryRow(ctx, `select a.ns from `+b.meta("served")+` s
+		join `+b.meta("active")+` a on a.name = s.name
+		join `+b.meta("namespaces")+` n on n.ns = a.ns
+		where s.ns = $1`, ns).Scan(&cur)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fn(&reader{}) // no such namespace: empty
+	case err != nil:
+		return fmt.Errorf("resolve dropped namespace: %w", err)
+	}
+	return b.view(ctx, *cur, fn)
+}
+
+// view runs fn on namespace ns's table, locked against Drop before the
+// snapshot is taken (LOCK TABLE is not a query, so the REPEATABLE READ
+// snapshot starts with the first statement after it).
+func (b *Backend) view(ctx context.Context, ns string, fn func(projections.Reader) error) error {
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `lock table `+b.table(ns)+` in access share mode`); err != nil {
+			return err // undefinedTable is handled by View
+		}
+		r := &reader{tx: tx, table: b.table(ns)}
+		defer func() { r.tx = nil }()
+		// fn's own errors must not look like a missing table to View.
+		if err := fn(r); err != nil {
+			return callbackError{err}
+		}
+		return nil
+	})
+}
+
+// callbackError carries fn's error through view unmistaken for a missing
+// table of ours; wrap unwraps it.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+func (e callbackError) Unwrap() error { return e.err }
+
+// Checkpoint implements projections.Backend.
+func (b *Backend) Checkpoint(ctx context.Context, ns string) (pos uint64, err error) {
+	defer wrap(&err, "checkpoint %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return 0, err
+	}
+	if err := b.check(ctx); err != nil {
+		return 0, err
+	}
+	var cp int64
+	err = b.pool.QueryRow(ctx, `select checkpoint from `+b.meta("namespaces")+` where ns = $1`, ns).Scan(&cp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(cp), err
+}
+
+// Active implements projections.Backend.
+func (b *Backend) Active(ctx context.Context, name string) (ns string, err error) {
+	defer wrap(&err, "active %s", name)
+	if err := checkName("read-model name", name); err != nil {
+		return "", err
+	}
+	if err := b.check(ctx); err != nil {
+		return "", err
+	}
+	err = b.pool.QueryRow(ctx, `select ns from `+b.meta("active")+` where name = $1`, name).Scan(&ns)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return ns, err
+}
+
+// Activate implements projections.Backend: in one transaction it creates ns
+// if needed, repoints the read model and replaces its view
+// <schema>.<name>, so that readers and analysts switch at once. The name
+// must not be that of a table in the schema (rm_*, cxledger_*, events,
+// schema_version).
+func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
+	defer wrap(&err, "activate %s as %s", ns, name)
+	if err := checkViewName(name); err != nil {
+		return err
+	}
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := b.lockNamespace(ctx, tx, ns); err != nil {
+			return err
+		}
+		batch := &pgx.Batch{}
+		batch.Queue(`insert into `+b.meta("active")+` (name, ns) values ($1, $2)
+			on conflict (name) do update set ns = excluded.ns`, name, ns)
+		batch.Queue(`insert into `+b.meta("served")+` (ns, name) values ($1, $2)
+			on conflict (ns) do update set name = excluded.name`, ns, name)
+		batch.Queue(`create or replace view ` + b.schema + `.` + name + ` as select key, value from ` + b.table(ns))
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			if isCode(err, "42809") { // wrong_object_type: a table has the name
+				return fmt.Errorf("a relation %s.%s that is not a view is in the way: %w", b.schema, name, err)
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// Drop implements projections.Backend. It waits for Updates of ns (their
+// row lock) and for Views reading it (their table lock), then removes the
+// namespace's row and table in one transaction; its rm__served record
+// stays, so that a View of ns that started too late follows the read model
+// it served. Dropping the active namespace of a read model drops its view
+// too (CASCADE) and leaves the read model empty until the next Activate.
+func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
+	defer wrap(&err, "drop %s", ns)
+	if err := checkName("namespace", ns); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `delete from `+b.meta("namespaces")+` where ns = $1`, ns); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `drop table if exists `+b.table(ns)+` cascade`)
+		return err
+	})
+}
+
+// Namespaces implements projections.Backend.
+func (b *Backend) Namespaces(ctx context.Context) (list []string, err error) {
+	defer wrap(&err, "namespaces")
+	if err := b.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := b.pool.Query(ctx, `select ns from `+b.meta("namespaces")+` order by ns`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Close closes the pool, waiting for connections in use to be returned;
+// later calls fail with ErrClosed.
+func (b *Backend) Close() error {
+	if !b.closed.Swap(true) {
+		b.pool.Close()
+	}
+	return nil
+}
+
+// wrap adds the operation to a failing call's error, once per method, and
+// unwraps a callback's error from view's carrier.
+func wrap(err *error, format string, args ...any) {
+	if *err == nil {
+		return
+	}
+	if cb, ok := (*err).(callbackError); ok {
+		*err = cb.err
+	}
+	*err = fmt.Errorf("pgrm: %s: %w", fmt.Sprintf(format, args...), *err)
+}
+
+// reader reads one namespace table within a transaction; a zero reader
+// reads as empty.
+type reader struct {
+	tx    pgx.Tx
+	table string
+}
+
+func (r *reader) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if r.tx == nil {
+		return nil, false, nil
+	}
+	var v []byte
+	// value::text: the json column's bytes exactly as stored.
+	err := r.tx.QueryRow(ctx, `select value::text from `+r.table+` where key = $1`, key).Scan(&v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("get %q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// Scan pages: of a large range only what fn consumes is sent, and a page is
+// read whole before fn sees it, so that fn may query the same transaction.
+const (
+	firstPage = 64
+	maxPage   = 2048
+)
+
+func (r *reader) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.tx == nil {
+		return nil
+	}
+	// Lower bound: after (exclusive) or prefix (inclusive), whichever is
+	// greater; upper bound: the first string past every key with the
+	// prefix, so the index scan stops at the end of the range.
+	lower, op := prefix, ">="
+	if after >= prefix {
+		lower, op = after, ">"
+	}
+	upper, bounded := prefixEnd(prefix)
+	type pair struct {
+		k string
+		v []byte
+	}
+	page := make([]pair, 0, firstPage)
+	for size := firstPage; ; size = min(2*size, maxPage) {
+		query := `select key, value::text from ` + r.table + ` where key ` + op + ` $1`
+		args := []any{lower, size}
+		if bounded {
+			query += ` and key < $3`
+			args = append(args, upper)
+		}
+		query += ` order by key limit $2`
+		rows, err := r.tx.Query(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("scan %q: %w", prefix, err)
+		}
+		page = page[:0]
+		for rows.Next() {
+			var p pair
+			if err := rows.Scan(&p.k, &p.v); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan %q: %w", prefix, err)
+			}
+			page = append(page, p)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scan %q: %w", prefix, err)
+		}
+		for _, p := range page {
+			if !strings.HasPrefix(p.k, prefix) {
+				return nil
+			}
+			more, err := fn(p.k, p.v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(page) < size {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		lower, op = page[len(page)-1].k, ">"
+	}
+}
+
+// prefixEnd returns the least valid UTF-8 string greater than every string
+// starting with prefix: prefix with its last rune incremented, after
+// dropping trailing U+10FFFF runes. In UTF-8, byte order is code point
+// order, so keys with the prefix are exactly those ≥ prefix and < the
+// result. It reports false when there is no bound (the prefix is empty or
+// all U+10FFFF).
+func prefixEnd(prefix string) (string, bool) {
+	for prefix != "" {
+		r, size := utf8.DecodeLastRuneInString(prefix)
+		prefix = prefix[:len(prefix)-size]
+		if r == utf8.MaxRune {
+			continue
+		}
+		r++
+		if r == 0xD800 { // skip the surrogates, which UTF-8 cannot encode
+			r = 0xE000
+		}
+		return prefix + string(r), true
+	}
+	return "", false
+}
+
+// change is a buffered write: a value, or a delete.
+type change struct {
+	value string
+	del   bool
+}
+
+// writer buffers a namespace's writes within Backend.Update.
+type writer struct {
+	reader
+	b             *Backend
+	ns            string
+	pending       map[string]change
+	checkpoint    int64
+	setCheckpoint bool
+}
+
+func (w *writer) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w.tx == nil {
+		return errors.New("writer used after its Update returned")
+	}
+	return nil
+}
+
+// Get sees the writes buffered in this transaction.
+func (w *writer) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := w.usable(ctx); err != nil {
+		return nil, false, err
+	}
+	if c, ok := w.pending[key]; ok {
+		if c.del {
+			return nil, false, nil
+		}
+		return []byte(c.value), true, nil
+	}
+	return w.reader.Get(ctx, key)
+}
+
+// Scan sends the buffered writes first, so that the database's order and
+// paging apply to them too.
+func (w *writer) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if err := w.flushWrites(ctx); err != nil {
+		return err
+	}
+	return w.reader.Scan(ctx, prefix, after, fn)
+}
+
+// Put buffers a copy of value, which must be a JSON document. PostgreSQL
+// checks that when the batch is sent (the column is json); checking here
+// too would cost a fifth of the replay's client time, so a rejected batch
+// is searched for the culprit only then (see send).
+func (w *writer) Put(ctx context.Context, key string, value []byte) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	w.pending[key] = change{value: string(value)}
+	return nil
+}
+
+func (w *writer) Delete(ctx context.Context, key string) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if key == "" {
+		return nil // no such key can exist
+	}
+	w.pending[key] = change{del: true}
+	return nil
+}
+
+func (w *writer) SetCheckpoint(ctx context.Context, position uint64) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if position > math.MaxInt64 {
+		return fmt.Errorf("checkpoint %d beyond bigint", position)
+	}
+	w.checkpoint, w.setCheckpoint = int64(position), true
+	return nil
+}
+
+// Bounds of one upsert statement: large enough that a replay batch is one
+// statement, small enough that its arrays stay a few megabytes.
+const (
+	maxRowsPerStatement  = 5000
+	maxBytesPerStatement = 8 << 20
+)
+
+// flush sends the buffered writes and the checkpoint in one batch.
+func (w *writer) flush(ctx context.Context) error {
+	batch := w.queueWrites()
+	if w.setCheckpoint {
+		batch.Queue(`update `+w.b.meta("namespaces")+` set checkpoint = $2 where ns = $1`, w.ns, w.checkpoint)
+	}
+	return w.send(ctx, batch)
+}
+
+// flushWrites sends the buffered writes, without the checkpoint.
+func (w *writer) flushWrites(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	return w.send(ctx, w.queueWrites())
+}
+
+func (w *writer) send(ctx context.Context, batch *pgx.Batch) error {
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := w.tx.SendBatch(ctx, batch).Close(); err != nil {
+		if isCode(err, "22P02", "22021") { // invalid json, invalid UTF-8
+			for k, c := range w.pending {
+				if !c.del && !json.Valid([]byte(c.value)) {
+					return fmt.Errorf("value at %q is not a JSON document: %w", k, err)
+				}
+			}
+		}
+		return fmt.Errorf("write %d changes: %w", len(w.pending), err)
+	}
+	clear(w.pending)
+	return nil
+}
+
+// queueWrites turns the buffer into one delete and as few upserts as the
+// bounds allow, keys in order so that the index is filled page by page.
+func (w *writer) queueWrites() *pgx.Batch {
+	batch := &pgx.Batch{}
+	if len(w.pending) == 0 {
+		return batch
+	}
+	keys := make([]string, 0, len(w.pending))
+	var dels []string
+	for k, c := range w.pending {
+		if c.del {
+			dels = append(dels, k)
+		} else {
+			keys = append(keys, k)
+		}
+	}
+	if len(dels) > 0 {
+		batch.Queue(`delete from `+w.table+` where key = any($1::text[])`, dels)
+	}
+	slices.Sort(keys)
+	upsert := `insert into ` + w.table + ` (key, value)
+		select k, v::json from unnest($1::text[], $2::text[]) as u(k, v)
+		on conflict (key) do update set value = excluded.value`
+	for len(keys) > 0 {
+		n, size := 0, 0
+		for n < len(keys) && n < maxRowsPerStatement && (n == 0 || size+len(w.pending[keys[n]].value) <= maxBytesPerStatement) {
+			size += len(keys[n]) + len(w.pending[keys[n]].value)
+			n++
+		}
+		vals := make([]string, n)
+		for i, k := range keys[:n] {
+			vals[i] = w.pending[k].value
+		}
+		batch.Queue(upsert, keys[:n], vals)
+		keys = keys[n:]
+	}
+	return batch
+}
