@@ -395,7 +395,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 		if !exists {
 			return eventstore.ErrNotFound
 		}
-		return nil
+		// The stream exists, but it may have been created by an append that
+		// committed between the two statements (each sees its own snapshot
+		// at READ COMMITTED): read again, now that it is known to exist.
+		rows, _ = conn.Query(ctx, q, stream, clampInt64(opts.From), limitOf(opts.Limit))
+		recs, err = pgx.CollectRows(rows, scanRecord)
+		return err
 	})
 	if errors.Is(err, eventstore.ErrNotFound) {
 		return nil, fmt.Errorf("pgstore: %s: %w", op, err)

@@ -20,6 +20,48 @@ func (s *suite) concurrencyTests() []test {
 	return []test{
 		{"OptimisticLocking", s.testOptimisticLocking},
 		{"WritersWithLiveReaders", s.testWritersWithLiveReaders},
+		{"ReadWhileStreamIsCreated", s.testReadWhileStreamIsCreated},
+	}
+}
+
+// testReadWhileStreamIsCreated reads streams from version 0 while they are
+// being created: each read must say the stream is not found or return its
+// first events, never an empty answer for a stream that exists (a backend
+// that checks existence in a second statement can fall between the two).
+func (s *suite) testReadWhileStreamIsCreated(t *testing.T) {
+	const streams, readers = 40, 4
+	ctx := testContext(t)
+	st := s.newStore(t)
+	names := make([]string, streams)
+	for i := range names {
+		names[i] = newStream()
+	}
+	var g errgroup.Group
+	for r := range readers {
+		g.Go(func() error {
+			for _, name := range names {
+				for {
+					recs, err := st.ReadStream(ctx, name, eventstore.ReadStreamOptions{From: 0, Limit: 10})
+					switch {
+					case errors.Is(err, eventstore.ErrNotFound):
+						continue // not created yet: ask again
+					case err != nil:
+						return fmt.Errorf("reader %d: %w", r, err)
+					case len(recs) == 0:
+						return fmt.Errorf("reader %d: stream %s exists but reading it from version 0 returned no events", r, name)
+					}
+					break
+				}
+			}
+			return nil
+		})
+	}
+	for _, name := range names {
+		c := newCustomer()
+		mustAppend(t, ctx, st, name, eventstore.NoStream, c.next())
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
