@@ -8,10 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/boltstore"
 	"github.com/cxledger/cxledger/eventstore/pgstore"
+	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/boltrm"
+	"github.com/cxledger/cxledger/projections/pgrm"
 )
 
 const usage = `cxledger — the event-sourced customer-interaction ledger
@@ -23,6 +27,10 @@ Commands:
   append   append a touchpoint (one event) to a customer's stream
   read     print a customer's stream, or the global log with --all
   tail     follow the global log live (catch-up first with --after)
+  project  keep every read model current (catch up, then live) until interrupted
+  replay   rebuild read models from position 0 beside the live ones, then switch
+  status   each read model's namespace, checkpoint, lag and state digest
+  view     a customer's unified view (by id, or --identifier email:ana@example.com)
 
 Every command takes --data DIR (embedded store, default ./cxledger-data,
 env CXLEDGER_DATA) or --store postgres://… (env CXLEDGER_STORE) with
@@ -40,6 +48,7 @@ type command struct {
 
 // env is what a command runs with.
 type env struct {
+	cfg    storeConfig
 	store  eventstore.Store
 	args   []string
 	stdin  io.Reader
@@ -51,6 +60,10 @@ var commands = []command{
 	{"append", "append a touchpoint", appendCommand},
 	{"read", "read a stream or the global log", readCommand},
 	{"tail", "follow the global log", tailCommand},
+	{"project", "keep the read models current", projectCommand},
+	{"replay", "rebuild read models from position 0", replayCommand},
+	{"status", "read models' checkpoints, lag and digests", statusCommand},
+	{"view", "a customer's unified view", viewCommand},
 }
 
 // run executes one command line and returns the process exit code: 0 on
@@ -91,7 +104,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	defer store.Close()
-	e := &env{store: store, args: fs.Args(), stdin: stdin, stdout: stdout, log: log}
+	e := &env{cfg: cfg, store: store, args: fs.Args(), stdin: stdin, stdout: stdout, log: log}
 	if err := runCmd(ctx, e); err != nil {
 		if errors.Is(err, errUsage) {
 			fmt.Fprintf(stderr, "cxledger %s: %v\n", cmd.name, err)
@@ -138,6 +151,28 @@ func openStore(ctx context.Context, cfg storeConfig, log *slog.Logger) (eventsto
 		log.Debug("store opened", "backend", "embedded", "file", path)
 		return s, nil
 	}
+}
+
+// openReadModels opens the read-model backend beside the event store: a
+// sibling file of the embedded store, or tables in the same PostgreSQL
+// schema.
+func openReadModels(ctx context.Context, cfg storeConfig) (projections.Backend, error) {
+	kind, _, err := cfg.parse()
+	if err != nil {
+		return nil, err
+	}
+	if kind == kindPostgres {
+		b, err := pgrm.Open(ctx, cfg.Store, pgrm.Options{Schema: cfg.Schema})
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL read models: %w", err)
+		}
+		return b, nil
+	}
+	b, err := boltrm.Open(filepath.Join(cfg.Data, boltrm.FileName), boltrm.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open embedded read models: %w", err)
+	}
+	return b, nil
 }
 
 func newFlagSet() *flag.FlagSet {

@@ -10,12 +10,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// backends returns every read-model backend the scenarios run on.
-func backends(t *testing.T) map[string]projections.Backend {
-	t.Helper()
-	return projectiontest.Backends(t)
-}
-
 // fold applies events to p in a fresh namespace of b, in one batch.
 func fold(t *testing.T, b projections.Backend, p projections.Projection, events []domain.Envelope) projections.Reader {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/google/uuid"
 )
 
@@ -137,7 +138,7 @@ func TestBatchingIsInvisible(t *testing.T) {
 			analytics.NewChannels(analytics.Config{}),
 			analytics.NewTickets(analytics.Config{}),
 		} {
-			for name, b := range backends(t) {
+			projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 				one, many := fmt.Sprintf("%s_one_%d", p.Name(), seed), fmt.Sprintf("%s_many_%d", p.Name(), seed)
 				if err := projections.ApplyBatch(ctx, b, one, p, history); err != nil {
 					t.Fatal(err)
@@ -152,12 +153,12 @@ func TestBatchingIsInvisible(t *testing.T) {
 				}
 				a, z := dump(t, b, one), dump(t, b, many)
 				if len(a) == 0 {
-					t.Errorf("%s %s seed %d: empty read model", name, p.Name(), seed)
+					t.Errorf("%s seed %d: empty read model", p.Name(), seed)
 				}
 				if !bytes.Equal(a, z) {
-					t.Errorf("%s %s seed %d: one batch and many differ:\n%s\n---\n%s", name, p.Name(), seed, a, z)
+					t.Errorf("%s seed %d: one batch and many differ:\n%s\n---\n%s", p.Name(), seed, a, z)
 				}
-			}
+			})
 		}
 	}
 }

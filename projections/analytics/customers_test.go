@@ -12,6 +12,7 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/google/uuid"
 )
 
@@ -108,124 +109,120 @@ func rfmScenario() []domain.Envelope {
 }
 
 func TestRFM(t *testing.T) {
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
-			got, err := analytics.RFM(context.Background(), r, rfmNow)
-			if err != nil {
-				t.Fatal(err)
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
+		got, err := analytics.RFM(context.Background(), r, rfmNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type row struct {
+			r, f, m int
+			seg     analytics.Segment
+			days    int64
+			orders  int64
+			cur     string
+			net     int64
+		}
+		// Recency (N = 10): 365,200 → 1; 90,60 → 2; 40,20 → 3; 10,5 → 4; 3,1 → 5.
+		// Frequency: 1,1,1 → 1 (w = 0); 2,2 → 2 (w = 3); 3 → 3 (w = 5);
+		// 4 → 4 (w = 6); 5,5 → 4 (w = 7); 7 → 5 (w = 9).
+		// Monetary, EUR (N = 9): 1 000, 2 000 → 1; 5 000, 15 000 → 2;
+		// 20 000, 30 000 → 3; 50 000, 60 000 → 4; 80 000 → 5. USD (N = 1) → 1.
+		want := map[uuid.UUID]row{
+			c1:  {5, 5, 4, analytics.SegmentChampions, 1, 7, "EUR", 60_000},
+			c2:  {5, 4, 4, analytics.SegmentChampions, 3, 5, "EUR", 50_000},
+			c3:  {4, 1, 2, analytics.SegmentNew, 5, 1, "EUR", 5_000},
+			c4:  {4, 4, 5, analytics.SegmentChampions, 10, 4, "EUR", 80_000},
+			c5:  {3, 2, 3, analytics.SegmentNeedsAttention, 20, 2, "EUR", 20_000},
+			c6:  {3, 4, 3, analytics.SegmentLoyal, 40, 5, "EUR", 30_000},
+			c7:  {2, 3, 2, analytics.SegmentAtRisk, 60, 3, "EUR", 15_000},
+			c8:  {2, 1, 1, analytics.SegmentHibernating, 90, 1, "EUR", 1_000},
+			c9:  {1, 2, 1, analytics.SegmentLost, 200, 2, "EUR", 2_000},
+			c10: {1, 1, 1, analytics.SegmentLost, 365, 1, "USD", 3_000},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d customers scored, want %d: %+v", len(got), len(want), got)
+		}
+		for i, c := range got {
+			if i > 0 && got[i-1].CustomerID.String() >= c.CustomerID.String() {
+				t.Errorf("not in id order at %d", i)
 			}
-			type row struct {
-				r, f, m int
-				seg     analytics.Segment
-				days    int64
-				orders  int64
-				cur     string
-				net     int64
+			w, ok := want[c.CustomerID]
+			g := row{c.Recency, c.Frequency, c.Monetary, c.Segment, c.RecencyDays, c.Orders, c.Currency, c.MonetaryValue}
+			if !ok || g != w {
+				t.Errorf("%s: got %+v, want %+v", c.CustomerID, g, w)
 			}
-			// Recency (N = 10): 365,200 → 1; 90,60 → 2; 40,20 → 3; 10,5 → 4; 3,1 → 5.
-			// Frequency: 1,1,1 → 1 (w = 0); 2,2 → 2 (w = 3); 3 → 3 (w = 5);
-			// 4 → 4 (w = 6); 5,5 → 4 (w = 7); 7 → 5 (w = 9).
-			// Monetary, EUR (N = 9): 1 000, 2 000 → 1; 5 000, 15 000 → 2;
-			// 20 000, 30 000 → 3; 50 000, 60 000 → 4; 80 000 → 5. USD (N = 1) → 1.
-			want := map[uuid.UUID]row{
-				c1:  {5, 5, 4, analytics.SegmentChampions, 1, 7, "EUR", 60_000},
-				c2:  {5, 4, 4, analytics.SegmentChampions, 3, 5, "EUR", 50_000},
-				c3:  {4, 1, 2, analytics.SegmentNew, 5, 1, "EUR", 5_000},
-				c4:  {4, 4, 5, analytics.SegmentChampions, 10, 4, "EUR", 80_000},
-				c5:  {3, 2, 3, analytics.SegmentNeedsAttention, 20, 2, "EUR", 20_000},
-				c6:  {3, 4, 3, analytics.SegmentLoyal, 40, 5, "EUR", 30_000},
-				c7:  {2, 3, 2, analytics.SegmentAtRisk, 60, 3, "EUR", 15_000},
-				c8:  {2, 1, 1, analytics.SegmentHibernating, 90, 1, "EUR", 1_000},
-				c9:  {1, 2, 1, analytics.SegmentLost, 200, 2, "EUR", 2_000},
-				c10: {1, 1, 1, analytics.SegmentLost, 365, 1, "USD", 3_000},
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d customers scored, want %d: %+v", len(got), len(want), got)
-			}
-			for i, c := range got {
-				if i > 0 && got[i-1].CustomerID.String() >= c.CustomerID.String() {
-					t.Errorf("not in id order at %d", i)
-				}
-				w, ok := want[c.CustomerID]
-				g := row{c.Recency, c.Frequency, c.Monetary, c.Segment, c.RecencyDays, c.Orders, c.Currency, c.MonetaryValue}
-				if !ok || g != w {
-					t.Errorf("%s: got %+v, want %+v", c.CustomerID, g, w)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestCustomerScore(t *testing.T) {
 	ctx := context.Background()
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
 
-			s, err := analytics.CustomerScore(ctx, r, c1, rfmNow)
+		s, err := analytics.CustomerScore(ctx, r, c1, rfmNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantValue := []analytics.Value{
+			{Currency: "EUR", Orders: 6, Gross: 60_000, Net: 60_000},
+			{Currency: "USD", Orders: 1, Gross: 7_000, Net: 7_000},
+		}
+		if !reflect.DeepEqual(s.LifetimeValue, wantValue) || s.Segment != analytics.SegmentChampions || s.NPS == nil || *s.NPS != 6 {
+			t.Errorf("c1: %+v", s)
+		}
+		if !s.FirstPurchase.Equal(daysAgo(41)) || !s.LastPurchase.Equal(daysAgo(1)) {
+			t.Errorf("c1 purchases %v – %v", s.FirstPurchase, s.LastPurchase)
+		}
+		// Ten buyers are too few to fit the BG/NBD model.
+		if s.PAlive != nil || s.ExpectedPurchases != nil {
+			t.Errorf("c1: BG/NBD figures without a fitted model: %v %v", *s.PAlive, s.ExpectedPurchases)
+		}
+
+		s, err = analytics.CustomerScore(ctx, r, c4, rfmNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []analytics.Value{{Currency: "EUR", Orders: 4, Gross: 90_000, Refunded: 10_000, Net: 80_000}}; !reflect.DeepEqual(s.LifetimeValue, want) {
+			t.Errorf("c4 value %+v, want %+v", s.LifetimeValue, want)
+		}
+
+		// Churn: c2 buys every 10 days and was last seen 3 days ago;
+		// c9 every 100 days, silent for 200; c3 bought once, 5 days
+		// ago, and takes the pooled rhythm 440 days ÷ 19 gaps.
+		for _, tc := range []struct {
+			id           uuid.UUID
+			rhythm, risk float64
+		}{
+			{c2, 10, 0.2591817793182821},                // 1 − e^(−0.3)
+			{c9, 100, 0.8646647167633873},               // 1 − e^(−2)
+			{c3, 23.157894736842106, 0.194191446133128}, // 1 − e^(−95/440)
+		} {
+			s, err := analytics.CustomerScore(ctx, r, tc.id, rfmNow)
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantValue := []analytics.Value{
-				{Currency: "EUR", Orders: 6, Gross: 60_000, Net: 60_000},
-				{Currency: "USD", Orders: 1, Gross: 7_000, Net: 7_000},
+			if s.RhythmDays == nil || s.ChurnRisk == nil || !close(*s.RhythmDays, tc.rhythm) || !close(*s.ChurnRisk, tc.risk) {
+				t.Errorf("%s: rhythm %v risk %v, want %v and %v", tc.id, deref(s.RhythmDays), deref(s.ChurnRisk), tc.rhythm, tc.risk)
 			}
-			if !reflect.DeepEqual(s.LifetimeValue, wantValue) || s.Segment != analytics.SegmentChampions || s.NPS == nil || *s.NPS != 6 {
-				t.Errorf("c1: %+v", s)
-			}
-			if !s.FirstPurchase.Equal(daysAgo(41)) || !s.LastPurchase.Equal(daysAgo(1)) {
-				t.Errorf("c1 purchases %v – %v", s.FirstPurchase, s.LastPurchase)
-			}
-			// Ten buyers are too few to fit the BG/NBD model.
-			if s.PAlive != nil || s.ExpectedPurchases != nil {
-				t.Errorf("c1: BG/NBD figures without a fitted model: %v %v", *s.PAlive, s.ExpectedPurchases)
-			}
+		}
 
-			s, err = analytics.CustomerScore(ctx, r, c4, rfmNow)
-			if err != nil {
-				t.Fatal(err)
+		// c11 only answered a survey.
+		s, err = analytics.CustomerScore(ctx, r, c11, rfmNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Segment != "" || s.RFMScore != (analytics.RFMScore{}) || len(s.LifetimeValue) != 0 || s.NPS == nil || *s.NPS != 9 || s.ChurnRisk != nil {
+			t.Errorf("c11: %+v", s)
+		}
+		// c12 was forgotten, and a stranger was never seen.
+		for _, id := range []uuid.UUID{c12, uuid.MustParse("351e06cb-3391-444b-a2c8-0962fa2772cd")} {
+			if _, err := analytics.CustomerScore(ctx, r, id, rfmNow); !errors.Is(err, projections.ErrNotFound) {
+				t.Errorf("%s: err %v, want ErrNotFound", id, err)
 			}
-			if want := []analytics.Value{{Currency: "EUR", Orders: 4, Gross: 90_000, Refunded: 10_000, Net: 80_000}}; !reflect.DeepEqual(s.LifetimeValue, want) {
-				t.Errorf("c4 value %+v, want %+v", s.LifetimeValue, want)
-			}
-
-			// Churn: c2 buys every 10 days and was last seen 3 days ago;
-			// c9 every 100 days, silent for 200; c3 bought once, 5 days
-			// ago, and takes the pooled rhythm 440 days ÷ 19 gaps.
-			for _, tc := range []struct {
-				id           uuid.UUID
-				rhythm, risk float64
-			}{
-				{c2, 10, 0.2591817793182821},                // 1 − e^(−0.3)
-				{c9, 100, 0.8646647167633873},               // 1 − e^(−2)
-				{c3, 23.157894736842106, 0.194191446133128}, // 1 − e^(−95/440)
-			} {
-				s, err := analytics.CustomerScore(ctx, r, tc.id, rfmNow)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if s.RhythmDays == nil || s.ChurnRisk == nil || !close(*s.RhythmDays, tc.rhythm) || !close(*s.ChurnRisk, tc.risk) {
-					t.Errorf("%s: rhythm %v risk %v, want %v and %v", tc.id, deref(s.RhythmDays), deref(s.ChurnRisk), tc.rhythm, tc.risk)
-				}
-			}
-
-			// c11 only answered a survey.
-			s, err = analytics.CustomerScore(ctx, r, c11, rfmNow)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Segment != "" || s.RFMScore != (analytics.RFMScore{}) || len(s.LifetimeValue) != 0 || s.NPS == nil || *s.NPS != 9 || s.ChurnRisk != nil {
-				t.Errorf("c11: %+v", s)
-			}
-			// c12 was forgotten, and a stranger was never seen.
-			for _, id := range []uuid.UUID{c12, uuid.MustParse("351e06cb-3391-444b-a2c8-0962fa2772cd")} {
-				if _, err := analytics.CustomerScore(ctx, r, id, rfmNow); !errors.Is(err, projections.ErrNotFound) {
-					t.Errorf("%s: err %v, want ErrNotFound", id, err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestCustomerScoreFixedModel(t *testing.T) {
@@ -258,28 +255,26 @@ func TestCustomerScoreFixedModel(t *testing.T) {
 }
 
 func TestNPS(t *testing.T) {
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
-			got, err := analytics.NPS(context.Background(), r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Latest answers: c1 6, c2 9, c3 7, c4 0, c5 3 (onboarding), c11 9.
-			// Overall: 2 promoters, 1 passive, 3 detractors of 6 → −100/6.
-			// nps-q1: c1 6, c2 9, c3 7, c4 0, c5 10, c11 9 → (3 − 2)/6.
-			want := analytics.NPSReport{
-				Overall: analytics.NPSFigures{Responses: 6, Promoters: 2, Passives: 1, Detractors: 3, Score: -16.666666666666668},
-				Surveys: []analytics.SurveyNPS{
-					{Survey: "nps-onboarding", NPSFigures: analytics.NPSFigures{Responses: 1, Detractors: 1, Score: -100}},
-					{Survey: "nps-q1", NPSFigures: analytics.NPSFigures{Responses: 6, Promoters: 3, Passives: 1, Detractors: 2, Score: 16.666666666666668}},
-				},
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("NPS\n got %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
+		got, err := analytics.NPS(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Latest answers: c1 6, c2 9, c3 7, c4 0, c5 3 (onboarding), c11 9.
+		// Overall: 2 promoters, 1 passive, 3 detractors of 6 → −100/6.
+		// nps-q1: c1 6, c2 9, c3 7, c4 0, c5 10, c11 9 → (3 − 2)/6.
+		want := analytics.NPSReport{
+			Overall: analytics.NPSFigures{Responses: 6, Promoters: 2, Passives: 1, Detractors: 3, Score: -16.666666666666668},
+			Surveys: []analytics.SurveyNPS{
+				{Survey: "nps-onboarding", NPSFigures: analytics.NPSFigures{Responses: 1, Detractors: 1, Score: -100}},
+				{Survey: "nps-q1", NPSFigures: analytics.NPSFigures{Responses: 6, Promoters: 3, Passives: 1, Detractors: 2, Score: 16.666666666666668}},
+			},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("NPS\n got %+v\nwant %+v", got, want)
+		}
+	})
 }
 
 func TestSegmentOf(t *testing.T) {

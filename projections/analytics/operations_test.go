@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/google/uuid"
 )
 
@@ -93,33 +95,31 @@ func ticketScenario() []domain.Envelope {
 }
 
 func TestTicketSLA(t *testing.T) {
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, analytics.NewTickets(analytics.Config{}), ticketScenario())
-			got, err := analytics.TicketSLA(context.Background(), r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			const day = 24 * time.Hour
-			// Nearest rank ⌈p·n/100⌉: n = 4 → median rank 2, p90 rank 4;
-			// n = 2 → 1 and 2; n = 10 → 5 and 9; n = 3 → 2 and 3.
-			want := []analytics.PrioritySLA{
-				{Priority: domain.PriorityUrgent, Tickets: 4, Unresolved: 2,
-					FirstResponse: analytics.Durations{Count: 4, Median: 20 * time.Minute, P90: 40 * time.Minute},
-					Resolution:    analytics.Durations{Count: 2, Median: 2 * time.Hour, P90: 4 * time.Hour}},
-				{Priority: domain.PriorityHigh, Tickets: 10,
-					FirstResponse: analytics.Durations{Count: 10, Median: 5 * time.Hour, P90: 9 * time.Hour},
-					Resolution:    analytics.Durations{Count: 10, Median: 5 * day, P90: 9 * day}},
-				{Priority: domain.PriorityNormal, Tickets: 3, Unresolved: 1,
-					FirstResponse: analytics.Durations{Count: 3, Median: time.Hour, P90: 3 * time.Hour},
-					Resolution:    analytics.Durations{Count: 2, Median: day, P90: 5 * day}},
-				{Priority: domain.PriorityLow},
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("TicketSLA\n got %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, analytics.NewTickets(analytics.Config{}), ticketScenario())
+		got, err := analytics.TicketSLA(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const day = 24 * time.Hour
+		// Nearest rank ⌈p·n/100⌉: n = 4 → median rank 2, p90 rank 4;
+		// n = 2 → 1 and 2; n = 10 → 5 and 9; n = 3 → 2 and 3.
+		want := []analytics.PrioritySLA{
+			{Priority: domain.PriorityUrgent, Tickets: 4, Unresolved: 2,
+				FirstResponse: analytics.Durations{Count: 4, Median: 20 * time.Minute, P90: 40 * time.Minute},
+				Resolution:    analytics.Durations{Count: 2, Median: 2 * time.Hour, P90: 4 * time.Hour}},
+			{Priority: domain.PriorityHigh, Tickets: 10,
+				FirstResponse: analytics.Durations{Count: 10, Median: 5 * time.Hour, P90: 9 * time.Hour},
+				Resolution:    analytics.Durations{Count: 10, Median: 5 * day, P90: 9 * day}},
+			{Priority: domain.PriorityNormal, Tickets: 3, Unresolved: 1,
+				FirstResponse: analytics.Durations{Count: 3, Median: time.Hour, P90: 3 * time.Hour},
+				Resolution:    analytics.Durations{Count: 2, Median: day, P90: 5 * day}},
+			{Priority: domain.PriorityLow},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("TicketSLA\n got %+v\nwant %+v", got, want)
+		}
+	})
 }
 
 func TestChannelMix(t *testing.T) {
@@ -140,33 +140,31 @@ func TestChannelMix(t *testing.T) {
 	}
 	from := time.Date(2025, 3, 1, 15, 0, 0, 0, time.UTC) // the time of day is ignored
 	to := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, analytics.NewChannels(analytics.Config{}), events)
-			got, err := analytics.ChannelMix(context.Background(), r, from, to)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := analytics.ChannelMixReport{
-				Days: []analytics.DayMix{
-					{Day: "2025-03-01", Touches: 5, Channels: []analytics.ChannelCount{
-						{Channel: "email", Touches: 3, Share: 0.6}, {Channel: "phone", Touches: 1, Share: 0.2}, {Channel: "push", Touches: 1, Share: 0.2}}},
-					{Day: "2025-03-02", Touches: 3, Channels: []analytics.ChannelCount{
-						{Channel: "chat", Touches: 1, Share: 1.0 / 3}, {Channel: "meeting", Touches: 1, Share: 1.0 / 3}, {Channel: "sms", Touches: 1, Share: 1.0 / 3}}},
-				},
-				Touches: 8,
-				Channels: []analytics.ChannelCount{
-					{Channel: "chat", Touches: 1, Share: 0.125}, {Channel: "email", Touches: 3, Share: 0.375}, {Channel: "meeting", Touches: 1, Share: 0.125},
-					{Channel: "phone", Touches: 1, Share: 0.125}, {Channel: "push", Touches: 1, Share: 0.125}, {Channel: "sms", Touches: 1, Share: 0.125},
-				},
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("ChannelMix\n got %+v\nwant %+v", got, want)
-			}
-			empty, err := analytics.ChannelMix(context.Background(), r, to.AddDate(1, 0, 0), to.AddDate(2, 0, 0))
-			if err != nil || empty.Touches != 0 || len(empty.Days) != 0 || len(empty.Channels) != 0 {
-				t.Errorf("empty period: %+v, %v", empty, err)
-			}
-		})
-	}
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, analytics.NewChannels(analytics.Config{}), events)
+		got, err := analytics.ChannelMix(context.Background(), r, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := analytics.ChannelMixReport{
+			Days: []analytics.DayMix{
+				{Day: "2025-03-01", Touches: 5, Channels: []analytics.ChannelCount{
+					{Channel: "email", Touches: 3, Share: 0.6}, {Channel: "phone", Touches: 1, Share: 0.2}, {Channel: "push", Touches: 1, Share: 0.2}}},
+				{Day: "2025-03-02", Touches: 3, Channels: []analytics.ChannelCount{
+					{Channel: "chat", Touches: 1, Share: 1.0 / 3}, {Channel: "meeting", Touches: 1, Share: 1.0 / 3}, {Channel: "sms", Touches: 1, Share: 1.0 / 3}}},
+			},
+			Touches: 8,
+			Channels: []analytics.ChannelCount{
+				{Channel: "chat", Touches: 1, Share: 0.125}, {Channel: "email", Touches: 3, Share: 0.375}, {Channel: "meeting", Touches: 1, Share: 0.125},
+				{Channel: "phone", Touches: 1, Share: 0.125}, {Channel: "push", Touches: 1, Share: 0.125}, {Channel: "sms", Touches: 1, Share: 0.125},
+			},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ChannelMix\n got %+v\nwant %+v", got, want)
+		}
+		empty, err := analytics.ChannelMix(context.Background(), r, to.AddDate(1, 0, 0), to.AddDate(2, 0, 0))
+		if err != nil || empty.Touches != 0 || len(empty.Days) != 0 || len(empty.Channels) != 0 {
+			t.Errorf("empty period: %+v, %v", empty, err)
+		}
+	})
 }

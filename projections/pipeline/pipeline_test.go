@@ -9,6 +9,7 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/pipeline"
+	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/google/uuid"
 )
 
@@ -75,66 +76,62 @@ func scenario() []domain.Envelope {
 var now = time.Date(2025, 2, 15, 9, 0, 0, 0, time.UTC) // day 40
 
 func TestSummary(t *testing.T) {
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
-			got, err := pipeline.Summary(context.Background(), r, pipeline.Options{Now: now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Closed: A won (10 d), B lost (20 d), C won (30 d), G lost (20 d).
-			// Win rate 2/4; cycle 80 d / 4 = 20 d. EUR deal size
-			// (1 000 000 + 300 000) / 2 = 650 000; EUR velocity
-			// 2 open × 0.5 × 650 000 ÷ 20 d = 32 500 per day.
-			want := pipeline.Report{
-				Stages: []pipeline.StageSummary{
-					{Stage: domain.StageProspecting, Probability: 0.10, Open: 1,
-						Amounts: []pipeline.Money{{"EUR", 50_000}}, Weighted: []pipeline.Money{{"EUR", 5_000}},
-						AverageAge: 20 * day, Visits: 2, AverageTime: 11 * day}, // A 2 d, G 20 d
-					{Stage: domain.StageQualification, Probability: 0.25, Open: 0,
-						Amounts: []pipeline.Money{}, Weighted: []pipeline.Money{},
-						Visits: 3, AverageTime: 10*day + 8*time.Hour}, // A 3 d, B 3 d, E 25 d
-					{Stage: domain.StageProposal, Probability: 0.50, Open: 1,
-						Amounts: []pipeline.Money{{"EUR", 400_000}}, Weighted: []pipeline.Money{{"EUR", 200_000}},
-						AverageAge: 15 * day, Visits: 2, AverageTime: 17*day + 12*time.Hour}, // A 5 d, C 30 d
-					{Stage: domain.StageNegotiation, Probability: 0.75, Open: 1,
-						Amounts: []pipeline.Money{{"USD", 120_000}}, Weighted: []pipeline.Money{{"USD", 90_000}},
-						AverageAge: 10 * day, Visits: 1, AverageTime: 17 * day}, // B 17 d
-				},
-				Currencies: []pipeline.CurrencySummary{
-					{Currency: "EUR", Open: 2, OpenAmount: 450_000, WeightedForecast: 205_000,
-						Won: 2, WonAmount: 1_300_000, AverageDealSize: 650_000, Velocity: 32_500},
-					{Currency: "USD", Open: 1, OpenAmount: 120_000, WeightedForecast: 90_000},
-				},
-				Open: 3, Won: 2, Lost: 2, WinRate: 0.5, AverageCycle: 20 * day,
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("Summary:\n got %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
+		got, err := pipeline.Summary(context.Background(), r, pipeline.Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Closed: A won (10 d), B lost (20 d), C won (30 d), G lost (20 d).
+		// Win rate 2/4; cycle 80 d / 4 = 20 d. EUR deal size
+		// (1 000 000 + 300 000) / 2 = 650 000; EUR velocity
+		// 2 open × 0.5 × 650 000 ÷ 20 d = 32 500 per day.
+		want := pipeline.Report{
+			Stages: []pipeline.StageSummary{
+				{Stage: domain.StageProspecting, Probability: 0.10, Open: 1,
+					Amounts: []pipeline.Money{{"EUR", 50_000}}, Weighted: []pipeline.Money{{"EUR", 5_000}},
+					AverageAge: 20 * day, Visits: 2, AverageTime: 11 * day}, // A 2 d, G 20 d
+				{Stage: domain.StageQualification, Probability: 0.25, Open: 0,
+					Amounts: []pipeline.Money{}, Weighted: []pipeline.Money{},
+					Visits: 3, AverageTime: 10*day + 8*time.Hour}, // A 3 d, B 3 d, E 25 d
+				{Stage: domain.StageProposal, Probability: 0.50, Open: 1,
+					Amounts: []pipeline.Money{{"EUR", 400_000}}, Weighted: []pipeline.Money{{"EUR", 200_000}},
+					AverageAge: 15 * day, Visits: 2, AverageTime: 17*day + 12*time.Hour}, // A 5 d, C 30 d
+				{Stage: domain.StageNegotiation, Probability: 0.75, Open: 1,
+					Amounts: []pipeline.Money{{"USD", 120_000}}, Weighted: []pipeline.Money{{"USD", 90_000}},
+					AverageAge: 10 * day, Visits: 1, AverageTime: 17 * day}, // B 17 d
+			},
+			Currencies: []pipeline.CurrencySummary{
+				{Currency: "EUR", Open: 2, OpenAmount: 450_000, WeightedForecast: 205_000,
+					Won: 2, WonAmount: 1_300_000, AverageDealSize: 650_000, Velocity: 32_500},
+				{Currency: "USD", Open: 1, OpenAmount: 120_000, WeightedForecast: 90_000},
+			},
+			Open: 3, Won: 2, Lost: 2, WinRate: 0.5, AverageCycle: 20 * day,
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Summary:\n got %+v\nwant %+v", got, want)
+		}
+	})
 }
 
 func TestSummaryClosedWindow(t *testing.T) {
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
-			opts := pipeline.Options{Now: now, ClosedFrom: time.Date(2025, 1, 21, 9, 0, 0, 0, time.UTC), ClosedTo: now}
-			got, err := pipeline.Summary(context.Background(), r, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Closed in the window: B lost (20 d), C won (30 d), G lost (20 d).
-			if got.Won != 1 || got.Lost != 2 || got.WinRate != 1.0/3 || got.AverageCycle != 23*day+8*time.Hour {
-				t.Errorf("won %d lost %d rate %v cycle %v, want 1, 2, 1/3, 23d8h", got.Won, got.Lost, got.WinRate, got.AverageCycle)
-			}
-			// 2 open × 1/3 × 300 000 ÷ (70/3 d) = 600 000/70 per day.
-			eur := got.Currencies[0]
-			if eur.Won != 1 || eur.WonAmount != 300_000 || eur.AverageDealSize != 300_000 || !near(eur.Velocity, 600_000.0/70) {
-				t.Errorf("EUR %+v, want 1 won of 300 000, velocity %v", eur, 600_000.0/70)
-			}
-		})
-	}
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
+		opts := pipeline.Options{Now: now, ClosedFrom: time.Date(2025, 1, 21, 9, 0, 0, 0, time.UTC), ClosedTo: now}
+		got, err := pipeline.Summary(context.Background(), r, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Closed in the window: B lost (20 d), C won (30 d), G lost (20 d).
+		if got.Won != 1 || got.Lost != 2 || got.WinRate != 1.0/3 || got.AverageCycle != 23*day+8*time.Hour {
+			t.Errorf("won %d lost %d rate %v cycle %v, want 1, 2, 1/3, 23d8h", got.Won, got.Lost, got.WinRate, got.AverageCycle)
+		}
+		// 2 open × 1/3 × 300 000 ÷ (70/3 d) = 600 000/70 per day.
+		eur := got.Currencies[0]
+		if eur.Won != 1 || eur.WonAmount != 300_000 || eur.AverageDealSize != 300_000 || !near(eur.Velocity, 600_000.0/70) {
+			t.Errorf("EUR %+v, want 1 won of 300 000, velocity %v", eur, 600_000.0/70)
+		}
+	})
 }
 
 func TestSummaryProbabilities(t *testing.T) {
@@ -160,23 +157,21 @@ func TestSummaryProbabilities(t *testing.T) {
 }
 
 func TestForecast(t *testing.T) {
-	for name, b := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
-			got, err := pipeline.Forecast(context.Background(), r, pipeline.Options{Now: now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []pipeline.ForecastMonth{
-				{Month: "2025-01", Open: 1, Overdue: 1, Amounts: []pipeline.Money{{"USD", 120_000}}, Weighted: []pipeline.Money{{"USD", 90_000}}},
-				{Month: "2025-02", Open: 1, Amounts: []pipeline.Money{{"EUR", 50_000}}, Weighted: []pipeline.Money{{"EUR", 5_000}}},
-				{Month: "2025-03", Open: 1, Amounts: []pipeline.Money{{"EUR", 400_000}}, Weighted: []pipeline.Money{{"EUR", 200_000}}},
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("Forecast:\n got %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
+		got, err := pipeline.Forecast(context.Background(), r, pipeline.Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []pipeline.ForecastMonth{
+			{Month: "2025-01", Open: 1, Overdue: 1, Amounts: []pipeline.Money{{"USD", 120_000}}, Weighted: []pipeline.Money{{"USD", 90_000}}},
+			{Month: "2025-02", Open: 1, Amounts: []pipeline.Money{{"EUR", 50_000}}, Weighted: []pipeline.Money{{"EUR", 5_000}}},
+			{Month: "2025-03", Open: 1, Amounts: []pipeline.Money{{"EUR", 400_000}}, Weighted: []pipeline.Money{{"EUR", 200_000}}},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Forecast:\n got %+v\nwant %+v", got, want)
+		}
+	})
 }
 
 func TestEmpty(t *testing.T) {

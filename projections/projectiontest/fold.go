@@ -2,10 +2,7 @@ package projectiontest
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/binary"
 	"testing"
-	"time"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
@@ -46,31 +43,4 @@ func (v NamespaceReader) Scan(ctx context.Context, prefix, after string, fn func
 	return v.Backend.View(ctx, v.Namespace, func(r projections.Reader) error {
 		return r.Scan(ctx, prefix, after, fn)
 	})
-}
-
-// Log builds envelopes as the store would: increasing global positions,
-// per-stream versions, and event ids derived from the position so that a
-// scenario is the same at every run.
-type Log struct {
-	pos      uint64
-	versions map[string]uint64
-}
-
-// Add returns the next envelope: event e for customer, occurred (and
-// recorded) at when, recorded by actor "user:test".
-func (l *Log) Add(customer uuid.UUID, when time.Time, e domain.Event) domain.Envelope {
-	if l.versions == nil {
-		l.versions = map[string]uint64{}
-	}
-	l.pos++
-	stream := domain.StreamID(customer)
-	version := l.versions[stream]
-	l.versions[stream] = version + 1
-	var seed [8]byte
-	binary.BigEndian.PutUint64(seed[:], l.pos)
-	return domain.Envelope{
-		ID: uuid.NewHash(sha1.New(), uuid.NameSpaceOID, seed[:], 5), Stream: stream, Type: e.EventType(),
-		Version: version, Position: l.pos, RecordedAt: when.UTC(),
-		Metadata: domain.Metadata{OccurredAt: when, Actor: "user:test"}, Event: e,
-	}
 }

@@ -1,7 +1,7 @@
 // Package projectiontest gives read-model tests every backend to run on:
-// Backends returns a fresh memory, embedded (bbolt) and PostgreSQL backend,
-// so that a projection's scenario test proves it behaves the same on each
-// (compare them with projections.Digest).
+// EachBackend runs a subtest on a fresh memory, embedded (bbolt) and
+// PostgreSQL backend, so that a projection's scenario test proves it
+// behaves the same on each (compare them with projections.Digest).
 //
 // The PostgreSQL backend gets a fresh schema per test (pgtest.Schema): when
 // the server is unreachable the test is skipped loudly, or fails under
@@ -18,22 +18,6 @@ import (
 	"github.com/cxledger/cxledger/projections/boltrm"
 	"github.com/cxledger/cxledger/projections/pgrm"
 )
-
-// Backends returns a fresh, empty backend of each kind, keyed "memory",
-// "bolt" and "postgres", closed (and the schema dropped) when the test
-// ends. Typical use:
-//
-//	for name, b := range projectiontest.Backends(t) {
-//		t.Run(name, func(t *testing.T) { ... })
-//	}
-func Backends(t *testing.T) map[string]projections.Backend {
-	t.Helper()
-	return map[string]projections.Backend{
-		"memory":   Memory(t),
-		"bolt":     Bolt(t),
-		"postgres": Postgres(t),
-	}
-}
 
 // Memory returns a fresh in-memory backend, closed when the test ends.
 func Memory(t testing.TB) projections.Backend {

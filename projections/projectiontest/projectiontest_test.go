@@ -12,7 +12,9 @@ import (
 func TestBackendsAgree(t *testing.T) {
 	ctx := t.Context()
 	digests := map[string]string{}
-	for name, b := range projectiontest.Backends(t) {
+	for name, b := range map[string]projections.Backend{
+		"memory": projectiontest.Memory(t), "bolt": projectiontest.Bolt(t), "postgres": projectiontest.Postgres(t),
+	} {
 		err := b.Update(ctx, "customer360_v1_g1", func(w projections.Writer) error {
 			for _, kv := range [][2]string{
 				{"customer:b", `{"name": "Zoë",  "tags":["vip"]}`},

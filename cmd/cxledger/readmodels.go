@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cxledger/cxledger/adapters/query"
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/catalog"
+	"github.com/google/uuid"
+)
+
+// withReadModels runs fn with the read-model backend open.
+func withReadModels(ctx context.Context, e *env, fn func(projections.Backend) error) error {
+	b, err := openReadModels(ctx, e.cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
+func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	every := fs.Duration("status-every", 10*time.Second, "how often to log each read model's lag (0: never)")
+	return func(ctx context.Context, e *env) error {
+		if len(e.args) > 0 {
+			return usageErr("project takes no arguments")
+		}
+		return withReadModels(ctx, e, func(b projections.Backend) error {
+			eng, err := projections.NewEngine(e.store, b, projections.Config{Logger: e.log})
+			if err != nil {
+				return err
+			}
+			for _, p := range catalog.All() {
+				if err := eng.Register(p); err != nil {
+					return err
+				}
+			}
+			if *every > 0 {
+				go logStatus(ctx, eng, e, *every)
+			}
+			e.log.Info("projecting the log into the read models", "read_models", len(catalog.All()))
+			return eng.Run(ctx)
+		})
+	}
+}
+
+func logStatus(ctx context.Context, eng *projections.Engine, e *env, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, st := range eng.Status() {
+				e.log.Info("read model", "name", st.Name, "state", st.State, "checkpoint", st.Checkpoint, "lag", st.Lag, "error", st.Error)
+			}
+		}
+	}
+}
+
+func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	batch := fs.Int("batch", 0, "events per read-model transaction (default 8192)")
+	return func(ctx context.Context, e *env) error {
+		ps, unknown := catalog.Select(e.args...)
+		if len(unknown) > 0 {
+			return usageErr("unknown read model %s (have %s)", strings.Join(unknown, ", "), names(catalog.All()))
+		}
+		return withReadModels(ctx, e, func(b projections.Backend) error {
+			start := time.Now()
+			progress := func(p projections.Progress) {
+				pct := 100.0
+				if p.Head > 0 {
+					pct = 100 * float64(p.Position) / float64(p.Head)
+				}
+				state := fmt.Sprintf("ETA %s", p.ETA.Round(time.Second))
+				if p.Done {
+					state = "done, now serving reads"
+				}
+				fmt.Fprintf(e.stdout, "%-22s %5.1f%%  position %d/%d  %.0f events/s  %s\n",
+					p.Projection, pct, p.Position, p.Head, p.EventsPerSecond, state)
+			}
+			err := projections.Replay(ctx, e.store, b, ps, projections.Config{BatchSize: *batch, Logger: e.log}, progress)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "rebuilt %d read model(s) in %s\n", len(ps), time.Since(start).Round(time.Millisecond))
+			return nil
+		})
+	}
+}
+
+func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	digest := fs.Bool("digest", true, "compute each read model's state digest (SHA-256 over its contents)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	return func(ctx context.Context, e *env) error {
+		ps, unknown := catalog.Select(e.args...)
+		if len(unknown) > 0 {
+			return usageErr("unknown read model %s", strings.Join(unknown, ", "))
+		}
+		head, err := e.store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			Name       string `json:"name"`
+			Namespace  string `json:"namespace"`
+			Checkpoint uint64 `json:"checkpoint"`
+			Head       uint64 `json:"head"`
+			Lag        uint64 `json:"lag"`
+			Digest     string `json:"digest,omitempty"`
+		}
+		var rows []row
+		err = withReadModels(ctx, e, func(b projections.Backend) error {
+			for _, p := range ps {
+				r := row{Name: p.Name(), Head: head}
+				ns, err := b.Active(ctx, p.Name())
+				if err != nil {
+					return err
+				}
+				r.Namespace = ns
+				if ns != "" {
+					if r.Checkpoint, err = b.Checkpoint(ctx, ns); err != nil {
+						return err
+					}
+					if *digest {
+						if r.Digest, err = projections.Digest(ctx, b, p.Name()); err != nil {
+							return err
+						}
+					}
+				}
+				if head > r.Checkpoint {
+					r.Lag = head - r.Checkpoint
+				}
+				rows = append(rows, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(e.stdout).Encode(rows)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "READ MODEL\tNAMESPACE\tCHECKPOINT\tHEAD\tLAG\tDIGEST")
+		for _, r := range rows {
+			ns := r.Namespace
+			if ns == "" {
+				ns = "(not built: run cxledger replay)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", r.Name, ns, r.Checkpoint, r.Head, r.Lag, r.Digest)
+		}
+		return tw.Flush()
+	}
+}
+
+func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	ident := fs.String("identifier", "", "find the customer by identifier: email:…, phone:…, or external:system:id")
+	return func(ctx context.Context, e *env) error {
+		if (*ident == "") == (len(e.args) == 0) || len(e.args) > 1 {
+			return usageErr("name one customer id, or --identifier kind:value")
+		}
+		return withReadModels(ctx, e, func(b projections.Backend) error {
+			q := query.New(b)
+			var id uuid.UUID
+			var err error
+			if *ident != "" {
+				kind, value, ok := strings.Cut(*ident, ":")
+				if !ok {
+					return usageErr("--identifier wants kind:value, e.g. email:ana@example.com")
+				}
+				if id, err = q.Lookup(ctx, domain.IdentifierKind(kind), value); err != nil {
+					return err
+				}
+			} else if id, err = uuid.Parse(e.args[0]); err != nil {
+				return usageErr("customer id: %v", err)
+			}
+			v, err := q.Customer(ctx, id)
+			if errors.Is(err, projections.ErrNotActive) {
+				return fmt.Errorf("%w: run 'cxledger replay' or 'cxledger project' first", err)
+			}
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		})
+	}
+}
+
+func names(ps []projections.Projection) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.Name())
+	}
+	return strings.Join(s, ", ")
+}

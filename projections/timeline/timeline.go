@@ -1,0 +1,547 @@
+// Package timeline is the per-customer history for agents and auditors:
+// every event with who (actor), what (type and a short human summary),
+// when (occurred and recorded) and why (correlation and causation), plus
+// its event id, stream version and global position — paged, and
+// filterable by type, channel and occurred-at range.
+//
+// # Order
+//
+// Entries are ordered by occurred-at, then stream version. Occurred-at is
+// what an agent reads a history by; imports append old facts late, so
+// recorded (log) order can differ. The stream version breaks ties and
+// makes the order total, since a stream never repeats a version.
+//
+// # Paging
+//
+// Page reads one prefix scan from the cursor's key, so a page costs what
+// it returns, not the length of the history. The cursor is opaque to
+// callers (it encodes the sort key of the last entry examined). Type and
+// channel filters are applied while scanning; to bound the cost of a
+// filter that matches little, one call examines at most ScanBudget
+// entries and may then return fewer than Limit entries with a NextCursor
+// to continue from. An empty NextCursor means the end.
+//
+// # Erasure
+//
+// Summaries may quote personal data (a ticket subject, a note). Each entry
+// also stores a redacted summary; CustomerForgotten replaces every summary
+// by its redacted form and marks the entries Erased, and entries of events
+// that follow are written redacted. Actors, types, times, ids and amounts
+// remain: the audit trail survives the erasure.
+//
+// # Key layout
+//
+//	e/<customer>/<occurred>/<version>  one entry (record)
+//	m/<customer>                       per-customer meta: exists, erased
+//
+// <customer> is the canonical uuid; <occurred> is 29 decimal digits
+// (seconds since 0001-01-01 UTC, 20 digits, then nanoseconds, 9 digits),
+// <version> 20 decimal digits, so that byte order is time order.
+package timeline
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/projections"
+)
+
+// Name is the read model's name.
+const Name = "timeline"
+
+// Version is the read model's schema version; bump it when a key or a
+// stored value (summaries included) changes, so that the engine rebuilds
+// the timeline.
+const Version = 1
+
+// Paging limits.
+const (
+	// DefaultLimit is the page size when Query.Limit is 0 or less.
+	DefaultLimit = 100
+	// MaxLimit caps Query.Limit.
+	MaxLimit = 1000
+	// ScanBudget bounds the entries one Page call examines (ten times
+	// the limit when that is more) before it returns what it found with a
+	// cursor to continue: a filter that matches little cannot turn one
+	// request into a scan of a whole long history.
+	ScanBudget = 5000
+)
+
+// Entry is one event of a customer's timeline.
+type Entry struct {
+	EventID uuid.UUID `json:"eventId"`
+	Type    string    `json:"type"`
+	// Summary is a short human description ("Purchase of 12.50 EUR (order
+	// 44de0bb8…)"), redacted after erasure.
+	Summary string `json:"summary"`
+	// Actor is who recorded the event ("user:…", "service:billing").
+	Actor string `json:"actor"`
+	// Channel is the touch medium (see customer360.TouchChannel: the
+	// payload's medium where it has one, else the metadata's channel);
+	// Source is the metadata's channel verbatim, often a source system.
+	Channel       string    `json:"channel"`
+	Source        string    `json:"source,omitempty"`
+	OccurredAt    time.Time `json:"occurredAt"`
+	RecordedAt    time.Time `json:"recordedAt"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	CausationID   string    `json:"causationId,omitempty"`
+	StreamVersion uint64    `json:"streamVersion"`
+	Position      uint64    `json:"position"`
+	// Erased is set on entries whose summary was redacted because the
+	// customer was forgotten.
+	Erased bool `json:"erased,omitempty"`
+}
+
+// record is the stored entry: the Entry plus its redacted summary, kept
+// until the erasure uses it ("" when the summary holds no personal data).
+type record struct {
+	Entry
+	Redacted string `json:"redacted,omitempty"`
+}
+
+// meta is the value at m/<customer>: its presence says the customer has a
+// timeline, Forgotten that new entries are written redacted.
+type meta struct {
+	Forgotten bool `json:"forgotten,omitempty"`
+}
+
+// Query selects and pages a timeline. Zero fields do not filter.
+type Query struct {
+	// Types keeps entries of these event types.
+	Types []string
+	// Channels keeps entries whose Channel or Source is one of these.
+	Channels []string
+	// From (inclusive) and To (exclusive) bound occurred-at.
+	From, To time.Time
+	// Limit is the page size: DefaultLimit when 0 or less, at most MaxLimit.
+	Limit int
+	// Cursor is a previous Page's NextCursor, "" for the first page.
+	Cursor string
+}
+
+// Result is one page of a timeline. (The name Page is taken by the query
+// function, which callers use far more often.)
+type Result struct {
+	Entries []Entry `json:"entries"`
+	// NextCursor continues after this page; "" when nothing follows.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// unixToInternal is the number of seconds from 0001-01-01 to 1970-01-01,
+// so that every time.Time from year 1 on encodes as a non-negative number.
+const unixToInternal int64 = (1969*365 + 1969/4 - 1969/100 + 1969/400) * 86400
+
+func entryPrefix(id uuid.UUID) string { return "e/" + id.String() + "/" }
+func metaKey(id uuid.UUID) string     { return "m/" + id.String() }
+
+// sortTime encodes t so that byte order is time order.
+func sortTime(t time.Time) string {
+	sec := t.Unix() + unixToInternal
+	if sec < 0 {
+		sec = 0
+	}
+	return fmt.Sprintf("%020d%09d", sec, t.Nanosecond())
+}
+
+// sortKey is the part of an entry's key after its customer prefix.
+func sortKey(occurred time.Time, version uint64) string {
+	return sortTime(occurred) + "/" + fmt.Sprintf("%020d", version)
+}
+
+const sortKeyLen = 20 + 9 + 1 + 20
+
+// projection implements projections.Projection.
+type projection struct{}
+
+// New returns the timeline projection.
+func New() projections.Projection { return projection{} }
+
+// Name implements projections.Projection.
+func (projection) Name() string { return Name }
+
+// Version implements projections.Projection.
+func (projection) Version() int { return Version }
+
+// Types implements projections.Projection: every event is on the timeline.
+func (projection) Types() []string { return nil }
+
+// Apply implements projections.Projection.
+func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
+	cid, err := domain.ParseStreamID(e.Stream)
+	if err != nil {
+		return fmt.Errorf("timeline: event %s: %w", e.ID, err)
+	}
+	m, err := projections.Load[meta](tx, metaKey(cid))
+	if err != nil {
+		return err
+	}
+	if _, ok := e.Event.(domain.CustomerForgotten); ok && !m.Forgotten {
+		if err := erase(tx, cid); err != nil {
+			return err
+		}
+		m.Forgotten = true
+	}
+	full, redacted := Summarize(e)
+	r := record{Entry: Entry{
+		EventID: e.ID, Type: e.Type, Summary: full, Actor: e.Metadata.Actor,
+		Channel: channel(e), Source: e.Metadata.Channel,
+		OccurredAt: e.Metadata.OccurredAt, RecordedAt: e.RecordedAt,
+		CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID,
+		StreamVersion: e.Version, Position: e.Position,
+	}}
+	switch {
+	case m.Forgotten:
+		r.Summary, r.Erased = redacted, true
+	case redacted != full:
+		r.Redacted = redacted
+	}
+	return projections.Put(tx, entryPrefix(cid)+sortKey(e.Metadata.OccurredAt, e.Version), r)
+}
+
+// erase redacts every entry of the customer written so far.
+func erase(tx *projections.Tx, cid uuid.UUID) error {
+	var keys []string
+	var recs []record
+	err := tx.Scan(entryPrefix(cid), "", func(key string, value []byte) (bool, error) {
+		var r record
+		if err := json.Unmarshal(value, &r); err != nil {
+			return false, fmt.Errorf("timeline: decode %q: %w", key, err)
+		}
+		keys, recs = append(keys, key), append(recs, r)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, r := range recs {
+		if r.Redacted != "" {
+			r.Summary, r.Redacted = r.Redacted, ""
+		}
+		r.Erased = true
+		if err := projections.Put(tx, keys[i], r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// channel is customer360.TouchChannel, repeated here so that the two read
+// models stay independent packages; keep them in step.
+func channel(e domain.Envelope) string {
+	switch ev := e.Event.(type) {
+	case domain.CallLogged:
+		return "phone"
+	case domain.EmailSent, domain.EmailReceived, domain.EmailOpened, domain.EmailClicked:
+		return "email"
+	case domain.SMSSent:
+		return "sms"
+	case domain.CampaignTouched:
+		return string(ev.Channel)
+	case domain.TicketOpened:
+		return string(ev.Channel)
+	}
+	if ch := strings.TrimSpace(e.Metadata.Channel); ch != "" {
+		return ch
+	}
+	switch e.Event.(type) {
+	case domain.ChatConversationHeld:
+		return "chat"
+	case domain.MeetingHeld:
+		return "meeting"
+	}
+	return "unknown"
+}
+
+// badCursor is a *domain.ValidationError, so that the HTTP layer reports a
+// bad cursor like any malformed input (errors.Is(err, domain.ErrInvalid)).
+func badCursor() error {
+	return &domain.ValidationError{Field: "cursor", Rule: "malformed; pass a nextCursor returned by a previous page"}
+}
+
+func encodeCursor(sortKey string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(sortKey))
+}
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) != sortKeyLen || b[29] != '/' {
+		return "", badCursor()
+	}
+	for i, ch := range b {
+		if i != 29 && (ch < '0' || ch > '9') {
+			return "", badCursor()
+		}
+	}
+	return string(b), nil
+}
+
+// Page returns one page of a customer's timeline, oldest first (by
+// occurred-at, then stream version). A customer without any event fails
+// with projections.ErrNotFound; a malformed cursor with an error wrapping
+// domain.ErrInvalid.
+func Page(ctx context.Context, r projections.Reader, customerID uuid.UUID, q Query) (Result, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	budget := max(ScanBudget, 10*limit)
+
+	prefix := entryPrefix(customerID)
+	after := ""
+	if !q.From.IsZero() {
+		after = prefix + sortTime(q.From) // every entry at From sorts after this
+	}
+	if q.Cursor != "" {
+		sk, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return Result{}, fmt.Errorf("timeline: %w", err)
+		}
+		after = max(after, prefix+sk)
+	}
+	stop := ""
+	if !q.To.IsZero() {
+		stop = prefix + sortTime(q.To) // every entry at or after To sorts from here
+	}
+
+	if _, ok, err := projections.Read[meta](ctx, r, metaKey(customerID)); err != nil {
+		return Result{}, fmt.Errorf("timeline: page of %s: %w", customerID, err)
+	} else if !ok {
+		return Result{}, fmt.Errorf("timeline: customer %s: %w", customerID, projections.ErrNotFound)
+	}
+
+	var page Result
+	page.Entries = []Entry{}
+	last, scanned := "", 0
+	err := r.Scan(ctx, prefix, after, func(key string, value []byte) (bool, error) {
+		if stop != "" && key >= stop {
+			return false, nil
+		}
+		if scanned == budget {
+			page.NextCursor = encodeCursor(strings.TrimPrefix(last, prefix))
+			return false, nil
+		}
+		scanned++
+		var rec record
+		if err := json.Unmarshal(value, &rec); err != nil {
+			return false, fmt.Errorf("decode %q: %w", key, err)
+		}
+		if !q.matches(rec.Entry) {
+			last = key
+			return true, nil
+		}
+		if len(page.Entries) == limit {
+			// One more match exists: the page continues after its last entry.
+			page.NextCursor = encodeCursor(strings.TrimPrefix(last, prefix))
+			return false, nil
+		}
+		page.Entries = append(page.Entries, rec.Entry)
+		last = key
+		return true, nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("timeline: page of %s: %w", customerID, err)
+	}
+	return page, nil
+}
+
+func (q Query) matches(e Entry) bool {
+	if len(q.Types) > 0 && !slices.Contains(q.Types, e.Type) {
+		return false
+	}
+	if len(q.Channels) > 0 && !slices.Contains(q.Channels, e.Channel) && (e.Source == "" || !slices.Contains(q.Channels, e.Source)) {
+		return false
+	}
+	return true
+}
+
+// Summarize returns the short human summary of an event, and the same
+// summary without personal data (equal to the first when the event holds
+// none). Free text is cut to one line of at most 80 characters.
+func Summarize(e domain.Envelope) (full, redacted string) {
+	same := func(s string) (string, string) { return s, s }
+	with := func(base, detail string) (string, string) {
+		if detail = clip(detail); detail == "" {
+			return base, base
+		}
+		return base + ": " + detail, base
+	}
+	switch ev := e.Event.(type) {
+	case domain.CustomerRegistered:
+		return with("Customer registered", ev.Name)
+	case domain.ProfileUpdated:
+		var fields []string
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"name", ev.Name != nil}, {"locale", ev.Locale != nil}, {"country", ev.Country != nil}, {"company", ev.Company != nil}} {
+			if f.set {
+				fields = append(fields, f.name)
+			}
+		}
+		return same("Profile updated: " + strings.Join(fields, ", "))
+	case domain.IdentifierLinked:
+		label := map[domain.IdentifierKind]string{domain.IdentifierEmail: "Email", domain.IdentifierPhone: "Phone", domain.IdentifierExternal: "External id"}[ev.Kind]
+		if label == "" {
+			label = "Identifier"
+		}
+		value := ev.Value
+		if n, err := domain.NormalizeIdentifier(ev.Kind, ev.Value); err == nil {
+			value = n
+		}
+		return with(label+" linked", value)
+	case domain.ConsentGranted:
+		s := fmt.Sprintf("Consent granted: %s by %s", ev.Purpose, ev.Channel)
+		if ev.Source != "" {
+			s += " (" + clip(ev.Source) + ")"
+		}
+		return same(s)
+	case domain.ConsentWithdrawn:
+		return with(fmt.Sprintf("Consent withdrawn: %s by %s", ev.Purpose, ev.Channel), ev.Reason)
+	case domain.CustomerForgotten:
+		if ev.Request != "" {
+			return same("Customer forgotten (request " + clip(ev.Request) + ")")
+		}
+		return same("Customer forgotten")
+
+	case domain.CallLogged:
+		base := fmt.Sprintf("%s call, %s, %s (%s)", capitalize(string(ev.Direction)), strings.ReplaceAll(string(ev.Outcome), "_", " "),
+			time.Duration(ev.DurationSeconds)*time.Second, ev.Agent)
+		return with(base, ev.Summary)
+	case domain.EmailSent:
+		return with("Email sent", ev.Subject)
+	case domain.EmailReceived:
+		return with("Email received", ev.Subject)
+	case domain.EmailOpened:
+		return same("Email opened")
+	case domain.EmailClicked:
+		return with("Email link clicked", ev.URL)
+	case domain.ChatConversationHeld:
+		who := "bot"
+		if ev.Agent != "" {
+			who = ev.Agent
+		}
+		base := fmt.Sprintf("Chat with %s, %d messages, %s", who, ev.Messages, time.Duration(ev.DurationSeconds)*time.Second)
+		return with(base, ev.Summary)
+	case domain.MeetingHeld:
+		return with(fmt.Sprintf("Meeting (%s)", time.Duration(ev.DurationSeconds)*time.Second), ev.Title)
+	case domain.SMSSent:
+		return with("SMS sent", ev.Body)
+	case domain.NoteAdded:
+		return with("Note", ev.Body)
+
+	case domain.PurchaseCompleted:
+		return same(fmt.Sprintf("Purchase of %s (order %s)", money(ev.Amount, ev.Currency), short(ev.OrderID)))
+	case domain.RefundIssued:
+		return with(fmt.Sprintf("Refund of %s on order %s", money(ev.Amount, ev.Currency), short(ev.OrderID)), ev.Reason)
+
+	case domain.TicketOpened:
+		full, redacted := with("Ticket opened", ev.Subject)
+		tail := fmt.Sprintf(" (%s, %s)", ev.Priority, ev.Channel)
+		return full + tail, redacted + tail
+	case domain.TicketUpdated:
+		var parts []string
+		if ev.Status != nil {
+			parts = append(parts, "status "+string(*ev.Status))
+		}
+		if ev.Priority != nil {
+			parts = append(parts, "priority "+string(*ev.Priority))
+		}
+		if ev.Assignee != nil {
+			if *ev.Assignee == "" {
+				parts = append(parts, "unassigned")
+			} else {
+				parts = append(parts, "assigned to "+clip(*ev.Assignee))
+			}
+		}
+		if ev.FirstResponse {
+			parts = append(parts, "first response")
+		}
+		base := "Ticket " + short(ev.TicketID) + " updated"
+		if len(parts) > 0 {
+			base += " (" + strings.Join(parts, ", ") + ")"
+		}
+		return with(base, ev.Comment)
+	case domain.TicketResolved:
+		return with("Ticket "+short(ev.TicketID)+" resolved", ev.Resolution)
+	case domain.TicketReopened:
+		return with("Ticket "+short(ev.TicketID)+" reopened", ev.Reason)
+	case domain.TicketClosed:
+		return with("Ticket "+short(ev.TicketID)+" closed", ev.Reason)
+
+	case domain.LeadCaptured:
+		s := "Lead captured from " + string(ev.Source)
+		if ev.Campaign != "" {
+			s += " (campaign " + clip(ev.Campaign) + ")"
+		}
+		return with(s, ev.Interest)
+	case domain.OpportunityOpened:
+		tail := fmt.Sprintf(" (%s, %s, closes %s)", money(ev.Amount, ev.Currency), ev.Stage, ev.ExpectedClose)
+		full, redacted := with("Opportunity opened", ev.Name)
+		return full + tail, redacted + tail
+	case domain.OpportunityStageChanged:
+		return same("Opportunity " + short(ev.OpportunityID) + " moved to " + string(ev.Stage))
+	case domain.OpportunityWon:
+		return with("Opportunity "+short(ev.OpportunityID)+" won", ev.Comment)
+	case domain.OpportunityLost:
+		full, redacted := with("Opportunity "+short(ev.OpportunityID)+" lost ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
+		return full, redacted
+
+	case domain.CampaignTouched:
+		return same(fmt.Sprintf("Campaign %s: %s (%s)", clip(ev.Campaign), ev.Action, ev.Channel))
+	case domain.SurveyAnswered:
+		base := "Survey " + clip(ev.Survey) + " answered"
+		if ev.NPS != nil {
+			base += ": NPS " + strconv.Itoa(*ev.NPS)
+		}
+		if c := clip(ev.Comment); c != "" {
+			return base + " — " + c, base
+		}
+		return same(base)
+	}
+	return same(e.Type)
+}
+
+// money formats minor units in the currency's digits ("12.50 EUR"),
+// falling back to the raw minor units for a currency the domain no longer
+// accepts.
+func money(minor int64, currency string) string {
+	if s, err := domain.FormatAmount(minor, currency); err == nil {
+		return s + " " + currency
+	}
+	return strconv.FormatInt(minor, 10) + " minor units of " + currency
+}
+
+// short abbreviates a uuid to its first 8 hex digits, enough for an agent
+// to tell entities apart on one screen.
+func short(id uuid.UUID) string { return id.String()[:8] + "…" }
+
+// clip reduces free text to its first line, at most 80 characters.
+func clip(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = strings.TrimSpace(s[:i]) + " …"
+	}
+	if utf8.RuneCountInString(s) > 80 {
+		r := []rune(s)
+		s = strings.TrimSpace(string(r[:79])) + "…"
+	}
+	return s
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
