@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/boltstore"
@@ -18,25 +20,31 @@ import (
 	"github.com/cxledger/cxledger/projections/pgrm"
 )
 
-const usage = `cxledger — the event-sourced customer-interaction ledger
+const usageHead = `cxledger — the event-sourced customer-interaction ledger
 
 Usage:
   cxledger <command> [flags]
 
 Commands:
-  append   append a touchpoint (one event) to a customer's stream
-  read     print a customer's stream, or the global log with --all
-  tail     follow the global log live (catch-up first with --after)
-  project  keep every read model current (catch up, then live) until interrupted
-  replay   rebuild read models from position 0 beside the live ones, then switch
-  status   each read model's namespace, checkpoint, lag and state digest
-  view     a customer's unified view (by id, or --identifier email:ana@example.com)
+`
 
+const usageTail = `
 Every command takes --data DIR (embedded store, default ./cxledger-data,
 env CXLEDGER_DATA) or --store postgres://… (env CXLEDGER_STORE) with
 --pg-schema NAME (default cxledger, env CXLEDGER_PG_SCHEMA).
 Run 'cxledger <command> -h' for a command's flags.
 `
+
+// usage lists the registered commands.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(usageHead)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.short)
+	}
+	b.WriteString(usageTail)
+	return b.String()
+}
 
 // command is one subcommand: its flags are registered on fs, then run is
 // called with the opened store.
@@ -56,14 +64,13 @@ type env struct {
 	log    *slog.Logger
 }
 
-var commands = []command{
-	{"append", "append a touchpoint", appendCommand},
-	{"read", "read a stream or the global log", readCommand},
-	{"tail", "follow the global log", tailCommand},
-	{"project", "keep the read models current", projectCommand},
-	{"replay", "rebuild read models from position 0", replayCommand},
-	{"status", "read models' checkpoints, lag and digests", statusCommand},
-	{"view", "a customer's unified view", viewCommand},
+// commands are the subcommands, registered by the file defining each one,
+// kept in name order for the usage text.
+var commands []command
+
+func register(c command) {
+	i, _ := slices.BinarySearchFunc(commands, c.name, func(a command, name string) int { return strings.Compare(a.name, name) })
+	commands = slices.Insert(commands, i, c)
 }
 
 // run executes one command line and returns the process exit code: 0 on
@@ -71,7 +78,7 @@ var commands = []command{
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		if len(args) == 0 {
 			return 2
 		}
@@ -84,7 +91,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "cxledger: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "cxledger: unknown command %q\n\n%s", args[0], usage())
 		return 2
 	}
 	fs := flag.NewFlagSet("cxledger "+cmd.name, flag.ContinueOnError)

@@ -16,6 +16,10 @@ import (
 	"github.com/google/uuid"
 )
 
+func init() {
+	register(command{"append", "append a touchpoint (one event) to a customer's stream", appendCommand})
+}
+
 func appendCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	customer := fs.String("customer", "", "customer id (uuid); omitted for CustomerRegistered, a new id is made")
 	typ := fs.String("type", "", "event type, e.g. CallLogged ("+strings.Join(domain.Types(), ", ")+")")

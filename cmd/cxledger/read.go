@@ -13,6 +13,10 @@ import (
 	"github.com/google/uuid"
 )
 
+func init() {
+	register(command{"read", "print a customer's stream, or the global log with --all", readCommand})
+}
+
 func readCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	all := fs.Bool("all", false, "read the global log instead of one customer's stream")
 	after := fs.Uint64("after", 0, "with --all: start after this global position")

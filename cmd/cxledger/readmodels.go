@@ -27,6 +27,10 @@ func withReadModels(ctx context.Context, e *env, fn func(projections.Backend) er
 	return fn(b)
 }
 
+func init() {
+	register(command{"project", "keep every read model current (catch up, then live) until interrupted", projectCommand})
+}
+
 func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	every := fs.Duration("status-every", 10*time.Second, "how often to log each read model's lag (0: never)")
 	return func(ctx context.Context, e *env) error {
@@ -67,6 +71,10 @@ func logStatus(ctx context.Context, eng *projections.Engine, e *env, every time.
 	}
 }
 
+func init() {
+	register(command{"replay", "rebuild read models from position 0 beside the live ones, then switch", replayCommand})
+}
+
 func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	batch := fs.Int("batch", 0, "events per read-model transaction (default 8192)")
 	return func(ctx context.Context, e *env) error {
@@ -96,6 +104,10 @@ func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			return nil
 		})
 	}
+}
+
+func init() {
+	register(command{"status", "each read model's namespace, checkpoint, lag and state digest", statusCommand})
 }
 
 func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
@@ -161,6 +173,10 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		}
 		return tw.Flush()
 	}
+}
+
+func init() {
+	register(command{"view", "a customer's unified view (by id, or --identifier email:ana@example.com)", viewCommand})
 }
 
 func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {

@@ -7,6 +7,10 @@ import (
 	"github.com/cxledger/cxledger/eventstore"
 )
 
+func init() {
+	register(command{"tail", "follow the global log live (catch-up first with --after)", tailCommand})
+}
+
 func tailCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	after := fs.Int64("after", -1, "replay from after this global position, then follow live (default: only new events)")
 	types := fs.String("types", "", "comma-separated event types to keep")
