@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/projections"
+)
+
+// Metadata keys of published event messages. The message uuid is the event
+// id too; the position orders the whole log, the stream and version order
+// one customer's history.
+const (
+	MetadataEventID  = "cxledger_event_id"
+	MetadataPosition = "cxledger_position"
+	MetadataStream   = "cxledger_stream"
+	MetadataVersion  = "cxledger_version"
+	MetadataType     = "cxledger_type"
+)
+
+// Log is what the relay needs of an event store: its log, followed from a
+// position.
+type Log interface {
+	Subscribe(ctx context.Context, opts eventstore.SubscribeOptions, handle eventstore.Handler) error
+}
+
+// Checkpoint keeps the position of the last event published. Save is
+// called only after every event up to position was confirmed by the
+// publisher, so that a crash republishes, never skips.
+type Checkpoint interface {
+	// Load returns the saved position (0: nothing published yet).
+	Load(ctx context.Context) (uint64, error)
+	// Save durably records position.
+	Save(ctx context.Context, position uint64) error
+}
+
+// BackendCheckpoint keeps the checkpoint in a namespace of a read-model
+// backend, next to the read models (one bbolt file or one PostgreSQL
+// database to back up).
+type BackendCheckpoint struct {
+	Backend projections.Backend
+	// Namespace holds only the checkpoint; it must not be a read model's
+	// ("<name>_v<n>_g<n>"), e.g. "broker_relay". One per relay.
+	Namespace string
+}
+
+// Load implements Checkpoint.
+func (c BackendCheckpoint) Load(ctx context.Context) (uint64, error) {
+	p, err := c.Backend.Checkpoint(ctx, c.Namespace)
+	if err != nil {
+		return 0, fmt.Errorf("load checkpoint %s: %w", c.Namespace, err)
+	}
+	return p, nil
+}
+
+// Save implements Checkpoint.
+func (c BackendCheckpoint) Save(ctx context.Context, position uint64) error {
+	err := c.Backend.Update(ctx, c.Namespace, func(w projections.Writer) error {
+		return w.SetCheckpoint(ctx, position)
+	})
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s at %d: %w", c.Namespace, position, err)
+	}
+	return nil
+}
+
+// TopicFunc chooses the topic an event is published to.
+type TopicFunc func(eventstore.Record) string
+
+// FixedTopic publishes every event to one topic: the publisher receives
+// them in log order, so in order per customer too.
+func FixedTopic(topic string) TopicFunc {
+	return func(eventstore.Record) string { return topic }
+}
+
+// TopicPerType publishes each event to prefix + its type
+// ("cxledger.PurchaseCompleted"). Events of one type stay in order per
+// customer; across types a consumer must order by MetadataVersion.
+func TopicPerType(prefix string) TopicFunc {
+	return func(r eventstore.Record) string { return prefix + r.Type }
+}
+
+// RelayConfig configures a Relay.
+type RelayConfig struct {
+	// Log is the store whose events are published. Required.
+	Log Log
+	// Checkpoint keeps the relay's position. Required.
+	Checkpoint Checkpoint
+	// Publisher publishes the events. Its Publish must return only once
+	// the broker has the message (JetStream and RabbitMQ with confirms do;
+	// a fire-and-forget publisher weakens at-least-once to at-most-once).
+	// Required.
+	Publisher message.Publisher
+	// Topic chooses each event's topic. Required (FixedTopic for one).
+	Topic TopicFunc
+	// Filter keeps only matching events (default: all).
+	Filter eventstore.Filter
+	// BatchSize caps the events published between checkpoint commits
+	// (default 100): a crash republishes at most this many.
+	BatchSize int
+	// MinBackoff and MaxBackoff bound the exponential backoff between
+	// attempts after a failure (defaults 100ms and 30s).
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// Logger receives failures and recoveries (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c *RelayConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(30*time.Second, c.MinBackoff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a missing field.
+func (c RelayConfig) Validate() error {
+	var errs []error
+	if c.Log == nil {
+		errs = append(errs, errors.New("missing Log"))
+	}
+	if c.Checkpoint == nil {
+		errs = append(errs, errors.New("missing Checkpoint"))
+	}
+	if c.Publisher == nil {
+		errs = append(errs, errors.New("missing Publisher"))
+	}
+	if c.Topic == nil {
+		errs = append(errs, errors.New("missing Topic"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("broker: relay: %w", err)
+	}
+	return nil
+}
+
+// Relay publishes the store's events to a broker, at least once and in log
+// order (see the package documentation). Run one Relay per checkpoint:
+// two relays sharing one would each publish everything.
+type Relay struct {
+	cfg RelayConfig
+}
+
+// NewRelay returns a Relay, or an error when cfg is incomplete.
+func NewRelay(cfg RelayConfig) (*Relay, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Relay{cfg: cfg}, nil
+}
+
+// Run publishes events from the checkpoint on, then follows the log, until
+// ctx is done (it then returns nil) or the store is closed (an error
+// wrapping eventstore.ErrClosed). Every other failure — the broker down,
+// the checkpoint unwritable, a read error — is logged and retried with
+// backoff from the last committed checkpoint.
+func (r *Relay) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		err := r.follow(ctx, func() { failures = 0 })
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, eventstore.ErrClosed):
+			return fmt.Errorf("broker: relay: %w", err)
+		}
+		failures++
+		wait := r.backoff(failures)
+		r.cfg.Logger.WarnContext(ctx, "broker: relay interrupted; resuming from the checkpoint", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// follow subscribes from the checkpoint and publishes until an error.
+// progress is called after every committed batch.
+func (r *Relay) follow(ctx context.Context, progress func()) error {
+	from, err := r.cfg.Checkpoint.Load(ctx)
+	if err != nil {
+		return err
+	}
+	opts := eventstore.SubscribeOptions{After: from, Filter: r.cfg.Filter, BatchSize: r.cfg.BatchSize}
+	return r.cfg.Log.Subscribe(ctx, opts, func(ctx context.Context, batch []eventstore.Record) error {
+		for _, rec := range batch {
+			if err := r.publish(ctx, rec); err != nil {
+				return err
+			}
+		}
+		last := batch[len(batch)-1].Position
+		if err := r.cfg.Checkpoint.Save(ctx, last); err != nil {
+			return err
+		}
+		progress()
+		return nil
+	})
+}
+
+// publish publishes one event, retrying with backoff until the publisher
+// confirms it or ctx is done: the log cannot move past an event the broker
+// does not have, and republishing from here duplicates only this event.
+// Events go out one at a time, each confirmed before the next, because a
+// Publish of several that fails midway does not say which made it.
+func (r *Relay) publish(ctx context.Context, rec eventstore.Record) error {
+	msg, err := NewEventMessage(rec)
+	if err != nil {
+		return err
+	}
+	topic := r.cfg.Topic(rec)
+	for attempt := 1; ; attempt++ {
+		err := r.cfg.Publisher.Publish(topic, msg)
+		if err == nil {
+			if attempt > 1 {
+				r.cfg.Logger.InfoContext(ctx, "broker: relay publishing again", "position", rec.Position, "attempts", attempt)
+			}
+			return nil
+		}
+		wait := r.backoff(attempt)
+		r.cfg.Logger.WarnContext(ctx, "broker: publish failed; retrying", "topic", topic, "event", rec.ID, "position", rec.Position, "attempt", attempt, "retry_in", wait, "err", err)
+		if !sleep(ctx, wait) {
+			return fmt.Errorf("publish event %s at %d: %w (gave up: %w)", rec.ID, rec.Position, err, ctx.Err())
+		}
+		// A message is not reused after a failed Publish: publishers may
+		// have marked or consumed it.
+		if msg, err = NewEventMessage(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// backoff is exponential from MinBackoff, capped at MaxBackoff, with ±20%
+// jitter so that relays restarted together do not retry together.
+func (r *Relay) backoff(failures int) time.Duration {
+	d := r.cfg.MinBackoff
+	for i := 1; i < failures && d < r.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, r.cfg.MaxBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// NewEventMessage returns the message the relay publishes for rec: uuid
+// the event id, payload the record JSON, and the Metadata* keys.
+func NewEventMessage(rec eventstore.Record) (*message.Message, error) {
+	payload, err := rec.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", rec.ID, err)
+	}
+	msg := message.NewMessage(rec.ID.String(), payload)
+	msg.Metadata.Set(MetadataEventID, rec.ID.String())
+	msg.Metadata.Set(MetadataPosition, strconv.FormatUint(rec.Position, 10))
+	msg.Metadata.Set(MetadataStream, rec.Stream)
+	msg.Metadata.Set(MetadataVersion, strconv.FormatUint(rec.Version, 10))
+	msg.Metadata.Set(MetadataType, rec.Type)
+	return msg, nil
+}
