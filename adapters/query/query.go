@@ -15,6 +15,8 @@ import (
 	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/customer360"
 	"github.com/cxledger/cxledger/projections/identity"
+	"github.com/cxledger/cxledger/projections/pipeline"
+	"github.com/cxledger/cxledger/projections/timeline"
 	"github.com/google/uuid"
 )
 
@@ -82,4 +84,102 @@ func (s *Service) Lookup(ctx context.Context, kind domain.IdentifierKind, value 
 		return err
 	})
 	return id, err
+}
+
+// Timeline returns one page of a customer's timeline (see timeline.Page):
+// projections.ErrNotFound for a customer without events, domain.ErrInvalid
+// for a malformed cursor.
+func (s *Service) Timeline(ctx context.Context, id uuid.UUID, q timeline.Query) (timeline.Result, error) {
+	var res timeline.Result
+	err := projections.View(ctx, s.b, timeline.Name, func(r projections.Reader) error {
+		var err error
+		res, err = timeline.Page(ctx, r, id, q)
+		return err
+	})
+	return res, err
+}
+
+// PipelineReport is the sales pipeline: stage and win-rate figures plus the
+// forecast of open opportunities by expected close month.
+type PipelineReport struct {
+	pipeline.Report
+	Forecast []pipeline.ForecastMonth `json:"forecast"`
+}
+
+// Pipeline computes the pipeline figures and forecast at the service's
+// clock (opts.Now, when zero).
+func (s *Service) Pipeline(ctx context.Context, opts pipeline.Options) (PipelineReport, error) {
+	if opts.Now.IsZero() {
+		opts.Now = s.Now()
+	}
+	var rep PipelineReport
+	err := projections.View(ctx, s.b, pipeline.DefaultName, func(r projections.Reader) error {
+		sum, err := pipeline.Summary(ctx, r, opts)
+		if err != nil {
+			return err
+		}
+		fc, err := pipeline.Forecast(ctx, r, opts)
+		if err != nil {
+			return err
+		}
+		rep = PipelineReport{Report: sum, Forecast: fc}
+		return nil
+	})
+	return rep, err
+}
+
+// RFM scores every customer with a purchase at the service's clock.
+func (s *Service) RFM(ctx context.Context) ([]analytics.CustomerRFM, error) {
+	var out []analytics.CustomerRFM
+	err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+		var err error
+		out, err = analytics.RFM(ctx, r, s.Now())
+		return err
+	})
+	return out, err
+}
+
+// Score returns one customer's analytics figures, or an error wrapping
+// projections.ErrNotFound when the customer never bought or answered.
+func (s *Service) Score(ctx context.Context, id uuid.UUID) (analytics.Score, error) {
+	var out analytics.Score
+	err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+		var err error
+		out, err = analytics.CustomerScore(ctx, r, id, s.Now())
+		return err
+	})
+	return out, err
+}
+
+// NPS returns the Net Promoter Score report.
+func (s *Service) NPS(ctx context.Context) (analytics.NPSReport, error) {
+	var out analytics.NPSReport
+	err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+		var err error
+		out, err = analytics.NPS(ctx, r)
+		return err
+	})
+	return out, err
+}
+
+// ChannelMix returns the touches per channel of each UTC day in [from, to].
+func (s *Service) ChannelMix(ctx context.Context, from, to time.Time) (analytics.ChannelMixReport, error) {
+	var out analytics.ChannelMixReport
+	err := projections.View(ctx, s.b, analytics.ChannelsName, func(r projections.Reader) error {
+		var err error
+		out, err = analytics.ChannelMix(ctx, r, from, to)
+		return err
+	})
+	return out, err
+}
+
+// TicketSLA returns the ticket resolution figures per priority.
+func (s *Service) TicketSLA(ctx context.Context) ([]analytics.PrioritySLA, error) {
+	var out []analytics.PrioritySLA
+	err := projections.View(ctx, s.b, analytics.TicketsName, func(r projections.Reader) error {
+		var err error
+		out, err = analytics.TicketSLA(ctx, r)
+		return err
+	})
+	return out, err
 }

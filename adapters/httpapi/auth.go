@@ -1,0 +1,168 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Role is what a token may do.
+type Role string
+
+// Roles. Admin may use every route; the others are listed per route.
+const (
+	// RoleService: systems that record touchpoints and read back their
+	// writes: register, append, a customer's stream, the unified view,
+	// identifier lookup.
+	RoleService Role = "service"
+	// RoleAnalyst: read models (pipeline, analytics), the global feed
+	// (also live), projection status and rebuilds. No per-customer
+	// personal data.
+	RoleAnalyst Role = "analyst"
+	// RoleAuditor: read-only verification: customer streams, timelines,
+	// views and lookups, the global feed, projection status and digests.
+	RoleAuditor Role = "auditor"
+	// RoleAdmin: everything.
+	RoleAdmin Role = "admin"
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleService, RoleAnalyst, RoleAuditor, RoleAdmin}
+
+// MinTokenLength is the shortest token accepted: a token is a password
+// that scripts send on every request, so it must not be guessable.
+const MinTokenLength = 16
+
+// Tokens maps API tokens to roles. Only SHA-256 hashes of the tokens are
+// kept, so a heap dump or a stray %v never shows one. The zero Tokens
+// holds none.
+type Tokens struct {
+	entries []tokenEntry
+}
+
+type tokenEntry struct {
+	hash [sha256.Size]byte
+	role Role
+}
+
+// Add registers token for role.
+func (t *Tokens) Add(role Role, token string) error {
+	if !slices.Contains(Roles, role) {
+		return fmt.Errorf("unknown role %q (want one of service, analyst, auditor, admin)", role)
+	}
+	if len(token) < MinTokenLength {
+		// Never echo the token itself.
+		return fmt.Errorf("the token for role %s has %d bytes, want at least %d (e.g. openssl rand -hex 32)", role, len(token), MinTokenLength)
+	}
+	t.entries = append(t.entries, tokenEntry{hash: sha256.Sum256([]byte(token)), role: role})
+	return nil
+}
+
+// Len returns the number of tokens.
+func (t *Tokens) Len() int { return len(t.entries) }
+
+// Role returns the role of token. Hashing first gives every comparison the
+// same length, and the loop visits every entry whatever matches, so the
+// time taken says nothing about the tokens.
+func (t *Tokens) Role(token string) (Role, bool) {
+	h := sha256.Sum256([]byte(token))
+	var found Role
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
+			found = e.role
+		}
+	}
+	return found, found != ""
+}
+
+// ParseTokens reads a token file: either JSON — {"tokens":[{"role":…,
+// "token":…}]} or the bare array — or lines "role token" (blank lines and
+// lines starting with # are skipped). Errors name the line, never the
+// token.
+func ParseTokens(data []byte, into *Tokens) error {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		type entry struct {
+			Role  Role   `json:"role"`
+			Token string `json:"token"`
+		}
+		var list []entry
+		if trimmed[0] == '{' {
+			var doc struct {
+				Tokens []entry `json:"tokens"`
+			}
+			if err := json.Unmarshal(trimmed, &doc); err != nil {
+				return fmt.Errorf("tokens: not valid JSON: %w", err)
+			}
+			list = doc.Tokens
+		} else if err := json.Unmarshal(trimmed, &list); err != nil {
+			return fmt.Errorf("tokens: not valid JSON: %w", err)
+		}
+		for i, e := range list {
+			if err := into.Add(e.Role, e.Token); err != nil {
+				return fmt.Errorf("tokens: entry %d: %w", i, err)
+			}
+		}
+		return nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 2 {
+			return fmt.Errorf("tokens: line %d: want \"role token\"", n)
+		}
+		if err := into.Add(Role(fields[0]), fields[1]); err != nil {
+			return fmt.Errorf("tokens: line %d: %w", n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	return nil
+}
+
+// ParseTokensEnv reads the CXLEDGER_TOKENS form: "role:token,role:token".
+func ParseTokensEnv(s string, into *Tokens) error {
+	for i, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		role, token, ok := strings.Cut(part, ":")
+		if !ok {
+			return fmt.Errorf("CXLEDGER_TOKENS: entry %d: want role:token", i+1)
+		}
+		if err := into.Add(Role(strings.TrimSpace(role)), strings.TrimSpace(token)); err != nil {
+			return fmt.Errorf("CXLEDGER_TOKENS: entry %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// authenticate returns the role of the request's bearer token. With auth
+// disabled every request is admin.
+func (s *Server) authenticate(r *http.Request) (Role, error) {
+	if s.cfg.AuthDisabled {
+		return RoleAdmin, nil
+	}
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", fmt.Errorf("%w: send Authorization: Bearer <token>", ErrUnauthenticated)
+	}
+	role, ok := s.cfg.Tokens.Role(strings.TrimSpace(token))
+	if !ok {
+		return "", fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+	}
+	return role, nil
+}

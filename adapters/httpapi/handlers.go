@@ -1,0 +1,519 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cxledger/cxledger/adapters/ledger"
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/customer360"
+	"github.com/cxledger/cxledger/projections/identity"
+	"github.com/cxledger/cxledger/projections/pipeline"
+	"github.com/cxledger/cxledger/projections/timeline"
+	"github.com/google/uuid"
+)
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	// The status is sent: an encoding error can only be logged by the
+	// server, which sees the broken connection anyway.
+	_ = json.NewEncoder(w).Encode(v)
+	return nil
+}
+
+// customerID reads the {id} path value.
+func customerID(r *http.Request) (uuid.UUID, error) {
+	raw := r.PathValue("id")
+	id, err := uuid.Parse(raw)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, malformed("customer id %q is not a uuid", raw)
+	}
+	return id, nil
+}
+
+// register: POST /v1/customers.
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	if !isJSON(r) {
+		return fmt.Errorf("%w: send Content-Type: application/json", ErrUnsupportedMediaType)
+	}
+	id, tps, err := DecodeRegisterRequest(r.Body, s.cfg.Now(), func() uuid.UUID { return uuid.Must(uuid.NewV7()) })
+	if err != nil {
+		s.metrics.observeAppend("invalid", 0)
+		return err
+	}
+	res, err := s.doAppend(r.Context(), id, eventstore.NoStream, tps)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/customers/"+id.String())
+	return writeJSON(w, http.StatusCreated, AppendResponse{CustomerID: id, Stream: domain.StreamID(id), Version: res.Version, Position: res.Position})
+}
+
+// appendEvents: POST /v1/customers/{id}/events.
+func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) error {
+	id, err := customerID(r)
+	if err != nil {
+		return err
+	}
+	if !isJSON(r) {
+		return fmt.Errorf("%w: send Content-Type: application/json", ErrUnsupportedMediaType)
+	}
+	expected, tps, err := DecodeAppendRequest(r.Body, s.cfg.Now())
+	if err != nil {
+		s.metrics.observeAppend("invalid", 0)
+		return err
+	}
+	res, err := s.doAppend(r.Context(), id, expected, tps)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, AppendResponse{CustomerID: id, Stream: domain.StreamID(id), Version: res.Version, Position: res.Position})
+}
+
+// doAppend appends through the shared write path and counts the outcome.
+//
+// The append runs on a context detached from the client's connection (but
+// bounded by the request timeout): a client that hangs up mid-append would
+// otherwise cancel it at a point where its outcome is unknown, and a
+// graceful shutdown must let appends already accepted finish.
+func (s *Server) doAppend(ctx context.Context, id uuid.UUID, expected eventstore.ExpectedVersion, tps []ledger.Touchpoint) (eventstore.AppendResult, error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.ledger.Append(actx, id, expected, tps...)
+	outcome := "ok"
+	if err != nil {
+		p, internal := problemFor(err)
+		outcome = p.Slug()
+		if internal {
+			outcome = "error"
+		}
+	}
+	s.metrics.observeAppend(outcome, len(tps))
+	return res, err
+}
+
+// readStream: GET /v1/customers/{id}/events?from=&limit=&backwards=.
+func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
+	id, err := customerID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	opts := eventstore.ReadStreamOptions{}
+	if opts.From, err = uintParam(q.Get("from"), "from", 0); err != nil {
+		return err
+	}
+	if opts.Limit, err = limitParam(q.Get("limit"), 100, eventstore.DefaultReadLimit); err != nil {
+		return err
+	}
+	if opts.Backwards, err = boolParam(q.Get("backwards"), "backwards"); err != nil {
+		return err
+	}
+	if opts.Backwards && q.Get("from") == "" {
+		opts.From = eventstore.FromEnd
+	}
+	recs, err := s.cfg.Store.ReadStream(r.Context(), domain.StreamID(id), opts)
+	if err != nil {
+		return err
+	}
+	page := EventsPage{Events: nonNil(recs)}
+	if len(recs) == opts.Limit {
+		last := recs[len(recs)-1].Version
+		switch {
+		case !opts.Backwards:
+			next := last + 1
+			page.Next = &next
+		case last > 0:
+			next := last - 1
+			page.Next = &next
+		}
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// readAll: GET /v1/events?after=&limit=&types=.
+func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	after, err := uintParam(q.Get("after"), "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(q.Get("limit"), 100, eventstore.DefaultReadLimit)
+	if err != nil {
+		return err
+	}
+	recs, err := s.cfg.Store.ReadAll(r.Context(), eventstore.ReadAllOptions{After: after, Limit: limit, Filter: typesFilter(q.Get("types"))})
+	if err != nil {
+		return err
+	}
+	page := EventsPage{Events: nonNil(recs)}
+	if len(recs) == limit {
+		next := recs[len(recs)-1].Position
+		page.Next = &next
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// lookup: GET /v1/customers?identifier=kind:value — the unified view of
+// the identifier's owner.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
+	ident := r.URL.Query().Get("identifier")
+	if ident == "" {
+		return malformed("identifier is required: ?identifier=email:ana@example.com (kinds: email, phone, external)")
+	}
+	kind, value, ok := strings.Cut(ident, ":")
+	if !ok {
+		return malformed("identifier %q: want kind:value", ident)
+	}
+	if err := s.waitFor(r, identity.Name, customer360.Name); err != nil {
+		return err
+	}
+	id, err := s.query.Lookup(r.Context(), domain.IdentifierKind(kind), value)
+	if err != nil {
+		if errors.Is(err, domain.ErrInvalid) {
+			// A malformed identifier in a query string is a bad request,
+			// not an invalid event.
+			return malformed("identifier: %v", err)
+		}
+		return err
+	}
+	v, err := s.query.Customer(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Location", "/v1/customers/"+id.String())
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// customer: GET /v1/customers/{id}?minPosition=.
+func (s *Server) customer(w http.ResponseWriter, r *http.Request) error {
+	id, err := customerID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.waitFor(r, customer360.Name, analytics.CustomersName); err != nil {
+		return err
+	}
+	v, err := s.query.Customer(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// timeline: GET /v1/customers/{id}/timeline?types=&channels=&from=&to=&limit=&cursor=.
+func (s *Server) timeline(w http.ResponseWriter, r *http.Request) error {
+	id, err := customerID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	tq := timeline.Query{Types: splitList(q.Get("types")), Channels: splitList(q.Get("channels")), Cursor: q.Get("cursor")}
+	if tq.From, err = timeParam(q.Get("from"), "from"); err != nil {
+		return err
+	}
+	if tq.To, err = timeParam(q.Get("to"), "to"); err != nil {
+		return err
+	}
+	if tq.Limit, err = limitParam(q.Get("limit"), timeline.DefaultLimit, timeline.MaxLimit); err != nil {
+		return err
+	}
+	if err := s.waitFor(r, timeline.Name); err != nil {
+		return err
+	}
+	res, err := s.query.Timeline(r.Context(), id, tq)
+	if err != nil {
+		if errors.Is(err, domain.ErrInvalid) {
+			return malformed("cursor: %v", err)
+		}
+		return err
+	}
+	if res.Entries == nil {
+		res.Entries = []timeline.Entry{}
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+// pipeline: GET /v1/pipeline?closedFrom=&closedTo=.
+func (s *Server) pipeline(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var opts pipeline.Options
+	var err error
+	if opts.ClosedFrom, err = timeParam(q.Get("closedFrom"), "closedFrom"); err != nil {
+		return err
+	}
+	if opts.ClosedTo, err = timeParam(q.Get("closedTo"), "closedTo"); err != nil {
+		return err
+	}
+	rep, err := s.query.Pipeline(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+// rfm: GET /v1/analytics/rfm.
+func (s *Server) rfm(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.query.RFM(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"customers": nonNil(out)})
+}
+
+// score: GET /v1/analytics/customers/{id}.
+func (s *Server) score(w http.ResponseWriter, r *http.Request) error {
+	id, err := customerID(r)
+	if err != nil {
+		return err
+	}
+	out, err := s.query.Score(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// channels: GET /v1/analytics/channels?from=&to= (default: the last 30
+// days).
+func (s *Server) channels(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	to, err := timeParam(q.Get("to"), "to")
+	if err != nil {
+		return err
+	}
+	if to.IsZero() {
+		to = s.cfg.Now()
+	}
+	from, err := timeParam(q.Get("from"), "from")
+	if err != nil {
+		return err
+	}
+	if from.IsZero() {
+		from = to.AddDate(0, 0, -30)
+	}
+	if to.Before(from) || to.Sub(from) > 3660*24*time.Hour {
+		return malformed("from..to must be ordered and span at most ten years")
+	}
+	out, err := s.query.ChannelMix(r.Context(), from, to)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// tickets: GET /v1/analytics/tickets.
+func (s *Server) tickets(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.query.TicketSLA(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"priorities": nonNil(out)})
+}
+
+// nps: GET /v1/analytics/nps.
+func (s *Server) nps(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.query.NPS(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// ProjectionStatus is one read model in GET /v1/projections.
+type ProjectionStatus struct {
+	projections.Status
+	// Digest is the SHA-256 of the read model's contents, with
+	// ?digest=true: two ledgers whose digests agree hold the same model.
+	Digest string `json:"digest,omitempty"`
+}
+
+// projectionStatus: GET /v1/projections?digest=true.
+func (s *Server) projectionStatus(w http.ResponseWriter, r *http.Request) error {
+	withDigest, err := boolParam(r.URL.Query().Get("digest"), "digest")
+	if err != nil {
+		return err
+	}
+	var out []ProjectionStatus
+	for _, st := range s.cfg.Projections.Status() {
+		ps := ProjectionStatus{Status: st}
+		if withDigest && st.Active != "" {
+			if ps.Digest, err = projections.Digest(r.Context(), s.cfg.ReadModels, st.Name); err != nil {
+				return err
+			}
+		}
+		out = append(out, ps)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"projections": nonNil(out)})
+}
+
+// rebuild: POST /v1/projections/{name}/rebuild. The rebuild runs in the
+// background (it may take hours); the answer is 202 with the status to
+// poll.
+func (s *Server) rebuild(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	i := slices.IndexFunc(s.cfg.Projections.Status(), func(st projections.Status) bool { return st.Name == name })
+	if i < 0 {
+		return fmt.Errorf("%w: %q", projections.ErrUnknownProjection, name)
+	}
+	if st := s.cfg.Projections.Status()[i]; st.Rebuild != nil {
+		return fmt.Errorf("%w: %s", projections.ErrRebuildInProgress, name)
+	}
+	log := loggerFrom(r.Context(), s.log)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		err := s.cfg.Projections.Rebuild(s.closing, name, nil)
+		switch {
+		case err == nil:
+			log.Info("rebuild done", "projection", name)
+		case s.closing.Err() != nil:
+			log.Info("rebuild abandoned at shutdown", "projection", name)
+		default:
+			log.Error("rebuild failed", "projection", name, "error", err)
+		}
+	}()
+	w.Header().Set("Location", "/v1/projections")
+	return writeJSON(w, http.StatusAccepted, map[string]any{"projection": name, "status": "rebuilding"})
+}
+
+// ready: GET /readyz — the store answers and every read model is running
+// within ReadyLag positions of the log.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Store.Head(ctx); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: store: %v", ErrNotReady, err))
+		return
+	}
+	for _, st := range s.cfg.Projections.Status() {
+		switch {
+		case st.State == projections.StateFailed:
+			s.writeError(w, r, fmt.Errorf("%w: read model %s failed: %s", ErrNotReady, st.Name, st.Error))
+			return
+		case st.Active == "" || st.Lag > s.cfg.ReadyLag:
+			s.writeError(w, r, fmt.Errorf("%w: read model %s is %d positions behind", ErrNotReady, st.Name, st.Lag))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// waitFor makes reads consistent with the caller's own writes: with
+// ?minPosition=P it waits (up to ConsistencyWait) until the named read
+// models have applied position P, the Position of an append response.
+func (s *Server) waitFor(r *http.Request, names ...string) error {
+	raw := r.URL.Query().Get("minPosition")
+	if raw == "" {
+		return nil
+	}
+	want, err := uintParam(raw, "minPosition", 0)
+	if err != nil {
+		return err
+	}
+	deadline := time.NewTimer(s.cfg.ConsistencyWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		behind := ""
+		for _, st := range s.cfg.Projections.Status() {
+			if slices.Contains(names, st.Name) && st.Checkpoint < want {
+				behind = st.Name
+			}
+		}
+		if behind == "" {
+			return nil
+		}
+		select {
+		case <-r.Context().Done():
+			return r.Context().Err()
+		case <-deadline.C:
+			return fmt.Errorf("%w: read model %s has not reached position %d within %s", ErrNotReady, behind, want, s.cfg.ConsistencyWait)
+		case <-tick.C:
+		}
+	}
+}
+
+// Parameter helpers: every malformed parameter is a 400 naming it.
+
+func uintParam(s, name string, def uint64) (uint64, error) {
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, malformed("%s=%q is not a non-negative integer", name, s)
+	}
+	return v, nil
+}
+
+func limitParam(s string, def, maxLimit int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 || v > maxLimit {
+		return 0, malformed("limit=%q: want 1 to %d", s, maxLimit)
+	}
+	return v, nil
+}
+
+func boolParam(s, name string) (bool, error) {
+	if s == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, malformed("%s=%q: want true or false", name, s)
+	}
+	return v, nil
+}
+
+func timeParam(s, name string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		if d, derr := time.Parse(time.DateOnly, s); derr == nil {
+			return d, nil
+		}
+		return time.Time{}, malformed("%s=%q: want RFC 3339 or YYYY-MM-DD", name, s)
+	}
+	return t, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func typesFilter(s string) eventstore.Filter { return eventstore.Filter{Types: splitList(s)} }
+
+// nonNil makes empty lists encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,325 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cxledger/cxledger/adapters/ledger"
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/google/uuid"
+)
+
+// The wire types of the API, shared with adapters/client so that both ends
+// agree by construction. The OpenAPI document (openapi.yaml) describes the
+// same shapes.
+
+// ExpectedVersion is an eventstore.ExpectedVersion on the wire: the strings
+// "any", "no-stream", "exists", or a version number (0-based). Absent means
+// "any".
+type ExpectedVersion eventstore.ExpectedVersion
+
+// MarshalJSON writes a number for an exact version, else the keyword.
+func (e ExpectedVersion) MarshalJSON() ([]byte, error) {
+	if v, ok := eventstore.ExpectedVersion(e).IsExact(); ok {
+		return strconv.AppendUint(nil, v, 10), nil
+	}
+	return json.Marshal(FormatExpected(eventstore.ExpectedVersion(e)))
+}
+
+// UnmarshalJSON reads a number or one of the keywords.
+func (e *ExpectedVersion) UnmarshalJSON(b []byte) error {
+	var s string
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	} else {
+		s = string(b)
+	}
+	v, err := ParseExpected(s)
+	if err != nil {
+		return err
+	}
+	*e = ExpectedVersion(v)
+	return nil
+}
+
+// ParseExpected reads "any", "no-stream", "exists" or a version number.
+func ParseExpected(s string) (eventstore.ExpectedVersion, error) {
+	switch s {
+	case "any", "":
+		return eventstore.Any, nil
+	case "no-stream":
+		return eventstore.NoStream, nil
+	case "exists":
+		return eventstore.StreamExists, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 63)
+	if err != nil {
+		return 0, &domain.ValidationError{Field: "expectedVersion", Rule: `must be "any", "no-stream", "exists" or a version number`}
+	}
+	return eventstore.Exact(v), nil
+}
+
+// FormatExpected is ParseExpected's inverse.
+func FormatExpected(e eventstore.ExpectedVersion) string {
+	switch e {
+	case eventstore.Any:
+		return "any"
+	case eventstore.NoStream:
+		return "no-stream"
+	case eventstore.StreamExists:
+		return "exists"
+	}
+	return e.String()
+}
+
+// Metadata is an event's metadata as a client sends it. OccurredAt and
+// Actor are required: the server does not default them, because a default
+// taken from the server clock would make a retried request differ from the
+// original and turn an idempotent retry into a duplicate.
+type Metadata struct {
+	OccurredAt    time.Time `json:"occurredAt,omitzero"`
+	Actor         string    `json:"actor,omitempty"`
+	Channel       string    `json:"channel,omitempty"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	CausationID   string    `json:"causationId,omitempty"`
+}
+
+// EventInput is one touchpoint to append.
+type EventInput struct {
+	// ID is the event id and idempotency key; omitted, the server makes
+	// one (and a retry of the request is then not recognised).
+	ID       uuid.UUID       `json:"id,omitzero"`
+	Type     string          `json:"type"`
+	Data     json.RawMessage `json:"data"`
+	Metadata Metadata        `json:"metadata"`
+}
+
+// AppendRequest is the body of POST /v1/customers/{id}/events.
+type AppendRequest struct {
+	ExpectedVersion ExpectedVersion `json:"expectedVersion"`
+	Events          []EventInput    `json:"events"`
+}
+
+// AppendResponse says where an append (or registration) landed.
+type AppendResponse struct {
+	CustomerID uuid.UUID `json:"customerId"`
+	Stream     string    `json:"stream"`
+	// Version is the stream's version after the append; Position the
+	// global position of its last event (pass it as minPosition to read
+	// your write from the read models).
+	Version  uint64 `json:"version"`
+	Position uint64 `json:"position"`
+}
+
+// Identifier is an e-mail address, phone number or external id.
+type Identifier struct {
+	Kind  domain.IdentifierKind `json:"kind"`
+	Value string                `json:"value"`
+}
+
+// RegisterRequest is the body of POST /v1/customers: the registration and
+// the customer's first identifiers, appended atomically.
+type RegisterRequest struct {
+	// CustomerID is the new customer's id; omitted, the server makes one.
+	// Set it (with EventID) to make a retry idempotent.
+	CustomerID uuid.UUID `json:"customerId,omitzero"`
+	// EventID is the CustomerRegistered event's id; the identifiers' event
+	// ids are derived from it, so one EventID makes the whole request
+	// idempotent.
+	EventID     uuid.UUID    `json:"eventId,omitzero"`
+	Name        string       `json:"name"`
+	Locale      string       `json:"locale,omitempty"`
+	Country     string       `json:"country,omitempty"`
+	Company     string       `json:"company,omitempty"`
+	Identifiers []Identifier `json:"identifiers,omitempty"`
+	Metadata    Metadata     `json:"metadata"`
+}
+
+// EventsPage is a page of a stream or of the global log.
+type EventsPage struct {
+	Events []eventstore.Record `json:"events"`
+	// Next continues the read: the global position to pass as after, or
+	// the stream version to pass as from; absent when the page was short.
+	Next *uint64 `json:"next,omitempty"`
+}
+
+// maxEvents bounds the events of one append request.
+const maxEvents = 1000
+
+// decodeJSON reads exactly one JSON value into v, strictly: unknown fields
+// and trailing data are errors, so that a misspelt field is reported
+// instead of silently ignored.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return malformed("trailing data after the JSON body")
+	}
+	return nil
+}
+
+// jsonProblem turns a decoding error into ErrMalformed, ErrTooLarge, or a
+// validation error naming the field when the JSON is well formed but a
+// value has the wrong type.
+func jsonProblem(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, tooBig.Limit)
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return &domain.ValidationError{Field: typeErr.Field, Rule: "wrong type: got a JSON " + typeErr.Value}
+	}
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		return ve
+	}
+	if errors.Is(err, io.EOF) {
+		return malformed("empty body: a JSON object is required")
+	}
+	return malformed("body is not valid JSON: %v", err)
+}
+
+// DecodeAppendRequest reads and checks an append request body: strict JSON,
+// 1 to 1000 events, each of a known type whose data parses strictly
+// (domain.Parse) and whose metadata validates at now. It returns the
+// expected version and the touchpoints for ledger.Service.Append. Invalid
+// fields are reported as *domain.ValidationError with their full JSON path
+// in the request ("events[1].data.amount").
+func DecodeAppendRequest(body io.Reader, now time.Time) (eventstore.ExpectedVersion, []ledger.Touchpoint, error) {
+	// Absent means "any"; the zero value would mean version 0.
+	req := AppendRequest{ExpectedVersion: ExpectedVersion(eventstore.Any)}
+	if err := decodeJSON(body, &req); err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case len(req.Events) == 0:
+		return 0, nil, &domain.ValidationError{Field: "events", Rule: "at least one event is required"}
+	case len(req.Events) > maxEvents:
+		return 0, nil, &domain.ValidationError{Field: "events", Rule: fmt.Sprintf("at most %d events per request", maxEvents)}
+	}
+	tps := make([]ledger.Touchpoint, len(req.Events))
+	seen := make(map[uuid.UUID]int, len(req.Events))
+	for i, in := range req.Events {
+		tp, err := touchpoint(fmt.Sprintf("events[%d]", i), in, now)
+		if err != nil {
+			return 0, nil, err
+		}
+		if in.ID != uuid.Nil {
+			if j, dup := seen[in.ID]; dup {
+				return 0, nil, &domain.ValidationError{Field: fmt.Sprintf("events[%d].id", i), Rule: fmt.Sprintf("repeats events[%d].id", j)}
+			}
+			seen[in.ID] = i
+		}
+		tps[i] = tp
+	}
+	return eventstore.ExpectedVersion(req.ExpectedVersion), tps, nil
+}
+
+// touchpoint parses one event of a request; path is its JSON path.
+func touchpoint(path string, in EventInput, now time.Time) (ledger.Touchpoint, error) {
+	if in.Type == "" {
+		return ledger.Touchpoint{}, &domain.ValidationError{Field: path + ".type", Rule: "required"}
+	}
+	if len(bytes.TrimSpace(in.Data)) == 0 {
+		return ledger.Touchpoint{}, &domain.ValidationError{Field: path + ".data", Rule: "required"}
+	}
+	ev, err := domain.Parse(in.Type, in.Data)
+	if err != nil {
+		return ledger.Touchpoint{}, prefixFields(path+".data", err)
+	}
+	md := domain.Metadata{
+		OccurredAt: in.Metadata.OccurredAt, Actor: in.Metadata.Actor, Channel: in.Metadata.Channel,
+		CorrelationID: in.Metadata.CorrelationID, CausationID: in.Metadata.CausationID,
+	}
+	if err := md.Validate(now); err != nil {
+		return ledger.Touchpoint{}, prefixFields(path, err)
+	}
+	return ledger.Touchpoint{ID: in.ID, Event: ev, Metadata: md}, nil
+}
+
+// prefixFields rewrites the validation errors in err with field paths
+// relative to the request body; other errors (an unknown type) pass
+// through.
+func prefixFields(prefix string, err error) error {
+	ves := validationErrors(err)
+	if len(ves) == 0 {
+		return err
+	}
+	out := make(domain.ValidationErrors, len(ves))
+	for i, ve := range ves {
+		f := prefix
+		switch {
+		case ve.Field == "":
+		case strings.HasPrefix(ve.Field, "["):
+			f += ve.Field
+		default:
+			f += "." + ve.Field
+		}
+		out[i] = &domain.ValidationError{Field: f, Rule: ve.Rule}
+	}
+	return out
+}
+
+// DecodeRegisterRequest reads a registration and returns the customer id
+// and its touchpoints: CustomerRegistered, then one IdentifierLinked per
+// identifier, with ids derived from the registration's event id.
+func DecodeRegisterRequest(body io.Reader, now time.Time, newID func() uuid.UUID) (uuid.UUID, []ledger.Touchpoint, error) {
+	var req RegisterRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return uuid.Nil, nil, err
+	}
+	if len(req.Identifiers) > 100 {
+		return uuid.Nil, nil, &domain.ValidationError{Field: "identifiers", Rule: "at most 100"}
+	}
+	id := req.CustomerID
+	if id == uuid.Nil {
+		id = newID()
+	}
+	eventID := req.EventID
+	if eventID == uuid.Nil {
+		eventID = newID()
+	}
+	md := domain.Metadata{
+		OccurredAt: req.Metadata.OccurredAt, Actor: req.Metadata.Actor, Channel: req.Metadata.Channel,
+		CorrelationID: req.Metadata.CorrelationID, CausationID: req.Metadata.CausationID,
+	}
+	var errs domain.ValidationErrors
+	reg := domain.CustomerRegistered{CustomerID: id, Name: req.Name, Locale: req.Locale, Country: req.Country, Company: req.Company}
+	if err := reg.Validate(); err != nil {
+		errs = append(errs, validationErrors(prefixFields("", err))...)
+	}
+	tps := []ledger.Touchpoint{{ID: eventID, Event: reg, Metadata: md}}
+	for i, ident := range req.Identifiers {
+		link := domain.IdentifierLinked{Kind: ident.Kind, Value: ident.Value}
+		if err := link.Validate(); err != nil {
+			errs = append(errs, validationErrors(prefixFields(fmt.Sprintf("identifiers[%d]", i), err))...)
+		}
+		// Derived ids: a retry of the same request carries the same ids.
+		linkID := uuid.NewSHA1(eventID, []byte("identifier/"+strconv.Itoa(i)))
+		tps = append(tps, ledger.Touchpoint{ID: linkID, Event: link, Metadata: md})
+	}
+	if err := md.Validate(now); err != nil {
+		errs = append(errs, validationErrors(err)...)
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			e.Field = strings.TrimPrefix(e.Field, ".")
+		}
+		return uuid.Nil, nil, errs
+	}
+	return id, tps, nil
+}

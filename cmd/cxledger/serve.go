@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cxledger/cxledger/adapters/httpapi"
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/catalog"
+)
+
+func init() {
+	register(command{"serve", "serve the HTTP API (JSON under /v1), running every read model live", serveCommand})
+}
+
+const defaultAddr = "127.0.0.1:8080"
+
+func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	addr := fs.String("addr", envOr("CXLEDGER_ADDR", defaultAddr), "listen address (env CXLEDGER_ADDR)")
+	tokensFile := fs.String("tokens", os.Getenv("CXLEDGER_TOKENS_FILE"), "API tokens file: JSON or lines \"role token\" (env CXLEDGER_TOKENS_FILE; CXLEDGER_TOKENS=role:token,… adds more)")
+	insecure := fs.Bool("insecure-no-auth", false, "serve without authentication on a non-loopback address (every request is admin)")
+	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
+	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes (413 beyond)")
+	return func(ctx context.Context, e *env) error {
+		if len(e.args) > 0 {
+			return usageErr("serve takes no arguments")
+		}
+		tokens, err := loadTokens(*tokensFile, os.Getenv("CXLEDGER_TOKENS"))
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		m := &Main{
+			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
+			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Log: e.log, store: e.store,
+		}
+		if err := m.Run(ctx); err != nil {
+			return err
+		}
+		var serveErr error
+		select {
+		case <-ctx.Done():
+			e.log.Info("shutting down: finishing in-flight requests", "timeout", *shutdown)
+		case serveErr = <-m.serveErr:
+		}
+		return errors.Join(serveErr, m.Close())
+	}
+}
+
+// loadTokens reads the tokens file (if any) and the CXLEDGER_TOKENS value.
+func loadTokens(file, env string) (*httpapi.Tokens, error) {
+	t := &httpapi.Tokens{}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--tokens: %w", err)
+		}
+		if err := httpapi.ParseTokens(data, t); err != nil {
+			return nil, fmt.Errorf("--tokens %s: %w", file, err)
+		}
+	}
+	if env != "" {
+		if err := httpapi.ParseTokensEnv(env, t); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Main is the cxledger server wired together: store, read models, the
+// projection engine running every catalog read model, and the HTTP API.
+// Run starts it and returns once it listens; Close stops it gracefully.
+// End-to-end tests run the real thing with Addr "127.0.0.1:0" and a temp
+// data directory (wtf's cmd/wtfd Main).
+type Main struct {
+	// Config selects the store; the read models live beside it.
+	Config storeConfig
+	// Addr is the listen address; "127.0.0.1:0" picks a free port.
+	Addr string
+	// Tokens authenticates requests. With none, the server runs without
+	// auth on a loopback address (and says so in its log), and refuses a
+	// non-loopback address unless InsecureNoAuth is set.
+	Tokens         *httpapi.Tokens
+	InsecureNoAuth bool
+	// ShutdownTimeout bounds Close's wait for in-flight requests.
+	ShutdownTimeout time.Duration
+	// MaxBodyBytes caps request bodies (0: 1 MiB).
+	MaxBodyBytes int64
+	Log          *slog.Logger
+	// API tunes the HTTP layer further (tests shorten timeouts); the
+	// fields Main owns (store, read models, tokens) are overwritten.
+	API httpapi.Config
+
+	store     eventstore.Store // set when the caller opened it (the CLI)
+	ownStore  bool
+	rm        projections.Backend
+	engine    *projections.Engine
+	stopEng   context.CancelFunc
+	engDone   chan struct{}
+	api       *httpapi.Server
+	serveErr  chan error
+	serveDone chan struct{}
+}
+
+// Run opens the store and the read models, starts the projection engine
+// and the HTTP server, and returns once the server listens. On error
+// everything opened is closed again.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Log == nil {
+		m.Log = slog.Default()
+	}
+	if m.ShutdownTimeout <= 0 {
+		m.ShutdownTimeout = 30 * time.Second
+	}
+	if m.Tokens == nil {
+		m.Tokens = &httpapi.Tokens{}
+	}
+	authOff, err := m.authDisabled()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = m.Close()
+		}
+	}()
+	if m.store == nil {
+		if m.store, err = openStore(ctx, m.Config, m.Log); err != nil {
+			return err
+		}
+		m.ownStore = true
+	}
+	if m.rm, err = openReadModels(ctx, m.Config); err != nil {
+		return err
+	}
+	if m.engine, err = projections.NewEngine(m.store, m.rm, projections.Config{Logger: m.Log}); err != nil {
+		return fmt.Errorf("projection engine: %w", err)
+	}
+	for _, p := range catalog.All() {
+		if err := m.engine.Register(p); err != nil {
+			return fmt.Errorf("projection engine: %w", err)
+		}
+	}
+	// The engine outlives ctx until Close: a shutdown first drains the
+	// HTTP requests, which may be waiting for read models.
+	engCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopEng, m.engDone = stop, make(chan struct{})
+	go func() {
+		defer close(m.engDone)
+		if err := m.engine.Run(engCtx); err != nil {
+			m.Log.Error("projection engine stopped", "error", err)
+		}
+	}()
+
+	cfg := m.API
+	cfg.Store, cfg.ReadModels, cfg.Projections = m.store, m.rm, m.engine
+	cfg.Tokens, cfg.AuthDisabled, cfg.Logger = m.Tokens, authOff, m.Log
+	if m.MaxBodyBytes > 0 {
+		cfg.MaxBodyBytes = m.MaxBodyBytes
+	}
+	if m.api, err = httpapi.New(cfg); err != nil {
+		return err
+	}
+	if err := m.api.Listen(m.Addr); err != nil {
+		return err
+	}
+	m.serveErr, m.serveDone = make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(m.serveDone)
+		if err := m.api.Serve(); err != nil {
+			m.serveErr <- err
+		}
+	}()
+	if authOff {
+		m.Log.Warn("AUTH DISABLED: no API tokens configured, every request is treated as admin; set --tokens FILE or CXLEDGER_TOKENS to enable auth", "addr", m.api.Addr())
+	}
+	m.Log.Info("serving the cxledger API", "url", m.URL(), "tokens", m.Tokens.Len(), "read_models", len(catalog.All()))
+	return nil
+}
+
+// authDisabled decides whether the server runs without auth: only when no
+// tokens are configured, and then only on a loopback address unless the
+// operator insisted with InsecureNoAuth. Serving a network with every
+// request as admin must never happen by forgetting a flag.
+func (m *Main) authDisabled() (bool, error) {
+	if m.Tokens.Len() > 0 {
+		if m.InsecureNoAuth {
+			return false, usageErr("--insecure-no-auth contradicts the configured tokens")
+		}
+		return false, nil
+	}
+	if m.InsecureNoAuth || isLoopback(m.Addr) {
+		return true, nil
+	}
+	return false, usageErr("no API tokens configured: refusing to serve %s without auth; set --tokens FILE or CXLEDGER_TOKENS=role:token, listen on 127.0.0.1, or pass --insecure-no-auth", m.Addr)
+}
+
+// isLoopback reports whether addr listens only on the loopback interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// URL returns the server's base URL, after Run.
+func (m *Main) URL() string {
+	if m.api == nil {
+		return ""
+	}
+	return "http://" + m.api.Addr()
+}
+
+// Close shuts down gracefully: no new connections, live feeds ended,
+// in-flight requests (appends included) finished within ShutdownTimeout;
+// then the engine stops and the read models and store close. It is safe
+// to call after a failed Run.
+func (m *Main) Close() error {
+	var errs []error
+	if m.api != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
+		errs = append(errs, m.api.Shutdown(ctx))
+		cancel()
+		if m.serveDone != nil {
+			<-m.serveDone
+		}
+		m.api = nil
+	}
+	if m.stopEng != nil {
+		m.stopEng()
+		<-m.engDone
+		m.stopEng = nil
+	}
+	if m.rm != nil {
+		errs = append(errs, m.rm.Close())
+		m.rm = nil
+	}
+	if m.store != nil && m.ownStore {
+		errs = append(errs, m.store.Close())
+	}
+	m.store = nil
+	return errors.Join(errs...)
+}
