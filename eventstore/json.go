@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -21,16 +22,23 @@ type recordJSON struct {
 	Metadata   Metadata        `json:"metadata"`
 }
 
-// MarshalJSON encodes the record with its data inline as JSON.
+// MarshalJSON encodes the record with its data inline as JSON, byte for
+// byte: no HTML escaping of <, > and &. An encoder around it must not add
+// that escaping either (json.Encoder.SetEscapeHTML(false)), or data comes
+// out equal in meaning but not in bytes.
 func (r Record) MarshalJSON() ([]byte, error) {
 	data := json.RawMessage(r.Data)
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	return json.Marshal(recordJSON{
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(recordJSON{
 		ID: r.ID, Stream: r.Stream, Type: r.Type, Version: r.Version, Position: r.Position,
 		RecordedAt: r.RecordedAt, Data: data, Metadata: r.Metadata,
 	})
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
 }
 
 // UnmarshalJSON decodes what MarshalJSON produced. The data bytes are kept

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -18,16 +19,19 @@ func TestRecordJSONRoundTrip(t *testing.T) {
 		Version:    41,
 		Position:   90210,
 		RecordedAt: time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC),
-		Data:       []byte(`{"orderId":"o-1","amount":{"amountMinor":1250,"currency":"EUR"},"note":"Zoë, 東京"}`),
+		Data:       []byte(`{"orderId":"o-1","amount":{"amountMinor":1250,"currency":"EUR"},"note":"Zoë, 東京 <b>&</b>"}`),
 		Metadata: Metadata{
 			OccurredAt: time.Date(2026, 3, 1, 9, 29, 58, 0, time.UTC), Actor: "service:shop",
 			Channel: "web", CorrelationID: "c-77", CausationID: "cmd-9", SchemaVersion: 2,
 		},
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
 		t.Fatal(err)
 	}
+	b := buf.Bytes()
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)

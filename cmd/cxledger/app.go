@@ -14,6 +14,7 @@ import (
 
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/boltstore"
+	"github.com/cxledger/cxledger/eventstore/kurrent"
 	"github.com/cxledger/cxledger/eventstore/pgstore"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/boltrm"
@@ -52,6 +53,17 @@ type command struct {
 	name  string
 	short string
 	flags func(fs *flag.FlagSet) func(ctx context.Context, env *env) error
+}
+
+// opensOwnStores names the commands that open the stores they need
+// themselves (migrate): run does not open the one --data/--store selects
+// for them, which could hold the very data file they are about to open.
+var opensOwnStores = map[string]bool{}
+
+// registerOwnStore registers a command that opens its own stores.
+func registerOwnStore(c command) {
+	opensOwnStores[c.name] = true
+	register(c)
 }
 
 // env is what a command runs with.
@@ -105,12 +117,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 2
 	}
-	store, err := openStore(ctx, cfg, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "cxledger %s: %v\n", cmd.name, err)
-		return 1
+	var store eventstore.Store
+	if !opensOwnStores[cmd.name] {
+		s, err := openStore(ctx, cfg, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "cxledger %s: %v\n", cmd.name, err)
+			return 1
+		}
+		defer s.Close()
+		store = s
 	}
-	defer store.Close()
 	e := &env{cfg: cfg, store: store, args: fs.Args(), stdin: stdin, stdout: stdout, log: log}
 	if err := runCmd(ctx, e); err != nil {
 		if errors.Is(err, errUsage) {
@@ -146,6 +162,13 @@ func openStore(ctx context.Context, cfg storeConfig, log *slog.Logger) (eventsto
 			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}
 		log.Debug("store opened", "backend", "postgres")
+		return s, nil
+	case kindKurrent:
+		s, err := kurrent.Open(ctx, cfg.Store, kurrent.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open KurrentDB store: %w", err)
+		}
+		log.Debug("store opened", "backend", "kurrentdb")
 		return s, nil
 	default:
 		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cxledger/cxledger/eventstore/kurrent"
 	"github.com/cxledger/cxledger/eventstore/pgstore"
 )
 
@@ -17,7 +18,8 @@ import (
 type storeConfig struct {
 	// Data is the directory of the embedded store (CXLEDGER_DATA).
 	Data string
-	// Store is empty for the embedded store, or a postgres:// URL
+	// Store is empty for the embedded store, a postgres:// URL, or an
+	// esdb:// or kurrentdb:// connection string for KurrentDB
 	// (CXLEDGER_STORE).
 	Store string
 	// Schema is the PostgreSQL schema holding the ledger's tables
@@ -32,7 +34,7 @@ const (
 
 func (c *storeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", envOr("CXLEDGER_DATA", defaultDataDir), "directory of the embedded store's data file (env CXLEDGER_DATA)")
-	fs.StringVar(&c.Store, "store", os.Getenv("CXLEDGER_STORE"), "event store: empty for the embedded store, or postgres://user@host:port/db (env CXLEDGER_STORE)")
+	fs.StringVar(&c.Store, "store", os.Getenv("CXLEDGER_STORE"), "event store: empty for the embedded store, postgres://user@host:port/db, or esdb:// / kurrentdb://host:2113 (env CXLEDGER_STORE)")
 	fs.StringVar(&c.Schema, "pg-schema", envOr("CXLEDGER_PG_SCHEMA", pgstore.DefaultSchema), "PostgreSQL schema of the ledger's tables (env CXLEDGER_PG_SCHEMA)")
 }
 
@@ -49,6 +51,7 @@ type storeKind int
 const (
 	kindEmbedded storeKind = iota
 	kindPostgres
+	kindKurrent
 )
 
 // parse validates the configuration and says which backend it selects,
@@ -70,12 +73,23 @@ func (c storeConfig) parse() (storeKind, string, error) {
 			return 0, "", errors.New("--store: PostgreSQL URL has no host (want postgres://user@host:5432/db)")
 		}
 		return kindPostgres, "", nil
+	case isKurrentURL(s):
+		if _, err := kurrent.ParseURL(s); err != nil {
+			// A *url.Error would echo the password; the client's own errors
+			// (a missing tlsCAFile, an unknown setting) do not.
+			msg := err.Error()
+			if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+				msg = redact(err)
+			}
+			return 0, "", fmt.Errorf("--store: not a valid KurrentDB connection string: %s", msg)
+		}
+		return kindKurrent, "", nil
 	default:
 		scheme := s
 		if i := strings.Index(s, "://"); i >= 0 {
 			scheme = s[:i]
 		}
-		return 0, "", fmt.Errorf("--store: unsupported store %q: use postgres://… or leave empty for the embedded store", scheme)
+		return 0, "", fmt.Errorf("--store: unsupported store %q: use postgres://…, esdb://… or kurrentdb://…, or leave empty for the embedded store", scheme)
 	}
 }
 
@@ -86,4 +100,14 @@ func redact(err error) string {
 		return uerr.Err.Error()
 	}
 	return "malformed URL"
+}
+
+// isKurrentURL reports whether s names a KurrentDB server.
+func isKurrentURL(s string) bool {
+	for _, scheme := range []string{"esdb://", "esdb+discover://", "kurrentdb://", "kurrentdb+discover://"} {
+		if strings.HasPrefix(s, scheme) {
+			return true
+		}
+	}
+	return false
 }

@@ -43,6 +43,9 @@ type appendReq struct {
 	expected eventstore.ExpectedVersion
 	events   []eventstore.EventData
 	size     int // upper bound of the encoded size, for batch limits
+	// imported, when set, makes the request an Import (see import.go)
+	// instead of an append.
+	imported []eventstore.Record
 
 	state atomic.Int32
 	res   eventstore.AppendResult
@@ -218,6 +221,9 @@ type batchWriter struct {
 // as reqErr and writes nothing; fatal is a storage failure that must abort
 // the whole transaction.
 func (w *batchWriter) apply(r *appendReq, next *uint64) (res eventstore.AppendResult, reqErr, fatal error) {
+	if r.imported != nil {
+		return w.applyImport(r, next)
+	}
 	w.prefix = appendStreamPrefix(w.prefix[:0], r.stream)
 	current, err := streamVersion(w.b.streams.Cursor(), w.prefix)
 	if err != nil {

@@ -221,7 +221,12 @@ func (s *suite) readAllTests() []test {
 		{"AfterHead", func(t *testing.T) {
 			f := s.newLogFixture(t)
 			head := mustHead(t, testContext(t), f.st)
-			for _, after := range []uint64{head, head + 1, head + 1000} {
+			afters := []uint64{head, head + 1, head + 1000}
+			if s.features.AfterOnlyStoredPositions {
+				t.Log("AfterOnlyStoredPositions is true: ReadAll after positions past the head that no event has (head+1, head+1000) was not checked")
+				afters = afters[:1]
+			}
+			for _, after := range afters {
 				recs, err := f.st.ReadAll(testContext(t), eventstore.ReadAllOptions{After: after})
 				if err != nil || len(recs) != 0 {
 					t.Errorf("ReadAll after %d (head %d) = %d events, %v; want none, no error", after, head, len(recs), err)
