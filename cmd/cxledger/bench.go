@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cxledger/cxledger/adapters/bench"
+)
+
+func init() {
+	registerOwnStore(command{"bench", "measure appends, replay, timeline reads and live latency against baselines, in scratch space", benchCommand})
+}
+
+// defaultBenchPostgres is the server tried when neither --store nor
+// CXLEDGER_STORE names one: the local development database.
+const defaultBenchPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+func benchCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	quick := fs.Bool("quick", false, "a tiny run for CI smoke tests (20,000 events, 0.5s cases)")
+	events := fs.Int("events", 0, "events in the seeded log replayed and read (default 1,000,000; 20,000 with --quick)")
+	duration := fs.Duration("duration", 0, "duration of each append case (default 3s; 0.5s with --quick)")
+	backends := fs.String("backends", "", "comma-separated: embedded,postgres (default both; postgres only when reachable unless --store names it)")
+	jsonFile := fs.String("json", "", "also write the report as JSON to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each backend's replay to this file, the backend inserted before the extension (cpu.prof → cpu.embedded.prof)")
+	seedValue := fs.Uint64("seed", 1, "seed of the generated history")
+	return func(ctx context.Context, e *env) error {
+		if len(e.args) > 0 {
+			return usageErr("bench takes no arguments")
+		}
+		cfg := bench.Config{}
+		if *quick {
+			cfg = bench.Quick()
+		}
+		if *events > 0 {
+			cfg.Events = *events
+		}
+		if *duration > 0 {
+			cfg.Duration = *duration
+		}
+		if *backends != "" {
+			cfg.Backends = strings.Split(*backends, ",")
+		}
+		cfg.Seed, cfg.CPUProfile, cfg.Log = *seedValue, *cpuProfile, e.stdout
+		// The bench never writes the configured store: it makes its own
+		// scratch schemas on the server --store names.
+		cfg.PostgresURL, cfg.PostgresRequired = e.cfg.Store, e.cfg.Store != ""
+		if cfg.PostgresURL == "" {
+			cfg.PostgresURL = envOr("CXLEDGER_TEST_POSTGRES_URL", defaultBenchPostgres)
+		}
+		rep, err := bench.Run(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout)
+		if err := bench.Print(e.stdout, rep); err != nil {
+			return err
+		}
+		if *jsonFile != "" {
+			data, err := json.MarshalIndent(rep, "", "  ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(*jsonFile, append(data, '\n'), 0o644); err != nil {
+				return fmt.Errorf("write report: %w", err)
+			}
+		}
+		return nil
+	}
+}

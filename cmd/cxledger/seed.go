@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/cxledger/cxledger/adapters/seed"
+)
+
+func init() {
+	register(command{"seed", "append a deterministic, realistic CRM history (demo, tests, benchmarks)", seedCommand})
+}
+
+func seedCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	customers := fs.Int("customers", 1000, "number of customers")
+	seedValue := fs.Uint64("seed", 1, "random seed: the same seed gives byte-identical events")
+	heavy := fs.Int("heavy", 0, "make customer 0 a key account with exactly this many events (0: none)")
+	maxEvents := fs.Int("events", 0, "stop after this many events in total (0: no limit)")
+	concurrency := fs.Int("concurrency", 8, "concurrent appenders")
+	reference := fs.String("reference", seed.DefaultReference.Format(time.DateOnly), "history ends on this date (YYYY-MM-DD), two years after it starts")
+	return func(ctx context.Context, e *env) error {
+		if len(e.args) > 0 {
+			return usageErr("seed takes no arguments")
+		}
+		ref, err := time.Parse(time.DateOnly, *reference)
+		if err != nil {
+			return usageErr("--reference: %v", err)
+		}
+		cfg := seed.Config{Customers: *customers, Seed: *seedValue, HeavyEvents: *heavy, MaxEvents: *maxEvents, Concurrency: *concurrency, Reference: ref}
+		if err := cfg.Validate(); err != nil || *concurrency <= 0 {
+			return usageErr("%v", cmpErr(err, "--concurrency must be positive"))
+		}
+		sum, err := seed.Seed(ctx, e.store, cfg, func(p seed.Progress) {
+			if !p.Done {
+				fmt.Fprintf(e.stdout, "seeding: %d customers, %d events, %.0f events/s\n", p.Customers, p.Events, p.EventsPerSecond())
+			}
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "seeded %d customers, %d events in %s (%.0f events/s)\n", sum.Customers, sum.Events, sum.Elapsed.Round(time.Millisecond), sum.EventsPerSecond())
+		if sum.HeavyEvents > 0 {
+			fmt.Fprintf(e.stdout, "key account: %s (%d events)\n", sum.Heavy, sum.HeavyEvents)
+		}
+		fmt.Fprintf(e.stdout, "sample customer: %s (try: cxledger replay && cxledger view %s)\n", sum.Sample, sum.Sample)
+		return nil
+	}
+}
+
+// cmpErr returns err's message, or msg when err is nil.
+func cmpErr(err error, msg string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return msg
+}
