@@ -30,7 +30,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	// The status is sent: an encoding error can only be logged by the
 	// server, which sees the broken connection anyway.
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // event data stays byte for byte
+	_ = enc.Encode(v)
 	return nil
 }
 

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,7 +103,8 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
 		func(_ context.Context, batch []eventstore.Record) error {
 			buf.Reset()
 			for _, rec := range batch {
-				data, err := json.Marshal(rec)
+				// MarshalJSON keeps the data byte for byte (no HTML escaping).
+				data, err := rec.MarshalJSON()
 				if err != nil {
 					return fmt.Errorf("encode event at position %d: %w", rec.Position, err)
 				}

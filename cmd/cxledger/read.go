@@ -78,6 +78,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 func printRecords(w io.Writer, recs []eventstore.Record, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // data stays byte for byte
 		for _, r := range recs {
 			if err := enc.Encode(r); err != nil {
 				return err

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cxledger/cxledger/adapters/exporter"
+	"github.com/google/uuid"
+)
+
+func init() {
+	register(command{"export", "export the global log or one customer as NDJSON or Parquet", exportCommand})
+}
+
+func exportCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	format := fs.String("format", "ndjson", "ndjson (the record JSON that import reads back) or parquet (a flat table for analysts' tools)")
+	customer := fs.String("customer", "", "export this customer's stream instead of the global log")
+	after := fs.Uint64("after", 0, "global log: start after this position")
+	types := fs.String("types", "", "comma-separated event types to keep")
+	out := fs.String("out", "-", "output file ('-': standard output); written to a temporary file and renamed when complete")
+	page := fs.Int("page", 1000, "events read from the store at a time")
+	return func(ctx context.Context, e *env) error {
+		if len(e.args) > 0 {
+			return usageErr("export takes no arguments (use --customer)")
+		}
+		if *page <= 0 {
+			return usageErr("--page must be positive")
+		}
+		opts := exporter.Options{After: *after, Types: typeFilter(*types).Types, PageSize: *page}
+		if *customer != "" {
+			id, err := uuid.Parse(*customer)
+			if err != nil {
+				return usageErr("--customer: %v", err)
+			}
+			if *after != 0 {
+				return usageErr("--after applies to the global log, not to --customer")
+			}
+			opts.Customer = id
+		}
+		newWriter := func(w io.Writer) (exporter.Writer, error) {
+			switch *format {
+			case "ndjson", "json":
+				return exporter.NewNDJSON(w), nil
+			case "parquet":
+				return exporter.NewParquet(w), nil
+			}
+			return nil, usageErr("--format must be ndjson or parquet")
+		}
+		if _, err := newWriter(io.Discard); err != nil {
+			return err
+		}
+		if *out == "-" {
+			w, _ := newWriter(e.stdout)
+			n, err := exporter.Export(ctx, e.store, w, opts)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			e.log.Debug("exported", "events", n)
+			return nil
+		}
+		return exportToFile(ctx, e, *out, newWriter, opts)
+	}
+}
+
+// exportToFile writes the export next to its destination and renames it
+// into place only when complete, so that a failed or interrupted export
+// never leaves a truncated file an analyst might load.
+func exportToFile(ctx context.Context, e *env, path string, newWriter func(io.Writer) (exporter.Writer, error), opts exporter.Options) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("create output: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w, err := newWriter(tmp)
+	if err != nil {
+		return err
+	}
+	n, err := exporter.Export(ctx, e.store, w, opts)
+	if err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file private; an export is meant to be shared
+	// like any file the user creates.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	e.log.Info("exported", "events", n, "file", path)
+	return nil
+}
