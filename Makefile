@@ -19,8 +19,8 @@ build: check-go
 	$(GO) build -o $(BIN)/cxledger ./cmd/cxledger
 
 ## run: builds and runs cxledger on the embedded store in $(DATA); ARGS picks
-## the command (default: replay the whole log, then follow it live).
-ARGS ?= tail --after 0
+## the command (default: serve, the HTTP API).
+ARGS ?= serve
 run: build
 	$(BIN)/cxledger $(ARGS) --data $(DATA)
 
