@@ -436,30 +436,7 @@ func IsTouch(typ string) bool { return touchTypes[typ] }
 // "sms", a campaign touch or a ticket its own channel. Other events use
 // the metadata's channel, then "chat" or "meeting" for those, else
 // "unknown".
-func TouchChannel(e domain.Envelope) string {
-	switch ev := e.Event.(type) {
-	case domain.CallLogged:
-		return "phone"
-	case domain.EmailSent, domain.EmailReceived, domain.EmailOpened, domain.EmailClicked:
-		return "email"
-	case domain.SMSSent:
-		return "sms"
-	case domain.CampaignTouched:
-		return string(ev.Channel)
-	case domain.TicketOpened:
-		return string(ev.Channel)
-	}
-	if ch := strings.TrimSpace(e.Metadata.Channel); ch != "" {
-		return ch
-	}
-	switch e.Event.(type) {
-	case domain.ChatConversationHeld:
-		return "chat"
-	case domain.MeetingHeld:
-		return "meeting"
-	}
-	return "unknown"
-}
+func TouchChannel(e domain.Envelope) string { return domain.Medium(e.Event, e.Metadata.Channel) }
 
 func touch(v *View, t Touch) {
 	if v.FirstTouch == nil || t.At.Before(v.FirstTouch.At) {

@@ -86,7 +86,7 @@ type Entry struct {
 	Summary string `json:"summary"`
 	// Actor is who recorded the event ("user:…", "service:billing").
 	Actor string `json:"actor"`
-	// Channel is the touch medium (see customer360.TouchChannel: the
+	// Channel is the touch medium (see domain.Medium: the
 	// payload's medium where it has one, else the metadata's channel);
 	// Source is the metadata's channel verbatim, often a source system.
 	Channel       string    `json:"channel"`
@@ -194,7 +194,7 @@ func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	full, redacted := Summarize(e)
 	r := record{Entry: Entry{
 		EventID: e.ID, Type: e.Type, Summary: full, Actor: e.Metadata.Actor,
-		Channel: channel(e), Source: e.Metadata.Channel,
+		Channel: domain.Medium(e.Event, e.Metadata.Channel), Source: e.Metadata.Channel,
 		OccurredAt: e.Metadata.OccurredAt, RecordedAt: e.RecordedAt,
 		CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID,
 		StreamVersion: e.Version, Position: e.Position,
@@ -233,33 +233,6 @@ func erase(tx *projections.Tx, cid uuid.UUID) error {
 		}
 	}
 	return nil
-}
-
-// channel is customer360.TouchChannel, repeated here so that the two read
-// models stay independent packages; keep them in step.
-func channel(e domain.Envelope) string {
-	switch ev := e.Event.(type) {
-	case domain.CallLogged:
-		return "phone"
-	case domain.EmailSent, domain.EmailReceived, domain.EmailOpened, domain.EmailClicked:
-		return "email"
-	case domain.SMSSent:
-		return "sms"
-	case domain.CampaignTouched:
-		return string(ev.Channel)
-	case domain.TicketOpened:
-		return string(ev.Channel)
-	}
-	if ch := strings.TrimSpace(e.Metadata.Channel); ch != "" {
-		return ch
-	}
-	switch e.Event.(type) {
-	case domain.ChatConversationHeld:
-		return "chat"
-	case domain.MeetingHeld:
-		return "meeting"
-	}
-	return "unknown"
 }
 
 // badCursor is a *domain.ValidationError, so that the HTTP layer reports a
