@@ -2,11 +2,13 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Memory is an in-memory Backend: a fast double for read-model tests, held
@@ -41,6 +43,9 @@ var errMemoryClosed = fmt.Errorf("read-model backend closed")
 // update fails.
 func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckName("namespace", ns); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -116,6 +121,12 @@ func (m *Memory) Active(_ context.Context, name string) (string, error) {
 
 // Activate implements Backend.
 func (m *Memory) Activate(_ context.Context, name, ns string) error {
+	if err := CheckName("read-model name", name); err != nil {
+		return err
+	}
+	if err := CheckName("namespace", ns); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.spaces[ns]; !ok {
@@ -180,7 +191,15 @@ type memWriter struct {
 	checkpoint uint64
 }
 
+// Put validates like the durable backends, so that a read model tested on
+// memory is valid in production.
 func (w *memWriter) Put(_ context.Context, key string, value []byte) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if !utf8.Valid(value) || !json.Valid(value) {
+		return fmt.Errorf("value at %q is not a UTF-8 JSON document", key)
+	}
 	w.data[key] = slices.Clone(value)
 	return nil
 }

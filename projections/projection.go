@@ -26,8 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
-	"strings"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -64,13 +62,6 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,29}$`)
 // maxVersion keeps a version to nine digits, as namespaces assume.
 const maxVersion = 999_999_999
 
-// reservedNames are names a read model cannot take because its PostgreSQL
-// view would collide with the ledger's own tables in the same schema.
-var reservedNames = []string{"events", "schema_version"}
-
-// reservedPrefixes likewise protect tables the ledger may add later.
-var reservedPrefixes = []string{"rm_", "cxledger"}
-
 // ValidateProjection checks what the engine relies on: a usable name and a
 // positive version.
 func ValidateProjection(p Projection) error {
@@ -78,13 +69,8 @@ func ValidateProjection(p Projection) error {
 	if !namePattern.MatchString(name) {
 		return fmt.Errorf("projection name %q: want lower-case letters, digits and underscores, starting with a letter, at most 30", name)
 	}
-	if slices.Contains(reservedNames, name) {
-		return fmt.Errorf("projection name %q is reserved for the ledger's own tables", name)
-	}
-	for _, prefix := range reservedPrefixes {
-		if strings.HasPrefix(name, prefix) {
-			return fmt.Errorf("projection name %q: the prefix %q is reserved for the ledger's own tables", name, prefix)
-		}
+	if why := Reserved(name); why != "" {
+		return errors.New(why)
 	}
 	if p.Version() < 1 || p.Version() > maxVersion {
 		return fmt.Errorf("projection %s: version %d must be from 1 to %d", name, p.Version(), maxVersion)

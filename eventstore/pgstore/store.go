@@ -77,10 +77,10 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/eventstore/pgstore/pgschema"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 )
 
 // DefaultSchema holds the store's tables when Options.Schema is empty. A
@@ -250,47 +250,13 @@ func lockKey(schema string) int64 {
 	return int64(h.Sum64())
 }
 
-// migrateSchema creates the schema and runs the embedded migrations on a
-// connection of its own: tern holds a session-level advisory lock while it
-// works, and a connection that is closed afterwards can never return that
-// lock, still held after an error, to the pool.
+// migrateSchema creates the schema and runs the event store's migrations.
 func migrateSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
-	conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-
-	// CREATE SCHEMA IF NOT EXISTS is not safe against itself: two sessions
-	// can both find the schema missing and one fails on the catalog's unique
-	// index. The advisory lock makes concurrent Opens take turns.
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "select pg_advisory_xact_lock($1)", lockKey(schema)); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "create schema if not exists "+schema)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-
-	m, err := migrate.NewMigrator(ctx, conn, schema+".schema_version")
-	if err != nil {
-		return fmt.Errorf("migration version table: %w", err)
-	}
-	m.Data["schema"] = schema
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
-	if err := m.LoadMigrations(sub); err != nil {
-		return fmt.Errorf("load migrations: %w", err)
-	}
-	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return pgschema.Migrate(ctx, cfg, schema, sub, "schema_version")
 }
 
 // statements are the store's SQL, schema-qualified once at Open.

@@ -40,9 +40,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -66,12 +64,6 @@ var ErrClosed = errors.New("read-model backend closed")
 // ErrCorrupt is wrapped by Open's error when the file is not a read-model
 // file of a layout this build knows.
 var ErrCorrupt = errors.New("read-model file corrupt or of an unknown layout")
-
-// MaxKeyLen is the longest key accepted, in bytes. It is the limit of the
-// PostgreSQL backend (a B-tree index entry must fit a third of a page),
-// enforced here too so that a projection valid on one backend is valid on
-// every one.
-const MaxKeyLen = 1024
 
 // Options configures a Backend. The zero Options is the production setting.
 type Options struct {
@@ -122,32 +114,6 @@ var (
 // layoutVersion is stored under _meta/format; Open refuses other versions
 // rather than misreading them.
 const layoutVersion = 1
-
-// namePattern is the rule for namespaces and read-model names, the same on
-// every durable backend: PostgreSQL builds table names rm_<ns> (63-byte
-// identifier limit) and needs no quoting for these.
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,59}$`)
-
-func checkName(kind, s string) error {
-	if !namePattern.MatchString(s) {
-		return fmt.Errorf("%s %q: want lower-case letters, digits and underscores, starting with a letter, at most 60 bytes", kind, s)
-	}
-	return nil
-}
-
-// checkKey enforces what every backend can store: PostgreSQL text holds
-// valid UTF-8 without NUL, bbolt needs a non-empty key.
-func checkKey(key string) error {
-	switch {
-	case key == "":
-		return errors.New("empty key")
-	case len(key) > MaxKeyLen:
-		return fmt.Errorf("key of %d bytes, more than %d", len(key), MaxKeyLen)
-	case !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0:
-		return fmt.Errorf("key %q: want valid UTF-8 without NUL", key)
-	}
-	return nil
-}
 
 // Backend is a projections.Backend in one bbolt file. It is safe for
 // concurrent use: updates take turns on bbolt's single write transaction,
@@ -313,7 +279,7 @@ func (b *Backend) view(ctx context.Context, fn func(tx *bolt.Tx, m meta) error) 
 // and ctx is not done. Updates of all namespaces take turns.
 func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Writer) error) (err error) {
 	defer wrap(&err, "update %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
@@ -338,7 +304,7 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 // documentation).
 func (b *Backend) View(ctx context.Context, ns string, fn func(projections.Reader) error) (err error) {
 	defer wrap(&err, "view %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.view(ctx, func(tx *bolt.Tx, m meta) error {
@@ -359,7 +325,7 @@ func (b *Backend) View(ctx context.Context, ns string, fn func(projections.Reade
 // Checkpoint implements projections.Backend.
 func (b *Backend) Checkpoint(ctx context.Context, ns string) (pos uint64, err error) {
 	defer wrap(&err, "checkpoint %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return 0, err
 	}
 	err = b.view(ctx, func(_ *bolt.Tx, m meta) error {
@@ -377,7 +343,7 @@ func (b *Backend) Checkpoint(ctx context.Context, ns string) (pos uint64, err er
 // Active implements projections.Backend.
 func (b *Backend) Active(ctx context.Context, name string) (ns string, err error) {
 	defer wrap(&err, "active %s", name)
-	if err := checkName("read-model name", name); err != nil {
+	if err := projections.CheckName("read-model name", name); err != nil {
 		return "", err
 	}
 	err = b.view(ctx, func(_ *bolt.Tx, m meta) error {
@@ -392,10 +358,10 @@ func (b *Backend) Active(ctx context.Context, name string) (ns string, err error
 // old namespace or the new one.
 func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 	defer wrap(&err, "activate %s as %s", ns, name)
-	if err := checkName("read-model name", name); err != nil {
+	if err := projections.CheckName("read-model name", name); err != nil {
 		return err
 	}
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
@@ -415,7 +381,7 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 // its pages only when they end.
 func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
 	defer wrap(&err, "drop %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
@@ -587,7 +553,7 @@ func (w *writer) Put(ctx context.Context, key string, value []byte) error {
 	if err := w.usable(ctx); err != nil {
 		return err
 	}
-	if err := checkKey(key); err != nil {
+	if err := projections.CheckKey(key); err != nil {
 		return err
 	}
 	if !json.Valid(value) || !utf8.Valid(value) {

@@ -66,8 +66,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 
+	"github.com/cxledger/cxledger/eventstore/pgstore/pgschema"
 	"github.com/cxledger/cxledger/projections"
 )
 
@@ -79,11 +79,6 @@ const DefaultSchema = "cxledger"
 // versionTable is tern's version table for these migrations, named apart
 // from the event store's schema_version in the same schema.
 const versionTable = "cxledger_rm_schema_version"
-
-// MaxKeyLen is the longest key accepted, in bytes: a B-tree index entry
-// must fit in a third of a page, and a fixed limit well below that makes
-// the failure a clear message at Put instead of an index error at commit.
-const MaxKeyLen = 1024
 
 // ErrClosed is wrapped by the error of every call made after Close.
 var ErrClosed = errors.New("read-model backend closed")
@@ -119,38 +114,14 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// namePattern is the rule for namespaces and read-model names: rm_<ns> must
-// fit PostgreSQL's 63-byte identifiers, and such names need no quoting.
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,59}$`)
-
-func checkName(kind, s string) error {
-	if !namePattern.MatchString(s) {
-		return fmt.Errorf("%s %q: want lower-case letters, digits and underscores, starting with a letter, at most 60 bytes", kind, s)
-	}
-	return nil
-}
-
 // checkViewName keeps a read model's view from taking the name of a table
 // of ours or of the event store in the same schema.
 func checkViewName(name string) error {
-	if err := checkName("read-model name", name); err != nil {
+	if err := projections.CheckName("read-model name", name); err != nil {
 		return err
 	}
-	switch {
-	case strings.HasPrefix(name, "rm_"), strings.HasPrefix(name, "cxledger_"), name == "events", name == "schema_version":
-		return fmt.Errorf("read-model name %q is reserved for a table in the schema", name)
-	}
-	return nil
-}
-
-func checkKey(key string) error {
-	switch {
-	case key == "":
-		return errors.New("empty key")
-	case len(key) > MaxKeyLen:
-		return fmt.Errorf("key of %d bytes, more than %d", len(key), MaxKeyLen)
-	case !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0:
-		return fmt.Errorf("key %q: want valid UTF-8 without NUL", key)
+	if why := projections.Reserved(name); why != "" {
+		return errors.New(why)
 	}
 	return nil
 }
@@ -199,38 +170,14 @@ func Open(ctx context.Context, connString string, opts Options) (_ *Backend, err
 	return &Backend{pool: pool, schema: opts.Schema}, nil
 }
 
-// migrateSchema creates the schema and runs the embedded migrations on a
-// connection of its own: tern holds a session-level advisory lock while it
-// works, and a connection closed afterwards can never hand that lock, still
-// held after an error, back to a pool.
+// migrateSchema creates the schema, which the event store may share, and
+// runs the read models' migrations under their own version table.
 func migrateSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
-	conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.Background())
-	// CREATE SCHEMA IF NOT EXISTS races with itself (the event store may be
-	// opening the same schema right now): the loser fails on the catalog's
-	// unique index, and for it the schema does exist.
-	if _, err := conn.Exec(ctx, "create schema if not exists "+schema); err != nil && !isCode(err, "23505", "42P06") {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	m, err := migrate.NewMigrator(ctx, conn, schema+"."+versionTable)
-	if err != nil {
-		return fmt.Errorf("migration version table: %w", err)
-	}
-	m.Data["schema"] = schema
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
-	if err := m.LoadMigrations(sub); err != nil {
-		return fmt.Errorf("load migrations: %w", err)
-	}
-	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return pgschema.Migrate(ctx, cfg, schema, sub, versionTable)
 }
 
 // isCode reports whether err is a PostgreSQL error with one of the SQLSTATEs.
@@ -319,7 +266,7 @@ func (b *Backend) lockNamespace(ctx context.Context, tx pgx.Tx, ns string) (int6
 // nil, and commit together.
 func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Writer) error) (err error) {
 	defer wrap(&err, "update %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
@@ -349,7 +296,7 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 // (see the package documentation).
 func (b *Backend) View(ctx context.Context, ns string, fn func(projections.Reader) error) (err error) {
 	defer wrap(&err, "view %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	err = b.view(ctx, ns, fn)
@@ -400,7 +347,7 @@ func (e callbackError) Unwrap() error { return e.err }
 // Checkpoint implements projections.Backend.
 func (b *Backend) Checkpoint(ctx context.Context, ns string) (pos uint64, err error) {
 	defer wrap(&err, "checkpoint %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return 0, err
 	}
 	if err := b.check(ctx); err != nil {
@@ -417,7 +364,7 @@ func (b *Backend) Checkpoint(ctx context.Context, ns string) (pos uint64, err er
 // Active implements projections.Backend.
 func (b *Backend) Active(ctx context.Context, name string) (ns string, err error) {
 	defer wrap(&err, "active %s", name)
-	if err := checkName("read-model name", name); err != nil {
+	if err := projections.CheckName("read-model name", name); err != nil {
 		return "", err
 	}
 	if err := b.check(ctx); err != nil {
@@ -440,7 +387,7 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 	if err := checkViewName(name); err != nil {
 		return err
 	}
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
@@ -471,7 +418,7 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 // too (CASCADE) and leaves the read model empty until the next Activate.
 func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
 	defer wrap(&err, "drop %s", ns)
-	if err := checkName("namespace", ns); err != nil {
+	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
@@ -695,7 +642,7 @@ func (w *writer) Put(ctx context.Context, key string, value []byte) error {
 	if err := w.usable(ctx); err != nil {
 		return err
 	}
-	if err := checkKey(key); err != nil {
+	if err := projections.CheckKey(key); err != nil {
 		return err
 	}
 	w.pending[key] = change{value: string(value)}
