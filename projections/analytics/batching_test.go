@@ -1,9 +1,6 @@
 package analytics_test
 
 import (
-	"bytes"
-	"context"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -41,7 +38,7 @@ func randomHistory(seed uint64, customers, events int) []domain.Envelope {
 		id := newID()
 		cs[i] = &cust{id: id, agg: domain.NewCustomer(id)}
 	}
-	var s stream
+	var s projectiontest.Log
 	var out []domain.Envelope
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	pick := func(ids []uuid.UUID) uuid.UUID {
@@ -107,30 +104,13 @@ func randomHistory(seed uint64, customers, events int) []domain.Envelope {
 		}
 		c.agg.Apply(e)
 		at := start.Add(time.Duration(rng.Int64N(int64(365 * 24 * time.Hour))))
-		out = append(out, s.addAt(c.id, at, e))
+		out = append(out, s.Add(c.id, at, e))
 	}
 	return out
 }
 
-// dump returns every key and value of a namespace, in key order.
-func dump(t *testing.T, b projections.Backend, ns string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	err := b.View(context.Background(), ns, func(r projections.Reader) error {
-		return r.Scan(context.Background(), "", "", func(k string, v []byte) (bool, error) {
-			fmt.Fprintf(&buf, "%s=%s\n", k, v)
-			return true, nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // Folding one batch or many small ones must store the same bytes.
 func TestBatchingIsInvisible(t *testing.T) {
-	ctx := context.Background()
 	for seed := range uint64(5) {
 		history := randomHistory(seed, 12, 600)
 		for _, p := range []projections.Projection{
@@ -139,25 +119,7 @@ func TestBatchingIsInvisible(t *testing.T) {
 			analytics.NewTickets(analytics.Config{}),
 		} {
 			projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-				one, many := fmt.Sprintf("%s_one_%d", p.Name(), seed), fmt.Sprintf("%s_many_%d", p.Name(), seed)
-				if err := projections.ApplyBatch(ctx, b, one, p, history); err != nil {
-					t.Fatal(err)
-				}
-				rng := rand.New(rand.NewPCG(seed, 1))
-				for rest := history; len(rest) > 0; {
-					n := min(len(rest), 1+rng.IntN(20))
-					if err := projections.ApplyBatch(ctx, b, many, p, rest[:n]); err != nil {
-						t.Fatal(err)
-					}
-					rest = rest[n:]
-				}
-				a, z := dump(t, b, one), dump(t, b, many)
-				if len(a) == 0 {
-					t.Errorf("%s seed %d: empty read model", p.Name(), seed)
-				}
-				if !bytes.Equal(a, z) {
-					t.Errorf("%s seed %d: one batch and many differ:\n%s\n---\n%s", p.Name(), seed, a, z)
-				}
+				projectiontest.BatchingIsInvisible(t, b, p, history, seed)
 			})
 		}
 	}

@@ -66,13 +66,13 @@ func purchase(seq int, amount int64, currency string) domain.PurchaseCompleted {
 //
 // plus c11, who only answers surveys, and c12, who buys and is forgotten.
 func rfmScenario() []domain.Envelope {
-	var s stream
+	var s projectiontest.Log
 	var out []domain.Envelope
 	seq := 0
 	buy := func(c uuid.UUID, amount int64, currency string, days ...int) {
 		for _, d := range days {
 			seq++
-			out = append(out, s.addAt(c, daysAgo(d), purchase(seq, amount, currency)))
+			out = append(out, s.Add(c, daysAgo(d), purchase(seq, amount, currency)))
 		}
 	}
 	buy(c1, 10_000, "EUR", 41, 31, 21, 11, 1, 1)
@@ -81,7 +81,7 @@ func rfmScenario() []domain.Envelope {
 	buy(c3, 5_000, "EUR", 5)
 	buy(c4, 22_500, "EUR", 100, 70, 40, 10)
 	refunded := purchase(seq, 22_500, "EUR").OrderID // c4's last order
-	out = append(out, s.addAt(c4, daysAgo(9), domain.RefundIssued{
+	out = append(out, s.Add(c4, daysAgo(9), domain.RefundIssued{
 		RefundID: uuid.MustParse("37617898-7b64-4b6b-83bb-329e0e24e8bb"), OrderID: refunded, Amount: 10_000, Currency: "EUR", Reason: "Größe passt nicht",
 	}))
 	buy(c5, 10_000, "EUR", 50, 20)
@@ -91,11 +91,11 @@ func rfmScenario() []domain.Envelope {
 	buy(c9, 1_000, "EUR", 300, 200)
 	buy(c10, 3_000, "USD", 365)
 	answer := func(c uuid.UUID, days int, survey string, score int) {
-		out = append(out, s.addAt(c, daysAgo(days), domain.SurveyAnswered{Survey: survey, NPS: ptr(score), Comment: "Très bien 👍"}))
+		out = append(out, s.Add(c, daysAgo(days), domain.SurveyAnswered{Survey: survey, NPS: ptr(score), Comment: "Très bien 👍"}))
 	}
 	buy(c12, 99_000, "EUR", 3)
 	answer(c12, 2, "nps-q1", 10)
-	out = append(out, s.addAt(c12, daysAgo(1), domain.CustomerForgotten{Request: "DSR-2025-0042", Reason: "GDPR art. 17"}))
+	out = append(out, s.Add(c12, daysAgo(1), domain.CustomerForgotten{Request: "DSR-2025-0042", Reason: "GDPR art. 17"}))
 
 	answer(c1, 30, "nps-q1", 10)
 	answer(c1, 20, "nps-q1", 6) // c1's latest: a detractor now
@@ -110,7 +110,7 @@ func rfmScenario() []domain.Envelope {
 
 func TestRFM(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
+		r := projectiontest.Fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
 		got, err := analytics.RFM(context.Background(), r, rfmNow)
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +159,7 @@ func TestRFM(t *testing.T) {
 func TestCustomerScore(t *testing.T) {
 	ctx := context.Background()
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
+		r := projectiontest.Fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
 
 		s, err := analytics.CustomerScore(ctx, r, c1, rfmNow)
 		if err != nil {
@@ -227,7 +227,7 @@ func TestCustomerScore(t *testing.T) {
 
 func TestCustomerScoreFixedModel(t *testing.T) {
 	ctx := context.Background()
-	r := fold(t, projections.NewMemory(), analytics.NewCustomers(analytics.Config{}), rfmScenario())
+	r := projectiontest.Fold(t, projections.NewMemory(), analytics.NewCustomers(analytics.Config{}), rfmScenario())
 	model := analytics.BGNBD{R: 1, Alpha: 10, A: 2, B: 3}
 	base, err := analytics.LoadBase(ctx, r, rfmNow, analytics.Options{Model: &model, Horizon: 30})
 	if err != nil {
@@ -256,7 +256,7 @@ func TestCustomerScoreFixedModel(t *testing.T) {
 
 func TestNPS(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
+		r := projectiontest.Fold(t, b, analytics.NewCustomers(analytics.Config{}), rfmScenario())
 		got, err := analytics.NPS(context.Background(), r)
 		if err != nil {
 			t.Fatal(err)

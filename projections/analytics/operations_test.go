@@ -32,26 +32,26 @@ func ticketID(n int) uuid.UUID {
 //	        days, reopened and resolved again after 5 days.
 //	low     none.
 func ticketScenario() []domain.Envelope {
-	var s stream
+	var s projectiontest.Log
 	var out []domain.Envelope
 	n := 0
 	open := func(c uuid.UUID, p domain.TicketPriority) uuid.UUID {
 		n++
 		id := ticketID(n)
-		out = append(out, s.addAt(c, opened0, domain.TicketOpened{TicketID: id, Subject: "Colis non reçu", Priority: p, Channel: domain.TicketEmail}))
+		out = append(out, s.Add(c, opened0, domain.TicketOpened{TicketID: id, Subject: "Colis non reçu", Priority: p, Channel: domain.TicketEmail}))
 		return id
 	}
 	respond := func(c, id uuid.UUID, after time.Duration) {
-		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketUpdated{TicketID: id, Comment: "On s'en occupe.", FirstResponse: true}))
+		out = append(out, s.Add(c, opened0.Add(after), domain.TicketUpdated{TicketID: id, Comment: "On s'en occupe.", FirstResponse: true}))
 	}
 	resolve := func(c, id uuid.UUID, after time.Duration) {
-		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketResolved{TicketID: id, Resolution: "Erledigt."}))
+		out = append(out, s.Add(c, opened0.Add(after), domain.TicketResolved{TicketID: id, Resolution: "Erledigt."}))
 	}
 	reopen := func(c, id uuid.UUID, after time.Duration) {
-		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketReopened{TicketID: id, Reason: "Still broken"}))
+		out = append(out, s.Add(c, opened0.Add(after), domain.TicketReopened{TicketID: id, Reason: "Still broken"}))
 	}
 	closeT := func(c, id uuid.UUID, after time.Duration) {
-		out = append(out, s.addAt(c, opened0.Add(after), domain.TicketClosed{TicketID: id}))
+		out = append(out, s.Add(c, opened0.Add(after), domain.TicketClosed{TicketID: id}))
 	}
 	for i, c := range []uuid.UUID{c1, c2, c3, c4} {
 		id := open(c, domain.PriorityUrgent)
@@ -74,7 +74,7 @@ func ticketScenario() []domain.Envelope {
 		}
 		id := open(c5, p)
 		if i == 10 {
-			out = append(out, s.addAt(c5, opened0.Add(time.Minute), domain.TicketUpdated{TicketID: id, Priority: ptr(domain.PriorityHigh)}))
+			out = append(out, s.Add(c5, opened0.Add(time.Minute), domain.TicketUpdated{TicketID: id, Priority: ptr(domain.PriorityHigh)}))
 		}
 		respond(c5, id, time.Duration(i)*time.Hour)
 		resolve(c5, id, time.Duration(i)*24*time.Hour)
@@ -96,7 +96,7 @@ func ticketScenario() []domain.Envelope {
 
 func TestTicketSLA(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, analytics.NewTickets(analytics.Config{}), ticketScenario())
+		r := projectiontest.Fold(t, b, analytics.NewTickets(analytics.Config{}), ticketScenario())
 		got, err := analytics.TicketSLA(context.Background(), r)
 		if err != nil {
 			t.Fatal(err)
@@ -123,25 +123,25 @@ func TestTicketSLA(t *testing.T) {
 }
 
 func TestChannelMix(t *testing.T) {
-	var s stream
+	var s projectiontest.Log
 	events := []domain.Envelope{
-		s.add(c1, "2025-02-28T23:59:59Z", domain.EmailReceived{MessageID: "<a@x>", From: "zoe@example.fr", To: "support@shop.example"}),
-		s.add(c1, "2025-03-01T08:00:00Z", domain.CallLogged{Direction: domain.CallInbound, DurationSeconds: 754, Agent: "user:marta", Outcome: domain.CallConnected}),
-		s.add(c1, "2025-03-01T09:00:00Z", domain.EmailSent{MessageID: "<b@x>", From: "support@shop.example", To: "zoe@example.fr"}),
-		s.add(c1, "2025-03-01T09:05:00Z", domain.EmailOpened{MessageID: "<b@x>"}),
-		s.add(c2, "2025-03-01T10:00:00Z", domain.CampaignTouched{Campaign: "spring-2025", Channel: domain.CampaignEmail, Action: domain.ActionClicked}),
-		s.add(c2, "2025-03-01T11:00:00Z", domain.CampaignTouched{Campaign: "spring-2025", Channel: domain.CampaignPush, Action: domain.ActionDelivered}),
-		s.add(c2, "2025-03-01T12:00:00Z", domain.NoteAdded{Body: "Prefers French."}),
+		s.AddRFC3339(c1, "2025-02-28T23:59:59Z", domain.EmailReceived{MessageID: "<a@x>", From: "zoe@example.fr", To: "support@shop.example"}),
+		s.AddRFC3339(c1, "2025-03-01T08:00:00Z", domain.CallLogged{Direction: domain.CallInbound, DurationSeconds: 754, Agent: "user:marta", Outcome: domain.CallConnected}),
+		s.AddRFC3339(c1, "2025-03-01T09:00:00Z", domain.EmailSent{MessageID: "<b@x>", From: "support@shop.example", To: "zoe@example.fr"}),
+		s.AddRFC3339(c1, "2025-03-01T09:05:00Z", domain.EmailOpened{MessageID: "<b@x>"}),
+		s.AddRFC3339(c2, "2025-03-01T10:00:00Z", domain.CampaignTouched{Campaign: "spring-2025", Channel: domain.CampaignEmail, Action: domain.ActionClicked}),
+		s.AddRFC3339(c2, "2025-03-01T11:00:00Z", domain.CampaignTouched{Campaign: "spring-2025", Channel: domain.CampaignPush, Action: domain.ActionDelivered}),
+		s.AddRFC3339(c2, "2025-03-01T12:00:00Z", domain.NoteAdded{Body: "Prefers French."}),
 		// 01:30 in Paris on the 3rd is 23:30 UTC on the 2nd.
-		s.add(c3, "2025-03-03T01:30:00+02:00", domain.ChatConversationHeld{ConversationID: "conv_1", Messages: 12, DurationSeconds: 300}),
-		s.add(c3, "2025-03-02T14:00:00Z", domain.MeetingHeld{Title: "QBR", DurationSeconds: 3600}),
-		s.add(c3, "2025-03-02T15:00:00Z", domain.SMSSent{To: "+33 6 12 34 56 78", Body: "À demain"}),
-		s.add(c3, "2025-03-05T15:00:00Z", domain.TicketOpened{TicketID: ticketID(1), Subject: "Retour", Priority: domain.PriorityLow, Channel: domain.TicketWeb}),
+		s.AddRFC3339(c3, "2025-03-03T01:30:00+02:00", domain.ChatConversationHeld{ConversationID: "conv_1", Messages: 12, DurationSeconds: 300}),
+		s.AddRFC3339(c3, "2025-03-02T14:00:00Z", domain.MeetingHeld{Title: "QBR", DurationSeconds: 3600}),
+		s.AddRFC3339(c3, "2025-03-02T15:00:00Z", domain.SMSSent{To: "+33 6 12 34 56 78", Body: "À demain"}),
+		s.AddRFC3339(c3, "2025-03-05T15:00:00Z", domain.TicketOpened{TicketID: ticketID(1), Subject: "Retour", Priority: domain.PriorityLow, Channel: domain.TicketWeb}),
 	}
 	from := time.Date(2025, 3, 1, 15, 0, 0, 0, time.UTC) // the time of day is ignored
 	to := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, analytics.NewChannels(analytics.Config{}), events)
+		r := projectiontest.Fold(t, b, analytics.NewChannels(analytics.Config{}), events)
 		got, err := analytics.ChannelMix(context.Background(), r, from, to)
 		if err != nil {
 			t.Fatal(err)

@@ -1,8 +1,6 @@
 package pipeline_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -37,7 +35,7 @@ func randomPipeline(seed uint64, customers, events int) []domain.Envelope {
 	stages := []domain.OpportunityStage{domain.StageProspecting, domain.StageQualification, domain.StageProposal, domain.StageNegotiation}
 	currencies := []string{"EUR", "USD", "JPY"}
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	var s stream
+	var s projectiontest.Log
 	var out []domain.Envelope
 	for len(out) < events {
 		c := cs[rng.IntN(len(cs))]
@@ -67,7 +65,7 @@ func randomPipeline(seed uint64, customers, events int) []domain.Envelope {
 			continue
 		}
 		c.agg.Apply(e)
-		out = append(out, s.addAt(c.id, start.Add(time.Duration(rng.Int64N(int64(365*day)))), e))
+		out = append(out, s.Add(c.id, start.Add(time.Duration(rng.Int64N(int64(365*day)))), e))
 	}
 	return out
 }
@@ -81,44 +79,13 @@ func (r rngReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func dump(t *testing.T, b projections.Backend, ns string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	err := b.View(context.Background(), ns, func(r projections.Reader) error {
-		return r.Scan(context.Background(), "", "", func(k string, v []byte) (bool, error) {
-			fmt.Fprintf(&buf, "%s=%s\n", k, v)
-			return true, nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // Folding one batch or many small ones must store the same bytes.
 func TestBatchingIsInvisible(t *testing.T) {
-	ctx := context.Background()
 	p := pipeline.New(pipeline.Config{})
 	for seed := range uint64(5) {
 		history := randomPipeline(seed, 8, 400)
 		projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-			one, many := fmt.Sprintf("pipeline_one_%d", seed), fmt.Sprintf("pipeline_many_%d", seed)
-			if err := projections.ApplyBatch(ctx, b, one, p, history); err != nil {
-				t.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(seed, 1))
-			for rest := history; len(rest) > 0; {
-				n := min(len(rest), 1+rng.IntN(20))
-				if err := projections.ApplyBatch(ctx, b, many, p, rest[:n]); err != nil {
-					t.Fatal(err)
-				}
-				rest = rest[n:]
-			}
-			a, z := dump(t, b, one), dump(t, b, many)
-			if len(a) == 0 || !bytes.Equal(a, z) {
-				t.Errorf("seed %d: one batch and many differ (or are empty):\n%s\n---\n%s", seed, a, z)
-			}
+			projectiontest.BatchingIsInvisible(t, b, p, history, seed)
 		})
 	}
 }

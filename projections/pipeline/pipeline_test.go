@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-func timeParse(s string) (time.Time, error) { return time.Parse(time.RFC3339, s) }
 
 var (
 	acme   = uuid.MustParse("d534094c-47b3-4e3d-bd10-ea53be0fd4e3")
@@ -51,25 +50,25 @@ func moved(id uuid.UUID, stage domain.OpportunityStage) domain.OpportunityStageC
 //
 // plus a stage change after A's win and a loss after C's win, both ignored.
 func scenario() []domain.Envelope {
-	var s stream
+	var s projectiontest.Log
 	return []domain.Envelope{
-		s.add(acme, "2025-01-06T09:00:00Z", opened(oppA, "Fleet of 40 e-bikes", 1_000_000, "EUR", domain.StageProspecting, "2025-02-01")),
-		s.add(globex, "2025-01-06T09:00:00Z", opened(oppE, "Entrepôt Lyon — racks", 400_000, "EUR", domain.StageQualification, "2025-03-15")),
-		s.add(acme, "2025-01-07T09:00:00Z", opened(oppB, "Service contract", 200_000, "EUR", domain.StageQualification, "2025-02-01")),
-		s.add(acme, "2025-01-08T09:00:00Z", moved(oppA, domain.StageQualification)),
-		s.add(acme, "2025-01-09T09:00:00Z", opened(oppC, "Ersatzteile 2025", 300_000, "EUR", domain.StageProposal, "2025-02-01")),
-		s.add(acme, "2025-01-10T09:00:00Z", moved(oppB, domain.StageNegotiation)),
-		s.add(acme, "2025-01-11T09:00:00Z", moved(oppA, domain.StageProposal)),
-		s.add(globex, "2025-01-11T09:00:00Z", opened(oppG, "Pilot", 80_000, "USD", domain.StageProspecting, "2025-02-01")),
-		s.add(acme, "2025-01-16T09:00:00Z", domain.OpportunityWon{OpportunityID: oppA}),
-		s.add(acme, "2025-01-17T09:00:00Z", moved(oppA, domain.StageNegotiation)),
-		s.add(acme, "2025-01-26T09:00:00Z", opened(oppD, "Add-on seats", 50_000, "EUR", domain.StageProspecting, "2025-02-28")),
-		s.add(acme, "2025-01-27T09:00:00Z", domain.OpportunityLost{OpportunityID: oppB, Reason: domain.LossPrice}),
-		s.add(globex, "2025-01-31T09:00:00Z", moved(oppE, domain.StageProposal)),
-		s.add(globex, "2025-01-31T09:00:00Z", domain.OpportunityLost{OpportunityID: oppG, Reason: domain.LossNoBudget}),
-		s.add(globex, "2025-02-05T09:00:00Z", opened(oppF, "Renewal 2025", 120_000, "USD", domain.StageNegotiation, "2025-01-31")),
-		s.add(acme, "2025-02-08T09:00:00Z", domain.OpportunityWon{OpportunityID: oppC}),
-		s.add(acme, "2025-02-09T09:00:00Z", domain.OpportunityLost{OpportunityID: oppC, Reason: domain.LossTiming}),
+		s.AddRFC3339(acme, "2025-01-06T09:00:00Z", opened(oppA, "Fleet of 40 e-bikes", 1_000_000, "EUR", domain.StageProspecting, "2025-02-01")),
+		s.AddRFC3339(globex, "2025-01-06T09:00:00Z", opened(oppE, "Entrepôt Lyon — racks", 400_000, "EUR", domain.StageQualification, "2025-03-15")),
+		s.AddRFC3339(acme, "2025-01-07T09:00:00Z", opened(oppB, "Service contract", 200_000, "EUR", domain.StageQualification, "2025-02-01")),
+		s.AddRFC3339(acme, "2025-01-08T09:00:00Z", moved(oppA, domain.StageQualification)),
+		s.AddRFC3339(acme, "2025-01-09T09:00:00Z", opened(oppC, "Ersatzteile 2025", 300_000, "EUR", domain.StageProposal, "2025-02-01")),
+		s.AddRFC3339(acme, "2025-01-10T09:00:00Z", moved(oppB, domain.StageNegotiation)),
+		s.AddRFC3339(acme, "2025-01-11T09:00:00Z", moved(oppA, domain.StageProposal)),
+		s.AddRFC3339(globex, "2025-01-11T09:00:00Z", opened(oppG, "Pilot", 80_000, "USD", domain.StageProspecting, "2025-02-01")),
+		s.AddRFC3339(acme, "2025-01-16T09:00:00Z", domain.OpportunityWon{OpportunityID: oppA}),
+		s.AddRFC3339(acme, "2025-01-17T09:00:00Z", moved(oppA, domain.StageNegotiation)),
+		s.AddRFC3339(acme, "2025-01-26T09:00:00Z", opened(oppD, "Add-on seats", 50_000, "EUR", domain.StageProspecting, "2025-02-28")),
+		s.AddRFC3339(acme, "2025-01-27T09:00:00Z", domain.OpportunityLost{OpportunityID: oppB, Reason: domain.LossPrice}),
+		s.AddRFC3339(globex, "2025-01-31T09:00:00Z", moved(oppE, domain.StageProposal)),
+		s.AddRFC3339(globex, "2025-01-31T09:00:00Z", domain.OpportunityLost{OpportunityID: oppG, Reason: domain.LossNoBudget}),
+		s.AddRFC3339(globex, "2025-02-05T09:00:00Z", opened(oppF, "Renewal 2025", 120_000, "USD", domain.StageNegotiation, "2025-01-31")),
+		s.AddRFC3339(acme, "2025-02-08T09:00:00Z", domain.OpportunityWon{OpportunityID: oppC}),
+		s.AddRFC3339(acme, "2025-02-09T09:00:00Z", domain.OpportunityLost{OpportunityID: oppC, Reason: domain.LossTiming}),
 	}
 }
 
@@ -77,7 +76,7 @@ var now = time.Date(2025, 2, 15, 9, 0, 0, 0, time.UTC) // day 40
 
 func TestSummary(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
+		r := projectiontest.Fold(t, b, pipeline.New(pipeline.Config{}), scenario())
 		got, err := pipeline.Summary(context.Background(), r, pipeline.Options{Now: now})
 		if err != nil {
 			t.Fatal(err)
@@ -116,7 +115,7 @@ func TestSummary(t *testing.T) {
 
 func TestSummaryClosedWindow(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
+		r := projectiontest.Fold(t, b, pipeline.New(pipeline.Config{}), scenario())
 		opts := pipeline.Options{Now: now, ClosedFrom: time.Date(2025, 1, 21, 9, 0, 0, 0, time.UTC), ClosedTo: now}
 		got, err := pipeline.Summary(context.Background(), r, opts)
 		if err != nil {
@@ -135,7 +134,7 @@ func TestSummaryClosedWindow(t *testing.T) {
 }
 
 func TestSummaryProbabilities(t *testing.T) {
-	r := fold(t, projections.NewMemory(), pipeline.New(pipeline.Config{}), scenario())
+	r := projectiontest.Fold(t, projections.NewMemory(), pipeline.New(pipeline.Config{}), scenario())
 	ctx := context.Background()
 	got, err := pipeline.Summary(ctx, r, pipeline.Options{Now: now, Probabilities: map[domain.OpportunityStage]float64{
 		domain.StageProposal: 1, domain.StageProspecting: 0.333,
@@ -158,7 +157,7 @@ func TestSummaryProbabilities(t *testing.T) {
 
 func TestForecast(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		r := fold(t, b, pipeline.New(pipeline.Config{}), scenario())
+		r := projectiontest.Fold(t, b, pipeline.New(pipeline.Config{}), scenario())
 		got, err := pipeline.Forecast(context.Background(), r, pipeline.Options{Now: now})
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +174,7 @@ func TestForecast(t *testing.T) {
 }
 
 func TestEmpty(t *testing.T) {
-	r := fold(t, projections.NewMemory(), pipeline.New(pipeline.Config{}), nil)
+	r := projectiontest.Fold(t, projections.NewMemory(), pipeline.New(pipeline.Config{}), nil)
 	got, err := pipeline.Summary(context.Background(), r, pipeline.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)

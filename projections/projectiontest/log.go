@@ -102,6 +102,16 @@ func (l *Log) fatalf(format string, args ...any) {
 	l.t.Fatalf(format, args...)
 }
 
+// AddRFC3339 is Add with the time written as RFC 3339, for scenarios
+// written out by hand.
+func (l *Log) AddRFC3339(cid uuid.UUID, at string, ev domain.Event, opts ...MetaOption) domain.Envelope {
+	when, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		l.fatalf("scenario time %q: %v", at, err)
+	}
+	return l.Add(cid, when, ev, opts...)
+}
+
 // FoldBatches applies envs to p in namespace ns, batchSize events per batch
 // (all in one batch when batchSize is 0).
 func FoldBatches(t testing.TB, b projections.Backend, ns string, p projections.Projection, envs []domain.Envelope, batchSize int) {
@@ -335,5 +345,33 @@ func EachBackend(t *testing.T, fn func(t *testing.T, b projections.Backend)) {
 			}
 			fn(t, b)
 		})
+	}
+}
+
+// BatchingIsInvisible folds history into b twice — in one batch, and in
+// batches of 1 to 20 events drawn from seed — and fails t unless both
+// namespaces hold the same, non-empty bytes: how events are batched must
+// never show in a read model.
+func BatchingIsInvisible(t testing.TB, b projections.Backend, p projections.Projection, history []domain.Envelope, seed uint64) {
+	t.Helper()
+	ctx := context.Background()
+	one, many := fmt.Sprintf("%s_one_%d", p.Name(), seed), fmt.Sprintf("%s_many_%d", p.Name(), seed)
+	if err := projections.ApplyBatch(ctx, b, one, p, history); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for rest := history; len(rest) > 0; {
+		n := min(len(rest), 1+rng.IntN(20))
+		if err := projections.ApplyBatch(ctx, b, many, p, rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	a, z := Dump(t, b, one), Dump(t, b, many)
+	if a == "" {
+		t.Errorf("%s seed %d: empty read model", p.Name(), seed)
+	}
+	if a != z {
+		t.Errorf("%s seed %d: one batch and many differ:\n%s\n---\n%s", p.Name(), seed, a, z)
 	}
 }
