@@ -292,22 +292,7 @@ func TestLegacyHistory(t *testing.T) {
 func TestBatchingDoesNotChangeContents(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 		for seed := range uint64(12) {
-			envs := projectiontest.RandomHistory(t, seed, 400)
-			reference := projections.NewMemory()
-			projectiontest.FoldBatches(t, reference, ns, customer360.New(), envs, 0)
-			want := projectiontest.Dump(t, reference, ns)
-			digests := map[string]string{"memory, one batch": projectiontest.DigestOf(t, reference, customer360.Name, ns)}
-			for _, size := range []int{0, 1, 2, 7, 64} {
-				projectiontest.FoldBatches(t, b, ns, customer360.New(), envs, size)
-				if got := projectiontest.Dump(t, b, ns); got != want {
-					t.Errorf("seed %d, batches of %d: contents differ from one batch in memory:\n%s\nwant\n%s", seed, size, got, want)
-				}
-				digests[fmt.Sprintf("batches of %d", size)] = projectiontest.DigestOf(t, b, customer360.Name, ns)
-				if err := b.Drop(context.Background(), ns); err != nil {
-					t.Fatal(err)
-				}
-			}
-			projectiontest.AllEqual(t, digests)
+			projectiontest.BatchSizesAgree(t, b, customer360.New(), projectiontest.RandomHistory(t, seed, 400))
 		}
 	})
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-
 var (
 	acme   = uuid.MustParse("d534094c-47b3-4e3d-bd10-ea53be0fd4e3")
 	globex = uuid.MustParse("42cf91f1-637d-4ce8-982a-e960dc8f20a3")

@@ -375,3 +375,28 @@ func BatchingIsInvisible(t testing.TB, b projections.Backend, p projections.Proj
 		t.Errorf("%s seed %d: one batch and many differ:\n%s\n---\n%s", p.Name(), seed, a, z)
 	}
 }
+
+// BatchSizesAgree folds envs into b in batches of every size in 0 (one
+// batch), 1, 2, 7 and 64, and fails t unless each result holds exactly the
+// bytes, and the digest, of one batch folded in memory. It returns that
+// reference dump, for checks that the history exercised the read model.
+func BatchSizesAgree(t testing.TB, b projections.Backend, p projections.Projection, envs []domain.Envelope) string {
+	t.Helper()
+	ns := projections.NamespaceFor(p.Name(), p.Version(), 1)
+	reference := projections.NewMemory()
+	FoldBatches(t, reference, ns, p, envs, 0)
+	want := Dump(t, reference, ns)
+	digests := map[string]string{"memory, one batch": DigestOf(t, reference, p.Name(), ns)}
+	for _, size := range []int{0, 1, 2, 7, 64} {
+		FoldBatches(t, b, ns, p, envs, size)
+		if got := Dump(t, b, ns); got != want {
+			t.Errorf("%s, batches of %d: contents differ from one batch in memory:\n%s\nwant\n%s", p.Name(), size, got, want)
+		}
+		digests[fmt.Sprintf("batches of %d", size)] = DigestOf(t, b, p.Name(), ns)
+		if err := b.Drop(context.Background(), ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	AllEqual(t, digests)
+	return want
+}

@@ -362,22 +362,7 @@ func TestSummarize(t *testing.T) {
 func TestBatchingDoesNotChangeContents(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 		for seed := range uint64(12) {
-			envs := projectiontest.RandomHistory(t, seed, 400)
-			reference := projections.NewMemory()
-			projectiontest.FoldBatches(t, reference, ns, timeline.New(), envs, 0)
-			want := projectiontest.Dump(t, reference, ns)
-			digests := map[string]string{"memory, one batch": projectiontest.DigestOf(t, reference, timeline.Name, ns)}
-			for _, size := range []int{0, 1, 2, 7, 64} {
-				projectiontest.FoldBatches(t, b, ns, timeline.New(), envs, size)
-				if got := projectiontest.Dump(t, b, ns); got != want {
-					t.Errorf("seed %d, batches of %d: contents differ from one batch in memory:\n%s\nwant\n%s", seed, size, got, want)
-				}
-				digests[fmt.Sprintf("batches of %d", size)] = projectiontest.DigestOf(t, b, timeline.Name, ns)
-				if err := b.Drop(context.Background(), ns); err != nil {
-					t.Fatal(err)
-				}
-			}
-			projectiontest.AllEqual(t, digests)
+			projectiontest.BatchSizesAgree(t, b, timeline.New(), projectiontest.RandomHistory(t, seed, 400))
 		}
 	})
 }
