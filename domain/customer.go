@@ -331,6 +331,12 @@ func (c *Customer) CheckAll(events ...Event) error {
 	return nil
 }
 
+// Clone returns an independent copy of c: applying events to one never
+// changes the other. Callers that keep an aggregate between decisions (a
+// cache of folded histories) decide and fold on a clone, so that a failed
+// decision or append cannot leave the kept aggregate half-updated.
+func (c *Customer) Clone() *Customer { return c.clone() }
+
 func (c *Customer) clone() *Customer {
 	n := *c
 	n.tickets = maps.Clone(c.tickets)

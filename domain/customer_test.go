@@ -261,3 +261,53 @@ func TestCustomerCheckAll(t *testing.T) {
 		t.Errorf("CheckAll leaked state: ticket %s", s)
 	}
 }
+
+// A clone and its original share nothing: every map of the state is
+// copied, so folding into one never shows in the other.
+func TestCustomerClone(t *testing.T) {
+	c := fold(history()...)
+	c.Apply(RefundIssued{RefundID: refundID, OrderID: orderID, Amount: 1_500, Currency: "EUR"})
+	n := c.Clone()
+	if n == c || n.ID() != c.ID() || n.Events() != c.Events() || !n.Registered() {
+		t.Fatalf("clone %+v of %+v", n, c)
+	}
+
+	n.Apply(TicketClosed{TicketID: ticketID})
+	n.Apply(OpportunityLost{OpportunityID: opportunityID, Reason: LossPrice})
+	n.Apply(RefundIssued{RefundID: otherID, OrderID: orderID, Amount: 2_000, Currency: "EUR"})
+	n.Apply(PurchaseCompleted{OrderID: otherID, Amount: 500, Currency: "EUR"})
+	n.Apply(CustomerForgotten{Request: "DSR-2025-0042"})
+
+	if s, _ := c.Ticket(ticketID); s != StatusOpen {
+		t.Errorf("original ticket %s after the clone closed it", s)
+	}
+	if o, _ := c.Opportunity(opportunityID); o.Outcome != OutcomeOpen {
+		t.Errorf("original opportunity %+v after the clone lost it", o)
+	}
+	if o, _ := c.Order(orderID); o.Refunded != 1_500 {
+		t.Errorf("original order %+v after the clone refunded it", o)
+	}
+	if _, ok := c.Order(otherID); ok {
+		t.Error("the clone's new order shows in the original")
+	}
+	if err := c.Check(RefundIssued{RefundID: otherID, OrderID: orderID, Amount: 100, Currency: "EUR"}); err != nil {
+		t.Errorf("the clone's refund id is used in the original: %v", err)
+	}
+	if c.Forgotten() || c.Events() != 5 {
+		t.Errorf("original forgotten=%v events=%d", c.Forgotten(), c.Events())
+	}
+
+	// The other direction: the original moves on, the clone does not.
+	n = c.Clone()
+	c.Apply(TicketResolved{TicketID: ticketID, Resolution: "Colis retrouvé"})
+	if s, _ := n.Ticket(ticketID); s != StatusOpen {
+		t.Errorf("clone ticket %s after the original resolved it", s)
+	}
+
+	// The empty aggregate clones too (its maps are nil until first use).
+	e := NewCustomer(customerID).Clone()
+	e.Apply(validEvents()[TypeCustomerRegistered])
+	if !e.Registered() || e.ID() != customerID {
+		t.Errorf("clone of the empty aggregate: %+v", e)
+	}
+}

@@ -34,6 +34,7 @@ type Touchpoint struct {
 // Service appends touchpoints. It is safe for concurrent use.
 type Service struct {
 	store Store
+	cache *cache // nil: disabled
 	// Now is the clock metadata is validated against.
 	Now func() time.Time
 	// NewID makes ids for touchpoints that have none (default: uuid v7).
@@ -43,10 +44,25 @@ type Service struct {
 	Attempts int
 }
 
-// New returns a Service over store.
-func New(store Store) *Service {
-	return &Service{store: store, Now: time.Now, NewID: newEventID, Attempts: 5}
+// New returns a Service over store with the DefaultCache of folded
+// histories.
+func New(store Store) *Service { return NewWithCache(store, DefaultCache) }
+
+// NewWithCache returns a Service over store that caches folded histories
+// within cfg's bounds; the zero CacheConfig disables the cache, and every
+// append then folds its customer's whole stream.
+//
+// The cache is safe with other writers of the same store (other processes,
+// other Services): an append always reads what the stream gained since
+// the cached version before deciding, so the cache only saves reading what
+// this Service has already folded.
+func NewWithCache(store Store, cfg CacheConfig) *Service {
+	return &Service{store: store, cache: newCache(cfg), Now: time.Now, NewID: newEventID, Attempts: 5}
 }
+
+// CacheStats reports the cache's size and counters (all zero when it is
+// disabled).
+func (s *Service) CacheStats() CacheStats { return s.cache.snapshot() }
 
 // Append decides touchpoints against customer's history and appends them
 // atomically.
@@ -97,10 +113,32 @@ func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected event
 		data[i] = eventstore.EventData{ID: id, Type: typ, Data: payload, Metadata: eventstore.Metadata(md)}
 	}
 
+	e, err := s.cache.acquire(ctx, stream, customer)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	defer s.cache.release(e)
+	h := e.history()
+	res, err := s.decideAndAppend(ctx, stream, customer, expected, h, events, data)
+	// Whatever the outcome, h holds only what the store confirmed: events
+	// it returned, and this append's events only if it accepted them at
+	// the version decided. A rejected or failed append publishes no
+	// undecided state (at most the tail read before deciding). A panic
+	// skips publish and leaves the entry as it was.
+	s.cache.publish(e, h)
+	return res, err
+}
+
+// decideAndAppend brings h up to date with the store, decides events
+// against it and appends them at the version decided, re-deciding after a
+// concurrent write when expected allows it. On success h includes the
+// appended events.
+func (s *Service) decideAndAppend(ctx context.Context, stream string, customer uuid.UUID, expected eventstore.ExpectedVersion, h *history, events []domain.Event, data []eventstore.EventData) (eventstore.AppendResult, error) {
 	attempts := max(s.Attempts, 1)
 	for attempt := 1; ; attempt++ {
-		h, err := s.load(ctx, stream, customer)
-		if err != nil {
+		// After a version conflict this reads only what the other writer
+		// added since the last read.
+		if err := s.catchUp(ctx, stream, customer, h); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 		if h.hasAny(data) {
@@ -123,51 +161,138 @@ func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected event
 		if err != nil && errors.Is(err, eventstore.ErrWrongExpectedVersion) && decided != expected && attempt < attempts {
 			continue // another writer moved the stream; decide again
 		}
+		if err == nil {
+			h.appended(res, data)
+		}
 		return res, err
 	}
 }
 
-// history is a customer's stream folded into the aggregate.
+// history is one append's view of a customer's stream, folded into the
+// aggregate: always a prefix of the stream as stored, versions 0 to
+// version.
+//
+// The aggregate starts as the cache entry's, shared read-only: deciding
+// (CheckAll) never changes it, so the common append, to a stream nobody
+// else wrote to, costs no copy of it. Folding a tail first takes a private
+// copy, so that nothing reaches the entry before publish.
 type history struct {
 	customer *domain.Customer
+	owned    bool  // customer is this append's copy, not the entry's
 	version  int64 // -1: no events
-	ids      map[uuid.UUID]struct{}
+	// ids are the cached entry's ids (read-only here; nil when folding from
+	// the first event), tail the ids folded since.
+	ids  map[uuid.UUID]struct{}
+	tail map[uuid.UUID]struct{}
+	// accepted are the events of this append once the store accepted them,
+	// decoded, counted in version and tail but left for publish to fold:
+	// into the entry's aggregate in place, or into the copy that replaces
+	// it. Apply cannot fail, so publishing them is all or nothing.
+	accepted []domain.Event
 }
 
-func (h history) hasAny(events []eventstore.EventData) bool {
+func (h *history) hasAny(events []eventstore.EventData) bool {
 	for _, e := range events {
 		if _, ok := h.ids[e.ID]; ok {
+			return true
+		}
+		if _, ok := h.tail[e.ID]; ok {
 			return true
 		}
 	}
 	return false
 }
 
-// load folds the customer's whole stream.
-func (s *Service) load(ctx context.Context, stream string, customer uuid.UUID) (history, error) {
-	h := history{customer: domain.NewCustomer(customer), version: -1, ids: map[uuid.UUID]struct{}{}}
-	var from uint64
+// fold applies one event read from the store. The aggregate, the version
+// and the ids move together, so h is a consistent prefix after every call.
+func (h *history) fold(e domain.Event, id uuid.UUID, version uint64) {
+	if !h.owned {
+		h.customer, h.owned = h.customer.Clone(), true
+	}
+	h.customer.Apply(e)
+	h.addID(id)
+	h.version = int64(version)
+}
+
+func (h *history) addID(id uuid.UUID) {
+	if h.tail == nil {
+		h.tail = make(map[uuid.UUID]struct{})
+	}
+	h.tail[id] = struct{}{}
+}
+
+// appended records events the store has just accepted. It decodes what
+// was stored rather than keeping the caller's values, so that the cached
+// aggregate is exactly what a fold of the stream would give. Should the
+// result not be where the append was decided (it always is: the store
+// writes at the expected version, or finds the very same events there),
+// or an event not decode, h stays as it was and the next append reads
+// those events from the store instead.
+func (h *history) appended(res eventstore.AppendResult, data []eventstore.EventData) {
+	if res.Version != uint64(h.version+int64(len(data))) {
+		return
+	}
+	decoded := make([]domain.Event, len(data))
+	for i, d := range data {
+		e, err := domain.Decode(d.Type, d.Metadata.SchemaVersion, d.Data)
+		if err != nil {
+			return
+		}
+		decoded[i] = e
+	}
+	for _, d := range data {
+		h.addID(d.ID)
+	}
+	h.accepted = decoded
+	h.version = int64(res.Version)
+}
+
+// catchUp folds what the stream gained after h.version, reading only
+// that. Streams only grow, so h stays a prefix of the stream; should the
+// store still not continue h where it ended (a store replaced under a
+// running Service), h is folded again from the first event rather than
+// trusted.
+func (s *Service) catchUp(ctx context.Context, stream string, customer uuid.UUID, h *history) error {
+	refolded := false
+	gap := func(got string) error {
+		if refolded {
+			return fmt.Errorf("load %s: store returned %s after version %d", stream, got, h.version)
+		}
+		refolded = true
+		*h = history{customer: domain.NewCustomer(customer), owned: true, version: -1}
+		return nil
+	}
+read:
 	for {
-		page, err := s.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{From: from, Limit: eventstore.DefaultReadLimit})
+		page, err := s.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{From: uint64(h.version + 1), Limit: eventstore.DefaultReadLimit})
 		if errors.Is(err, eventstore.ErrNotFound) {
-			return h, nil
+			if h.version < 0 {
+				return nil
+			}
+			if err := gap("no stream"); err != nil {
+				return err
+			}
+			continue
 		}
 		if err != nil {
-			return history{}, fmt.Errorf("load %s: %w", stream, err)
+			return fmt.Errorf("load %s: %w", stream, err)
 		}
 		for _, rec := range page {
+			if int64(rec.Version) != h.version+1 {
+				if err := gap(fmt.Sprintf("version %d", rec.Version)); err != nil {
+					return err
+				}
+				continue read
+			}
 			e, err := domain.Decode(rec.Type, rec.Metadata.SchemaVersion, rec.Data)
 			if err != nil {
-				return history{}, fmt.Errorf("load %s: event %s at version %d: %w", stream, rec.ID, rec.Version, err)
+				return fmt.Errorf("load %s: event %s at version %d: %w", stream, rec.ID, rec.Version, err)
 			}
-			h.customer.Apply(e)
-			h.ids[rec.ID] = struct{}{}
-			h.version = int64(rec.Version)
+			h.fold(e, rec.ID, rec.Version)
 		}
 		if len(page) < eventstore.DefaultReadLimit {
-			return h, nil
+			return nil
 		}
-		from = page[len(page)-1].Version + 1
 	}
 }
 

@@ -19,14 +19,33 @@ func meta() domain.Metadata {
 	return domain.Metadata{OccurredAt: now.Add(-time.Minute), Actor: "service:shop", Channel: "web", CorrelationID: "checkout-4711"}
 }
 
-func newService(t *testing.T, store ledger.Store) *ledger.Service {
+// caches are the cache configurations every ledger test runs under: off,
+// the default, and one so small that it evicts on nearly every append.
+var caches = []struct {
+	name string
+	cfg  ledger.CacheConfig
+}{
+	{"cache=off", ledger.CacheConfig{}},
+	{"cache=default", ledger.DefaultCache},
+	{"cache=tiny", ledger.CacheConfig{Streams: 1, Events: 3}},
+}
+
+// eachCache runs test once per cache configuration: the cache must not
+// change what the ledger decides.
+func eachCache(t *testing.T, test func(t *testing.T, cfg ledger.CacheConfig)) {
+	for _, c := range caches {
+		t.Run(c.name, func(t *testing.T) { test(t, c.cfg) })
+	}
+}
+
+func newService(t testing.TB, store ledger.Store, cfg ledger.CacheConfig) *ledger.Service {
 	t.Helper()
-	s := ledger.New(store)
+	s := ledger.NewWithCache(store, cfg)
 	s.Now = func() time.Time { return now }
 	return s
 }
 
-func register(t *testing.T, s *ledger.Service, customer uuid.UUID) eventstore.AppendResult {
+func register(t testing.TB, s *ledger.Service, customer uuid.UUID) eventstore.AppendResult {
 	t.Helper()
 	res, err := s.Append(context.Background(), customer, eventstore.NoStream, ledger.Touchpoint{
 		ID:       uuid.New(),
@@ -39,7 +58,7 @@ func register(t *testing.T, s *ledger.Service, customer uuid.UUID) eventstore.Ap
 	return res
 }
 
-func streamLen(t *testing.T, store eventstore.Store, customer uuid.UUID) int {
+func streamLen(t testing.TB, store ledger.Store, customer uuid.UUID) int {
 	t.Helper()
 	recs, err := store.ReadStream(context.Background(), domain.StreamID(customer), eventstore.ReadStreamOptions{})
 	if errors.Is(err, eventstore.ErrNotFound) {
@@ -52,8 +71,12 @@ func streamLen(t *testing.T, store eventstore.Store, customer uuid.UUID) int {
 }
 
 func TestAppendDecidesAgainstHistory(t *testing.T) {
+	eachCache(t, testAppendDecidesAgainstHistory)
+}
+
+func testAppendDecidesAgainstHistory(t *testing.T, cfg ledger.CacheConfig) {
 	store := memstore.New(memstore.Config{})
-	s := newService(t, store)
+	s := newService(t, store, cfg)
 	ctx := context.Background()
 	customer, order := uuid.New(), uuid.New()
 
@@ -100,8 +123,12 @@ func TestAppendDecidesAgainstHistory(t *testing.T) {
 }
 
 func TestAppendRejectsBadInputWithoutWriting(t *testing.T) {
+	eachCache(t, testAppendRejectsBadInputWithoutWriting)
+}
+
+func testAppendRejectsBadInputWithoutWriting(t *testing.T, cfg ledger.CacheConfig) {
 	store := memstore.New(memstore.Config{})
-	s := newService(t, store)
+	s := newService(t, store, cfg)
 	ctx := context.Background()
 	customer := uuid.New()
 	register(t, s, customer)
@@ -165,11 +192,15 @@ func (r *racingStore) ReadStream(ctx context.Context, stream string, opts events
 }
 
 func TestAppendAnyRedecidesAfterConcurrentWrite(t *testing.T) {
+	eachCache(t, testAppendAnyRedecidesAfterConcurrentWrite)
+}
+
+func testAppendAnyRedecidesAfterConcurrentWrite(t *testing.T, cfg ledger.CacheConfig) {
 	base := memstore.New(memstore.Config{})
 	customer := uuid.New()
-	register(t, newService(t, base), customer)
+	register(t, newService(t, base, cfg), customer)
 	store := &racingStore{Store: base, customer: customer, races: 2}
-	s := newService(t, store)
+	s := newService(t, store, cfg)
 
 	res, err := s.Append(context.Background(), customer, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "mine"}, Metadata: meta()})
 	if err != nil {
