@@ -205,7 +205,12 @@ func (r *Relay) follow(ctx context.Context, progress func()) error {
 			}
 		}
 		last := batch[len(batch)-1].Position
-		if err := r.cfg.Checkpoint.Save(ctx, last); err != nil {
+		// The broker has confirmed the whole batch: record that even when a
+		// shutdown cancelled ctx meanwhile, so a restart does not publish
+		// the batch again. A bounded timeout keeps shutdown prompt.
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.cfg.Checkpoint.Save(saveCtx, last); err != nil {
 			return err
 		}
 		progress()
