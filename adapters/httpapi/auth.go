@@ -54,6 +54,11 @@ type tokenEntry struct {
 // Add registers token for role.
 func (t *Tokens) Add(role Role, token string) error {
 	if !slices.Contains(Roles, role) {
+		if len(role) >= MinTokenLength {
+			// Long enough to hold a token (a line in the wrong format):
+			// never echo it.
+			return fmt.Errorf("unknown role of %d bytes (want one of service, analyst, auditor, admin)", len(role))
+		}
 		return fmt.Errorf("unknown role %q (want one of service, analyst, auditor, admin)", role)
 	}
 	if len(token) < MinTokenLength {

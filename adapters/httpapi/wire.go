@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
@@ -94,6 +95,29 @@ type Metadata struct {
 	CausationID   string    `json:"causationId,omitempty"`
 }
 
+// UnmarshalJSON reads metadata strictly, like the rest of a request, and
+// reports a malformed occurredAt as a validation error naming the field:
+// time.Time's own error names none.
+func (m *Metadata) UnmarshalJSON(b []byte) error {
+	type plain Metadata
+	var raw struct {
+		plain
+		OccurredAt json.RawMessage `json:"occurredAt"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	*m = Metadata(raw.plain)
+	if len(raw.OccurredAt) > 0 && !bytes.Equal(raw.OccurredAt, []byte("null")) {
+		if err := json.Unmarshal(raw.OccurredAt, &m.OccurredAt); err != nil {
+			return &domain.ValidationError{Field: "metadata.occurredAt", Rule: "must be an RFC 3339 time string such as 2026-01-02T10:00:00Z"}
+		}
+	}
+	return nil
+}
+
 // EventInput is one touchpoint to append.
 type EventInput struct {
 	// ID is the event id and idempotency key; omitted, the server makes
@@ -159,8 +183,20 @@ const maxEvents = 1000
 // decodeJSON reads exactly one JSON value into v, strictly: unknown fields
 // and trailing data are errors, so that a misspelt field is reported
 // instead of silently ignored.
+//
+// The body must be valid UTF-8 (RFC 8259): encoding/json would otherwise
+// replace invalid bytes with U+FFFD and store text the client never sent.
+// Reading it whole costs nothing more, as the body is bounded by
+// Config.MaxBodyBytes and decoded in full anyway.
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return jsonProblem(err)
+	}
+	if !utf8.Valid(body) {
+		return malformed("body is not valid UTF-8 (at byte %d)", invalidUTF8At(body))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
@@ -169,6 +205,19 @@ func decodeJSON(r io.Reader, v any) error {
 		return malformed("trailing data after the JSON body")
 	}
 	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }
 
 // jsonProblem turns a decoding error into ErrMalformed, ErrTooLarge, or a

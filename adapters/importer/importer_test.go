@@ -119,6 +119,10 @@ func TestBadRows(t *testing.T) {
 		return `{"customerId":"` + anaID + `","type":"PurchaseCompleted","event":{"orderId":"` + orderID + `","amount":` + amount + `,"currency":"` + currency + `","lines":[{"sku":"A","quantity":1,"unitAmount":100}]},"occurredAt":"` + when + `"}`
 	}
 	noteID := "0e3c38a0-6a5e-4f87-9bd4-55f2bb0e4c11"
+	noteWith := func(body string) string {
+		return `{"customerId":"` + anaID + `","type":"NoteAdded","event":{"body":` + body + `},"occurredAt":"` + when + `"}`
+	}
+	nest := func(depth int) string { return strings.Repeat("[", depth) + "1" + strings.Repeat("]", depth) }
 	cases := []struct {
 		name   string
 		row    string
@@ -150,6 +154,13 @@ func TestBadRows(t *testing.T) {
 		{name: "huge row", row: huge, reason: "longer than"},
 		{name: "invalid UTF-8", row: badUTF8, reason: "UTF-8"},
 		{name: "duplicate id with different content", row: withID(noteID, "first"), extra: withID(noteID, "second"), reason: "already used"},
+		{name: "deep nesting beyond the parser's depth", row: strings.Replace(call, `"event":{`, `"event":{"nested":`+nest(20000)+`,`, 1), reason: "exceeded max depth"},
+		{name: "deep nesting in a text field", row: noteWith(nest(5000)), field: "event.body"},
+		{name: "deep nesting in an unknown field", row: strings.Replace(call, `"occurredAt"`, `"extra":`+nest(500)+`,"occurredAt"`, 1), field: "extra"},
+		{name: "amount beyond int64", row: purchaseWith("1e400", "EUR"), field: "event.amount"},
+		{name: "amount as a string", row: purchaseWith(`"100"`, "EUR"), field: "event.amount"},
+		{name: "amount above the maximum", row: purchaseWith("1000000000000000001", "EUR"), field: "event.amount"},
+		{name: "text over its field limit", row: noteWith(`"` + strings.Repeat("é", 10001) + `"`), field: "event.body"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

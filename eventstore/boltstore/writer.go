@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -29,6 +30,10 @@ import (
 // if they had committed separately). Only a failure of bbolt itself (a full
 // disk, a failed fsync) fails the transaction, and then every request of the
 // batch gets that error and nothing of the batch is stored.
+
+// errNothingWritten rolls back a batch transaction in which every request
+// was rejected or an idempotent retry.
+var errNothingWritten = errors.New("nothing written")
 
 // Request states. A request moves from queued to taken (by the writer) or to
 // abandoned (by its Append, whose ctx ended first), never both.
@@ -178,10 +183,21 @@ func (s *Store) commit(batch []*appendReq, size int) {
 			}
 		}
 		if s.testHookCommit != nil {
-			return s.testHookCommit()
+			if err := s.testHookCommit(); err != nil {
+				return err
+			}
+		}
+		if next == head {
+			// Only rejections and idempotent retries: roll back, so that
+			// they cost no fsync and leave the file byte for byte as it
+			// was (a commit would write a new meta page).
+			return errNothingWritten
 		}
 		return nil
 	})
+	if errors.Is(err, errNothingWritten) {
+		err = nil
+	}
 	s.commits.Add(1)
 	// Keep the buffer for the next batch unless one huge batch grew it.
 	if cap(w.arena) <= maxBatchBytes {

@@ -43,6 +43,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -131,11 +132,33 @@ func ParseURL(connString string) (*esdb.Configuration, error) {
 	}
 	cfg, err := esdb.ParseConnectionString(s)
 	if err != nil {
-		return nil, fmt.Errorf("kurrent: connection string: %w", err)
+		// The client's errors quote the string or parts of it, password
+		// included, and errors end up in logs.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("kurrent: connection string: %s", redactPasswords(s, err.Error()))
 	}
 	// The client logs to stdout by default; errors reach the caller anyway.
 	cfg.Logger = esdb.NoopLogging()
 	return cfg, nil
+}
+
+// redactPasswords replaces in msg whatever conn holds between a ':' and
+// the '@' after it (the password of user info, however malformed the
+// string around it), so that an error about conn cannot quote it.
+func redactPasswords(conn, msg string) string {
+	for rest := conn; ; {
+		at := strings.IndexByte(rest, '@')
+		if at < 0 {
+			return msg
+		}
+		if colon := strings.LastIndexByte(rest[:at], ':'); colon >= 0 && colon+1 < at {
+			msg = strings.ReplaceAll(msg, rest[colon+1:at], "xxxxx")
+		}
+		rest = rest[at+1:]
+	}
 }
 
 // Store is an eventstore.Store on a KurrentDB server. It is safe for

@@ -1,0 +1,568 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cxledger/cxledger/adapters/httpapi"
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/eventstore/boltstore"
+	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/boltrm"
+	"github.com/cxledger/cxledger/projections/catalog"
+	"github.com/google/uuid"
+)
+
+// embedded is the real server over the embedded store and read models
+// (two bbolt files in one directory), as `cxledger serve` runs it.
+type embedded struct {
+	*harness
+	store     *boltstore.Store
+	eng       *projections.Engine
+	storePath string
+	rmPath    string
+	stop      func()
+}
+
+// startEmbedded opens the data files in dir and serves them; stop (also
+// run at cleanup) shuts the server down and closes both files.
+func startEmbedded(t *testing.T, dir string, tune func(*httpapi.Config)) *embedded {
+	t.Helper()
+	storePath, rmPath := filepath.Join(dir, "ledger.db"), filepath.Join(dir, boltrm.FileName)
+	store, err := boltstore.Open(storePath, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := boltrm.Open(rmPath, boltrm.Options{})
+	if err != nil {
+		_ = store.Close()
+		t.Fatal(err)
+	}
+	eng, err := projections.NewEngine(store, rm, projections.Config{Logger: slog.New(slog.DiscardHandler), HeadInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range catalog.All() {
+		if err := eng.Register(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	engDone := make(chan struct{})
+	go func() { defer close(engDone); _ = eng.Run(ctx) }()
+
+	var toks httpapi.Tokens
+	for role, tok := range tokens {
+		if err := toks.Add(role, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := &syncBuffer{}
+	cfg := httpapi.Config{Store: store, ReadModels: rm, Projections: eng, Tokens: &toks,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if tune != nil {
+		tune(&cfg)
+	}
+	srv, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve() }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+			<-served
+			cancel()
+			<-engDone
+			if err := rm.Close(); err != nil {
+				t.Errorf("close read models: %v", err)
+			}
+			if err := store.Close(); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &embedded{
+		harness:   &harness{url: "http://" + srv.Addr(), server: srv, logs: logs},
+		store:     store,
+		eng:       eng,
+		storePath: storePath,
+		rmPath:    rmPath,
+		stop:      stop,
+	}
+}
+
+// settle waits until every read model is live at the store's head, then
+// until neither data file changes for a while, and returns their hashes.
+func (e *embedded) settle(t *testing.T) (storeHash, rmHash string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		head, err := e.store.Head(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		caughtUp := true
+		for _, st := range e.eng.Status() {
+			caughtUp = caughtUp && st.State == projections.StateLive && st.Checkpoint == head && st.Active != ""
+		}
+		if caughtUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read models did not catch up with position %d: %+v", head, e.eng.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s, r := fileHash(t, e.storePath), fileHash(t, e.rmPath)
+	for stable := 0; stable < 5; {
+		time.Sleep(50 * time.Millisecond)
+		s2, r2 := fileHash(t, e.storePath), fileHash(t, e.rmPath)
+		if s2 == s && r2 == r {
+			stable++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the data files keep changing on an idle server")
+		}
+		s, r, stable = s2, r2, 0
+	}
+	return s, r
+}
+
+func fileHash(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// snapshot is the store as a reader sees it: its head and every record.
+func snapshot(t *testing.T, s *boltstore.Store) (uint64, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	head, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.ReadAll(ctx, eventstore.ReadAllOptions{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head, b
+}
+
+// Fixture ids: real uuids, fixed so that failures are reproducible.
+var (
+	anaID    = uuid.MustParse("0f8c7d2e-3b4a-4c5d-9e6f-7a8b9c0d1e2f")
+	brunoID  = uuid.MustParse("5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d")
+	orderID  = uuid.MustParse("44de0bb8-b9b6-42cb-b699-a1d767a2699c")
+	ticketID = uuid.MustParse("9b2f1c3d-4e5a-4b6c-8d7e-0f1a2b3c4d5e")
+	noteID   = uuid.MustParse("0e3c38a0-6a5e-4f87-9bd4-55f2bb0e4c11")
+	nobodyID = uuid.MustParse("d3b07384-d9a0-4c9f-8b2e-1a2b3c4d5e6f")
+)
+
+const occurred = "2026-01-02T10:00:00Z"
+
+// event is one event of an append body, with valid metadata unless md
+// says otherwise ("" keeps the default).
+func event(id uuid.UUID, typ, data string) string {
+	idPart := ""
+	if id != uuid.Nil {
+		idPart = fmt.Sprintf(`"id":%q,`, id)
+	}
+	return fmt.Sprintf(`{%s"type":%q,"data":%s,"metadata":{"occurredAt":%q,"actor":"user:marta","channel":"web"}}`, idPart, typ, data, occurred)
+}
+
+// appendBody wraps events into an append request; expected is raw JSON
+// ("" leaves it out).
+func appendBody(expected string, events ...string) string {
+	if expected == "" {
+		return `{"events":[` + strings.Join(events, ",") + `]}`
+	}
+	return `{"expectedVersion":` + expected + `,"events":[` + strings.Join(events, ",") + `]}`
+}
+
+func purchase(amount, currency string) string {
+	return fmt.Sprintf(`{"orderId":%q,"amount":%s,"currency":%q,"lines":[{"sku":"SNK-42","quantity":1,"unitAmount":10000}]}`, uuid.New(), amount, currency)
+}
+
+func note(body string) string { return `{"body":` + body + `}` }
+
+// nest returns depth levels of arrays around a number.
+func nest(depth int) string {
+	return strings.Repeat("[", depth) + "1" + strings.Repeat("]", depth)
+}
+
+// seedFixture writes the history the bad inputs run against: Ana with an
+// order of 100.00 EUR, a closed ticket and a note; Bruno, registered only.
+func seedFixture(t *testing.T, h *harness) {
+	t.Helper()
+	ana := "/v1/customers/" + anaID.String() + "/events"
+	steps := []struct {
+		path, body string
+		status     int
+	}{
+		{"/v1/customers", fmt.Sprintf(`{"customerId":%q,"eventId":"7d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a","name":"Ana Ñúñez","country":"ES","identifiers":[{"kind":"email","value":"ana@example.com"}],"metadata":{"occurredAt":%q,"actor":"service:crm"}}`, anaID, occurred), 201},
+		{"/v1/customers", fmt.Sprintf(`{"customerId":%q,"eventId":"8e2f3a4b-5c6d-4e7f-9a8b-0c1d2e3f4a5b","name":"Bruno Díaz","metadata":{"occurredAt":%q,"actor":"service:crm"}}`, brunoID, occurred), 201},
+		{ana, appendBody(`1`,
+			event(uuid.MustParse("1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"), "PurchaseCompleted", fmt.Sprintf(`{"orderId":%q,"amount":10000,"currency":"EUR","lines":[{"sku":"SNK-42","quantity":1,"unitAmount":10000}]}`, orderID)),
+			event(uuid.MustParse("2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a"), "TicketOpened", fmt.Sprintf(`{"ticketId":%q,"subject":"Wrong size","priority":"high","channel":"email"}`, ticketID)),
+			event(uuid.MustParse("3e4f5a6b-7c8d-4e9f-0a1b-2c3d4e5f6a7b"), "TicketClosed", fmt.Sprintf(`{"ticketId":%q,"reason":"exchanged"}`, ticketID)),
+			event(noteID, "NoteAdded", note(`"Prefers e-mail ✉"`)),
+		), 200},
+	}
+	for _, s := range steps {
+		if r := h.call(t, httpapi.RoleService, "POST", s.path, s.body); r.status != s.status {
+			t.Fatalf("fixture %s: %d %s", s.path, r.status, r.body)
+		}
+	}
+}
+
+type badCase struct {
+	name         string
+	role         httpapi.Role
+	method, path string
+	body         string
+	header       []string // extra request headers, name then value
+	status       int
+	slug         string
+	// names must occur in the problem's detail, or equal its field (or
+	// one of its errors' fields): the message names the problem.
+	names string
+}
+
+// TestBadInputLeavesTheStoreUnchanged sends every kind of bad input
+// through the real server on the embedded store. Each must be refused with
+// its status and a problem document naming what is wrong, and afterwards
+// both data files must be byte for byte what they were.
+func TestBadInputLeavesTheStoreUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	tune := func(c *httpapi.Config) { c.MaxBodyBytes = 256 << 10 }
+
+	// The fixture is written by one server, which then stops: the table
+	// runs against a restarted one, as after a deployment.
+	first := startEmbedded(t, dir, tune)
+	seedFixture(t, first.harness)
+	first.settle(t)
+	first.stop()
+
+	e := startEmbedded(t, dir, tune)
+	storeBefore, rmBefore := e.settle(t)
+	headBefore, logBefore := snapshot(t, e.store)
+
+	cases := badInputCases(e.server)
+	categories := map[string]int{}
+	for _, tc := range cases {
+		cat, _, _ := strings.Cut(tc.name, "/")
+		categories[cat]++
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.call(t, tc.role, tc.method, tc.path, tc.body, tc.header...)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			p := r.problem(t)
+			if p.Slug() != tc.slug {
+				t.Errorf("problem type %q, want %s", p.Type, tc.slug)
+			}
+			if !namesProblem(p, tc.names) {
+				t.Errorf("problem does not name %q: detail %q, field %q, errors %v", tc.names, p.Detail, p.Field, p.Errors)
+			}
+		})
+	}
+	if len(cases) < 40 {
+		t.Fatalf("only %d bad inputs", len(cases))
+	}
+	names := make([]string, 0, len(categories))
+	for c := range categories {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, c := range names {
+		t.Logf("%-12s %3d cases", c, categories[c])
+	}
+
+	headAfter, logAfter := snapshot(t, e.store)
+	if headAfter != headBefore || !bytes.Equal(logAfter, logBefore) {
+		t.Errorf("the log changed: head %d → %d", headBefore, headAfter)
+	}
+	// Stopped, the files are read with nobody writing them.
+	e.stop()
+	if got := fileHash(t, e.storePath); got != storeBefore {
+		t.Errorf("store file changed: sha256 %s → %s", storeBefore, got)
+	}
+	if got := fileHash(t, e.rmPath); got != rmBefore {
+		t.Errorf("read-model file changed: sha256 %s → %s", rmBefore, got)
+	}
+}
+
+func namesProblem(p httpapi.Problem, want string) bool {
+	if want == "" || strings.Contains(p.Detail, want) || p.Field == want {
+		return true
+	}
+	for _, fp := range p.Errors {
+		if fp.Field == want {
+			return true
+		}
+	}
+	return false
+}
+
+// badInputCases is the table. Case names are category/description; the
+// categories are counted in the test log.
+func badInputCases(srv *httpapi.Server) []badCase {
+	S, A, U, D := httpapi.RoleService, httpapi.RoleAnalyst, httpapi.RoleAuditor, httpapi.RoleAdmin
+	ana := "/v1/customers/" + anaID.String()
+	anaEvents := ana + "/events"
+	bruno := "/v1/customers/" + brunoID.String()
+	nobody := "/v1/customers/" + nobodyID.String()
+	call := func() string {
+		return event(uuid.New(), "CallLogged", `{"direction":"inbound","durationSeconds":754,"agent":"user:marta","outcome":"connected"}`)
+	}
+	good := appendBody(`"any"`, call())
+	register := func(body string) string {
+		return `{"name":"Zoë",` + body + `"metadata":{"occurredAt":"` + occurred + `","actor":"service:crm"}}`
+	}
+	ticketUpdate := fmt.Sprintf(`{"ticketId":%q,"comment":"any news?"}`, ticketID)
+	refund := func(amount int, currency string) string {
+		return fmt.Sprintf(`{"refundId":%q,"orderId":%q,"amount":%d,"currency":%q}`, uuid.New(), orderID, amount, currency)
+	}
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = event(uuid.Nil, "NoteAdded", note(`"n"`))
+	}
+	identifiers := strings.TrimSuffix(strings.Repeat(`{"kind":"external","value":"crm:1"},`, 101), ",")
+
+	cases := []badCase{
+		// Malformed JSON and bodies that are not one JSON object.
+		{name: "json/truncated", role: S, method: "POST", path: anaEvents, body: `{"events":[`, status: 400, slug: "malformed", names: "not valid JSON"},
+		{name: "json/trailing data", role: S, method: "POST", path: anaEvents, body: good + `{}`, status: 400, slug: "malformed", names: "trailing data"},
+		{name: "json/empty body", role: S, method: "POST", path: anaEvents, header: []string{"Content-Type", "application/json"}, status: 400, slug: "malformed", names: "empty body"},
+		{name: "json/array", role: S, method: "POST", path: anaEvents, body: `[` + good + `]`, status: 400, slug: "malformed", names: "cannot unmarshal array"},
+		{name: "json/single quotes", role: S, method: "POST", path: anaEvents, body: `{'events':[]}`, status: 400, slug: "malformed", names: "not valid JSON"},
+		{name: "json/register truncated", role: S, method: "POST", path: "/v1/customers", body: `{"name":"Zoë"`, status: 400, slug: "malformed", names: "not valid JSON"},
+
+		// Wrong JSON types.
+		{name: "types/events an object", role: S, method: "POST", path: anaEvents, body: `{"events":{}}`, status: 422, slug: "invalid", names: "events"},
+		{name: "types/type a number", role: S, method: "POST", path: anaEvents, body: `{"events":[{"type":7,"data":{},"metadata":{}}]}`, status: 422, slug: "invalid", names: "events.type"},
+		{name: "types/data a string", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", `"hello"`)), status: 422, slug: "invalid", names: "JSON object"},
+		{name: "types/duration a string", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `754`, `"754"`, 1), status: 422, slug: "invalid", names: "events[0].data.durationSeconds"},
+		{name: "types/occurredAt a number", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"`+occurred+`"`, `20260102`, 1), status: 422, slug: "invalid", names: "metadata.occurredAt"},
+		{name: "types/occurredAt not a time", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, occurred, "yesterday", 1), status: 422, slug: "invalid", names: "metadata.occurredAt"},
+		{name: "types/register name a number", role: S, method: "POST", path: "/v1/customers", body: `{"name":42,"metadata":{"occurredAt":"` + occurred + `","actor":"service:crm"}}`, status: 422, slug: "invalid", names: "name"},
+
+		// Unknown event types and missing types.
+		{name: "type/unknown", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, "CallLogged", "CustomerUpdated", 1), status: 422, slug: "unknown-event-type", names: "CustomerUpdated"},
+		{name: "type/wrong case", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, "CallLogged", "calllogged", 1), status: 422, slug: "unknown-event-type", names: "calllogged"},
+		{name: "type/missing", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"type":"CallLogged",`, ``, 1), status: 422, slug: "invalid", names: "events[0].type"},
+		{name: "type/missing data", role: S, method: "POST", path: anaEvents, body: `{"events":[{"type":"NoteAdded","metadata":{"occurredAt":"` + occurred + `","actor":"user:a"}}]}`, status: 422, slug: "invalid", names: "events[0].data"},
+
+		// Missing, nil and malformed ids.
+		{name: "ids/customer id not a uuid", role: S, method: "POST", path: "/v1/customers/ana/events", body: good, status: 400, slug: "malformed", names: `"ana" is not a uuid`},
+		{name: "ids/nil customer id", role: S, method: "POST", path: "/v1/customers/" + uuid.Nil.String() + "/events", body: good, status: 400, slug: "malformed", names: "is not a uuid"},
+		{name: "ids/truncated customer id", role: S, method: "GET", path: "/v1/customers/" + anaID.String()[:13], status: 400, slug: "malformed", names: "is not a uuid"},
+		{name: "ids/customer id invalid UTF-8", role: S, method: "GET", path: "/v1/customers/%ff%fe/events", status: 400, slug: "malformed", names: "is not a uuid"},
+		{name: "ids/event id not a uuid", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"id":"`, `"id":"x`, 1), status: 400, slug: "malformed", names: "UUID"},
+		{name: "ids/missing order id", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", `{"amount":100,"currency":"EUR","lines":[{"sku":"A","quantity":1,"unitAmount":100}]}`)), status: 422, slug: "invalid", names: "events[0].data.orderId"},
+		{name: "ids/nil ticket id", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "TicketUpdated", `{"ticketId":"00000000-0000-0000-0000-000000000000","comment":"x"}`)), status: 422, slug: "invalid", names: "events[0].data.ticketId"},
+		{name: "ids/register customer id not a uuid", role: S, method: "POST", path: "/v1/customers", body: register(`"customerId":"ana",`), status: 400, slug: "malformed", names: "UUID"},
+
+		// Amounts.
+		{name: "amount/negative", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("-100", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+		{name: "amount/absurd", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("9000000000000000000", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+		{name: "amount/beyond int64", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("1e400", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+		{name: "amount/fractional", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("99.5", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+		{name: "amount/zero refund", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "RefundIssued", refund(0, "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+
+		// Currencies.
+		{name: "currency/four letters", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("100", "EURO"))), status: 422, slug: "invalid", names: "events[0].data.currency"},
+		{name: "currency/lower case", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("100", "eur"))), status: 422, slug: "invalid", names: "events[0].data.currency"},
+		{name: "currency/unknown code", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("100", "ABC"))), status: 422, slug: "invalid", names: "events[0].data.currency"},
+		{name: "currency/no currency", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("100", "XXX"))), status: 422, slug: "invalid", names: "events[0].data.currency"},
+
+		// Huge payloads.
+		{name: "huge/body over the limit", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", note(`"`+strings.Repeat("x", 300<<10)+`"`))), status: 413, slug: "too-large", names: "more than"},
+		{name: "huge/text over its field limit", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", note(`"`+strings.Repeat("é", 10001)+`"`))), status: 422, slug: "invalid", names: "events[0].data.body"},
+		{name: "huge/too many events", role: S, method: "POST", path: anaEvents, body: appendBody("", many...), status: 422, slug: "invalid", names: "events"},
+		{name: "huge/too many identifiers", role: S, method: "POST", path: "/v1/customers", body: register(`"identifiers":[` + identifiers + `],`), status: 422, slug: "invalid", names: "identifiers"},
+		{name: "huge/register over the limit", role: S, method: "POST", path: "/v1/customers", body: register(`"company":"` + strings.Repeat("c", 300<<10) + `",`), status: 413, slug: "too-large", names: "more than"},
+
+		// Deep nesting.
+		{name: "nesting/body beyond the parser's depth", role: S, method: "POST", path: anaEvents, body: nest(20000), status: 400, slug: "malformed", names: "exceeded max depth"},
+		{name: "nesting/data beyond the parser's depth", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", note(nest(20000)))), status: 400, slug: "malformed", names: "exceeded max depth"},
+		{name: "nesting/data deep but parsable", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", note(nest(5000)))), status: 422, slug: "invalid", names: "events[0].data.body"},
+		{name: "nesting/in metadata", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"channel":"web"`, `"channel":"web","extra":`+nest(500), 1), status: 400, slug: "malformed", names: `unknown field "extra"`},
+
+		// Invalid UTF-8.
+		{name: "utf8/in event data", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", note("\"caf\xe9\""))), status: 400, slug: "malformed", names: "UTF-8"},
+		{name: "utf8/in a field name", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"agent"`, "\"ag\xffent\"", 1), status: 400, slug: "malformed", names: "UTF-8"},
+		{name: "utf8/in a registration", role: S, method: "POST", path: "/v1/customers", body: register("\"company\":\"Caf\xc3\","), status: 400, slug: "malformed", names: "UTF-8"},
+		{name: "utf8/in an identifier lookup", role: S, method: "GET", path: "/v1/customers?identifier=email:%ff%fe@example.com", status: 400, slug: "malformed", names: "identifier"},
+
+		// Duplicate ids with different content.
+		{name: "duplicate/id reused in the same stream", role: S, method: "POST", path: anaEvents, body: appendBody("", event(noteID, "NoteAdded", note(`"something else"`))), status: 409, slug: "duplicate-event", names: noteID.String()},
+		{name: "duplicate/id reused in another stream", role: S, method: "POST", path: bruno + "/events", body: appendBody("", event(noteID, "NoteAdded", note(`"Prefers e-mail ✉"`))), status: 409, slug: "duplicate-event", names: noteID.String()},
+		{name: "duplicate/id twice in one request", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.MustParse("6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c"), "NoteAdded", note(`"a"`)), event(uuid.MustParse("6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c"), "NoteAdded", note(`"b"`))), status: 422, slug: "invalid", names: "events[1].id"},
+		{name: "duplicate/registration of a registered id", role: S, method: "POST", path: "/v1/customers", body: register(fmt.Sprintf(`"customerId":%q,`, anaID)), status: 409, slug: "version-conflict", names: anaID.String()},
+
+		// Expected versions.
+		{name: "version/stale", role: S, method: "POST", path: anaEvents, body: appendBody(`2`, call()), status: 409, slug: "version-conflict", names: "customer-" + anaID.String()},
+		{name: "version/ahead", role: S, method: "POST", path: anaEvents, body: appendBody(`99`, call()), status: 409, slug: "version-conflict", names: "customer-" + anaID.String()},
+		{name: "version/no-stream on an existing stream", role: S, method: "POST", path: anaEvents, body: appendBody(`"no-stream"`, call()), status: 409, slug: "version-conflict", names: "customer-" + anaID.String()},
+		{name: "version/exists on a missing stream", role: S, method: "POST", path: nobody + "/events", body: appendBody(`"exists"`, call()), status: 409, slug: "version-conflict", names: "customer-" + nobodyID.String()},
+		{name: "version/negative", role: S, method: "POST", path: anaEvents, body: appendBody(`-1`, call()), status: 422, slug: "invalid", names: "expectedVersion"},
+		{name: "version/fractional", role: S, method: "POST", path: anaEvents, body: appendBody(`5.5`, call()), status: 422, slug: "invalid", names: "expectedVersion"},
+		{name: "version/unknown keyword", role: S, method: "POST", path: anaEvents, body: appendBody(`"latest"`, call()), status: 422, slug: "invalid", names: "expectedVersion"},
+		{name: "version/beyond int63", role: S, method: "POST", path: anaEvents, body: appendBody(`99999999999999999999`, call()), status: 422, slug: "invalid", names: "expectedVersion"},
+		{name: "version/a boolean", role: S, method: "POST", path: anaEvents, body: appendBody(`true`, call()), status: 422, slug: "invalid", names: "expectedVersion"},
+
+		// Content types and missing or empty events.
+		{name: "content/text plain", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Type", "text/plain"}, status: 415, slug: "unsupported-media-type", names: "application/json"},
+		{name: "content/form", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 415, slug: "unsupported-media-type", names: "application/json"},
+		{name: "content/register multipart", role: S, method: "POST", path: "/v1/customers", body: register(""), header: []string{"Content-Type", "multipart/form-data; boundary=x"}, status: 415, slug: "unsupported-media-type", names: "application/json"},
+		{name: "content/no events member", role: S, method: "POST", path: anaEvents, body: `{"expectedVersion":"any"}`, status: 422, slug: "invalid", names: "events"},
+		{name: "content/empty events", role: S, method: "POST", path: anaEvents, body: `{"events":[]}`, status: 422, slug: "invalid", names: "events"},
+		{name: "content/null events", role: S, method: "POST", path: anaEvents, body: `{"events":null}`, status: 422, slug: "invalid", names: "events"},
+		{name: "content/null body", role: S, method: "POST", path: anaEvents, body: `null`, status: 422, slug: "invalid", names: "events"},
+
+		// Unknown fields, at every level.
+		{name: "unknown/top level", role: S, method: "POST", path: anaEvents, body: `{"expectedVersion":"any","evnts":[]}`, status: 400, slug: "malformed", names: `unknown field "evnts"`},
+		{name: "unknown/in an event", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"type"`, `"kind":"x","type"`, 1), status: 400, slug: "malformed", names: `unknown field "kind"`},
+		{name: "unknown/in data", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"agent"`, `"agnet"`, 1), status: 422, slug: "invalid", names: "events[0].data.agnet"},
+		{name: "unknown/in a registration", role: S, method: "POST", path: "/v1/customers", body: register(`"nmae":"x",`), status: 400, slug: "malformed", names: `unknown field "nmae"`},
+
+		// Metadata.
+		{name: "metadata/missing occurredAt", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"occurredAt":"`+occurred+`",`, ``, 1), status: 422, slug: "invalid", names: "events[0].metadata.occurredAt"},
+		{name: "metadata/occurredAt in the future", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, occurred, "2999-01-01T00:00:00Z", 1), status: 422, slug: "invalid", names: "events[0].metadata.occurredAt"},
+		{name: "metadata/actor without kind", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"actor":"user:marta"`, `"actor":"marta"`, 1), status: 422, slug: "invalid", names: "events[0].metadata.actor"},
+		{name: "metadata/control character", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"channel":"web"`, `"channel":"we\u0000b"`, 1), status: 422, slug: "invalid", names: "events[0].metadata.channel"},
+
+		// Invariants the customer's history enforces.
+		{name: "invariant/refund above the order", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "RefundIssued", refund(10001, "EUR"))), status: 409, slug: "rejected", names: "more than the 10000 paid"},
+		{name: "invariant/refund in another currency", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "RefundIssued", refund(100, "USD"))), status: 409, slug: "rejected", names: "paid in EUR"},
+		{name: "invariant/refund of an unknown order", role: S, method: "POST", path: bruno + "/events", body: appendBody("", event(uuid.New(), "RefundIssued", refund(100, "EUR"))), status: 409, slug: "rejected", names: "unknown order"},
+		{name: "invariant/update of a closed ticket", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "TicketUpdated", ticketUpdate)), status: 409, slug: "rejected", names: "closed: only TicketReopened may follow"},
+		{name: "invariant/order id reused", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", fmt.Sprintf(`{"orderId":%q,"amount":100,"currency":"EUR","lines":[{"sku":"A","quantity":1,"unitAmount":100}]}`, orderID))), status: 409, slug: "rejected", names: "order id already used"},
+		{name: "invariant/event for an unregistered customer", role: S, method: "POST", path: nobody + "/events", body: good, status: 409, slug: "rejected", names: "not registered"},
+		{name: "invariant/second registration", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "CustomerRegistered", fmt.Sprintf(`{"customerId":%q,"name":"Again"}`, anaID))), status: 409, slug: "rejected", names: "already registered"},
+		{name: "invariant/invalid registration", role: S, method: "POST", path: "/v1/customers", body: `{"name":"","metadata":{"occurredAt":"` + occurred + `","actor":"service:crm"}}`, status: 422, slug: "invalid", names: "name"},
+		{name: "invariant/invalid identifier at registration", role: S, method: "POST", path: "/v1/customers", body: register(`"identifiers":[{"kind":"email","value":"not-an-email"}],`), status: 422, slug: "invalid", names: "identifiers[0].value"},
+
+		// Identifier lookups.
+		{name: "lookup/missing", role: S, method: "GET", path: "/v1/customers", status: 400, slug: "malformed", names: "identifier is required"},
+		{name: "lookup/no kind", role: S, method: "GET", path: "/v1/customers?identifier=ana@example.com", status: 400, slug: "malformed", names: "want kind:value"},
+		{name: "lookup/unknown kind", role: S, method: "GET", path: "/v1/customers?identifier=fax:+34911234567", status: 400, slug: "malformed", names: "identifier"},
+		{name: "lookup/malformed email", role: U, method: "GET", path: "/v1/customers?identifier=email:not-an-email", status: 400, slug: "malformed", names: "identifier"},
+		{name: "lookup/malformed phone", role: S, method: "GET", path: "/v1/customers?identifier=phone:call-me", status: 400, slug: "malformed", names: "identifier"},
+		{name: "lookup/bad minPosition", role: S, method: "GET", path: "/v1/customers?identifier=email:ana@example.com&minPosition=soon", status: 400, slug: "malformed", names: "minPosition"},
+
+		// Query parameters.
+		{name: "query/limit zero", role: A, method: "GET", path: "/v1/events?limit=0", status: 400, slug: "malformed", names: "limit"},
+		{name: "query/limit not a number", role: A, method: "GET", path: "/v1/events?limit=ten", status: 400, slug: "malformed", names: "limit"},
+		{name: "query/limit absurd", role: U, method: "GET", path: "/v1/events?limit=99999999999999999999", status: 400, slug: "malformed", names: "limit"},
+		{name: "query/after negative", role: A, method: "GET", path: "/v1/events?after=-1", status: 400, slug: "malformed", names: "after"},
+		{name: "query/after not a number", role: A, method: "GET", path: "/v1/events?after=0x10", status: 400, slug: "malformed", names: "after"},
+		{name: "query/stream from negative", role: S, method: "GET", path: anaEvents + "?from=-3", status: 400, slug: "malformed", names: "from"},
+		{name: "query/stream limit negative", role: S, method: "GET", path: anaEvents + "?limit=-1", status: 400, slug: "malformed", names: "limit"},
+		{name: "query/backwards not a bool", role: S, method: "GET", path: anaEvents + "?backwards=maybe", status: 400, slug: "malformed", names: "backwards"},
+		{name: "query/timeline cursor garbage", role: U, method: "GET", path: ana + "/timeline?cursor=not-a-cursor", status: 400, slug: "malformed", names: "cursor"},
+		{name: "query/timeline cursor forged", role: U, method: "GET", path: ana + "/timeline?cursor=MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwL3g", status: 400, slug: "malformed", names: "cursor"},
+		{name: "query/timeline from not a time", role: U, method: "GET", path: ana + "/timeline?from=last-week", status: 400, slug: "malformed", names: "from"},
+		{name: "query/timeline limit too large", role: U, method: "GET", path: ana + "/timeline?limit=100000", status: 400, slug: "malformed", names: "limit"},
+		{name: "query/channels unordered", role: A, method: "GET", path: "/v1/analytics/channels?from=2026-02-01&to=2026-01-01", status: 400, slug: "malformed", names: "ordered"},
+		{name: "query/pipeline closedFrom", role: A, method: "GET", path: "/v1/pipeline?closedFrom=31/12/2025", status: 400, slug: "malformed", names: "closedFrom"},
+		{name: "query/digest not a bool", role: U, method: "GET", path: "/v1/projections?digest=please", status: 400, slug: "malformed", names: "digest"},
+
+		// The live feed.
+		{name: "sse/Last-Event-ID not a number", role: A, method: "GET", path: "/v1/events/live", header: []string{"Last-Event-ID", "abc"}, status: 400, slug: "malformed", names: "Last-Event-ID"},
+		{name: "sse/Last-Event-ID negative", role: U, method: "GET", path: "/v1/events/live", header: []string{"Last-Event-ID", "-1"}, status: 400, slug: "malformed", names: "Last-Event-ID"},
+		{name: "sse/after not a number", role: A, method: "GET", path: "/v1/events/live?after=start", status: 400, slug: "malformed", names: "after"},
+
+		// Unknown resources.
+		{name: "notfound/route", role: D, method: "GET", path: "/v1/customer", status: 404, slug: "not-found", names: "no route GET /v1/customer"},
+		{name: "notfound/method", role: D, method: "DELETE", path: ana, status: 404, slug: "not-found", names: "no route DELETE"},
+		{name: "notfound/projection", role: D, method: "POST", path: "/v1/projections/nope/rebuild", status: 404, slug: "not-found", names: `"nope"`},
+		{name: "notfound/identifier", role: S, method: "GET", path: "/v1/customers?identifier=email:nobody@example.com", status: 404, slug: "not-found", names: ""},
+
+		// Authentication.
+		{name: "auth/no token", method: "POST", path: anaEvents, body: good, status: 401, slug: "unauthenticated", names: "Bearer"},
+		{name: "auth/unknown token", method: "POST", path: anaEvents, body: good, header: []string{"Authorization", "Bearer not-a-configured-token"}, status: 401, slug: "unauthenticated", names: "unknown token"},
+		{name: "auth/basic scheme", method: "POST", path: anaEvents, body: good, header: []string{"Authorization", "Basic " + tokens[D]}, status: 401, slug: "unauthenticated", names: "Bearer"},
+		{name: "auth/empty bearer", method: "GET", path: "/v1/events", header: []string{"Authorization", "Bearer "}, status: 401, slug: "unauthenticated", names: "Bearer"},
+	}
+
+	// Every role on every route it may not use, with a body that would be
+	// accepted from an allowed role: the refusal alone keeps it out.
+	paths := map[string]struct{ path, body string }{
+		"POST /v1/customers":                  {"/v1/customers", register("")},
+		"GET /v1/customers":                   {"/v1/customers?identifier=email:ana@example.com", ""},
+		"GET /v1/customers/{id}":              {ana, ""},
+		"POST /v1/customers/{id}/events":      {anaEvents, good},
+		"GET /v1/customers/{id}/events":       {anaEvents, ""},
+		"GET /v1/customers/{id}/timeline":     {ana + "/timeline", ""},
+		"GET /v1/pipeline":                    {"/v1/pipeline", ""},
+		"GET /v1/analytics/rfm":               {"/v1/analytics/rfm", ""},
+		"GET /v1/analytics/channels":          {"/v1/analytics/channels", ""},
+		"GET /v1/analytics/tickets":           {"/v1/analytics/tickets", ""},
+		"GET /v1/analytics/nps":               {"/v1/analytics/nps", ""},
+		"GET /v1/analytics/customers/{id}":    {"/v1/analytics/customers/" + anaID.String(), ""},
+		"GET /v1/events":                      {"/v1/events", ""},
+		"GET /v1/events/live":                 {"/v1/events/live", ""},
+		"GET /v1/projections":                 {"/v1/projections", ""},
+		"POST /v1/projections/{name}/rebuild": {"/v1/projections/timeline/rebuild", ""},
+	}
+	routes := srv.Routes()
+	patterns := make([]string, 0, len(routes))
+	for p := range routes {
+		patterns = append(patterns, p)
+	}
+	sort.Strings(patterns)
+	for _, pattern := range patterns {
+		method, _, _ := strings.Cut(pattern, " ")
+		for _, role := range []httpapi.Role{S, A, U} {
+			if slices.Contains(routes[pattern], role) {
+				continue
+			}
+			p, ok := paths[pattern]
+			if !ok {
+				p.path = "/unmapped-route " + pattern // fails loudly
+			}
+			cases = append(cases, badCase{
+				name: "role/" + string(role) + " " + pattern, role: role, method: method, path: p.path, body: p.body,
+				status: http.StatusForbidden, slug: "forbidden", names: "role " + string(role) + " may not " + pattern,
+			})
+		}
+	}
+	return cases
+}
