@@ -20,9 +20,12 @@ import (
 //
 // Memory stays bounded whatever the client does: the store's subscription
 // is pull-based, so a slow client only makes its own subscription wait in
-// Write (holding at most SSEBatch records), and a client that reads
-// nothing for SSEWriteTimeout is dropped by the write deadline. At most
-// MaxSubscribers feeds run at once.
+// Write (holding at most SSEBatch records), and a write that cannot finish
+// within SSEWriteTimeout drops the client. That is not only a client that
+// reads nothing: the kernel wakes a writer blocked on a full send buffer
+// only after about half of it has drained, so a client too slow to drain
+// that much within the timeout is dropped too, and resumes with
+// Last-Event-ID. At most MaxSubscribers feeds run at once.
 func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	after, err := uintParam(q.Get("after"), "after", 0)
