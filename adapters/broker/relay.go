@@ -253,14 +253,22 @@ func (r *Relay) publish(ctx context.Context, rec eventstore.Record) error {
 // backoff is exponential from MinBackoff, capped at MaxBackoff, with ±20%
 // jitter so that relays restarted together do not retry together.
 func (r *Relay) backoff(failures int) time.Duration {
-	d := r.cfg.MinBackoff
-	for i := 1; i < failures && d < r.cfg.MaxBackoff; i++ {
+	return jittered(r.cfg.MinBackoff, r.cfg.MaxBackoff, failures)
+}
+
+// jittered is the attempt-th delay of an exponential backoff from lo,
+// capped at hi, with ±20% jitter.
+func jittered(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 1; i < attempt && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, r.cfg.MaxBackoff)
+	d = min(d, hi)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
+// sleep waits d, or less if ctx ends first, and reports whether it waited
+// the whole time.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,7 @@ func newLogBuffer(t *testing.T) (*logBuffer, *slog.Logger) {
 
 // startBrokerMain runs the real server on a loopback port over the store
 // cfg selects, with a broker.
-func startBrokerMain(t *testing.T, cfg storeConfig, bc BrokerConfig, log *slog.Logger) *Main {
+func startBrokerMain(t *testing.T, cfg storeConfig, bc broker.ServiceConfig, log *slog.Logger) *Main {
 	t.Helper()
 	toks, err := loadTokens("", "service:"+serviceToken+",analyst:"+analystToken)
 	if err != nil {
@@ -86,11 +87,11 @@ func startBrokerMain(t *testing.T, cfg storeConfig, bc BrokerConfig, log *slog.L
 
 // natsTopics returns topic names of the test's own, dotted as in
 // production, and deletes their streams when the test ends.
-func natsTopics(t *testing.T, natsURL string) BrokerConfig {
+func natsTopics(t *testing.T, natsURL string) broker.ServiceConfig {
 	t.Helper()
 	prefix := brokertest.Topic(t, "serve")
-	bc := BrokerConfig{
-		Kind: brokerNATS, URL: natsURL,
+	bc := broker.ServiceConfig{
+		Kind: broker.KindNATS, URL: natsURL,
 		IngestTopic: prefix + ".touchpoints", PoisonTopic: prefix + ".touchpoints.poison", EventsTopic: prefix + ".events",
 		MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond,
 	}
@@ -105,7 +106,7 @@ func natsTopics(t *testing.T, natsURL string) BrokerConfig {
 			return
 		}
 		for _, topic := range []string{bc.IngestTopic, bc.PoisonTopic, bc.EventsTopic} {
-			_ = js.DeleteStream(natsStreamName(topic))
+			_ = js.DeleteStream(broker.NATSStreamName(topic))
 		}
 	})
 	return bc
@@ -404,7 +405,7 @@ func TestServeBrokerRestart(t *testing.T) {
 	// The relay commits its checkpoint after the broker confirmed a batch;
 	// a shutdown between the two republishes that batch (at least once).
 	eventually(t, 10*time.Second, "the relay's checkpoint at 5", func() bool {
-		cp, err := m.rm.Checkpoint(ctx, relayNamespace)
+		cp, err := m.rm.Checkpoint(ctx, broker.RelayNamespace)
 		return err == nil && cp == 5
 	})
 	if err := m.Close(); err != nil {
@@ -416,7 +417,7 @@ func TestServeBrokerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := rm.Checkpoint(ctx, relayNamespace)
+	cp, err := rm.Checkpoint(ctx, broker.RelayNamespace)
 	_ = rm.Close()
 	if err != nil || cp != 5 {
 		t.Fatalf("relay checkpoint after the first run: %d, %v; want 5", cp, err)
@@ -574,13 +575,13 @@ func TestServeBrokerUnreachableNoCredentialsLogged(t *testing.T) {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	for _, tc := range []struct{ kind, url string }{
-		{brokerNATS, "nats://ops:n4ts-s3cret@" + addr},
-		{brokerNATS, "nats://t0ken-s3cret@" + addr},
-		{brokerAMQP, "amqp://ops:amqp-s3cret@" + addr + "/vhost"},
+		{broker.KindNATS, "nats://ops:n4ts-s3cret@" + addr},
+		{broker.KindNATS, "nats://t0ken-s3cret@" + addr},
+		{broker.KindAMQP, "amqp://ops:amqp-s3cret@" + addr + "/vhost"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			logs, log := newLogBuffer(t)
-			bc := BrokerConfig{Kind: tc.kind, URL: tc.url, IngestTopic: "in", PoisonTopic: "poison", EventsTopic: "out", MinRetry: 10 * time.Millisecond, MaxRetry: 50 * time.Millisecond}
+			bc := broker.ServiceConfig{Kind: tc.kind, URL: tc.url, IngestTopic: "in", PoisonTopic: "poison", EventsTopic: "out", MinRetry: 10 * time.Millisecond, MaxRetry: 50 * time.Millisecond}
 			m := startBrokerMain(t, storeConfig{Data: t.TempDir()}, bc, log)
 			svc := client.New(m.URL(), serviceToken)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -608,26 +609,26 @@ func TestServeBrokerUnreachableNoCredentialsLogged(t *testing.T) {
 }
 
 func TestBrokerConfigValidate(t *testing.T) {
-	ok := BrokerConfig{Kind: "nats", IngestTopic: defaultIngestTopic, PoisonTopic: defaultPoisonTopic, EventsTopic: defaultEventsTopic}
-	ok.setDefaults()
-	if err := ok.Validate(); err != nil || ok.URL != defaultNATSURL {
+	ok := broker.ServiceConfig{Kind: "nats", IngestTopic: broker.DefaultIngestTopic, PoisonTopic: broker.DefaultPoisonTopic, EventsTopic: broker.DefaultEventsTopic}
+	ok.SetDefaults()
+	if err := ok.Validate(); err != nil || ok.URL != broker.DefaultNATSURL {
 		t.Fatalf("defaults: %v, url %s", err, ok.URL)
 	}
 	for name, tc := range map[string]struct {
-		change func(*BrokerConfig)
+		change func(*broker.ServiceConfig)
 		want   string
 	}{
-		"unknown kind":    {func(c *BrokerConfig) { c.Kind = "gochannel" }, "unknown broker"},
-		"wrong scheme":    {func(c *BrokerConfig) { c.URL = "amqp://u:pw-s3cret@h:5672/" }, "nats needs nats://"},
-		"malformed URL":   {func(c *BrokerConfig) { c.URL = "nats://u:pw-s3cret@h:port" }, "not a valid URL"},
-		"no host":         {func(c *BrokerConfig) { c.URL = "nats://" }, "needs nats://host"},
-		"wildcard":        {func(c *BrokerConfig) { c.IngestTopic = "cxledger.*" }, "wildcards"},
-		"empty token":     {func(c *BrokerConfig) { c.EventsTopic = "cxledger..events" }, "empty tokens"},
-		"space":           {func(c *BrokerConfig) { c.PoisonTopic = "bad topic" }, "spaces"},
-		"no poison":       {func(c *BrokerConfig) { c.PoisonTopic = "" }, "--poison-topic: required"},
-		"poison = ingest": {func(c *BrokerConfig) { c.PoisonTopic = c.IngestTopic }, "must differ"},
-		"events = ingest": {func(c *BrokerConfig) { c.EventsTopic = c.IngestTopic }, "its own events"},
-		"nothing to do":   {func(c *BrokerConfig) { c.IngestTopic, c.EventsTopic = "", "" }, "nothing to do"},
+		"unknown kind":    {func(c *broker.ServiceConfig) { c.Kind = "gochannel" }, "unknown broker"},
+		"wrong scheme":    {func(c *broker.ServiceConfig) { c.URL = "amqp://u:pw-s3cret@h:5672/" }, "nats needs nats://"},
+		"malformed URL":   {func(c *broker.ServiceConfig) { c.URL = "nats://u:pw-s3cret@h:port" }, "not a valid URL"},
+		"no host":         {func(c *broker.ServiceConfig) { c.URL = "nats://" }, "needs nats://host"},
+		"wildcard":        {func(c *broker.ServiceConfig) { c.IngestTopic = "cxledger.*" }, "wildcards"},
+		"empty token":     {func(c *broker.ServiceConfig) { c.EventsTopic = "cxledger..events" }, "empty tokens"},
+		"space":           {func(c *broker.ServiceConfig) { c.PoisonTopic = "bad topic" }, "spaces"},
+		"no poison":       {func(c *broker.ServiceConfig) { c.PoisonTopic = "" }, "--poison-topic: required"},
+		"poison = ingest": {func(c *broker.ServiceConfig) { c.PoisonTopic = c.IngestTopic }, "must differ"},
+		"events = ingest": {func(c *broker.ServiceConfig) { c.EventsTopic = c.IngestTopic }, "its own events"},
+		"nothing to do":   {func(c *broker.ServiceConfig) { c.IngestTopic, c.EventsTopic = "", "" }, "nothing to do"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := ok
@@ -642,7 +643,7 @@ func TestBrokerConfigValidate(t *testing.T) {
 		})
 	}
 	// A NATS server list is one URL per server; AMQP takes amqps.
-	for _, c := range []BrokerConfig{
+	for _, c := range []broker.ServiceConfig{
 		{Kind: "NATS", URL: "nats://a:4222, tls://b:4222", EventsTopic: "e"},
 		{Kind: "amqp", URL: "amqps://u:p@rabbit/vh", IngestTopic: "cxledger.touchpoints", PoisonTopic: "p"},
 		{Kind: "none", URL: "whatever"},
@@ -652,7 +653,7 @@ func TestBrokerConfigValidate(t *testing.T) {
 		}
 	}
 	// Refused at start, as a usage error, before anything is opened.
-	m := &Main{Config: storeConfig{Data: t.TempDir()}, Addr: "127.0.0.1:0", Log: discardLogger(), Broker: BrokerConfig{Kind: "kafka"}}
+	m := &Main{Config: storeConfig{Data: t.TempDir()}, Addr: "127.0.0.1:0", Log: discardLogger(), Broker: broker.ServiceConfig{Kind: "kafka"}}
 	if err := m.Run(context.Background()); !errors.Is(err, errUsage) {
 		_ = m.Close()
 		t.Fatalf("unknown broker: %v", err)
@@ -667,20 +668,20 @@ func TestBrokerFlagsAndEnvironment(t *testing.T) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var help bytes.Buffer
 	fs.SetOutput(&help)
-	var c BrokerConfig
-	c.register(fs)
+	var c broker.ServiceConfig
+	registerBrokerFlags(fs, &c)
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	want := BrokerConfig{Kind: "nats", URL: "nats://n1:4222", PoisonTopic: defaultPoisonTopic, EventsTopic: "crm.events"}
-	if c != want {
+	want := broker.ServiceConfig{Kind: "nats", URL: "nats://n1:4222", PoisonTopic: broker.DefaultPoisonTopic, EventsTopic: "crm.events"}
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("from the environment: %+v, want %+v", c, want)
 	}
 	if err := fs.Parse([]string{"--broker", "amqp", "--broker-url", "", "--ingest-topic", "in", "--events-topic", ""}); err != nil {
 		t.Fatal(err)
 	}
-	c.setDefaults()
-	if c.Kind != brokerAMQP || c.URL != defaultAMQPURL || c.IngestTopic != "in" || c.EventsTopic != "" {
+	c.SetDefaults()
+	if c.Kind != broker.KindAMQP || c.URL != broker.DefaultAMQPURL || c.IngestTopic != "in" || c.EventsTopic != "" {
 		t.Fatalf("flags over the environment: %+v", c)
 	}
 	fs.PrintDefaults()
@@ -691,36 +692,25 @@ func TestBrokerFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	c := BrokerConfig{URL: "nats://ops:p%40ss-s3cret@a:4222,nats://t0k-s3cret@b:4222,nats://c:4222"}
-	if got := c.redactedURL(); strings.Contains(got, "s3cret") || !strings.Contains(got, "ops:xxxxx@a:4222") || !strings.Contains(got, "nats://c:4222") {
-		t.Fatalf("redacted %s", got)
-	}
-	if got := c.scrub(errors.New("auth failed for p@ss-s3cret and p%40ss-s3cret and t0k-s3cret")); strings.Contains(got, "s3cret") {
-		t.Fatalf("scrubbed %s", got)
-	}
-}
-
 // TestServeBrokerAMQP runs both directions over RabbitMQ: a touchpoint in,
 // every event out, with confirmed publishing into durable queues.
 func TestServeBrokerAMQP(t *testing.T) {
 	amqpURL := brokertest.AMQPURL(t)
-	// Not parallel: the queues of this test expire a while after their
-	// last use instead of staying on the shared server.
-	amqpTestQueues = func(c *wamqp.Config) { c.Queue.Arguments = map[string]any{"x-expires": int32(120_000)} }
-	t.Cleanup(func() { amqpTestQueues = nil })
+	// The queues of this test expire a while after their last use instead
+	// of staying on the shared server.
 	prefix := brokertest.Topic(t, "serve")
-	bc := BrokerConfig{
-		Kind: brokerAMQP, URL: amqpURL,
+	bc := broker.ServiceConfig{
+		Kind: broker.KindAMQP, URL: amqpURL,
 		IngestTopic: prefix + ".touchpoints", PoisonTopic: prefix + ".touchpoints.poison", EventsTopic: prefix + ".events",
 		MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond,
+		AMQPQueueArguments: map[string]any{"x-expires": int32(120_000)},
 	}
 	logs, log := newLogBuffer(t)
 	m := startBrokerMain(t, storeConfig{Data: t.TempDir()}, bc, log)
 	eventually(t, 20*time.Second, "the broker connected", func() bool { return strings.Contains(logs.String(), "broker connected") })
 
 	cfg := wamqp.NewDurableQueueConfig(amqpURL)
-	amqpTestQueues(&cfg)
+	cfg.Queue.Arguments = bc.AMQPQueueArguments
 	pub, err := wamqp.NewPublisher(cfg, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
