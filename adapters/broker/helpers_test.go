@@ -150,35 +150,3 @@ func newStore(t *testing.T) *memstore.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
-
-// collector gathers the messages of one subscription, acking each.
-type collector struct {
-	mu   sync.Mutex
-	msgs []*message.Message
-}
-
-func collect(t *testing.T, sub message.Subscriber, topic string) *collector {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ch, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatalf("subscribe %s: %v", topic, err)
-	}
-	c := &collector{}
-	go func() {
-		for m := range ch {
-			c.mu.Lock()
-			c.msgs = append(c.msgs, m)
-			c.mu.Unlock()
-			m.Ack()
-		}
-	}()
-	return c
-}
-
-func (c *collector) all() []*message.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*message.Message(nil), c.msgs...)
-}

@@ -26,7 +26,7 @@ const callJSON = `{"direction":"inbound","durationSeconds":754,"agent":"user:mar
 type ingestRig struct {
 	pub    message.Publisher
 	topic  string
-	poison *collector
+	poison *brokertest.Collector
 }
 
 func startIngest(t *testing.T, tr transport, store eventstore.Store, lookup broker.Lookup, route broker.RouteConfig) *ingestRig {
@@ -43,7 +43,7 @@ func startIngest(t *testing.T, tr transport, store eventstore.Store, lookup brok
 	rig := &ingestRig{pub: pub, topic: brokertest.Topic(t, "touchpoints")}
 	route.Topic, route.Subscriber = rig.topic, sub
 	route.PoisonPublisher, route.PoisonTopic = pub, brokertest.Topic(t, "poison")
-	rig.poison = collect(t, sub, route.PoisonTopic)
+	rig.poison = brokertest.Collect(t, sub, route.PoisonTopic)
 	route.Logger = testLogger(t)
 	if route.InitialInterval == 0 {
 		route.InitialInterval, route.MaxInterval = time.Millisecond, 10*time.Millisecond
@@ -125,7 +125,7 @@ func testDeliveredTwice(t *testing.T, tr transport) {
 	if recs[2].Metadata.Actor != "service:broker" {
 		t.Errorf("default actor %q", recs[2].Metadata.Actor)
 	}
-	if p := rig.poison.all(); len(p) != 0 {
+	if p := rig.poison.All(); len(p) != 0 {
 		t.Errorf("redelivery poisoned: %s", p[0].Metadata.Get(middleware.ReasonForPoisonedKey))
 	}
 }
@@ -187,9 +187,9 @@ func testPoison(t *testing.T, tr transport) {
 	for _, c := range cases {
 		rig.send(t, c.id, c.payload)
 	}
-	eventually(t, 20*time.Second, "every message in the poison queue", func() bool { return len(rig.poison.all()) == len(cases) })
+	eventually(t, 20*time.Second, "every message in the poison queue", func() bool { return len(rig.poison.All()) == len(cases) })
 	got := map[string]string{}
-	for _, m := range rig.poison.all() {
+	for _, m := range rig.poison.All() {
 		got[m.UUID] = m.Metadata.Get(middleware.ReasonForPoisonedKey)
 	}
 	for _, c := range cases {
@@ -219,7 +219,7 @@ func testAckAfterDurable(t *testing.T, tr transport) {
 	if recs := stream(t, store, customer); len(recs) != 2 || recs[1].ID.String() != id {
 		t.Errorf("stream holds %d events", len(recs))
 	}
-	if p := rig.poison.all(); len(p) != 0 {
+	if p := rig.poison.All(); len(p) != 0 {
 		t.Errorf("a retryable failure was poisoned: %s", p[0].Metadata.Get(middleware.ReasonForPoisonedKey))
 	}
 }

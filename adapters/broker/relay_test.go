@@ -147,14 +147,14 @@ func testRelayInOrder(t *testing.T, tr transport) {
 
 	pub, sub := tr.new(t)
 	topic := brokertest.Topic(t, "events")
-	col := collect(t, sub, topic)
+	col := brokertest.Collect(t, sub, topic)
 	cp := broker.BackendCheckpoint{Backend: projections.NewMemory(), Namespace: "broker_relay"}
 	startRelay(t, broker.RelayConfig{Log: store, Checkpoint: cp, Publisher: pub, Topic: broker.FixedTopic(topic), BatchSize: 7})
 	appendNotes(t, store, customers, 25) // live
 
 	head, _ := store.Head(context.Background())
-	eventually(t, 30*time.Second, "every event on the broker", func() bool { return len(index(col.all()).first) == int(head) })
-	checkDelivery(t, store, index(col.all()))
+	eventually(t, 30*time.Second, "every event on the broker", func() bool { return len(index(col.All()).first) == int(head) })
+	checkDelivery(t, store, index(col.All()))
 	eventually(t, 10*time.Second, "the checkpoint at the head", func() bool {
 		p, err := cp.Load(context.Background())
 		return err == nil && p == head
@@ -224,7 +224,7 @@ func testRelayOutage(t *testing.T, tr transport) {
 	raw, sub := tr.new(t)
 	pub := &flakyPublisher{Publisher: raw, confirmed: map[uint64]bool{}}
 	topic := brokertest.Topic(t, "events")
-	col := collect(t, sub, topic)
+	col := brokertest.Collect(t, sub, topic)
 	backend := projections.NewMemory()
 	cp := guardedCheckpoint{Checkpoint: broker.BackendCheckpoint{Backend: backend, Namespace: "broker_relay"}, t: t, store: store, pub: pub}
 	cfg := broker.RelayConfig{Log: store, Checkpoint: cp, Publisher: pub, Topic: broker.FixedTopic(topic), BatchSize: 4}
@@ -257,8 +257,8 @@ func testRelayOutage(t *testing.T, tr transport) {
 	startRelay(t, cfg)
 	appendNotes(t, store, customers, 10)
 	head, _ = store.Head(context.Background())
-	eventually(t, 30*time.Second, "every event on the broker", func() bool { return len(index(col.all()).first) == int(head) })
-	got := index(col.all())
+	eventually(t, 30*time.Second, "every event on the broker", func() bool { return len(index(col.All()).first) == int(head) })
+	got := index(col.All())
 	checkDelivery(t, store, got)
 	for _, m := range got.first {
 		if got.count[m.UUID] > 1 && position(t, m) <= stoppedAt {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 	"github.com/cxledger/cxledger/eventstore/boltstore"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/boltrm"
-	"github.com/cxledger/cxledger/projections/catalog"
 	"github.com/google/uuid"
 )
 
@@ -52,51 +50,11 @@ func startEmbedded(t *testing.T, dir string, tune func(*httpapi.Config)) *embedd
 		_ = store.Close()
 		t.Fatal(err)
 	}
-	eng, err := projections.NewEngine(store, rm, projections.Config{Logger: slog.New(slog.DiscardHandler), HeadInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range catalog.All() {
-		if err := eng.Register(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	engDone := make(chan struct{})
-	go func() { defer close(engDone); _ = eng.Run(ctx) }()
-
-	var toks httpapi.Tokens
-	for role, tok := range tokens {
-		if err := toks.Add(role, tok); err != nil {
-			t.Fatal(err)
-		}
-	}
-	logs := &syncBuffer{}
-	cfg := httpapi.Config{Store: store, ReadModels: rm, Projections: eng, Tokens: &toks,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	if tune != nil {
-		tune(&cfg)
-	}
-	srv, err := httpapi.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve() }()
+	h, eng, stopServer := serveOver(t, store, rm, tune)
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer scancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				t.Errorf("shutdown: %v", err)
-			}
-			<-served
-			cancel()
-			<-engDone
+			stopServer()
 			if err := rm.Close(); err != nil {
 				t.Errorf("close read models: %v", err)
 			}
@@ -106,14 +64,7 @@ func startEmbedded(t *testing.T, dir string, tune func(*httpapi.Config)) *embedd
 		})
 	}
 	t.Cleanup(stop)
-	return &embedded{
-		harness:   &harness{url: "http://" + srv.Addr(), server: srv, logs: logs},
-		store:     store,
-		eng:       eng,
-		storePath: storePath,
-		rmPath:    rmPath,
-		stop:      stop,
-	}
+	return &embedded{harness: h, store: store, eng: eng, storePath: storePath, rmPath: rmPath, stop: stop}
 }
 
 // settle waits until every read model is live at the store's head, then

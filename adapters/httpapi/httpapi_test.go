@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cxledger/cxledger/eventstore"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,7 +42,20 @@ type harness struct {
 func start(t *testing.T, tune func(*httpapi.Config)) *harness {
 	t.Helper()
 	store := memstore.New(memstore.Config{})
-	rm := projections.NewMemory()
+	h, _, stop := serveOver(t, store, projections.NewMemory(), tune)
+	h.store = store
+	t.Cleanup(func() {
+		stop()
+		_ = store.Close()
+	})
+	return h
+}
+
+// serveOver serves store and rm with a live engine running every read
+// model, on a loopback port. stop shuts the server and the engine down
+// (once; the caller closes store and rm).
+func serveOver(t *testing.T, store eventstore.Store, rm projections.Backend, tune func(*httpapi.Config)) (h *harness, eng *projections.Engine, stop func()) {
+	t.Helper()
 	eng, err := projections.NewEngine(store, rm, projections.Config{Logger: slog.New(slog.DiscardHandler), HeadInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -74,16 +88,22 @@ func start(t *testing.T, tune func(*httpapi.Config)) *harness {
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = srv.Shutdown(sctx)
-		cancel()
-		<-engDone
-		_ = store.Close()
-	})
-	return &harness{url: "http://" + srv.Addr(), store: store, server: srv, logs: logs}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve() }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+			<-served
+			cancel()
+			<-engDone
+		})
+	}
+	return &harness{url: "http://" + srv.Addr(), server: srv, logs: logs}, eng, stop
 }
 
 type response struct {

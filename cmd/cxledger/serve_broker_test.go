@@ -152,50 +152,6 @@ func natsClient(t *testing.T, natsURL string) (message.Publisher, message.Subscr
 	return pub, sub
 }
 
-// collector gathers the messages of one subscription, acking each.
-type collector struct {
-	mu   sync.Mutex
-	msgs []*message.Message
-}
-
-func collect(t *testing.T, sub message.Subscriber, topic string) *collector {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ch, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatalf("subscribe %s: %v", topic, err)
-	}
-	c := &collector{}
-	go func() {
-		for m := range ch {
-			c.mu.Lock()
-			c.msgs = append(c.msgs, m)
-			c.mu.Unlock()
-			m.Ack()
-		}
-	}()
-	return c
-}
-
-func (c *collector) all() []*message.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*message.Message(nil), c.msgs...)
-}
-
-// byID indexes messages by uuid, counting deliveries.
-func (c *collector) byID() (map[string]*message.Message, map[string]int) {
-	first, n := map[string]*message.Message{}, map[string]int{}
-	for _, m := range c.all() {
-		if n[m.UUID] == 0 {
-			first[m.UUID] = m
-		}
-		n[m.UUID]++
-	}
-	return first, n
-}
-
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -238,10 +194,10 @@ func feed(t *testing.T, ctx context.Context, analyst *client.Client) []eventstor
 
 // checkPublished checks that every event of the log arrived on the events
 // topic, as the record JSON with the event id and position in metadata.
-func checkPublished(t *testing.T, log []eventstore.Record, events *collector) {
+func checkPublished(t *testing.T, log []eventstore.Record, events *brokertest.Collector) {
 	t.Helper()
 	eventually(t, 30*time.Second, "every event on the events topic", func() bool {
-		first, _ := events.byID()
+		first, _ := events.ByID()
 		for _, r := range log {
 			if first[r.ID.String()] == nil {
 				return false
@@ -249,7 +205,7 @@ func checkPublished(t *testing.T, log []eventstore.Record, events *collector) {
 		}
 		return true
 	})
-	first, _ := events.byID()
+	first, _ := events.ByID()
 	for _, r := range log {
 		m := first[r.ID.String()]
 		if got := m.Metadata.Get(broker.MetadataEventID); got != r.ID.String() {
@@ -294,8 +250,8 @@ func testServeBrokerNATS(t *testing.T, cfg storeConfig) {
 	m := startBrokerMain(t, cfg, bc, log)
 	waitStreams(t, natsURL, bc.IngestTopic, bc.PoisonTopic, bc.EventsTopic)
 	pub, sub := natsClient(t, natsURL)
-	events := collect(t, sub, bc.EventsTopic)
-	poison := collect(t, sub, bc.PoisonTopic)
+	events := brokertest.Collect(t, sub, bc.EventsTopic)
+	poison := brokertest.Collect(t, sub, bc.PoisonTopic)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -327,8 +283,8 @@ func testServeBrokerNATS(t *testing.T, cfg storeConfig) {
 
 	// The subscription hands messages over one at a time, in order: once
 	// the poisoned one is out, the others were handled.
-	eventually(t, 30*time.Second, "the invalid message on the poison topic", func() bool { return len(poison.all()) > 0 })
-	p := poison.all()[0]
+	eventually(t, 30*time.Second, "the invalid message on the poison topic", func() bool { return len(poison.All()) > 0 })
+	p := poison.All()[0]
 	if p.UUID != bad.String() || !strings.Contains(p.Metadata.Get(middleware.ReasonForPoisonedKey), "CallTeleported") {
 		t.Fatalf("poisoned %s with reason %q, want %s for its unknown type", p.UUID, p.Metadata.Get(middleware.ReasonForPoisonedKey), bad)
 	}
@@ -362,7 +318,7 @@ func testServeBrokerNATS(t *testing.T, cfg storeConfig) {
 		t.Fatalf("log: %d events, want 6 ending with the note", len(log6))
 	}
 	checkPublished(t, log6, events)
-	for _, pm := range poison.all() {
+	for _, pm := range poison.All() {
 		if pm.UUID != bad.String() {
 			t.Errorf("valid message %s poisoned: %s", pm.UUID, pm.Metadata.Get(middleware.ReasonForPoisonedKey))
 		}
@@ -384,7 +340,7 @@ func TestServeBrokerRestart(t *testing.T) {
 	m := startBrokerMain(t, storeConfig{Data: dir}, bc, log)
 	waitStreams(t, natsURL, bc.IngestTopic, bc.EventsTopic)
 	pub, sub := natsClient(t, natsURL)
-	events := collect(t, sub, bc.EventsTopic)
+	events := brokertest.Collect(t, sub, bc.EventsTopic)
 	svc := client.New(m.URL(), serviceToken)
 	customer := uuid.New()
 	if _, err := svc.Register(ctx, httpapi.RegisterRequest{CustomerID: customer, Name: "Before the restart", Metadata: md()}); err != nil {
@@ -401,7 +357,7 @@ func TestServeBrokerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, "the first run's 5 events", func() bool { first, _ := events.byID(); return len(first) == 5 })
+	eventually(t, 30*time.Second, "the first run's 5 events", func() bool { first, _ := events.ByID(); return len(first) == 5 })
 	// The relay commits its checkpoint after the broker confirmed a batch;
 	// a shutdown between the two republishes that batch (at least once).
 	eventually(t, 10*time.Second, "the relay's checkpoint at 5", func() bool {
@@ -457,12 +413,12 @@ func TestServeBrokerRestart(t *testing.T) {
 		t.Fatalf("log: %d events, want 10", len(all))
 	}
 	checkPublished(t, all, events)
-	first, n := events.byID()
+	first, n := events.ByID()
 	if first[offline.String()] == nil {
 		t.Fatal("the event appended while the server was down was not published")
 	}
 	var order []uint64
-	for _, msg := range events.all() {
+	for _, msg := range events.All() {
 		p, _ := strconv.ParseUint(msg.Metadata.Get(broker.MetadataPosition), 10, 64)
 		order = append(order, p)
 		if n[msg.UUID] > 1 {
@@ -552,7 +508,7 @@ func TestServeBrokerDownAtStart(t *testing.T) {
 	proxy.up.Store(true)
 	waitStreams(t, natsURL, bc.IngestTopic, bc.EventsTopic)
 	pub, sub := natsClient(t, natsURL)
-	events := collect(t, sub, bc.EventsTopic)
+	events := brokertest.Collect(t, sub, bc.EventsTopic)
 	publish(t, pub, bc.IngestTopic, uuid.New(), broker.TouchpointMessage{CustomerID: &customer, Type: domain.TypeCallLogged, Event: callEvent(), OccurredAt: time.Now().UTC().Add(-time.Minute)})
 	eventually(t, 30*time.Second, "the ingested call", func() bool {
 		page, err := svc.ReadStream(ctx, customer, 0, 0)
@@ -720,8 +676,8 @@ func TestServeBrokerAMQP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Close(); _ = pub.Close() })
-	events := collect(t, sub, bc.EventsTopic)
-	poison := collect(t, sub, bc.PoisonTopic)
+	events := brokertest.Collect(t, sub, bc.EventsTopic)
+	poison := brokertest.Collect(t, sub, bc.PoisonTopic)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -734,8 +690,8 @@ func TestServeBrokerAMQP(t *testing.T) {
 	publish(t, pub, bc.IngestTopic, call, broker.TouchpointMessage{CustomerID: &customer, Type: domain.TypeCallLogged, Event: callEvent(), OccurredAt: time.Now().UTC().Add(-time.Minute)})
 	bad := uuid.New()
 	publish(t, pub, bc.IngestTopic, bad, broker.TouchpointMessage{CustomerID: &customer, Type: domain.TypeCallLogged, Event: json.RawMessage(`{"direction":"sideways"}`)})
-	eventually(t, 30*time.Second, "the invalid message on the poison topic", func() bool { return len(poison.all()) > 0 })
-	if p := poison.all()[0]; p.UUID != bad.String() || p.Metadata.Get(middleware.ReasonForPoisonedKey) == "" {
+	eventually(t, 30*time.Second, "the invalid message on the poison topic", func() bool { return len(poison.All()) > 0 })
+	if p := poison.All()[0]; p.UUID != bad.String() || p.Metadata.Get(middleware.ReasonForPoisonedKey) == "" {
 		t.Fatalf("poisoned %s (reason %q), want %s", p.UUID, p.Metadata.Get(middleware.ReasonForPoisonedKey), bad)
 	}
 	eventually(t, 30*time.Second, "the call ingested", func() bool {
