@@ -42,10 +42,10 @@ const (
 	// topic and its queue group: a restarted server resumes after the last
 	// acknowledged message, and several servers share the messages.
 	natsConsumer = "cxledger_ingest"
-	// ingestAckWait is how long the broker waits for an ingested message's
+	// DefaultAckWait is how long the broker waits for an ingested message's
 	// acknowledgement before redelivering it: far above the handler's
 	// in-place retries (about 3 s with RouteConfig's defaults).
-	ingestAckWait = 60 * time.Second
+	DefaultAckWait = 60 * time.Second
 	// ingestNakDelay spaces the redeliveries of a message whose in-place
 	// retries all failed (the store down), so that it does not spin.
 	ingestNakDelay = 5 * time.Second
@@ -89,6 +89,11 @@ type ServiceConfig struct {
 	// AMQPQueueArguments are set on every queue declared on RabbitMQ
 	// (e.g. x-queue-type: quorum, or an x-expires for scratch queues).
 	AMQPQueueArguments map[string]any
+	// AckWait is how long NATS waits for an ingested message's
+	// acknowledgement before delivering it again — also to another server
+	// when this one stopped with the message in hand (default
+	// DefaultAckWait). It must exceed the handler's in-place retries.
+	AckWait time.Duration
 }
 
 // SetDefaults fills in the kind (none), the URL of the kind's local default
@@ -105,6 +110,9 @@ func (c *ServiceConfig) SetDefaults() {
 		case KindAMQP:
 			c.URL = DefaultAMQPURL
 		}
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
 	}
 	if c.MinRetry <= 0 {
 		c.MinRetry = time.Second
@@ -499,7 +507,7 @@ func (b *Service) connectNATS() (*brokerConn, error) {
 		}
 	}
 	if err == nil && b.cfg.IngestTopic != "" {
-		err = ensureNATSConsumer(js, b.cfg.IngestTopic)
+		err = ensureNATSConsumer(js, b.cfg.IngestTopic, b.cfg.AckWait)
 	}
 	nc.Close()
 	if err != nil {
@@ -522,14 +530,14 @@ func (b *Service) connectNATS() (*brokerConn, error) {
 			// A durable consumer in a queue group: resumes after a restart,
 			// shared by several servers.
 			QueueGroupPrefix: natsConsumer,
-			AckWaitTimeout:   ingestAckWait,
+			AckWaitTimeout:   b.cfg.AckWait,
 			CloseTimeout:     closeTimeout,
 			SubscribeTimeout: 10 * time.Second,
 			NakDelay:         wnats.NewStaticDelay(ingestNakDelay),
 			JetStream: wnats.JetStreamConfig{
 				DurablePrefix: natsConsumer,
 				SubscribeOptions: []nats.SubOpt{
-					nats.DeliverAll(), nats.AckExplicit(), nats.AckWait(ingestAckWait),
+					nats.DeliverAll(), nats.AckExplicit(), nats.AckWait(b.cfg.AckWait),
 				},
 			},
 		}, b.wlog)
@@ -570,7 +578,7 @@ func ensureNATSStream(js nats.JetStreamContext, topic string) (string, error) {
 // consumer it created itself when the subscription ends, so that a
 // restarted server would consume the whole stream again instead of
 // resuming after the last acknowledged message.
-func ensureNATSConsumer(js nats.JetStreamContext, topic string) error {
+func ensureNATSConsumer(js nats.JetStreamContext, topic string, ackWait time.Duration) error {
 	stream, err := js.StreamNameBySubject(topic)
 	if err != nil {
 		return fmt.Errorf("look up the stream of %s: %w", topic, err)
@@ -588,7 +596,7 @@ func ensureNATSConsumer(js nats.JetStreamContext, topic string) error {
 		DeliverGroup:   natsConsumer,
 		DeliverPolicy:  nats.DeliverAllPolicy,
 		AckPolicy:      nats.AckExplicitPolicy,
-		AckWait:        ingestAckWait,
+		AckWait:        ackWait,
 		FilterSubject:  topic,
 	})
 	var apiErr *nats.APIError

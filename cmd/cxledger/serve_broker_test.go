@@ -94,6 +94,9 @@ func natsTopics(t *testing.T, natsURL string) broker.ServiceConfig {
 		Kind: broker.KindNATS, URL: natsURL,
 		IngestTopic: prefix + ".touchpoints", PoisonTopic: prefix + ".touchpoints.poison", EventsTopic: prefix + ".events",
 		MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond,
+		// A message a stopping server held unacknowledged comes back within
+		// seconds, not the production minute (TestServeBrokerRestart).
+		AckWait: 5 * time.Second,
 	}
 	t.Cleanup(func() {
 		nc, err := nats.Connect(natsURL)
