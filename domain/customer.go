@@ -30,7 +30,19 @@ type Customer struct {
 	opportunities map[uuid.UUID]OpportunityState
 	orders        map[uuid.UUID]OrderState
 	refunds       map[uuid.UUID]struct{}
+	// consents holds the latest decision per channel and purpose: true
+	// after ConsentGranted, false after ConsentWithdrawn.
+	consents map[Consent]bool
 }
+
+// Consent names one consent: a channel and a purpose.
+type Consent struct {
+	Channel ConsentChannel
+	Purpose ConsentPurpose
+}
+
+// String returns "channel/purpose", the form rejections name.
+func (c Consent) String() string { return string(c.Channel) + "/" + string(c.Purpose) }
 
 // OpportunityOutcome is open until an opportunity is won or lost, which is
 // final.
@@ -112,6 +124,10 @@ func (c *Customer) Apply(e Event) {
 		c.registered = true
 	case CustomerForgotten:
 		c.forgotten = true
+	case ConsentGranted:
+		c.setConsent(Consent{e.Channel, e.Purpose}, true)
+	case ConsentWithdrawn:
+		c.setConsent(Consent{e.Channel, e.Purpose}, false)
 
 	case TicketOpened:
 		c.setTicket(e.TicketID, StatusOpen)
@@ -159,6 +175,17 @@ func (c *Customer) Apply(e Event) {
 	}
 }
 
+func (c *Customer) setConsent(k Consent, granted bool) {
+	if c.consents == nil {
+		c.consents = make(map[Consent]bool)
+	}
+	c.consents[k] = granted
+}
+
+// Consented reports whether the customer's latest decision on k is a
+// grant. No decision at all is no consent.
+func (c *Customer) Consented(k Consent) bool { return c.consents[k] }
+
 func (c *Customer) setTicket(id uuid.UUID, s TicketStatus) {
 	if c.tickets == nil {
 		c.tickets = make(map[uuid.UUID]TicketStatus)
@@ -192,7 +219,10 @@ func (c *Customer) setOpportunity(id uuid.UUID, update func(*OpportunityState)) 
 //     closed ticket reopens;
 //   - a won or lost opportunity is final; a stage change changes the stage;
 //   - refunds go to a known order, in its currency, and never sum to more
-//     than it paid.
+//     than it paid;
+//   - a marketing message (see MarketingConsent) needs the customer's
+//     standing marketing consent for its channel; service messages need
+//     none.
 //
 // Check does not change c: Apply the event once it is stored.
 func (c *Customer) Check(e Event) error {
@@ -226,6 +256,14 @@ func (c *Customer) Check(e Event) error {
 	}
 	if !c.registered {
 		return reject("customer", c.id, "not registered: the first event must be CustomerRegistered")
+	}
+
+	if need, ok := MarketingConsent(e); ok && !c.consents[need] {
+		why := "never granted"
+		if _, decided := c.consents[need]; decided {
+			why = "withdrawn"
+		}
+		return reject("consent", c.id, "missing consent %s (%s): a marketing message needs the customer's %s consent for %s; service messages need none", need, why, need.Purpose, need.Channel)
 	}
 
 	switch e := e.(type) {
@@ -343,5 +381,43 @@ func (c *Customer) clone() *Customer {
 	n.opportunities = maps.Clone(c.opportunities)
 	n.orders = maps.Clone(c.orders)
 	n.refunds = maps.Clone(c.refunds)
+	n.consents = maps.Clone(c.consents)
 	return &n
+}
+
+// campaignConsent maps the campaign channels addressed to one person to the
+// consent channel they need. Social, display, search, event and web
+// campaigns reach an audience, not a customer's inbox, so they need no
+// per-customer consent.
+var campaignConsent = map[CampaignChannel]ConsentChannel{
+	CampaignEmail:      ConsentEmail,
+	CampaignSMS:        ConsentSMS,
+	CampaignPush:       ConsentPush,
+	CampaignDirectMail: ConsentPost,
+}
+
+// MarketingConsent returns the consent a marketing message needs, and false
+// for anything else. Marketing messages are a campaign's send to one
+// customer (CampaignTouched with action sent on email, SMS, push or direct
+// mail) and an EmailSent or SMSSent that names a campaign. Reactions to a
+// send (delivered, viewed, clicked, bounced, unsubscribed) are facts about
+// the customer, never refused, and messages without a campaign are service
+// messages (an order confirmation, a ticket reply).
+func MarketingConsent(e Event) (Consent, bool) {
+	switch e := deref(e).(type) {
+	case CampaignTouched:
+		ch, ok := campaignConsent[e.Channel]
+		if ok && e.Action == ActionSent {
+			return Consent{ch, PurposeMarketing}, true
+		}
+	case EmailSent:
+		if e.Campaign != "" {
+			return Consent{ConsentEmail, PurposeMarketing}, true
+		}
+	case SMSSent:
+		if e.Campaign != "" {
+			return Consent{ConsentSMS, PurposeMarketing}, true
+		}
+	}
+	return Consent{}, false
 }

@@ -28,6 +28,36 @@ func fold(events ...Event) *Customer {
 	return c
 }
 
+func send(ch CampaignChannel) CampaignTouched {
+	return CampaignTouched{Campaign: "spring", Channel: ch, Action: ActionSent}
+}
+
+func grant(ch ConsentChannel, p ConsentPurpose) ConsentGranted {
+	return ConsentGranted{Channel: ch, Purpose: p, Source: "web"}
+}
+
+func withdraw(ch ConsentChannel, p ConsentPurpose) ConsentWithdrawn {
+	return ConsentWithdrawn{Channel: ch, Purpose: p}
+}
+
+// The rejection of a marketing message names the consent it lacks and
+// whether it was withdrawn or never given.
+func TestConsentRejectionNamesConsent(t *testing.T) {
+	c := fold(history()...)
+	err := c.Check(send(CampaignSMS))
+	if err == nil || !strings.Contains(err.Error(), "missing consent sms/marketing (never granted)") {
+		t.Fatalf("err = %v", err)
+	}
+	c.Apply(grant(ConsentSMS, PurposeMarketing))
+	c.Apply(withdraw(ConsentSMS, PurposeMarketing))
+	if err := c.Check(send(CampaignSMS)); err == nil || !strings.Contains(err.Error(), "missing consent sms/marketing (withdrawn)") {
+		t.Fatalf("err = %v", err)
+	}
+	if c.Consented(Consent{ConsentSMS, PurposeMarketing}) {
+		t.Error("Consented after withdrawal")
+	}
+}
+
 func TestCustomerCheck(t *testing.T) {
 	ev := validEvents()
 	base := history()
@@ -108,6 +138,28 @@ func TestCustomerCheck(t *testing.T) {
 		{"refund other currency", base, refund(1_500, "USD"), "order"},
 		{"refund unknown order", base, RefundIssued{RefundID: refundID, OrderID: otherID, Amount: 100, Currency: "EUR"}, "order"},
 		{"duplicate refund id", then(ev[TypeRefundIssued]), ev[TypeRefundIssued], "refund"},
+
+		// Consent: marketing needs the matching standing consent.
+		{"campaign email without consent", base, send(CampaignEmail), "consent"},
+		{"campaign email with consent", then(grant(ConsentEmail, PurposeMarketing)), send(CampaignEmail), ""},
+		{"campaign email after withdrawal", then(grant(ConsentEmail, PurposeMarketing), withdraw(ConsentEmail, PurposeMarketing)), send(CampaignEmail), "consent"},
+		{"campaign email after re-grant", then(grant(ConsentEmail, PurposeMarketing), withdraw(ConsentEmail, PurposeMarketing), grant(ConsentEmail, PurposeMarketing)), send(CampaignEmail), ""},
+		{"campaign email with service consent only", then(grant(ConsentEmail, PurposeService)), send(CampaignEmail), "consent"},
+		{"campaign email with sms consent only", then(grant(ConsentSMS, PurposeMarketing)), send(CampaignEmail), "consent"},
+		{"campaign sms without consent", then(grant(ConsentEmail, PurposeMarketing)), send(CampaignSMS), "consent"},
+		{"campaign sms with consent", then(grant(ConsentSMS, PurposeMarketing)), send(CampaignSMS), ""},
+		{"campaign push without consent", base, send(CampaignPush), "consent"},
+		{"direct mail without post consent", then(grant(ConsentEmail, PurposeMarketing)), send(CampaignDirectMail), "consent"},
+		{"direct mail with post consent", then(grant(ConsentPost, PurposeMarketing)), send(CampaignDirectMail), ""},
+		{"social campaign needs none", base, send(CampaignSocial), ""},
+		{"click without consent is a fact", base, CampaignTouched{Campaign: "spring", Channel: CampaignEmail, Action: ActionClicked}, ""},
+		{"unsubscribe without consent is a fact", base, CampaignTouched{Campaign: "spring", Channel: CampaignEmail, Action: ActionUnsubscribed}, ""},
+		{"campaign EmailSent without consent", base, EmailSent{MessageID: "<1@x>", Subject: "Soldes", From: "news@shop.example", To: "zoe@example.fr", Campaign: "spring"}, "consent"},
+		{"campaign EmailSent with consent", then(grant(ConsentEmail, PurposeMarketing)), EmailSent{MessageID: "<1@x>", Subject: "Soldes", From: "news@shop.example", To: "zoe@example.fr", Campaign: "spring"}, ""},
+		{"service EmailSent without consent", base, EmailSent{MessageID: "<1@x>", Subject: "Votre commande", From: "shop@shop.example", To: "zoe@example.fr"}, ""},
+		{"campaign SMSSent without consent", base, SMSSent{To: "+33612345678", Body: "-20% ce week-end", Campaign: "weekend"}, "consent"},
+		{"campaign SMSSent with consent", then(grant(ConsentSMS, PurposeMarketing)), SMSSent{To: "+33612345678", Body: "-20% ce week-end", Campaign: "weekend"}, ""},
+		{"service SMSSent without consent", base, SMSSent{To: "+33612345678", Body: "Votre colis arrive demain"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -208,10 +208,12 @@ func (e MeetingHeld) Validate() error {
 	return v.err()
 }
 
-// SMSSent records a text message sent to the customer's phone.
+// SMSSent records a text message sent to the customer's phone. Campaign,
+// when set, makes it a marketing message that needs SMS marketing consent.
 type SMSSent struct {
-	To   string `json:"to"`
-	Body string `json:"body"`
+	To       string `json:"to"`
+	Body     string `json:"body"`
+	Campaign string `json:"campaign,omitempty"`
 }
 
 // EventType implements Event.
@@ -224,6 +226,7 @@ func (e SMSSent) Validate() error {
 		v.addErr("to", err)
 	}
 	v.text("body", e.Body, true, 1600) // ten concatenated segments
+	v.line("campaign", e.Campaign, false, maxName)
 	return v.err()
 }
 
