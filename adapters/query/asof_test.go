@@ -1,9 +1,7 @@
 package query_test
 
 import (
-	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,43 +11,10 @@ import (
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
-	"github.com/cxledger/cxledger/eventstore/boltstore"
-	"github.com/cxledger/cxledger/eventstore/memstore"
-	"github.com/cxledger/cxledger/eventstore/pgstore"
-	"github.com/cxledger/cxledger/eventstore/pgstore/pgtest"
+	"github.com/cxledger/cxledger/eventstore/storetest/backends"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/pipeline"
 )
-
-// eachStore runs fn against the in-memory, embedded and PostgreSQL stores.
-func eachStore(t *testing.T, fn func(t *testing.T, s eventstore.Store)) {
-	open := map[string]func(t *testing.T) eventstore.Store{
-		"memory": func(*testing.T) eventstore.Store { return memstore.New(memstore.Config{}) },
-		"embedded": func(t *testing.T) eventstore.Store {
-			s, err := boltstore.Open(filepath.Join(t.TempDir(), "ledger.db"), boltstore.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"postgres": func(t *testing.T) eventstore.Store {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			s, err := pgstore.Open(ctx, pgtest.URL(t), pgstore.Options{Schema: pgtest.Schema(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for _, name := range []string{"memory", "embedded", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			s := open[name](t)
-			t.Cleanup(func() { _ = s.Close() })
-			fn(t, s)
-		})
-	}
-}
 
 func day(s string) time.Time {
 	t, err := time.Parse(time.DateOnly, s)
@@ -82,7 +47,7 @@ func waitPast(t time.Time) {
 // backdated purchase counts), spend 65.00, ticket open, qualification.
 // Occurred basis at 31 Mar: everything: 7 events, no open ticket, proposal.
 func TestAsOf(t *testing.T) {
-	eachStore(t, func(t *testing.T, s eventstore.Store) {
+	backends.Each(t, func(t *testing.T, s eventstore.Store) {
 		ctx := t.Context()
 		l := ledger.New(s)
 		id := uuid.New()
