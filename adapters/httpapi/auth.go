@@ -3,8 +3,10 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -49,10 +51,27 @@ type Tokens struct {
 type tokenEntry struct {
 	hash [sha256.Size]byte
 	role Role
+	name string
 }
 
-// Add registers token for role.
-func (t *Tokens) Add(role Role, token string) error {
+// Principal is who a request acts as: the token's role and name.
+type Principal struct {
+	Role Role
+	// Name identifies the token's holder in the access log. A token
+	// registered without one is named after its role and the first bytes
+	// of its hash ("auditor-3f2a9c1e"): stable, and no use to a thief.
+	Name string
+}
+
+// Add registers token for role, named after its role and hash.
+func (t *Tokens) Add(role Role, token string) error { return t.AddNamed(role, token, "") }
+
+// AddNamed registers token for role under name (see Principal.Name); ""
+// means the default name.
+func (t *Tokens) AddNamed(role Role, token, name string) error {
+	if len(name) > 64 || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("token name must be at most 64 printable characters without spaces")
+	}
 	if !slices.Contains(Roles, role) {
 		if len(role) >= MinTokenLength {
 			// Long enough to hold a token (a line in the wrong format):
@@ -65,7 +84,11 @@ func (t *Tokens) Add(role Role, token string) error {
 		// Never echo the token itself.
 		return fmt.Errorf("the token for role %s has %d bytes, want at least %d (e.g. openssl rand -hex 32)", role, len(token), MinTokenLength)
 	}
-	t.entries = append(t.entries, tokenEntry{hash: sha256.Sum256([]byte(token)), role: role})
+	h := sha256.Sum256([]byte(token))
+	if name == "" {
+		name = string(role) + "-" + hex.EncodeToString(h[:4])
+	}
+	t.entries = append(t.entries, tokenEntry{hash: h, role: role, name: name})
 	return nil
 }
 
@@ -76,19 +99,26 @@ func (t *Tokens) Len() int { return len(t.entries) }
 // same length, and the loop visits every entry whatever matches, so the
 // time taken says nothing about the tokens.
 func (t *Tokens) Role(token string) (Role, bool) {
+	p, ok := t.Lookup(token)
+	return p.Role, ok
+}
+
+// Lookup returns the principal of token, in constant time like Role.
+func (t *Tokens) Lookup(token string) (Principal, bool) {
 	h := sha256.Sum256([]byte(token))
-	var found Role
+	var found Principal
 	for _, e := range t.entries {
 		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
-			found = e.role
+			found = Principal{Role: e.role, Name: e.name}
 		}
 	}
-	return found, found != ""
+	return found, found.Role != ""
 }
 
 // ParseTokens reads a token file: either JSON — {"tokens":[{"role":…,
-// "token":…}]} or the bare array — or lines "role token" (blank lines and
-// lines starting with # are skipped). Errors name the line, never the
+// "token":…, "name":…}]} or the bare array — or lines "role token [name]"
+// (blank lines and lines starting with # are skipped). The optional name
+// identifies the holder in the access log. Errors name the line, never the
 // token.
 func ParseTokens(data []byte, into *Tokens) error {
 	trimmed := bytes.TrimSpace(data)
@@ -96,6 +126,7 @@ func ParseTokens(data []byte, into *Tokens) error {
 		type entry struct {
 			Role  Role   `json:"role"`
 			Token string `json:"token"`
+			Name  string `json:"name"`
 		}
 		var list []entry
 		if trimmed[0] == '{' {
@@ -110,7 +141,7 @@ func ParseTokens(data []byte, into *Tokens) error {
 			return fmt.Errorf("tokens: not valid JSON: %w", err)
 		}
 		for i, e := range list {
-			if err := into.Add(e.Role, e.Token); err != nil {
+			if err := into.AddNamed(e.Role, e.Token, e.Name); err != nil {
 				return fmt.Errorf("tokens: entry %d: %w", i, err)
 			}
 		}
@@ -123,10 +154,14 @@ func ParseTokens(data []byte, into *Tokens) error {
 			continue
 		}
 		fields := strings.Fields(line)
-		if len(fields) != 2 {
-			return fmt.Errorf("tokens: line %d: want \"role token\"", n)
+		if len(fields) != 2 && len(fields) != 3 {
+			return fmt.Errorf("tokens: line %d: want \"role token [name]\"", n)
 		}
-		if err := into.Add(Role(fields[0]), fields[1]); err != nil {
+		name := ""
+		if len(fields) == 3 {
+			name = fields[2]
+		}
+		if err := into.AddNamed(Role(fields[0]), fields[1], name); err != nil {
 			return fmt.Errorf("tokens: line %d: %w", n, err)
 		}
 	}
@@ -154,20 +189,29 @@ func ParseTokensEnv(s string, into *Tokens) error {
 	return nil
 }
 
-// authenticate returns the role of the request's bearer token. With auth
-// disabled every request is admin.
-func (s *Server) authenticate(r *http.Request) (Role, error) {
+// authenticate returns the principal of the request's bearer token. With
+// auth disabled every request is admin "anonymous".
+func (s *Server) authenticate(r *http.Request) (Principal, error) {
 	if s.cfg.AuthDisabled {
-		return RoleAdmin, nil
+		return Principal{Role: RoleAdmin, Name: "anonymous"}, nil
 	}
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", fmt.Errorf("%w: send Authorization: Bearer <token>", ErrUnauthenticated)
+		return Principal{}, fmt.Errorf("%w: send Authorization: Bearer <token>", ErrUnauthenticated)
 	}
-	role, ok := s.cfg.Tokens.Role(strings.TrimSpace(token))
+	p, ok := s.cfg.Tokens.Lookup(strings.TrimSpace(token))
 	if !ok {
-		return "", fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+		return Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
 	}
-	return role, nil
+	return p, nil
+}
+
+type principalKey struct{}
+
+// principal returns the request's principal (zero outside an authorized
+// route).
+func principal(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
 }

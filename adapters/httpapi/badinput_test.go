@@ -492,6 +492,9 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"GET /v1/events/live":                 {"/v1/events/live", ""},
 		"GET /v1/projections":                 {"/v1/projections", ""},
 		"POST /v1/projections/{name}/rebuild": {"/v1/projections/timeline/rebuild", ""},
+		"GET /v1/customers/{id}/as-of":        {"/v1/customers/" + anaID.String() + "/as-of?at=2026-01-01", ""},
+		"GET /v1/pipeline/as-of":              {"/v1/pipeline/as-of?at=2026-01-01", ""},
+		"GET /v1/audit/access":                {"/v1/audit/access", ""},
 	}
 	routes := srv.Routes()
 	patterns := make([]string, 0, len(routes))

@@ -32,6 +32,9 @@ var (
 	ErrNotReady = errors.New("not ready")
 	// ErrBusy: too many live-feed subscribers.
 	ErrBusy = errors.New("too many live subscribers")
+	// ErrAccessLog: a personal-data read could not be recorded in the
+	// access log, so it was not served.
+	ErrAccessLog = errors.New("access log unavailable")
 )
 
 // ProblemTypeBase prefixes every problem type URI; the suffix is the slug
@@ -72,6 +75,7 @@ var errorTable = []problemKind{
 	{projections.ErrNotActive, http.StatusServiceUnavailable, "not-ready", "Read model not ready"},
 	{projections.ErrNotRunning, http.StatusServiceUnavailable, "not-ready", "Projection engine not running"},
 	{ErrBusy, http.StatusServiceUnavailable, "busy", "Server busy"},
+	{ErrAccessLog, http.StatusServiceUnavailable, "access-log-unavailable", "Access log unavailable"},
 	{eventstore.ErrClosed, http.StatusServiceUnavailable, "unavailable", "Store closed"},
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/ledger"
+	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
@@ -157,7 +158,11 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	recs, err := s.cfg.Store.ReadAll(r.Context(), eventstore.ReadAllOptions{After: after, Limit: limit, Filter: typesFilter(q.Get("types"))})
+	filter, err := feedFilter(r, q.Get("types"))
+	if err != nil {
+		return err
+	}
+	recs, err := s.cfg.Store.ReadAll(r.Context(), eventstore.ReadAllOptions{After: after, Limit: limit, Filter: filter})
 	if err != nil {
 		return err
 	}
@@ -510,7 +515,21 @@ func splitList(s string) []string {
 	return out
 }
 
-func typesFilter(s string) eventstore.Filter { return eventstore.Filter{Types: splitList(s)} }
+// feedFilter is the global feed's filter: the types asked for. The access
+// log is the auditor's: for an analyst the feed holds the customers' events
+// only (every domain type when none is asked for, never AccessRecorded).
+func feedFilter(r *http.Request, types string) (eventstore.Filter, error) {
+	f := eventstore.Filter{Types: splitList(types)}
+	switch {
+	case principal(r.Context()).Role != RoleAnalyst:
+		return f, nil
+	case slices.Contains(f.Types, access.Type):
+		return f, fmt.Errorf("%w: the access log (%s) is the auditor's", ErrForbidden, access.Type)
+	case len(f.Types) == 0:
+		f.Types = domain.Types()
+	}
+	return f, nil
+}
 
 // nonNil makes empty lists encode as [] rather than null.
 func nonNil[T any](s []T) []T {

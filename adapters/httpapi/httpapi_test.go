@@ -324,6 +324,9 @@ func TestRoles(t *testing.T) {
 		"GET /v1/events/live":                 "/v1/events/live",
 		"GET /v1/projections":                 "/v1/projections",
 		"POST /v1/projections/{name}/rebuild": "/v1/projections/nope/rebuild",
+		"GET /v1/customers/{id}/as-of":        "/v1/customers/" + id.String() + "/as-of?at=2030-01-01",
+		"GET /v1/pipeline/as-of":              "/v1/pipeline/as-of?at=2030-01-01",
+		"GET /v1/audit/access":                "/v1/audit/access",
 	}
 	// The expected table, written out so a change to the routes is a
 	// deliberate change here too.
@@ -345,6 +348,9 @@ func TestRoles(t *testing.T) {
 		"GET /v1/events/live":                 {A, U, D},
 		"GET /v1/projections":                 {A, U, D},
 		"POST /v1/projections/{name}/rebuild": {A, D},
+		"GET /v1/customers/{id}/as-of":        {S, U, D},
+		"GET /v1/pipeline/as-of":              {A, D},
+		"GET /v1/audit/access":                {U, D},
 	}
 	if len(h.server.Routes()) != len(want) {
 		t.Fatalf("server has %d routes, the test knows %d", len(h.server.Routes()), len(want))

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/eventstore"
@@ -143,6 +144,8 @@ type Server struct {
 	log     *slog.Logger
 	ledger  *ledger.Service
 	query   *query.Service
+	history *query.History
+	access  *access.Log
 	metrics *metrics
 	mux     *http.ServeMux
 	sseSem  chan struct{}
@@ -168,12 +171,15 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger,
 		ledger:  ledger.New(cfg.Store),
 		query:   query.New(cfg.ReadModels),
+		history: query.NewHistory(cfg.Store),
+		access:  access.New(cfg.Store),
 		metrics: newMetrics(cfg.Projections.Status),
 		mux:     http.NewServeMux(),
 		sseSem:  make(chan struct{}, cfg.MaxSubscribers),
 	}
 	s.ledger.Now = cfg.Now
 	s.query.Now = cfg.Now
+	s.access.Now = cfg.Now
 	s.closing, s.stop = context.WithCancel(context.Background())
 	s.routes()
 	return s, nil
@@ -214,6 +220,9 @@ func (s *Server) table() []route {
 		{"POST /v1/customers/{id}/events", svc, s.appendEvents},
 		{"GET /v1/customers/{id}/events", reader, s.readStream},
 		{"GET /v1/customers/{id}/timeline", audit, s.timeline},
+		{"GET /v1/customers/{id}/as-of", reader, s.customerAsOf},
+		{"GET /v1/pipeline/as-of", analyst, s.pipelineAsOf},
+		{"GET /v1/audit/access", audit, s.accessLog},
 		{"GET /v1/pipeline", analyst, s.pipeline},
 		{"GET /v1/analytics/rfm", analyst, s.rfm},
 		{"GET /v1/analytics/channels", analyst, s.channels},
@@ -256,11 +265,13 @@ func (s *Server) routes() {
 // error as a problem.
 func (s *Server) authorize(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		role, err := s.authenticate(r)
+		who, err := s.authenticate(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		role := who.Role
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who))
 		if st, ok := w.(*statusWriter); ok {
 			st.role = role
 		}
@@ -274,6 +285,10 @@ func (s *Server) authorize(rt route) http.Handler {
 			defer cancel()
 			r = r.WithContext(ctx)
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout + 5*time.Second))
+		}
+		if logged, ok := s.loggedRead(r, rt.pattern); ok {
+			s.serveLogged(w, r, rt, logged)
+			return
 		}
 		if err := rt.handle(w, r); err != nil {
 			s.writeError(w, r, err)

@@ -37,6 +37,10 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	filter, err := feedFilter(r, q.Get("types"))
+	if err != nil {
+		return err
+	}
 	select {
 	case s.sseSem <- struct{}{}:
 		defer func() { <-s.sseSem }()
@@ -102,7 +106,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
 
 	var buf bytes.Buffer
 	var writeErr error
-	err = s.cfg.Store.Subscribe(ctx, eventstore.SubscribeOptions{After: after, Filter: typesFilter(q.Get("types")), BatchSize: s.cfg.SSEBatch},
+	err = s.cfg.Store.Subscribe(ctx, eventstore.SubscribeOptions{After: after, Filter: filter, BatchSize: s.cfg.SSEBatch},
 		func(_ context.Context, batch []eventstore.Record) error {
 			buf.Reset()
 			for _, rec := range batch {
