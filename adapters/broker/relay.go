@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
 )
@@ -101,7 +102,8 @@ type RelayConfig struct {
 	Publisher message.Publisher
 	// Topic chooses each event's topic. Required (FixedTopic for one).
 	Topic TopicFunc
-	// Filter keeps only matching events (default: all).
+	// Filter keeps only matching events (default: every customer event
+	// type, domain.Types(): the access log stays inside the ledger).
 	Filter eventstore.Filter
 	// BatchSize caps the events published between checkpoint commits
 	// (default 100): a crash republishes at most this many.
@@ -115,6 +117,9 @@ type RelayConfig struct {
 }
 
 func (c *RelayConfig) setDefaults() {
+	if len(c.Filter.Types) == 0 {
+		c.Filter.Types = domain.Types()
+	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
 	}
