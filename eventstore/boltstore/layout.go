@@ -22,6 +22,11 @@ import (
 //	        idempotency and duplicate check.
 //	meta    "format" → one byte, the layout version, checked on Open.
 //
+// Three more buckets, tree_hashes, tree_leaves and tree_positions, hold the
+// Merkle tree over the log kept by eventstore/notary (see merkle.go). They
+// are created by the first AppendLeaves, so a file without them is of the
+// same layout version, and the event buckets never depend on them.
+//
 // A stream key is the stream name's length (2 bytes, big-endian), the name,
 // and the version (8 bytes, big-endian). The length prefix makes one
 // stream's keys a contiguous range that no other stream's keys can enter,

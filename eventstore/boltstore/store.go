@@ -4,6 +4,9 @@
 //
 // A data file belongs to one process at a time: Open takes an exclusive file
 // lock and fails at once (ErrInUse) when another process holds it.
+//
+// The same file keeps the Merkle tree over the log that eventstore/notary
+// maintains (merkle.go); its writes join the group commit.
 package boltstore
 
 import (

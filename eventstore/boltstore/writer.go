@@ -51,6 +51,10 @@ type appendReq struct {
 	// imported, when set, makes the request an Import (see import.go)
 	// instead of an append.
 	imported []eventstore.Record
+	// leaves, when set, makes the request an AppendLeaves (see merkle.go):
+	// Merkle tree hashes ride the group commit instead of taking a write
+	// transaction, and an fsync, of their own.
+	leaves *leafWrite
 
 	state atomic.Int32
 	res   eventstore.AppendResult
@@ -175,7 +179,7 @@ func (s *Store) commit(batch []*appendReq, size int) {
 		if err != nil {
 			return err
 		}
-		w.b = b
+		w.b, w.tx = b, tx
 		for _, r := range live {
 			r.res, r.err, err = w.apply(r, &next)
 			if err != nil {
@@ -187,7 +191,7 @@ func (s *Store) commit(batch []*appendReq, size int) {
 				return err
 			}
 		}
-		if next == head {
+		if next == head && !w.wroteLeaves {
 			// Only rejections and idempotent retries: roll back, so that
 			// they cost no fsync and leave the file byte for byte as it
 			// was (a commit would write a new meta page).
@@ -224,12 +228,16 @@ func (s *Store) commit(batch []*appendReq, size int) {
 
 // batchWriter applies the requests of one batch inside its transaction.
 type batchWriter struct {
+	tx     *bolt.Tx
 	b      buckets
 	now    func() time.Time
 	last   time.Time // RecordedAt of the last event written so far
 	arena  []byte    // values handed to bbolt, which keeps them until commit
 	key    []byte    // scratch for keys, which bbolt copies
 	prefix []byte    // the current request's stream key prefix
+	// wroteLeaves is set when the batch stored Merkle leaves, which must
+	// commit even if no event was appended.
+	wroteLeaves bool
 }
 
 // apply decides one request and, if accepted, writes it, advancing *next
@@ -239,6 +247,9 @@ type batchWriter struct {
 func (w *batchWriter) apply(r *appendReq, next *uint64) (res eventstore.AppendResult, reqErr, fatal error) {
 	if r.imported != nil {
 		return w.applyImport(r, next)
+	}
+	if r.leaves != nil {
+		return w.applyLeaves(r.leaves)
 	}
 	w.prefix = appendStreamPrefix(w.prefix[:0], r.stream)
 	current, err := streamVersion(w.b.streams.Cursor(), w.prefix)

@@ -6,6 +6,10 @@
 // shared helpers for validation, expected versions, idempotent retries and
 // subscriptions, and it passes the conformance suite eventstore/storetest
 // with DurableIdempotency: retries are recognised for the life of the store.
+//
+// It also keeps, in memory, the Merkle tree over the log that
+// eventstore/notary maintains (merkle.go), and takes records as they are
+// (Import), so that tests of tamper evidence and of migrations can use it.
 package memstore
 
 import (
@@ -56,6 +60,10 @@ type Store struct {
 	wake      eventstore.Signal
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// tree holds the Merkle tree's stored hashes (merkle.go), under a lock
+	// of its own so that the notary never holds up appends.
+	tree tree
 }
 
 var _ eventstore.Store = (*Store)(nil)

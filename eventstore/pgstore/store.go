@@ -61,6 +61,14 @@
 // other processes' commits through LISTEN/NOTIFY on a dedicated connection,
 // which reconnects when dropped; Options.Poll is only the safety net for
 // notifications lost during such an outage.
+//
+// # Merkle tree
+//
+// The Store also keeps the Merkle tree over the log that eventstore/notary
+// maintains (TreeSize, ReadHashes, AppendLeaves, LeafPositions, LeafIndex:
+// notary.HashStore) in the tables merkle_hashes and merkle_leaves, made by
+// migration 002 (merkle.go). Writing it takes an advisory lock of its own,
+// never the append lock, so appends do not wait for the notary.
 package pgstore
 
 import (

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/eventstore/notary"
+)
+
+func init() {
+	registerOwnStore(command{
+		name:  "checkpoint",
+		short: "sign a checkpoint of the log's Merkle tree (--key FILE); 'checkpoint keygen' makes the key",
+		flags: checkpointCommand,
+	})
+}
+
+// checkpointCommand syncs the log's Merkle tree and prints a signed
+// checkpoint of it; with the argument keygen, it makes a signing key
+// instead (and opens no store).
+func checkpointCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+	keyFile := fs.String("key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "file holding the signer key made by 'cxledger checkpoint keygen' (env CXLEDGER_CHECKPOINT_KEY)")
+	origin := fs.String("origin", "", "the log's name written in the checkpoint (default: the key's name)")
+	return func(ctx context.Context, e *env) error {
+		if len(e.args) > 0 && e.args[0] == "keygen" {
+			return keygen(e, e.args[1:])
+		}
+		if len(e.args) > 0 {
+			return usageErr("unexpected argument %q (flags go before arguments; 'cxledger checkpoint keygen' makes a key)", e.args[0])
+		}
+		if *keyFile == "" {
+			return usageErr("--key FILE is required (make one with 'cxledger checkpoint keygen --name NAME --out FILE')")
+		}
+		skey, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("read signer key: %w", err)
+		}
+		if info, err := os.Stat(*keyFile); err == nil && info.Mode().Perm()&0o077 != 0 {
+			e.log.Warn("the signer key file is readable by others: chmod 600 it", "file", *keyFile, "mode", info.Mode().Perm())
+		}
+		signer, err := notary.NewSigner(string(skey))
+		if err != nil {
+			return fmt.Errorf("%s: %w", *keyFile, err)
+		}
+		if *origin == "" {
+			*origin = signer.Name()
+		}
+
+		store, err := openStore(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		hashes, err := treeHashes(store)
+		if err != nil {
+			return err
+		}
+		tree, err := notary.New(store, hashes, e.log).Sync(ctx)
+		if err != nil {
+			return err
+		}
+		cp := notary.Checkpoint{Origin: *origin, Size: tree.N, Hash: tree.Hash, Time: time.Now().UTC().Truncate(time.Microsecond)}
+		msg, err := notary.Sign(cp, signer)
+		if err != nil {
+			return err
+		}
+		if _, err := e.stdout.Write(msg); err != nil {
+			return fmt.Errorf("write checkpoint: %w", err)
+		}
+		e.log.Info("checkpoint signed", "origin", cp.Origin, "size", cp.Size, "root", cp.Hash.String(), "key", signer.Name())
+		return nil
+	}
+}
+
+// keygen writes a new signer key to --out (mode 0600, never over an
+// existing file) and prints the verifier key for auditors.
+func keygen(e *env, args []string) error {
+	fs := flag.NewFlagSet("cxledger checkpoint keygen", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("name", "", "the key's name, conventionally the log's origin, e.g. ledger.example.com/cxledger")
+	out := fs.String("out", "", "file to write the secret signer key to (created with mode 0600)")
+	if err := fs.Parse(args); err != nil {
+		return usageErr("checkpoint keygen --name NAME --out FILE: %v", err)
+	}
+	if *name == "" || *out == "" || fs.NArg() > 0 {
+		return usageErr("checkpoint keygen --name NAME --out FILE: both flags are required, nothing else")
+	}
+	skey, vkey, err := notary.GenerateKey(*name)
+	if err != nil {
+		return usageErr("--name: %v", err)
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists: refusing to overwrite a signing key", *out)
+	}
+	if err != nil {
+		return fmt.Errorf("create key file: %w", err)
+	}
+	if _, err := io.WriteString(f, skey+"\n"); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write key file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write key file: %w", err)
+	}
+	_, err = fmt.Fprintln(e.stdout, vkey)
+	return err
+}
+
+// treeHashes returns the Merkle tree hashes the store keeps, or says that
+// this backend keeps none.
+func treeHashes(s eventstore.Store) (notary.HashStore, error) {
+	hs, ok := s.(notary.HashStore)
+	if !ok {
+		return nil, errors.New("this store keeps no Merkle tree: tamper evidence needs the embedded or the PostgreSQL store (KurrentDB is not supported)")
+	}
+	return hs, nil
+}
