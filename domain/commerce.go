@@ -20,9 +20,12 @@ type PurchaseCompleted struct {
 }
 
 // OrderLine is one product of an order, priced in the order's currency.
+// Category, when given, groups products for recommendations ("coffee",
+// "grinders").
 type OrderLine struct {
 	SKU         string `json:"sku"`
 	Description string `json:"description,omitempty"`
+	Category    string `json:"category,omitempty"`
 	Quantity    int64  `json:"quantity"`
 	UnitAmount  int64  `json:"unitAmount"`
 }
@@ -45,6 +48,7 @@ func (e PurchaseCompleted) Validate() error {
 			f := index("lines", i) + "."
 			v.line(f+"sku", l.SKU, true, maxShort)
 			v.line(f+"description", l.Description, false, maxSubject)
+			v.line(f+"category", l.Category, false, maxShort)
 			v.intRange(f+"quantity", l.Quantity, 1, 1_000_000)
 			switch {
 			case l.UnitAmount < 0:
