@@ -26,6 +26,9 @@ type CustomerRegistered struct {
 	Locale  string `json:"locale,omitempty"`
 	Country string `json:"country,omitempty"`
 	Company string `json:"company,omitempty"`
+	// Address is the postal address as free text (several lines allowed);
+	// optional. It is personal data (see PersonalFields).
+	Address string `json:"address,omitempty"`
 }
 
 // EventType implements Event.
@@ -39,8 +42,12 @@ func (e CustomerRegistered) Validate() error {
 	v.locale("locale", e.Locale)
 	v.country("country", e.Country)
 	v.line("company", e.Company, false, maxName)
+	v.text("address", e.Address, false, maxAddress)
 	return v.err()
 }
+
+// maxAddress bounds a postal address written as free text.
+const maxAddress = 500
 
 // ProfileUpdated changes profile fields. A nil field is unchanged; a field
 // set to "" is cleared (except name, which is required).
@@ -49,6 +56,7 @@ type ProfileUpdated struct {
 	Locale  *string `json:"locale,omitempty"`
 	Country *string `json:"country,omitempty"`
 	Company *string `json:"company,omitempty"`
+	Address *string `json:"address,omitempty"`
 }
 
 // EventType implements Event.
@@ -57,8 +65,8 @@ func (ProfileUpdated) EventType() string { return TypeProfileUpdated }
 // Validate implements Event.
 func (e ProfileUpdated) Validate() error {
 	var v validator
-	if e.Name == nil && e.Locale == nil && e.Country == nil && e.Company == nil {
-		v.add("", "at least one of name, locale, country, company is required")
+	if e.Name == nil && e.Locale == nil && e.Country == nil && e.Company == nil && e.Address == nil {
+		v.add("", "at least one of name, locale, country, company, address is required")
 	}
 	if e.Name != nil {
 		v.line("name", *e.Name, true, maxName)
@@ -71,6 +79,9 @@ func (e ProfileUpdated) Validate() error {
 	}
 	if e.Company != nil {
 		v.line("company", *e.Company, false, maxName)
+	}
+	if e.Address != nil {
+		v.text("address", *e.Address, false, maxAddress)
 	}
 	return v.err()
 }

@@ -77,7 +77,7 @@ func readSide(ctx context.Context, cfg Config, sut system, b *Backend, logf func
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// replay rebuilds catalog.All() from position 0. Peak RSS is the kernel's
+// replay rebuilds catalog.All(catalog.Deps{}) from position 0. Peak RSS is the kernel's
 // high-water mark, reset just before (after returning the seeding's heap to
 // the OS), so it covers the replay plus the process's baseline: an honest
 // upper bound of what a replay process needs.
@@ -98,7 +98,7 @@ func replay(ctx context.Context, store eventstore.Store, rm projections.Backend,
 		}
 	}
 	start := time.Now()
-	err = projections.Replay(ctx, store, rm, catalog.All(), projections.Config{Logger: quiet}, nil)
+	err = projections.Replay(ctx, store, rm, catalog.All(catalog.Deps{}), projections.Config{Logger: quiet}, nil)
 	elapsed := time.Since(start)
 	if prof != nil {
 		pprof.StopCPUProfile()
@@ -189,7 +189,7 @@ func live(ctx context.Context, store eventstore.Store, rm projections.Backend, n
 	if err != nil {
 		return Latency{}, err
 	}
-	for _, p := range catalog.All() {
+	for _, p := range catalog.All(catalog.Deps{}) {
 		if err := eng.Register(p); err != nil {
 			return Latency{}, err
 		}

@@ -23,9 +23,14 @@
 // Exactly one of customerId and identifier addresses the customer. An
 // identifier is looked up in the identity read model; one nobody holds yet
 // registers a new customer (CustomerRegistered then IdentifierLinked, in
-// one append) whose id is derived from the normalised identifier
-// (CustomerIDFor, a uuid v5), so that redeliveries and racing messages for
-// the same new identifier all converge on one customer. occurredAt defaults
+// one append) whose id is derived from the normalised identifier, so that
+// redeliveries and racing messages for the same new identifier all
+// converge on one customer: with a keyring (Config.Keys), a keyed hash
+// that nobody without the master key can recompute from a guessed address
+// (Keys.CustomerID), moving to the next generation when the customer of
+// the previous one was forgotten, so that a forgotten customer's address
+// registers a new customer instead of landing on the erased stream;
+// without one, an unkeyed uuid v5 (CustomerIDFor). occurredAt defaults
 // to the time the message is first handled, actor to Config.DefaultActor.
 //
 // The message uuid becomes the event id, which makes every redelivery an

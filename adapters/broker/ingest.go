@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/adapters/ledger"
+	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
@@ -77,11 +78,32 @@ type Lookup interface {
 	Lookup(ctx context.Context, kind domain.IdentifierKind, value string) (uuid.UUID, error)
 }
 
+// Keys protects personal data and derives customer ids:
+// adapters/keyring.Keyring.
+type Keys interface {
+	ledger.Keys
+	query.Keys
+	// CustomerID derives the id of a customer registered for an identifier
+	// (kind, canonical value) with a keyed hash; generation moves on when
+	// the previous generation's customer was forgotten.
+	CustomerID(kind domain.IdentifierKind, canonical string, generation int) uuid.UUID
+	// Forgotten reports whether customer's key was destroyed.
+	Forgotten(ctx context.Context, customer uuid.UUID) (bool, error)
+}
+
+// maxGenerations bounds how many forgotten customers one identifier may
+// have left behind before ingest refuses to derive another.
+const maxGenerations = 1000
+
 // Config configures an Ingest.
 type Config struct {
 	// Store is where touchpoints are appended (through adapters/ledger) and
 	// whose streams are read to recognise redeliveries. Required.
 	Store ledger.Store
+	// Keys seals personal data before it is stored and derives the ids of
+	// customers registered for unknown identifiers; nil stores plaintext
+	// and derives ids with CustomerIDFor. Lookup must use the same keys.
+	Keys Keys
 	// Lookup resolves identifiers. Required for messages addressed by
 	// identifier. It is eventually consistent: an identifier linked a
 	// moment ago to an existing customer and not yet projected is taken as
@@ -135,6 +157,9 @@ func NewIngest(cfg Config) (*Ingest, error) {
 	}
 	l := ledger.New(cfg.Store)
 	l.Now = cfg.Now
+	if cfg.Keys != nil {
+		l.Keys = cfg.Keys
+	}
 	return &Ingest{cfg: cfg, ledger: l}, nil
 }
 
@@ -212,11 +237,16 @@ func (in *Ingest) Ingest(ctx context.Context, messageID string, payload []byte) 
 	if err != nil && tp.Identifier != nil && errors.Is(err, eventstore.ErrDuplicateEvent) {
 		// The first delivery registered a customer for the identifier; the
 		// read model now names another holder (linked elsewhere meanwhile).
-		// The event is stored with the customer it first went to.
-		derived, _ := CustomerIDFor(tp.Identifier.Kind, tp.Identifier.Value)
-		if derived != customer {
-			if res, ok, serr := in.storedAlready(ctx, domain.StreamID(derived), []ledger.Touchpoint{fact}); serr == nil && ok {
-				customer, ar, err = derived, res, nil
+		// The event is stored with the customer it first went to: one of
+		// the identifier's derived customers, the newest most likely.
+		derived, _ := in.derivedIDs(ctx, tp.Identifier.Kind, tp.Identifier.Value)
+		for i := len(derived) - 1; i >= 0; i-- {
+			if derived[i] == customer {
+				continue
+			}
+			if res, ok, serr := in.storedAlready(ctx, derived[i], []ledger.Touchpoint{fact}); serr == nil && ok {
+				customer, ar, err = derived[i], res, nil
+				break
 			}
 		}
 	}
@@ -271,13 +301,42 @@ func CustomerIDFor(kind domain.IdentifierKind, value string) (uuid.UUID, error) 
 	return uuid.NewSHA1(identifierNamespace, []byte(string(kind)+":"+norm)), nil
 }
 
+// derivedIDs returns the ids derived for an identifier, by generation:
+// without Keys the one CustomerIDFor gives; with Keys every generation up
+// to the first whose customer is not forgotten, which is last.
+func (in *Ingest) derivedIDs(ctx context.Context, kind domain.IdentifierKind, value string) ([]uuid.UUID, error) {
+	if in.cfg.Keys == nil {
+		id, err := CustomerIDFor(kind, value)
+		if err != nil {
+			return nil, err
+		}
+		return []uuid.UUID{id}, nil
+	}
+	norm, err := domain.NormalizeIdentifier(kind, value)
+	if err != nil {
+		return nil, fmt.Errorf("identifier: %w", err)
+	}
+	var ids []uuid.UUID
+	for g := range maxGenerations {
+		id := in.cfg.Keys.CustomerID(kind, norm, g)
+		ids = append(ids, id)
+		forgotten, err := in.cfg.Keys.Forgotten(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("derive customer id: %w", err)
+		}
+		if !forgotten {
+			return ids, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: identifier: %d customers registered for it were forgotten", ErrInvalidMessage, maxGenerations)
+}
+
 // resolve finds the customer an identifier addresses, registering one when
 // the identity read model knows none.
 func (in *Ingest) resolve(ctx context.Context, msgID uuid.UUID, tp TouchpointMessage, md domain.Metadata, lenient bool) (uuid.UUID, error) {
 	ident := *tp.Identifier
-	derived, err := CustomerIDFor(ident.Kind, ident.Value)
-	if err != nil {
-		return uuid.Nil, err
+	if _, err := domain.NormalizeIdentifier(ident.Kind, ident.Value); err != nil {
+		return uuid.Nil, fmt.Errorf("identifier: %w", err)
 	}
 	if in.cfg.Lookup == nil {
 		return uuid.Nil, fmt.Errorf("%w: identifier: this consumer resolves customerId only (no identity lookup configured)", ErrInvalidMessage)
@@ -289,6 +348,11 @@ func (in *Ingest) resolve(ctx context.Context, msgID uuid.UUID, tp TouchpointMes
 	case !errors.Is(err, projections.ErrNotFound):
 		return uuid.Nil, fmt.Errorf("look up %s identifier: %w", ident.Kind, err)
 	}
+	ids, err := in.derivedIDs(ctx, ident.Kind, ident.Value)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	derived := ids[len(ids)-1]
 
 	name := tp.Name
 	if name == "" {
@@ -325,7 +389,7 @@ func (in *Ingest) appendOnce(ctx context.Context, customer uuid.UUID, expected e
 	if err == nil || !lenient || !errors.Is(err, eventstore.ErrDuplicateEvent) {
 		return res, err
 	}
-	stored, ok, serr := in.storedAlready(ctx, domain.StreamID(customer), tps)
+	stored, ok, serr := in.storedAlready(ctx, customer, tps)
 	switch {
 	case serr != nil:
 		// Not knowing is not permanent: %v keeps the duplicate out of the
@@ -337,13 +401,14 @@ func (in *Ingest) appendOnce(ctx context.Context, customer uuid.UUID, expected e
 	return stored, nil
 }
 
-// storedAlready reports whether every touchpoint is stored in stream with
-// the same type, data and metadata apart from OccurredAt, and where the
-// last one landed.
-func (in *Ingest) storedAlready(ctx context.Context, stream string, tps []ledger.Touchpoint) (eventstore.AppendResult, bool, error) {
+// storedAlready reports whether every touchpoint is stored in customer's
+// stream with the same type, data (sealed as the ledger seals it) and
+// metadata apart from OccurredAt, and where the last one landed.
+func (in *Ingest) storedAlready(ctx context.Context, customer uuid.UUID, tps []ledger.Touchpoint) (eventstore.AppendResult, bool, error) {
+	stream := domain.StreamID(customer)
 	want := make(map[uuid.UUID]eventstore.EventData, len(tps))
 	for _, tp := range tps {
-		typ, version, data, err := domain.Encode(tp.Event)
+		typ, version, data, err := in.ledger.Encode(ctx, customer, tp.Event)
 		if err != nil {
 			return eventstore.AppendResult{}, false, err
 		}

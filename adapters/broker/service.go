@@ -94,6 +94,11 @@ type ServiceConfig struct {
 	// when this one stopped with the message in hand (default
 	// DefaultAckWait). It must exceed the handler's in-place retries.
 	AckWait time.Duration
+	// Keys is the ledger's keyring: ingest seals with it, looks
+	// identifiers up by their blind index and derives new customers' ids
+	// from it (see Config.Keys). Not a flag: the caller wires it; nil
+	// means none.
+	Keys Keys
 }
 
 // SetDefaults fills in the kind (none), the URL of the kind's local default
@@ -278,7 +283,11 @@ func NewService(cfg ServiceConfig, store eventstore.Store, rm projections.Backen
 		wlog: watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
 	}
 	if cfg.IngestTopic != "" {
-		in, err := NewIngest(Config{Store: store, Lookup: query.New(rm), Logger: log})
+		q := query.New(rm)
+		if cfg.Keys != nil {
+			q.Keys = cfg.Keys
+		}
+		in, err := NewIngest(Config{Store: store, Lookup: q, Keys: cfg.Keys, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("broker ingest: %w", err)
 		}

@@ -26,6 +26,13 @@ type Reader interface {
 	ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.Record, error)
 }
 
+// Revealer turns stored records into what an export shows: their sealed
+// personal data revealed, or marked erased for forgotten customers
+// (adapters/keyring.Keyring.RevealRecords).
+type Revealer interface {
+	RevealRecords(ctx context.Context, recs []eventstore.Record) ([]eventstore.Record, error)
+}
+
 // Writer writes exported records in one format. Close completes the file
 // (Parquet writes its footer then) but does not close the underlying
 // io.Writer.
@@ -50,6 +57,9 @@ type Options struct {
 	// OnPage is called after each page is written with the running count
 	// and the last position written (optional).
 	OnPage func(events int, lastPosition uint64)
+	// Reveal reveals each page before it is written; nil exports the data
+	// as stored (sealed values stay tokens).
+	Reveal Revealer
 }
 
 // Export writes the selected events to w, page by page, and returns how
@@ -96,6 +106,11 @@ func Export(ctx context.Context, src Reader, w Writer, opts Options) (int, error
 				}
 			}
 			page = kept
+		}
+		if len(page) > 0 && opts.Reveal != nil {
+			if page, err = opts.Reveal.RevealRecords(ctx, page); err != nil {
+				return n, fmt.Errorf("export: reveal after %d events: %w", n, err)
+			}
 		}
 		if len(page) > 0 {
 			if err := w.Write(page); err != nil {

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/access"
+	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
@@ -132,6 +132,10 @@ func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Page links count stored records; revealing changes only their data.
+	if recs, err = s.cfg.Keyring.RevealRecords(r.Context(), recs); err != nil {
+		return err
+	}
 	page := EventsPage{Events: nonNil(recs)}
 	if len(recs) == opts.Limit {
 		last := recs[len(recs)-1].Version
@@ -164,6 +168,9 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 	}
 	recs, err := s.cfg.Store.ReadAll(r.Context(), eventstore.ReadAllOptions{After: after, Limit: limit, Filter: filter})
 	if err != nil {
+		return err
+	}
+	if recs, err = s.cfg.Keyring.RevealRecords(r.Context(), recs); err != nil {
 		return err
 	}
 	page := EventsPage{Events: nonNil(recs)}

@@ -107,7 +107,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
 	var buf bytes.Buffer
 	var writeErr error
 	err = s.cfg.Store.Subscribe(ctx, eventstore.SubscribeOptions{After: after, Filter: filter, BatchSize: s.cfg.SSEBatch},
-		func(_ context.Context, batch []eventstore.Record) error {
+		func(ctx context.Context, batch []eventstore.Record) error {
+			batch, err := s.cfg.Keyring.RevealRecords(ctx, batch)
+			if err != nil {
+				return err
+			}
 			buf.Reset()
 			for _, rec := range batch {
 				// MarshalJSON keeps the data byte for byte (no HTML escaping).

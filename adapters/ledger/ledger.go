@@ -31,10 +31,26 @@ type Touchpoint struct {
 	Metadata domain.Metadata
 }
 
+// Keys protects personal data at rest: adapters/keyring.Keyring. The
+// ledger seals every event it stores and destroys the key of a customer it
+// forgets.
+type Keys interface {
+	// Seal returns the encoded event data with its personal fields sealed
+	// for customer, deterministically (the same event gives the same bytes,
+	// so that a retried append stays an idempotent retry). It fails with
+	// an error wrapping domain.ErrRejected once the customer is forgotten.
+	Seal(ctx context.Context, customer uuid.UUID, typ string, data []byte) ([]byte, error)
+	// Forget destroys customer's key, idempotently.
+	Forget(ctx context.Context, customer uuid.UUID) error
+}
+
 // Service appends touchpoints. It is safe for concurrent use.
 type Service struct {
 	store Store
 	cache *cache // nil: disabled
+	// Keys seals personal data before it is stored; nil stores plaintext
+	// (tests, tools, stores without a keyring).
+	Keys Keys
 	// Now is the clock metadata is validated against.
 	Now func() time.Time
 	// NewID makes ids for touchpoints that have none (default: uuid v7).
@@ -77,7 +93,8 @@ func (s *Service) CacheStats() CacheStats { return s.cache.snapshot() }
 // Errors: domain.ErrInvalid (a touchpoint or its metadata is malformed),
 // domain.ErrRejected (an invariant forbids it), and the store's sentinel
 // errors (eventstore.ErrWrongExpectedVersion, ErrDuplicateEvent, …).
-// Nothing is written when an error is returned.
+// Nothing is written when an error is returned — with Keys, at most the
+// key of a customer whose append was decided and then failed in the store.
 func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected eventstore.ExpectedVersion, tps ...Touchpoint) (eventstore.AppendResult, error) {
 	if customer == uuid.Nil {
 		return eventstore.AppendResult{}, &domain.ValidationError{Field: "customerId", Rule: "required"}
@@ -99,6 +116,8 @@ func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected event
 		if err := tp.Metadata.Validate(now); err != nil {
 			return eventstore.AppendResult{}, fmt.Errorf("event %d (%s): %w", i, tp.Event.EventType(), err)
 		}
+		// Sealed only once decided (decideAndAppend): a refused append
+		// must not even make the customer a key.
 		typ, version, payload, err := domain.Encode(tp.Event)
 		if err != nil {
 			return eventstore.AppendResult{}, fmt.Errorf("event %d: %w", i, err)
@@ -129,11 +148,44 @@ func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected event
 	return res, err
 }
 
+// Encode returns what Append stores for event e of customer: its type
+// name, schema version and data, validated (domain.Encode) and with its
+// personal fields sealed by Keys. Callers that compare a stored event with
+// one they would append (a redelivery check) encode it with this.
+func (s *Service) Encode(ctx context.Context, customer uuid.UUID, e domain.Event) (typ string, schemaVersion int, data []byte, err error) {
+	typ, schemaVersion, data, err = domain.Encode(e)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if s.Keys != nil {
+		if data, err = s.Keys.Seal(ctx, customer, typ, data); err != nil {
+			return "", 0, nil, fmt.Errorf("encode %s: %w", typ, err)
+		}
+	}
+	return typ, schemaVersion, data, nil
+}
+
 // decideAndAppend brings h up to date with the store, decides events
 // against it and appends them at the version decided, re-deciding after a
 // concurrent write when expected allows it. On success h includes the
-// appended events.
+// appended events. data is sealed (Keys) just before it goes to the store,
+// once: after a decision, or for a retry of what may be stored already.
 func (s *Service) decideAndAppend(ctx context.Context, stream string, customer uuid.UUID, expected eventstore.ExpectedVersion, h *history, events []domain.Event, data []eventstore.EventData) (eventstore.AppendResult, error) {
+	sealed := false
+	seal := func() error {
+		if sealed || s.Keys == nil {
+			return nil
+		}
+		for i := range data {
+			d, err := s.Keys.Seal(ctx, customer, data[i].Type, data[i].Data)
+			if err != nil {
+				return fmt.Errorf("event %d: encode %s: %w", i, data[i].Type, err)
+			}
+			data[i].Data = d
+		}
+		sealed = true
+		return nil
+	}
 	attempts := max(s.Attempts, 1)
 	for attempt := 1; ; attempt++ {
 		// After a version conflict this reads only what the other writer
@@ -145,6 +197,9 @@ func (s *Service) decideAndAppend(ctx context.Context, stream string, customer u
 			// A retry of an append that may already be stored: the store
 			// alone knows whether it is the same append (the original
 			// result) or a reuse of ids (ErrDuplicateEvent).
+			if err := seal(); err != nil {
+				return eventstore.AppendResult{}, err
+			}
 			return s.store.Append(ctx, stream, expected, data...)
 		}
 		if err := eventstore.CheckExpected(stream, expected, h.version); err != nil {
@@ -156,6 +211,9 @@ func (s *Service) decideAndAppend(ctx context.Context, stream string, customer u
 		decided := eventstore.NoStream
 		if h.version >= 0 {
 			decided = eventstore.Exact(uint64(h.version))
+		}
+		if err := seal(); err != nil {
+			return eventstore.AppendResult{}, err
 		}
 		res, err := s.store.Append(ctx, stream, decided, data...)
 		if err != nil && errors.Is(err, eventstore.ErrWrongExpectedVersion) && decided != expected && attempt < attempts {
@@ -300,3 +358,88 @@ read:
 // in B+trees, and ids that arrive in roughly increasing order touch one
 // page per commit instead of one random page per event.
 func newEventID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// ForgetResult says what Forget did.
+type ForgetResult struct {
+	// Appended is false when the customer's stream already held its
+	// CustomerForgotten (a re-run, or a concurrent Forget): only the key
+	// was destroyed, again.
+	Appended bool
+	// AppendResult is where the CustomerForgotten landed, when Appended.
+	eventstore.AppendResult
+}
+
+// Forget erases a customer (GDPR art. 17, crypto-shredding): it appends
+// tp, which must hold a domain.CustomerForgotten, to the customer's stream
+// — after which the aggregate refuses every append and the read models
+// blank the customer's personal data — and then destroys the customer's
+// key (Keys.Forget), so that every personal value sealed in the customer's
+// events, exports and read models becomes unreadable for good while the
+// stored bytes stay as they are.
+//
+// The order makes it safe to repeat: a crash between the two steps leaves
+// a forgotten customer whose key still exists, and running Forget again
+// finds the CustomerForgotten, appends nothing and destroys the key. Two
+// concurrent Forgets of one customer append one event.
+//
+// Errors: domain.ErrInvalid (tp is not a CustomerForgotten, or malformed),
+// eventstore.ErrNotFound (no such customer), domain.ErrRejected (a stream
+// the aggregate refuses, e.g. never registered), the store's and the key
+// store's errors. When the append fails the key is left alone.
+func (s *Service) Forget(ctx context.Context, customer uuid.UUID, tp Touchpoint) (ForgetResult, error) {
+	switch tp.Event.(type) {
+	case domain.CustomerForgotten, *domain.CustomerForgotten:
+	default:
+		return ForgetResult{}, &domain.ValidationError{Field: "type", Rule: "must be " + domain.TypeCustomerForgotten}
+	}
+	forgotten, err := s.forgotten(ctx, customer)
+	if err != nil {
+		return ForgetResult{}, err
+	}
+	var res ForgetResult
+	if !forgotten {
+		ar, err := s.Append(ctx, customer, eventstore.StreamExists, tp)
+		switch {
+		case err == nil:
+			res = ForgetResult{Appended: true, AppendResult: ar}
+		case errors.Is(err, domain.ErrRejected):
+			// Refused: maybe a concurrent Forget got there first.
+			if again, ferr := s.forgotten(ctx, customer); ferr != nil || !again {
+				return ForgetResult{}, err
+			}
+		default:
+			return ForgetResult{}, err
+		}
+	}
+	if s.Keys != nil {
+		if err := s.Keys.Forget(ctx, customer); err != nil {
+			return res, fmt.Errorf("forget customer %s: the erasure is recorded but the key is not destroyed yet (run forget again): %w", customer, err)
+		}
+	}
+	return res, nil
+}
+
+// forgotten folds customer's history (through the cache) and reports
+// whether it holds CustomerForgotten; a missing stream is
+// eventstore.ErrNotFound.
+func (s *Service) forgotten(ctx context.Context, customer uuid.UUID) (bool, error) {
+	if customer == uuid.Nil {
+		return false, &domain.ValidationError{Field: "customerId", Rule: "required"}
+	}
+	stream := domain.StreamID(customer)
+	e, err := s.cache.acquire(ctx, stream, customer)
+	if err != nil {
+		return false, err
+	}
+	defer s.cache.release(e)
+	h := e.history()
+	err = s.catchUp(ctx, stream, customer, h)
+	s.cache.publish(e, h)
+	switch {
+	case err != nil:
+		return false, err
+	case h.version < 0:
+		return false, fmt.Errorf("customer %s: %w", customer, eventstore.ErrNotFound)
+	}
+	return h.customer.Forgotten(), nil
+}

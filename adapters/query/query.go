@@ -5,9 +5,12 @@
 package query
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cxledger/cxledger/domain"
@@ -20,11 +23,28 @@ import (
 	"github.com/google/uuid"
 )
 
+// Keys reveals the sealed personal data read models hold and blinds the
+// identifiers a lookup asks for: adapters/keyring.Keyring.
+type Keys interface {
+	identity.Keys
+	// RevealJSON replaces the customer's tokens in a JSON document by
+	// their plaintext, or by an erasure marker once the key is destroyed.
+	RevealJSON(ctx context.Context, customer uuid.UUID, doc []byte) ([]byte, error)
+	// RevealFunc does the same in a string, passing each plaintext
+	// through fn.
+	RevealFunc(ctx context.Context, customer uuid.UUID, s string, fn func(string) string) (string, error)
+}
+
 // Service reads the read models of one backend.
 type Service struct {
 	b projections.Backend
 	// Now is the clock time-dependent figures (recency, churn) use.
 	Now func() time.Time
+	// Keys reveals personal data in what the Service returns, and blinds
+	// looked-up identifiers as the identity index was built; nil when the
+	// ledger has no keyring (plaintext read models). Read models keep
+	// tokens; only the answers are revealed.
+	Keys Keys
 }
 
 // New returns a Service over the read models in b.
@@ -70,7 +90,45 @@ func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, err
 		v.Segment = string(v.Score.Segment)
 		v.ChurnRisk = v.Score.ChurnRisk
 	}
+	if s.Keys != nil {
+		if v, err = s.revealView(ctx, id, v); err != nil {
+			return CustomerView{}, err
+		}
+	}
 	return v, nil
+}
+
+// revealView reveals the tokens in a view: through its JSON, which holds
+// every field an edge shows. Identifiers were kept sealed as entered; once
+// revealed they are shown in canonical form, once each, as without a
+// keyring.
+func (s *Service) revealView(ctx context.Context, id uuid.UUID, v CustomerView) (CustomerView, error) {
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return CustomerView{}, fmt.Errorf("reveal view of %s: %w", id, err)
+	}
+	revealed, err := s.Keys.RevealJSON(ctx, id, doc)
+	if err != nil {
+		return CustomerView{}, fmt.Errorf("reveal view of %s: %w", id, err)
+	}
+	if bytes.Equal(revealed, doc) {
+		return v, nil
+	}
+	var out CustomerView
+	if err := json.Unmarshal(revealed, &out); err != nil {
+		return CustomerView{}, fmt.Errorf("reveal view of %s: %w", id, err)
+	}
+	var ids []customer360.Identifier
+	for _, ident := range out.Identifiers {
+		if n, err := domain.NormalizeIdentifier(ident.Kind, ident.Value); err == nil {
+			ident.Value = n
+		}
+		if !slices.ContainsFunc(ids, func(i customer360.Identifier) bool { return i.Kind == ident.Kind && i.Value == ident.Value }) {
+			ids = append(ids, ident)
+		}
+	}
+	out.Identifiers = ids
+	return out, nil
 }
 
 // Lookup finds the customer an identifier belongs to ("email",
@@ -80,15 +138,25 @@ func (s *Service) Lookup(ctx context.Context, kind domain.IdentifierKind, value 
 	var id uuid.UUID
 	err := projections.View(ctx, s.b, identity.Name, func(r projections.Reader) error {
 		var err error
-		id, err = identity.Lookup(ctx, r, kind, value)
+		id, err = identity.Lookup(ctx, r, s.identityKeys(), kind, value)
 		return err
 	})
 	return id, err
 }
 
+// identityKeys returns Keys as the identity index takes them: a nil
+// interface when there are none.
+func (s *Service) identityKeys() identity.Keys {
+	if s.Keys == nil {
+		return nil
+	}
+	return s.Keys
+}
+
 // Timeline returns one page of a customer's timeline (see timeline.Page):
 // projections.ErrNotFound for a customer without events, domain.ErrInvalid
-// for a malformed cursor.
+// for a malformed cursor. Summaries are revealed, each revealed value
+// clipped as the timeline clips plaintext (timeline.Clip).
 func (s *Service) Timeline(ctx context.Context, id uuid.UUID, q timeline.Query) (timeline.Result, error) {
 	var res timeline.Result
 	err := projections.View(ctx, s.b, timeline.Name, func(r projections.Reader) error {
@@ -96,7 +164,15 @@ func (s *Service) Timeline(ctx context.Context, id uuid.UUID, q timeline.Query) 
 		res, err = timeline.Page(ctx, r, id, q)
 		return err
 	})
-	return res, err
+	if err != nil || s.Keys == nil {
+		return res, err
+	}
+	for i := range res.Entries {
+		if res.Entries[i].Summary, err = s.Keys.RevealFunc(ctx, id, res.Entries[i].Summary, timeline.Clip); err != nil {
+			return timeline.Result{}, fmt.Errorf("reveal timeline of %s: %w", id, err)
+		}
+	}
+	return res, nil
 }
 
 // PipelineReport is the sales pipeline: stage and win-rate figures plus the

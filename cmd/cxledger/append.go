@@ -81,7 +81,14 @@ func appendCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				return usageErr("--id: %v", err)
 			}
 		}
-		res, err := ledger.New(e.store).Append(ctx, customerID, exp, tp)
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
+		l := ledger.New(e.store)
+		l.Keys = kr
+		res, err := l.Append(ctx, customerID, exp, tp)
 		if err != nil {
 			return err
 		}

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/boltkeys"
+	"github.com/cxledger/cxledger/adapters/keyring/pgkeys"
 	"github.com/cxledger/cxledger/eventstore/kurrent"
 	"github.com/cxledger/cxledger/eventstore/pgstore"
 )
@@ -25,17 +30,103 @@ type storeConfig struct {
 	// Schema is the PostgreSQL schema holding the ledger's tables
 	// (CXLEDGER_PG_SCHEMA), so that several ledgers can share a database.
 	Schema string
+	// MasterKeyFile holds the keyring's master key, base64 of 32 bytes
+	// (CXLEDGER_MASTER_KEY_FILE); see masterKey for the other sources.
+	MasterKeyFile string
 }
 
 const (
-	defaultDataDir = "./cxledger-data"
-	dataFileName   = "ledger.db"
+	defaultDataDir    = "./cxledger-data"
+	dataFileName      = "ledger.db"
+	masterKeyFileName = "master.key"
 )
+
+// envMasterKey names the environment variable that may hold the master key
+// itself (base64). It is read where the key is needed, never registered as
+// a flag: a key on a command line shows in every process listing.
+const envMasterKey = "CXLEDGER_MASTER_KEY"
+
+// masterKey resolves the keyring's master key, in this order:
+// --master-key-file (or CXLEDGER_MASTER_KEY_FILE), then CXLEDGER_MASTER_KEY,
+// then — for the embedded store only, so that `cxledger serve` works with
+// nothing configured — DATA/master.key, generated on first use with mode
+// 0600 and a loud warning to back it up apart from the data. A PostgreSQL
+// or KurrentDB store, shared by several processes and hosts, needs the key
+// configured: each host generating its own would lock all but the first
+// out (the key check value would differ).
+func (c storeConfig) masterKey(log *slog.Logger) (keyring.MasterKey, error) {
+	if c.MasterKeyFile != "" {
+		mk, err := keyring.ReadMasterKeyFile(c.MasterKeyFile)
+		if err != nil {
+			return keyring.MasterKey{}, fmt.Errorf("--master-key-file: %w", err)
+		}
+		return mk, nil
+	}
+	if v, ok := os.LookupEnv(envMasterKey); ok && v != "" {
+		mk, err := keyring.ParseMasterKey(v)
+		if err != nil {
+			return keyring.MasterKey{}, fmt.Errorf("%s: %w", envMasterKey, err)
+		}
+		return mk, nil
+	}
+	kind, _, err := c.parse()
+	if err != nil {
+		return keyring.MasterKey{}, err
+	}
+	if kind != kindEmbedded {
+		return keyring.MasterKey{}, usageErr("no master key configured: a PostgreSQL or KurrentDB store needs --master-key-file FILE or %s (base64 of 32 bytes, e.g. from openssl rand -base64 32), the same on every host", envMasterKey)
+	}
+	path := filepath.Join(c.Data, masterKeyFileName)
+	mk, created, err := keyring.LoadOrCreateMasterKeyFile(path)
+	if err != nil {
+		return keyring.MasterKey{}, err
+	}
+	if created {
+		log.Warn("GENERATED A NEW MASTER KEY: it protects every customer's personal data. BACK IT UP NOW, SEPARATELY FROM THE DATA: without it no personal data can ever be read again; kept beside the data, a copy of the data directory exposes it. Move it out of the data directory and pass --master-key-file or "+envMasterKey+" in production.", "file", path)
+	}
+	return mk, nil
+}
+
+// openKeyring opens the keyring beside the event store: the key store is
+// DATA/keys.db for the embedded store and KurrentDB, the cxledger_keys
+// table of the PostgreSQL schema; the master key is masterKey's. A wrong
+// master key fails here, before anything is read or written.
+func openKeyring(ctx context.Context, c storeConfig, log *slog.Logger) (*keyring.Keyring, error) {
+	mk, err := c.masterKey(log)
+	if err != nil {
+		return nil, err
+	}
+	kind, _, err := c.parse()
+	if err != nil {
+		return nil, err
+	}
+	var backend keyring.Backend
+	if kind == kindPostgres {
+		b, err := pgkeys.Open(ctx, c.Store, pgkeys.Options{Schema: c.Schema})
+		if err != nil {
+			return nil, fmt.Errorf("open key store: %w", err)
+		}
+		backend = b
+	} else {
+		b, err := boltkeys.Open(filepath.Join(c.Data, boltkeys.FileName), boltkeys.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open key store: %w", err)
+		}
+		backend = b
+	}
+	k, err := keyring.Open(ctx, mk, backend, keyring.Options{})
+	if err != nil {
+		_ = backend.Close()
+		return nil, err
+	}
+	return k, nil
+}
 
 func (c *storeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", envOr("CXLEDGER_DATA", defaultDataDir), "directory of the embedded store's data file (env CXLEDGER_DATA)")
 	fs.StringVar(&c.Store, "store", os.Getenv("CXLEDGER_STORE"), "event store: empty for the embedded store, postgres://user@host:port/db, or esdb:// / kurrentdb://host:2113 (env CXLEDGER_STORE)")
 	fs.StringVar(&c.Schema, "pg-schema", envOr("CXLEDGER_PG_SCHEMA", pgstore.DefaultSchema), "PostgreSQL schema of the ledger's tables (env CXLEDGER_PG_SCHEMA)")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", os.Getenv("CXLEDGER_MASTER_KEY_FILE"), "file holding the master key that protects personal data, base64 of 32 bytes, mode 0600 (env CXLEDGER_MASTER_KEY_FILE; or the key itself in CXLEDGER_MASTER_KEY; default for the embedded store: DATA/"+masterKeyFileName+", generated on first use)")
 }
 
 func envOr(key, def string) string {

@@ -53,6 +53,14 @@ func exportCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if _, err := newWriter(io.Discard); err != nil {
 			return err
 		}
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
+		// Exports show personal data revealed, and erased for forgotten
+		// customers: an export never carries a key's ciphertext out.
+		opts.Reveal = kr
 		if *out == "-" {
 			w, _ := newWriter(e.stdout)
 			n, err := exporter.Export(ctx, e.store, w, opts)

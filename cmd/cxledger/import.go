@@ -114,6 +114,11 @@ func importCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			src = importer.NewNDJSON(counted, defaults)
 		}
 
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
 		rep, err := newRejectReport(*rejects, e)
 		if err != nil {
 			return err
@@ -125,11 +130,13 @@ func importCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			OnReject: rep.report, OnProgress: bar.update,
 		}
 		if *lookup {
-			lf, closeRM := identityLookup(ctx, e)
+			lf, closeRM := identityLookup(ctx, e, kr)
 			defer closeRM()
 			cfg.Lookup = lf
 		}
-		im, err := importer.New(ledger.New(e.store), e.store, cfg)
+		l := ledger.New(e.store)
+		l.Keys = kr
+		im, err := importer.New(l, e.store, cfg)
 		if err != nil {
 			return err
 		}
@@ -267,7 +274,7 @@ func contentHash(f io.ReadSeeker) (string, error) {
 // read model that cannot be opened (another process holds the embedded
 // file, or it was never built) only costs the lookup: unknown identifiers
 // then get derived customer ids.
-func identityLookup(ctx context.Context, e *env) (importer.LookupFunc, func()) {
+func identityLookup(ctx context.Context, e *env, keys identity.Keys) (importer.LookupFunc, func()) {
 	b, err := openReadModels(ctx, e.cfg)
 	if err != nil {
 		e.log.Warn("identity read model unavailable: identifiers resolve only to customers this import (or an earlier one) registered", "error", err)
@@ -277,7 +284,7 @@ func identityLookup(ctx context.Context, e *env) (importer.LookupFunc, func()) {
 		var id uuid.UUID
 		err := projections.View(ctx, b, identity.Name, func(r projections.Reader) error {
 			var err error
-			id, err = identity.Lookup(ctx, r, kind, value)
+			id, err = identity.Lookup(ctx, r, keys, kind, value)
 			return err
 		})
 		switch {

@@ -170,7 +170,7 @@ func TestTailFollowsLiveAppends(t *testing.T) {
 			done <- err
 			return
 		}
-		done <- runTail(tailCtx, &env{store: store, stdout: pw, log: discardLogger()})
+		done <- runTail(tailCtx, &env{cfg: storeConfig{Data: dir}, store: store, stdout: pw, log: discardLogger()})
 		pw.Close()
 	}()
 

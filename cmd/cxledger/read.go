@@ -53,6 +53,14 @@ func readCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if err != nil {
 			return err
 		}
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
+		if recs, err = kr.RevealRecords(ctx, recs); err != nil {
+			return err
+		}
 		return printRecords(e.stdout, recs, *asJSON)
 	}
 }

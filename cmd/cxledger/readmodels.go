@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
@@ -37,12 +38,18 @@ func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if len(e.args) > 0 {
 			return usageErr("project takes no arguments")
 		}
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
+		all := catalog.All(catalogDeps(kr))
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			eng, err := projections.NewEngine(e.store, b, projections.Config{Logger: e.log})
 			if err != nil {
 				return err
 			}
-			for _, p := range catalog.All() {
+			for _, p := range all {
 				if err := eng.Register(p); err != nil {
 					return err
 				}
@@ -50,7 +57,7 @@ func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			if *every > 0 {
 				go logStatus(ctx, eng, e, *every)
 			}
-			e.log.Info("projecting the log into the read models", "read_models", len(catalog.All()))
+			e.log.Info("projecting the log into the read models", "read_models", len(all))
 			return eng.Run(ctx)
 		})
 	}
@@ -78,10 +85,15 @@ func init() {
 func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	batch := fs.Int("batch", 0, "events per read-model transaction (default 8192)")
 	return func(ctx context.Context, e *env) error {
-		ps, unknown := catalog.Select(e.args...)
-		if len(unknown) > 0 {
-			return usageErr("unknown read model %s (have %s)", strings.Join(unknown, ", "), names(catalog.All()))
+		if _, unknown := catalog.Select(catalog.Deps{}, e.args...); len(unknown) > 0 {
+			return usageErr("unknown read model %s (have %s)", strings.Join(unknown, ", "), names(catalog.All(catalog.Deps{})))
 		}
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
+		ps, _ := catalog.Select(catalogDeps(kr), e.args...)
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			start := time.Now()
 			progress := func(p projections.Progress) {
@@ -114,7 +126,8 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	digest := fs.Bool("digest", true, "compute each read model's state digest (SHA-256 over its contents)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, e *env) error {
-		ps, unknown := catalog.Select(e.args...)
+		// Names only: the status reads no event and opens no key.
+		ps, unknown := catalog.Select(catalog.Deps{}, e.args...)
 		if len(unknown) > 0 {
 			return usageErr("unknown read model %s", strings.Join(unknown, ", "))
 		}
@@ -185,8 +198,14 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if (*ident == "") == (len(e.args) == 0) || len(e.args) > 1 {
 			return usageErr("name one customer id, or --identifier kind:value")
 		}
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			q := query.New(b)
+			q.Keys = kr
 			var id uuid.UUID
 			var err error
 			if *ident != "" {
@@ -212,6 +231,12 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			return enc.Encode(v)
 		})
 	}
+}
+
+// catalogDeps are the read models' dependencies on the keyring: the
+// identity index opens and blinds identifiers with it.
+func catalogDeps(kr *keyring.Keyring) catalog.Deps {
+	return catalog.Deps{Identifiers: kr}
 }
 
 func names(ps []projections.Projection) string {

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/seed"
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
 )
 
 func init() {
@@ -32,7 +35,12 @@ func seedCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if err := cfg.Validate(); err != nil || *concurrency <= 0 {
 			return usageErr("%v", cmpErr(err, "--concurrency must be positive"))
 		}
-		sum, err := seed.Seed(ctx, e.store, cfg, func(p seed.Progress) {
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
+		sum, err := seed.Seed(ctx, sealingAppender{store: e.store, keys: kr}, cfg, func(p seed.Progress) {
 			if !p.Done {
 				fmt.Fprintf(e.stdout, "seeding: %d customers, %d events, %.0f events/s\n", p.Customers, p.Events, p.EventsPerSecond())
 			}
@@ -55,4 +63,29 @@ func cmpErr(err error, msg string) string {
 		return err.Error()
 	}
 	return msg
+}
+
+// sealingAppender seals the personal data of the events it appends, as
+// the ledger does: the seed writes to the store directly (its histories
+// are valid by construction), and demo data must not be the one plaintext
+// on disk.
+type sealingAppender struct {
+	store seed.Appender
+	keys  *keyring.Keyring
+}
+
+// Append seals each event's data for the stream's customer, then appends.
+func (a sealingAppender) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	customer, err := domain.ParseStreamID(stream)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	sealed := make([]eventstore.EventData, len(events))
+	for i, ev := range events {
+		if ev.Data, err = a.keys.Seal(ctx, customer, ev.Type, ev.Data); err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("seal event %s: %w", ev.ID, err)
+		}
+		sealed[i] = ev
+	}
+	return a.store.Append(ctx, stream, expected, sealed...)
 }

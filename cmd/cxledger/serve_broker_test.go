@@ -299,9 +299,15 @@ func testServeBrokerNATS(t *testing.T, cfg storeConfig) {
 	if len(page.Events) != 2 || page.Events[1].ID != call || page.Events[1].Type != domain.TypeCallLogged || page.Events[1].Metadata.Actor != "service:pbx" {
 		t.Fatalf("known customer's stream after a redelivered call: %+v", page.Events)
 	}
-	derived, err := broker.CustomerIDFor(domain.IdentifierEmail, email)
+	// With the keyring, the id derives from a keyed hash of the address
+	// (generation 0: nobody was forgotten for it).
+	norm, err := domain.NormalizeIdentifier(domain.IdentifierEmail, email)
 	if err != nil {
 		t.Fatal(err)
+	}
+	derived := testKeyring(t).CustomerID(domain.IdentifierEmail, norm, 0)
+	if unkeyed, _ := broker.CustomerIDFor(domain.IdentifierEmail, email); unkeyed == derived {
+		t.Fatal("the derived id is the unkeyed hash of the address")
 	}
 	// The identity read model lags the log: read at its head.
 	head := feed(t, ctx, analyst)

@@ -29,9 +29,18 @@ func tailCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			}
 			start = head
 		}
+		kr, err := openKeyring(ctx, e.cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer kr.Close()
 		e.log.Info("following the log", "after", start)
 		return e.store.Subscribe(ctx, eventstore.SubscribeOptions{After: start, Filter: typeFilter(*types)},
-			func(_ context.Context, batch []eventstore.Record) error {
+			func(ctx context.Context, batch []eventstore.Record) error {
+				batch, err := kr.RevealRecords(ctx, batch)
+				if err != nil {
+					return err
+				}
 				return printRecords(e.stdout, batch, *asJSON)
 			})
 	}

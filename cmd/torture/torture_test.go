@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/boltkeys"
+	"github.com/cxledger/cxledger/adapters/keyring/pgkeys"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/boltstore"
 	"github.com/cxledger/cxledger/eventstore/pgstore"
@@ -77,6 +80,9 @@ type backend struct {
 	args           []string
 	openStore      func(context.Context) (eventstore.Store, error)
 	openReadModels func(context.Context) (projections.Backend, error)
+	// openKeys opens the server's keyring: the rebuild the checks compare
+	// with must key the identity index as the server did.
+	openKeys func(context.Context) (*keyring.Keyring, error)
 }
 
 func TestCrashTorture(t *testing.T) {
@@ -100,20 +106,44 @@ func TestCrashTorture(t *testing.T) {
 			openReadModels: func(context.Context) (projections.Backend, error) {
 				return boltrm.Open(filepath.Join(dir, boltrm.FileName), boltrm.Options{})
 			},
+			// Nothing configured: the server generates DATA/master.key.
+			openKeys: func(ctx context.Context) (*keyring.Keyring, error) {
+				mk, err := keyring.ReadMasterKeyFile(filepath.Join(dir, "master.key"))
+				if err != nil {
+					return nil, err
+				}
+				kb, err := boltkeys.Open(filepath.Join(dir, boltkeys.FileName), boltkeys.Options{})
+				if err != nil {
+					return nil, err
+				}
+				return keyring.Open(ctx, mk, kb, keyring.Options{})
+			},
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		url := pgtest.URL(t)
 		schema := pgtest.Schema(t)
+		keyFile := filepath.Join(t.TempDir(), "master.key")
+		mk, _, err := keyring.LoadOrCreateMasterKeyFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
 		torture(t, bin, cfg, backend{
 			name: "postgres",
-			args: []string{"--store", url, "--pg-schema", schema},
+			args: []string{"--store", url, "--pg-schema", schema, "--master-key-file", keyFile},
 			openStore: func(ctx context.Context) (eventstore.Store, error) {
 				return pgstore.Open(ctx, url, pgstore.Options{Schema: schema})
 			},
 			openReadModels: func(ctx context.Context) (projections.Backend, error) {
 				return pgrm.Open(ctx, url, pgrm.Options{Schema: schema})
+			},
+			openKeys: func(ctx context.Context) (*keyring.Keyring, error) {
+				kb, err := pgkeys.Open(ctx, url, pgkeys.Options{Schema: schema})
+				if err != nil {
+					return nil, err
+				}
+				return keyring.Open(ctx, mk, kb, keyring.Options{})
 			},
 		})
 	})
@@ -214,7 +244,12 @@ func torture(t *testing.T, bin string, cfg config, b backend) {
 		t.Fatalf("open the read models after the run: %v", err)
 	}
 	defer rm.Close()
-	found, err = verifyReadModels(ctx, store, rm, storeHead)
+	keys, err := b.openKeys(ctx)
+	if err != nil {
+		t.Fatalf("open the keyring after the run: %v", err)
+	}
+	defer keys.Close()
+	found, err = verifyReadModels(ctx, store, rm, storeHead, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

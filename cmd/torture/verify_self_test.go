@@ -135,10 +135,10 @@ func TestVerifyReadModelsCatchesDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := projections.NewMemory()
-	if err := projections.Replay(ctx, store, live, catalog.All(), projections.Config{}, nil); err != nil {
+	if err := projections.Replay(ctx, store, live, catalog.All(catalog.Deps{}), projections.Config{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f, err := verifyReadModels(ctx, store, live, head)
+	f, err := verifyReadModels(ctx, store, live, head, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestVerifyReadModelsCatchesDrift(t *testing.T) {
 	if err := live.Update(ctx, ns, func(w projections.Writer) error { return w.Put(ctx, "drifted", []byte(`{"lost":true}`)) }); err != nil {
 		t.Fatal(err)
 	}
-	f, err = verifyReadModels(ctx, store, live, head)
+	f, err = verifyReadModels(ctx, store, live, head, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

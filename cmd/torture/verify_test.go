@@ -12,6 +12,7 @@ import (
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
+	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/google/uuid"
 )
 
@@ -198,14 +199,16 @@ func verifyStore(ctx context.Context, store logReader, acks []ack) (head uint64,
 
 // verifyReadModels compares every catalog read model in rm, as the server
 // left it, with a rebuild from scratch of the same log into memory: equal
-// state digests, and checkpoints at the log's head.
-func verifyReadModels(ctx context.Context, store eventstore.Store, rm projections.Backend, head uint64) (*findings, error) {
+// state digests, and checkpoints at the log's head. keys is the server's
+// keyring (nil: none), with which the identity index is keyed.
+func verifyReadModels(ctx context.Context, store eventstore.Store, rm projections.Backend, head uint64, keys identity.Keys) (*findings, error) {
 	fresh := projections.NewMemory()
-	if err := projections.Replay(ctx, store, fresh, catalog.All(), projections.Config{}, nil); err != nil {
+	all := catalog.All(catalog.Deps{Identifiers: keys})
+	if err := projections.Replay(ctx, store, fresh, all, projections.Config{}, nil); err != nil {
 		return nil, fmt.Errorf("rebuild from scratch: %w", err)
 	}
 	f := &findings{}
-	for _, p := range catalog.All() {
+	for _, p := range all {
 		name := p.Name()
 		ns, err := rm.Active(ctx, name)
 		if err != nil || ns == "" {

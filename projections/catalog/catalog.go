@@ -13,10 +13,19 @@ import (
 	"github.com/cxledger/cxledger/projections/timeline"
 )
 
+// Deps are what read models need from outside the log. The zero Deps is
+// the ledger without a keyring: plaintext personal data.
+type Deps struct {
+	// Identifiers opens sealed identifier values and blinds them for the
+	// identity index (adapters/keyring.Keyring); nil: plaintext. Every
+	// process building or querying the index must pass the same keys.
+	Identifiers identity.Keys
+}
+
 // All returns a fresh instance of every read model, in a stable order.
-func All() []projections.Projection {
+func All(d Deps) []projections.Projection {
 	return []projections.Projection{
-		identity.New(),
+		identity.New(d.Identifiers),
 		customer360.New(),
 		timeline.New(),
 		pipeline.New(pipeline.Config{}),
@@ -29,8 +38,8 @@ func All() []projections.Projection {
 // Select returns the read models with the given names, in All's order, or
 // every read model when names is empty. Unknown names are returned so the
 // caller can report them.
-func Select(names ...string) (selected []projections.Projection, unknown []string) {
-	all := All()
+func Select(d Deps, names ...string) (selected []projections.Projection, unknown []string) {
+	all := All(d)
 	if len(names) == 0 {
 		return all, nil
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestAllAreValidAndDistinct(t *testing.T) {
 	seen := map[string]bool{}
-	for _, p := range All() {
+	for _, p := range All(Deps{}) {
 		if err := projections.ValidateProjection(p); err != nil {
 			t.Error(err)
 		}
@@ -24,7 +24,7 @@ func TestAllAreValidAndDistinct(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	got, unknown := Select("timeline", "nope", "identity", "nope")
+	got, unknown := Select(Deps{}, "timeline", "nope", "identity", "nope")
 	var names []string
 	for _, p := range got {
 		names = append(names, p.Name())
@@ -32,7 +32,7 @@ func TestSelect(t *testing.T) {
 	if !slices.Equal(names, []string{"identity", "timeline"}) || !slices.Equal(unknown, []string{"nope"}) {
 		t.Fatalf("Select = %v, unknown %v", names, unknown)
 	}
-	if all, unknown := Select(); len(all) != len(All()) || unknown != nil {
+	if all, unknown := Select(Deps{}); len(all) != len(All(Deps{})) || unknown != nil {
 		t.Fatalf("Select() = %d read models, unknown %v", len(all), unknown)
 	}
 }

@@ -35,7 +35,7 @@ func appendAll(t *testing.T, ctx context.Context, s eventstore.Store, envs []dom
 func digests(t *testing.T, ctx context.Context, b projections.Backend) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, p := range catalog.All() {
+	for _, p := range catalog.All(catalog.Deps{}) {
 		d, err := projections.Digest(ctx, b, p.Name())
 		if err != nil {
 			t.Fatalf("digest %s: %v", p.Name(), err)
@@ -47,7 +47,7 @@ func digests(t *testing.T, ctx context.Context, b projections.Backend) map[strin
 
 func replay(t *testing.T, ctx context.Context, s eventstore.Store, b projections.Backend) map[string]string {
 	t.Helper()
-	if err := projections.Replay(ctx, s, b, catalog.All(), projections.Config{}, nil); err != nil {
+	if err := projections.Replay(ctx, s, b, catalog.All(catalog.Deps{}), projections.Config{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return digests(t, ctx, b)
@@ -59,7 +59,7 @@ func startEngine(t *testing.T, ctx context.Context, s eventstore.Store, b projec
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range catalog.All() {
+	for _, p := range catalog.All(catalog.Deps{}) {
 		if err := e.Register(p); err != nil {
 			t.Fatal(err)
 		}

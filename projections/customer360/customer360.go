@@ -26,9 +26,19 @@
 //
 // After CustomerForgotten the view keeps counts, money, statuses and dates
 // and shows the erasure (View.Erasure); personal data is blanked — name,
-// locale, country, company, identifiers, ticket subjects, opportunity
-// names, free-text reasons and NPS comments — and events that
+// locale, country, company, address, identifiers, ticket subjects,
+// opportunity names, free-text reasons and NPS comments — and events that
 // follow (possible only in imported history) add no personal data.
+//
+// # Sealed values
+//
+// With a keyring, personal values arrive sealed (tokens, see
+// domain.PersonalFields) and the view stores them as they come: the edges
+// that show the view reveal them (adapters/query), as plaintext or, once
+// the key is destroyed, as erased. An identifier is then kept as its token
+// rather than in canonical form (a token cannot be normalised): equal
+// entered values give equal tokens and are listed once, and the edge
+// normalises what it reveals.
 //
 // # Key layout
 //
@@ -131,9 +141,11 @@ type Profile struct {
 	Locale  string `json:"locale,omitempty"`
 	Country string `json:"country,omitempty"`
 	Company string `json:"company,omitempty"`
+	Address string `json:"address,omitempty"`
 }
 
-// Identifier is an identifier linked to the customer, in canonical form.
+// Identifier is an identifier linked to the customer, in canonical form
+// (sealed: as stored, see the package comment).
 // The identity package owns resolution and conflicts; this is the list an
 // agent reads.
 type Identifier struct {
@@ -287,7 +299,7 @@ func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	switch ev := e.Event.(type) {
 	case domain.CustomerRegistered:
 		v.Registered, v.RegisteredAt = true, at
-		v.Profile = Profile{Name: pii(ev.Name), Locale: pii(ev.Locale), Country: pii(ev.Country), Company: pii(ev.Company)}
+		v.Profile = Profile{Name: pii(ev.Name), Locale: pii(ev.Locale), Country: pii(ev.Country), Company: pii(ev.Company), Address: pii(ev.Address)}
 	case domain.ProfileUpdated:
 		if erased {
 			break
@@ -301,8 +313,12 @@ func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 		set(&v.Profile.Locale, ev.Locale)
 		set(&v.Profile.Country, ev.Country)
 		set(&v.Profile.Company, ev.Company)
+		set(&v.Profile.Address, ev.Address)
 	case domain.IdentifierLinked:
-		value, err := domain.NormalizeIdentifier(ev.Kind, ev.Value)
+		value, err := ev.Value, error(nil)
+		if !domain.IsSealed(value) {
+			value, err = domain.NormalizeIdentifier(ev.Kind, ev.Value)
+		}
 		if erased || err != nil {
 			break // an unkeyable legacy value is left out, as in the identity index
 		}

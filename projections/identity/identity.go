@@ -17,6 +17,21 @@
 // that no longer normalises (rules tighten over time) is skipped: it cannot
 // be keyed, and history is not an error.
 //
+// # Sealed values
+//
+// With Keys (adapters/keyring), IdentifierLinked values are stored sealed
+// (a token, see domain.PersonalFields), which cannot be normalised, and the
+// index must hold no e-mail address or phone number either. Apply then
+// opens the token in memory, normalises the plaintext and keys the index by
+// its blind index (Keys.Blind: a keyed hash), and stores the value as it
+// was stored in the event (the token) for display; Lookup blinds the
+// queried value the same way. A token that no longer opens — the customer
+// was forgotten and the key destroyed — is not indexed, so that a rebuild
+// after an erasure leaves the forgotten identifiers out, and a new
+// touchpoint with the same address finds nobody. Without Keys (nil) values
+// are plaintext and keyed by their canonical form. An index is built and
+// queried with the same Keys.
+//
 // # One identifier, several customers
 //
 // Last link wins: Lookup returns the customer whose link came last in the
@@ -46,8 +61,9 @@
 //	c/<customer>/<kind>/<value> one identifier of a customer
 //	f/<customer>                erasure marker, no personal data
 //
-// <value> is the canonical value, or "#" and its SHA-256 in hex when it is
-// longer than 512 bytes (backends cap keys at 1024 bytes).
+// <value> is the canonical value (with Keys, its blind index), or "#" and
+// its SHA-256 in hex when it is longer than 512 bytes (backends cap keys at
+// 1024 bytes).
 //
 // Kinds are a fixed set without '/', so "v/email/" and "c/<customer>/"
 // are exact prefixes of one kind and one customer; keys are never parsed
@@ -73,7 +89,9 @@ const Name = "identity"
 
 // Version is the read model's schema version; bump it when the key layout
 // or a stored value changes, so that the engine rebuilds the index.
-const Version = 1
+// Version 2 keys identifiers by their blind index when the ledger has a
+// keyring.
+const Version = 2
 
 // Link is one customer's claim on an identifier.
 type Link struct {
@@ -98,10 +116,12 @@ type claim struct {
 // Identifier is one identifier of a customer, as Identifiers lists it.
 type Identifier struct {
 	Kind domain.IdentifierKind `json:"kind"`
-	// Value is the canonical form, the one Lookup matches.
+	// Value is the canonical form, the one Lookup matches; with Keys, its
+	// blind index.
 	Value string `json:"value"`
 	// Entered is the value as it was entered in the latest link, for
-	// display ("Zoe.Nguyen@Example.fr").
+	// display ("Zoe.Nguyen@Example.fr"); with Keys, as stored: sealed
+	// (reveal it at the edge).
 	Entered  string    `json:"entered"`
 	LinkedAt time.Time `json:"linkedAt"`
 	Position uint64    `json:"position"`
@@ -155,11 +175,27 @@ func customerKey(id uuid.UUID, kind domain.IdentifierKind, value string) string 
 
 func forgottenKey(id uuid.UUID) string { return "f/" + id.String() }
 
-// projection implements projections.Projection.
-type projection struct{}
+// Keys opens sealed identifier values and blinds canonical ones
+// (adapters/keyring.Keyring). A nil Keys means plaintext values, keyed as
+// they are.
+type Keys interface {
+	// Open returns the plaintext of a value stored in customer's
+	// IdentifierLinked: the value itself when it is not sealed. ok is
+	// false when it is sealed and cannot be opened any more (the customer
+	// was forgotten). The error is the key store's, and stops the
+	// projection until it is restarted.
+	Open(ctx context.Context, customer uuid.UUID, stored string) (plain string, ok bool, err error)
+	// Blind returns the index key of a canonical identifier: a keyed hash
+	// that reveals nothing without the key.
+	Blind(kind domain.IdentifierKind, canonical string) string
+}
 
-// New returns the identity index projection.
-func New() projections.Projection { return projection{} }
+// projection implements projections.Projection.
+type projection struct{ keys Keys }
+
+// New returns the identity index projection; keys opens and blinds
+// sealed values (nil: plaintext, see the package comment).
+func New(keys Keys) projections.Projection { return projection{keys: keys} }
 
 // Name implements projections.Projection.
 func (projection) Name() string { return Name }
@@ -174,14 +210,14 @@ func (projection) Types() []string {
 }
 
 // Apply implements projections.Projection.
-func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
+func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	switch ev := e.Event.(type) {
 	case domain.IdentifierLinked:
 		cid, err := domain.ParseStreamID(e.Stream)
 		if err != nil {
 			return fmt.Errorf("identity: event %s: %w", e.ID, err)
 		}
-		return link(tx, cid, ev, e)
+		return p.link(tx, cid, ev, e)
 	case domain.CustomerForgotten:
 		cid, err := domain.ParseStreamID(e.Stream)
 		if err != nil {
@@ -192,13 +228,26 @@ func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	return nil
 }
 
-func link(tx *projections.Tx, cid uuid.UUID, ev domain.IdentifierLinked, e domain.Envelope) error {
+func (p projection) link(tx *projections.Tx, cid uuid.UUID, ev domain.IdentifierLinked, e domain.Envelope) error {
 	if _, gone, err := projections.Get[forgotten](tx, forgottenKey(cid)); err != nil || gone {
 		return err
 	}
-	value, err := domain.NormalizeIdentifier(ev.Kind, ev.Value)
+	plain := ev.Value
+	if p.keys != nil {
+		var ok bool
+		var err error
+		if plain, ok, err = p.keys.Open(tx.Context(), cid, ev.Value); err != nil {
+			return fmt.Errorf("identity: event %s: open identifier: %w", e.ID, err)
+		} else if !ok {
+			return nil // erased; see the package comment
+		}
+	}
+	value, err := domain.NormalizeIdentifier(ev.Kind, plain)
 	if err != nil {
 		return nil // not keyable; see the package comment
+	}
+	if p.keys != nil {
+		value = p.keys.Blind(ev.Kind, value)
 	}
 	c, err := projections.Load[claim](tx, claimKey(ev.Kind, value))
 	if err != nil {
@@ -269,11 +318,12 @@ func normalize(kind domain.IdentifierKind, value string) (string, error) {
 // Lookup returns the customer owning an identifier: the latest link wins
 // (see the package comment). value is normalised as the index stores it,
 // so " Zoe@Example.FR" finds "zoe@example.fr" and "0033 6 12 34 56 78"
-// finds "+33612345678". A value that does not normalise fails with an
-// error wrapping domain.ErrInvalid; an unknown one with
+// finds "+33612345678", then blinded with keys, which must be the Keys
+// the index was built with (nil: none). A value that does not normalise
+// fails with an error wrapping domain.ErrInvalid; an unknown one with
 // projections.ErrNotFound.
-func Lookup(ctx context.Context, r projections.Reader, kind domain.IdentifierKind, value string) (uuid.UUID, error) {
-	links, err := Links(ctx, r, kind, value)
+func Lookup(ctx context.Context, r projections.Reader, keys Keys, kind domain.IdentifierKind, value string) (uuid.UUID, error) {
+	links, err := Links(ctx, r, keys, kind, value)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -282,13 +332,17 @@ func Lookup(ctx context.Context, r projections.Reader, kind domain.IdentifierKin
 
 // Links returns every customer claiming an identifier, oldest link first;
 // the last one is the owner Lookup returns, and more than one means the
-// identifier is ambiguous. Errors are Lookup's.
-func Links(ctx context.Context, r projections.Reader, kind domain.IdentifierKind, value string) ([]Link, error) {
+// identifier is ambiguous. Arguments and errors are Lookup's.
+func Links(ctx context.Context, r projections.Reader, keys Keys, kind domain.IdentifierKind, value string) ([]Link, error) {
 	v, err := normalize(kind, value)
 	if err != nil {
 		return nil, err
 	}
-	c, ok, err := projections.Read[claim](ctx, r, claimKey(kind, v))
+	key := v
+	if keys != nil {
+		key = keys.Blind(kind, v)
+	}
+	c, ok, err := projections.Read[claim](ctx, r, claimKey(kind, key))
 	if err != nil {
 		return nil, fmt.Errorf("identity: lookup %s: %w", kind, err)
 	}

@@ -25,7 +25,7 @@ var (
 var ns = projections.NamespaceFor(identity.Name, identity.Version, 1)
 
 func TestProjectionIsValid(t *testing.T) {
-	p := identity.New()
+	p := identity.New(nil)
 	if err := projections.ValidateProjection(p); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func checkLookups(t *testing.T, b projections.Backend, cases []lookupCase) {
 	t.Helper()
 	for _, c := range cases {
 		got, err := projectiontest.Query(t, b, ns, func(ctx context.Context, r projections.Reader) (uuid.UUID, error) {
-			return identity.Lookup(ctx, r, c.kind, c.value)
+			return identity.Lookup(ctx, r, nil, c.kind, c.value)
 		})
 		switch {
 		case c.err != nil && !errors.Is(err, c.err):
@@ -100,7 +100,7 @@ func TestScenario(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 		for _, batch := range []int{0, 1, 3} {
 			t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
-				p := identity.New()
+				p := identity.New(nil)
 				projectiontest.FoldBatches(t, b, ns, p, l.Envelopes()[:afterLinks], batch)
 
 				checkLookups(t, b, []lookupCase{
@@ -119,7 +119,7 @@ func TestScenario(t *testing.T) {
 				})
 
 				links, err := projectiontest.Query(t, b, ns, func(ctx context.Context, r projections.Reader) ([]identity.Link, error) {
-					return identity.Links(ctx, r, domain.IdentifierEmail, "family@example.org")
+					return identity.Links(ctx, r, nil, domain.IdentifierEmail, "family@example.org")
 				})
 				wantLinks := []identity.Link{
 					{CustomerID: zoe, LinkedAt: at(6), Position: 7},
@@ -193,7 +193,7 @@ func TestScenario(t *testing.T) {
 // is not a customer's is corruption.
 func TestApplyEdgeCases(t *testing.T) {
 	b := projections.NewMemory()
-	p := identity.New()
+	p := identity.New(nil)
 	legacy := domain.Envelope{
 		Stream: domain.StreamID(zoe), Type: domain.TypeIdentifierLinked, Position: 1,
 		Metadata: domain.Metadata{OccurredAt: projectiontest.Day0, Actor: "import:2019"},
@@ -226,7 +226,7 @@ func TestLongIdentifier(t *testing.T) {
 	l.Add(zoe, projectiontest.Day0, domain.CustomerRegistered{CustomerID: zoe, Name: "Zoë"})
 	l.Add(zoe, projectiontest.Day0, domain.IdentifierLinked{Kind: domain.IdentifierExternal, Value: long})
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
-		projectiontest.FoldBatches(t, b, ns, identity.New(), l.Envelopes(), 0)
+		projectiontest.FoldBatches(t, b, ns, identity.New(nil), l.Envelopes(), 0)
 		checkLookups(t, b, []lookupCase{{domain.IdentifierExternal, " LEGACY-CRM:" + strings.Repeat("𝔘", 256), zoe, nil}})
 		ids := identifiers(t, b, zoe)
 		if len(ids) != 1 || ids[0].Value != long || !ids[0].Owner {
@@ -245,7 +245,7 @@ func TestLongIdentifier(t *testing.T) {
 func TestBatchingDoesNotChangeContents(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 		for seed := range uint64(12) {
-			want := projectiontest.BatchSizesAgree(t, b, identity.New(), projectiontest.RandomHistory(t, seed, 400))
+			want := projectiontest.BatchSizesAgree(t, b, identity.New(nil), projectiontest.RandomHistory(t, seed, 400))
 			if !strings.Contains(want, "v/") {
 				t.Fatalf("seed %d: the history linked no identifier; the generator is broken", seed)
 			}

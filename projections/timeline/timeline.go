@@ -29,6 +29,13 @@
 // that follow are written redacted. Actors, types, times, ids and amounts
 // remain: the audit trail survives the erasure.
 //
+// # Sealed values
+//
+// With a keyring, personal values arrive sealed (tokens, see
+// domain.PersonalFields) and summaries quote them as they are ("Note:
+// enc:v1:…"), never clipped (a clipped token would not open): the edges
+// reveal them (adapters/query) and clip what they reveal with Clip.
+//
 // # Key layout
 //
 //	e/<customer>/<occurred>/<version>  one entry (record)
@@ -344,7 +351,7 @@ func (q Query) matches(e Entry) bool {
 func Summarize(e domain.Envelope) (full, redacted string) {
 	same := func(s string) (string, string) { return s, s }
 	with := func(base, detail string) (string, string) {
-		if detail = clip(detail); detail == "" {
+		if detail = Clip(detail); detail == "" {
 			return base, base
 		}
 		return base + ": " + detail, base
@@ -357,7 +364,7 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 		for _, f := range []struct {
 			name string
 			set  bool
-		}{{"name", ev.Name != nil}, {"locale", ev.Locale != nil}, {"country", ev.Country != nil}, {"company", ev.Company != nil}} {
+		}{{"name", ev.Name != nil}, {"locale", ev.Locale != nil}, {"country", ev.Country != nil}, {"company", ev.Company != nil}, {"address", ev.Address != nil}} {
 			if f.set {
 				fields = append(fields, f.name)
 			}
@@ -376,14 +383,14 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 	case domain.ConsentGranted:
 		s := fmt.Sprintf("Consent granted: %s by %s", ev.Purpose, ev.Channel)
 		if ev.Source != "" {
-			s += " (" + clip(ev.Source) + ")"
+			s += " (" + Clip(ev.Source) + ")"
 		}
 		return same(s)
 	case domain.ConsentWithdrawn:
 		return with(fmt.Sprintf("Consent withdrawn: %s by %s", ev.Purpose, ev.Channel), ev.Reason)
 	case domain.CustomerForgotten:
 		if ev.Request != "" {
-			return same("Customer forgotten (request " + clip(ev.Request) + ")")
+			return same("Customer forgotten (request " + Clip(ev.Request) + ")")
 		}
 		return same("Customer forgotten")
 
@@ -434,7 +441,7 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 			if *ev.Assignee == "" {
 				parts = append(parts, "unassigned")
 			} else {
-				parts = append(parts, "assigned to "+clip(*ev.Assignee))
+				parts = append(parts, "assigned to "+Clip(*ev.Assignee))
 			}
 		}
 		if ev.FirstResponse {
@@ -455,7 +462,7 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 	case domain.LeadCaptured:
 		s := "Lead captured from " + string(ev.Source)
 		if ev.Campaign != "" {
-			s += " (campaign " + clip(ev.Campaign) + ")"
+			s += " (campaign " + Clip(ev.Campaign) + ")"
 		}
 		return with(s, ev.Interest)
 	case domain.OpportunityOpened:
@@ -471,13 +478,13 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 		return full, redacted
 
 	case domain.CampaignTouched:
-		return same(fmt.Sprintf("Campaign %s: %s (%s)", clip(ev.Campaign), ev.Action, ev.Channel))
+		return same(fmt.Sprintf("Campaign %s: %s (%s)", Clip(ev.Campaign), ev.Action, ev.Channel))
 	case domain.SurveyAnswered:
-		base := "Survey " + clip(ev.Survey) + " answered"
+		base := "Survey " + Clip(ev.Survey) + " answered"
 		if ev.NPS != nil {
 			base += ": NPS " + strconv.Itoa(*ev.NPS)
 		}
-		if c := clip(ev.Comment); c != "" {
+		if c := Clip(ev.Comment); c != "" {
 			return base + " — " + c, base
 		}
 		return same(base)
@@ -499,9 +506,14 @@ func money(minor int64, currency string) string {
 // to tell entities apart on one screen.
 func short(id uuid.UUID) string { return id.String()[:8] + "…" }
 
-// clip reduces free text to its first line, at most 80 characters.
-func clip(s string) string {
+// Clip reduces free text to its first line, at most 80 characters, as
+// summaries quote it. A sealed value is kept whole (see the package
+// comment): the edge that reveals it clips the plaintext with Clip.
+func Clip(s string) string {
 	s = strings.TrimSpace(s)
+	if domain.IsSealed(s) {
+		return s
+	}
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = strings.TrimSpace(s[:i]) + " …"
 	}
