@@ -101,7 +101,7 @@ type Timeline struct {
 // Revealer turns the personal-data tokens of a customer's text into
 // plaintext, or an erased marker once the customer's key is destroyed.
 type Revealer interface {
-	RevealString(ctx context.Context, customer uuid.UUID, s string) (string, error)
+	RevealFunc(ctx context.Context, customer uuid.UUID, s string, fn func(string) string) (string, error)
 }
 
 // Options configures Build.
@@ -185,7 +185,9 @@ func summarize(ctx context.Context, reveal Revealer, customer uuid.UUID, r event
 	if reveal == nil {
 		return full, nil
 	}
-	s, err := reveal.RevealString(ctx, customer, full)
+	// Summaries keep sealed values whole; the plaintext is clipped to one
+	// line as the timeline read model clips free text.
+	s, err := reveal.RevealFunc(ctx, customer, full, timeline.Clip)
 	if err != nil {
 		return "", fmt.Errorf("audit timeline of %s: reveal: %w", customer, err)
 	}

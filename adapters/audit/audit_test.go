@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/cxledger/cxledger/adapters/audit"
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -177,6 +178,69 @@ func TestBuild(t *testing.T) {
 
 		if _, err := audit.Build(ctx, s, s.(notary.HashStore), uuid.New(), cp, audit.Options{}); !errors.Is(err, projections.ErrNotFound) {
 			t.Errorf("unknown customer: %v", err)
+		}
+	})
+}
+
+// Personal data is sealed in the stored events: the auditor's timeline
+// reveals it, shows it erased after forget, and every proof still holds
+// because the tree covers the ciphertext, which forget does not touch.
+func TestBuildSealedAndForgotten(t *testing.T) {
+	backends.Each(t, func(t *testing.T, s eventstore.Store) {
+		ctx := t.Context()
+		var mk keyring.MasterKey
+		copy(mk[:], "0123456789abcdef0123456789abcdef")
+		kr, err := keyring.Open(ctx, mk, keyring.NewMemory(), keyring.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kr.Close()
+		l := ledger.New(s)
+		l.Keys = kr
+		id := uuid.New()
+		md := domain.Metadata{OccurredAt: day("2026-01-10"), Actor: "user:ana"}
+		if _, err := l.Append(ctx, id, eventstore.NoStream,
+			ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé Nguyen"}, Metadata: md},
+			ledger.Touchpoint{Event: domain.NoteAdded{Body: "Allergic to hazelnuts"}, Metadata: md},
+		); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := s.ReadStream(ctx, domain.StreamID(id), eventstore.ReadStreamOptions{})
+		if err != nil || strings.Contains(string(raw[1].Data), "hazelnut") {
+			t.Fatalf("the note is stored in plaintext: %s %v", raw[1].Data, err)
+		}
+		cp, _ := checkpoint(t, s)
+
+		tl, err := audit.Build(ctx, s, s.(notary.HashStore), id, cp, audit.Options{Reveal: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tl.Verified || tl.Entries[0].Summary != "Customer registered: Zoé Nguyen" || tl.Entries[1].Summary != "Note: Allergic to hazelnuts" {
+			t.Fatalf("revealed timeline: %+v", tl)
+		}
+
+		if _, err := l.Forget(ctx, id, ledger.Touchpoint{Event: domain.CustomerForgotten{Request: "DSR-7"}, Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+		tl, err = audit.Build(ctx, s, s.(notary.HashStore), id, cp, audit.Options{Reveal: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tl.Verified || tl.Events != 3 {
+			t.Fatalf("after forget the old checkpoint must still verify: %+v", tl)
+		}
+		if tl.Entries[0].Summary != "Customer registered: "+keyring.Erased || tl.Entries[1].Summary != "Note: "+keyring.Erased {
+			t.Errorf("forgotten summaries: %q, %q", tl.Entries[0].Summary, tl.Entries[1].Summary)
+		}
+		if tl.Entries[2].Type != domain.TypeCustomerForgotten || tl.Entries[2].Proof != "newer than the checkpoint" {
+			t.Errorf("forget entry: %+v", tl.Entries[2])
+		}
+		later, _ := checkpoint(t, s)
+		if _, err := notary.VerifyConsistency(ctx, s.(notary.HashStore), cp, later); err != nil {
+			t.Errorf("the log after forget does not extend the log before: %v", err)
+		}
+		if rep, err := notary.Verify(ctx, s, s.(notary.HashStore), later); err != nil {
+			t.Errorf("full verification after forget: %v (%s)", err, rep.Summary())
 		}
 	})
 }

@@ -480,6 +480,7 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"GET /v1/customers":                   {"/v1/customers?identifier=email:ana@example.com", ""},
 		"GET /v1/customers/{id}":              {ana, ""},
 		"POST /v1/customers/{id}/events":      {anaEvents, good},
+		"POST /v1/customers/{id}/forget":      {ana + "/forget", `{"request":"DSR-1"}`},
 		"GET /v1/customers/{id}/events":       {anaEvents, ""},
 		"GET /v1/customers/{id}/timeline":     {ana + "/timeline", ""},
 		"GET /v1/pipeline":                    {"/v1/pipeline", ""},
@@ -495,6 +496,11 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"GET /v1/customers/{id}/as-of":        {"/v1/customers/" + anaID.String() + "/as-of?at=2026-01-01", ""},
 		"GET /v1/pipeline/as-of":              {"/v1/pipeline/as-of?at=2026-01-01", ""},
 		"GET /v1/audit/access":                {"/v1/audit/access", ""},
+		"GET /v1/audit/tree":                  {"/v1/audit/tree", ""},
+		"GET /v1/audit/checkpoint":            {"/v1/audit/checkpoint", ""},
+		"GET /v1/audit/proof/inclusion":       {"/v1/audit/proof/inclusion?position=1", ""},
+		"GET /v1/audit/proof/consistency":     {"/v1/audit/proof/consistency?from=0&to=1", ""},
+		"GET /v1/customers/{id}/audit":        {"/v1/customers/" + anaID.String() + "/audit", ""},
 	}
 	routes := srv.Routes()
 	patterns := make([]string, 0, len(routes))

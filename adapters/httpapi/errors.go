@@ -9,6 +9,7 @@ import (
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
 )
 
@@ -75,6 +76,9 @@ var errorTable = []problemKind{
 	{projections.ErrNotActive, http.StatusServiceUnavailable, "not-ready", "Read model not ready"},
 	{projections.ErrNotRunning, http.StatusServiceUnavailable, "not-ready", "Projection engine not running"},
 	{ErrBusy, http.StatusServiceUnavailable, "busy", "Server busy"},
+	{ErrNoTamperEvidence, http.StatusServiceUnavailable, "tamper-evidence-unavailable", "Tamper evidence not available"},
+	{notary.ErrNotInTree, http.StatusNotFound, "not-in-tree", "Not in the Merkle tree"},
+	{notary.ErrTampered, http.StatusInternalServerError, "tampered", "The log does not match its Merkle tree"},
 	{ErrAccessLog, http.StatusServiceUnavailable, "access-log-unavailable", "Access log unavailable"},
 	{eventstore.ErrClosed, http.StatusServiceUnavailable, "unavailable", "Store closed"},
 }

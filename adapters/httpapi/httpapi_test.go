@@ -60,15 +60,6 @@ func serveOver(t *testing.T, store eventstore.Store, rm projections.Backend, tun
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range catalog.All() {
-		if err := eng.Register(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	engDone := make(chan struct{})
-	go func() { defer close(engDone); _ = eng.Run(ctx) }()
-
 	var toks httpapi.Tokens
 	for role, tok := range tokens {
 		if err := toks.Add(role, tok); err != nil {
@@ -81,6 +72,16 @@ func serveOver(t *testing.T, store eventstore.Store, rm projections.Backend, tun
 	if tune != nil {
 		tune(&cfg)
 	}
+	// The read models key identifiers with the keyring tune configured,
+	// if any (a nil keyring indexes plaintext).
+	for _, p := range catalog.All(catalog.Deps{Identifiers: cfg.Keyring}) {
+		if err := eng.Register(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	engDone := make(chan struct{})
+	go func() { defer close(engDone); _ = eng.Run(ctx) }()
 	srv, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -312,6 +313,7 @@ func TestRoles(t *testing.T) {
 		"GET /v1/customers":                   "/v1/customers?identifier=email:" + id.String()[:8] + "@example.com",
 		"GET /v1/customers/{id}":              "/v1/customers/" + id.String(),
 		"POST /v1/customers/{id}/events":      "/v1/customers/" + id.String() + "/events",
+		"POST /v1/customers/{id}/forget":      "/v1/customers/" + id.String() + "/forget",
 		"GET /v1/customers/{id}/events":       "/v1/customers/" + id.String() + "/events",
 		"GET /v1/customers/{id}/timeline":     "/v1/customers/" + id.String() + "/timeline",
 		"GET /v1/pipeline":                    "/v1/pipeline",
@@ -327,6 +329,11 @@ func TestRoles(t *testing.T) {
 		"GET /v1/customers/{id}/as-of":        "/v1/customers/" + id.String() + "/as-of?at=2030-01-01",
 		"GET /v1/pipeline/as-of":              "/v1/pipeline/as-of?at=2030-01-01",
 		"GET /v1/audit/access":                "/v1/audit/access",
+		"GET /v1/audit/tree":                  "/v1/audit/tree",
+		"GET /v1/audit/checkpoint":            "/v1/audit/checkpoint",
+		"GET /v1/audit/proof/inclusion":       "/v1/audit/proof/inclusion?position=1",
+		"GET /v1/audit/proof/consistency":     "/v1/audit/proof/consistency?from=0&to=1",
+		"GET /v1/customers/{id}/audit":        "/v1/customers/" + id.String() + "/audit",
 	}
 	// The expected table, written out so a change to the routes is a
 	// deliberate change here too.
@@ -336,6 +343,7 @@ func TestRoles(t *testing.T) {
 		"GET /v1/customers":                   {S, U, D},
 		"GET /v1/customers/{id}":              {S, U, D},
 		"POST /v1/customers/{id}/events":      {S, D},
+		"POST /v1/customers/{id}/forget":      {D},
 		"GET /v1/customers/{id}/events":       {S, U, D},
 		"GET /v1/customers/{id}/timeline":     {U, D},
 		"GET /v1/pipeline":                    {A, D},
@@ -351,6 +359,11 @@ func TestRoles(t *testing.T) {
 		"GET /v1/customers/{id}/as-of":        {S, U, D},
 		"GET /v1/pipeline/as-of":              {A, D},
 		"GET /v1/audit/access":                {U, D},
+		"GET /v1/audit/tree":                  {U, D},
+		"GET /v1/audit/checkpoint":            {U, D},
+		"GET /v1/audit/proof/inclusion":       {U, D},
+		"GET /v1/audit/proof/consistency":     {U, D},
+		"GET /v1/customers/{id}/audit":        {U, D},
 	}
 	if len(h.server.Routes()) != len(want) {
 		t.Fatalf("server has %d routes, the test knows %d", len(h.server.Routes()), len(want))

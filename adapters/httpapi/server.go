@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"golang.org/x/mod/sumdb/note"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/access"
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/eventstore"
@@ -54,6 +56,16 @@ type Config struct {
 	Store       Store
 	ReadModels  projections.Backend
 	Projections Projections
+	// Keyring seals personal data on append, reveals it in the events and
+	// views the API returns, and destroys a customer's key on forget; nil
+	// runs without one (plaintext).
+	Keyring *keyring.Keyring
+	// Notary serves the Merkle tree, proofs and the auditor's timeline;
+	// nil (a store without one) makes those routes answer 503.
+	Notary Notary
+	// CheckpointSigner signs the checkpoints GET /v1/audit/checkpoint
+	// serves; nil serves none (auditors sign with cxledger checkpoint).
+	CheckpointSigner note.Signer
 
 	// Tokens authenticates requests; AuthDisabled lets every request in as
 	// admin (the caller decides when that is acceptable, see cmd/cxledger).
@@ -179,6 +191,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.ledger.Now = cfg.Now
 	s.query.Now = cfg.Now
+	if cfg.Keyring != nil {
+		s.ledger.Keys, s.query.Keys, s.history.Keys = cfg.Keyring, cfg.Keyring, cfg.Keyring
+	}
 	s.access.Now = cfg.Now
 	s.closing, s.stop = context.WithCancel(context.Background())
 	s.routes()
@@ -218,11 +233,17 @@ func (s *Server) table() []route {
 		{"GET /v1/customers", reader, s.lookup},
 		{"GET /v1/customers/{id}", reader, s.customer},
 		{"POST /v1/customers/{id}/events", svc, s.appendEvents},
+		{"POST /v1/customers/{id}/forget", adminOnly, s.forget},
 		{"GET /v1/customers/{id}/events", reader, s.readStream},
 		{"GET /v1/customers/{id}/timeline", audit, s.timeline},
 		{"GET /v1/customers/{id}/as-of", reader, s.customerAsOf},
 		{"GET /v1/pipeline/as-of", analyst, s.pipelineAsOf},
 		{"GET /v1/audit/access", audit, s.accessLog},
+		{"GET /v1/audit/tree", audit, s.tree},
+		{"GET /v1/audit/checkpoint", audit, s.checkpoint},
+		{"GET /v1/audit/proof/inclusion", audit, s.inclusion},
+		{"GET /v1/audit/proof/consistency", audit, s.consistency},
+		{"GET /v1/customers/{id}/audit", audit, s.auditTimeline},
 		{"GET /v1/pipeline", analyst, s.pipeline},
 		{"GET /v1/analytics/rfm", analyst, s.rfm},
 		{"GET /v1/analytics/channels", analyst, s.channels},

@@ -68,6 +68,9 @@ type LogReader interface {
 // (on the recorded basis), not an approximation.
 type History struct {
 	log LogReader
+	// Keys reveals the personal data of as-of views, as Service.Keys does
+	// for live ones; nil leaves it as stored.
+	Keys Keys
 }
 
 // NewHistory returns a History over log.
@@ -133,6 +136,7 @@ func (h *History) Customer(ctx context.Context, id uuid.UUID, a AsOf, withScore 
 	}
 	q := New(mem)
 	q.Now = func() time.Time { return a.At }
+	q.Keys = h.Keys
 	v, err := q.Customer(ctx, id)
 	if err != nil {
 		return AsOfView{}, err

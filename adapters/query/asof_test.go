@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
@@ -157,4 +158,40 @@ func TestParseBasis(t *testing.T) {
 	if _, err := query.ParseBasis("effective"); !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("ParseBasis(effective) err = %v", err)
 	}
+}
+
+// As-of views reveal sealed personal data like live views, and show it
+// erased once the customer is forgotten, even as of a date before.
+func TestAsOfRevealsAndErases(t *testing.T) {
+	backends.Each(t, func(t *testing.T, s eventstore.Store) {
+		ctx := t.Context()
+		var mk keyring.MasterKey
+		copy(mk[:], "0123456789abcdef0123456789abcdef")
+		kr, err := keyring.Open(ctx, mk, keyring.NewMemory(), keyring.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kr.Close()
+		l := ledger.New(s)
+		l.Keys = kr
+		id := uuid.New()
+		md := domain.Metadata{OccurredAt: day("2026-01-10"), Actor: "user:ana"}
+		if _, err := l.Append(ctx, id, eventstore.NoStream, ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé Nguyen"}, Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+		h := query.NewHistory(s)
+		h.Keys = kr
+		at := query.AsOf{At: day("2026-02-01"), Basis: query.Occurred}
+		v, err := h.Customer(ctx, id, at, false)
+		if err != nil || v.Profile.Name != "Zoé Nguyen" {
+			t.Fatalf("as-of name %q, %v", v.Profile.Name, err)
+		}
+		if _, err := l.Forget(ctx, id, ledger.Touchpoint{Event: domain.CustomerForgotten{Request: "DSR-1"}, Metadata: domain.Metadata{OccurredAt: day("2026-03-01"), Actor: "user:dpo"}}); err != nil {
+			t.Fatal(err)
+		}
+		v, err = h.Customer(ctx, id, at, false)
+		if err != nil || v.Profile.Name != keyring.Erased {
+			t.Fatalf("as-of name after forget %q, %v", v.Profile.Name, err)
+		}
+	})
 }

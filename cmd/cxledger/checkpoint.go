@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
@@ -37,16 +40,9 @@ func checkpointCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if *keyFile == "" {
 			return usageErr("--key FILE is required (make one with 'cxledger checkpoint keygen --name NAME --out FILE')")
 		}
-		skey, err := os.ReadFile(*keyFile)
+		signer, err := loadSigner(*keyFile, e.log)
 		if err != nil {
-			return fmt.Errorf("read signer key: %w", err)
-		}
-		if info, err := os.Stat(*keyFile); err == nil && info.Mode().Perm()&0o077 != 0 {
-			e.log.Warn("the signer key file is readable by others: chmod 600 it", "file", *keyFile, "mode", info.Mode().Perm())
-		}
-		signer, err := notary.NewSigner(string(skey))
-		if err != nil {
-			return fmt.Errorf("%s: %w", *keyFile, err)
+			return err
 		}
 		if *origin == "" {
 			*origin = signer.Name()
@@ -121,4 +117,21 @@ func treeHashes(s eventstore.Store) (notary.HashStore, error) {
 		return nil, errors.New("this store keeps no Merkle tree: tamper evidence needs the embedded or the PostgreSQL store (KurrentDB is not supported)")
 	}
 	return hs, nil
+}
+
+// loadSigner reads a signer key file made by 'checkpoint keygen', warning
+// when others may read it.
+func loadSigner(file string, log *slog.Logger) (note.Signer, error) {
+	skey, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read signer key: %w", err)
+	}
+	if info, err := os.Stat(file); err == nil && info.Mode().Perm()&0o077 != 0 {
+		log.Warn("the signer key file is readable by others: chmod 600 it", "file", file, "mode", info.Mode().Perm())
+	}
+	signer, err := notary.NewSigner(string(skey))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return signer, nil
 }

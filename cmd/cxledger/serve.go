@@ -11,9 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/cxledger/cxledger/adapters/broker"
 	"github.com/cxledger/cxledger/adapters/httpapi"
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
 )
@@ -30,6 +34,7 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	insecure := fs.Bool("insecure-no-auth", false, "serve without authentication on a non-loopback address (every request is admin)")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes (413 beyond)")
+	cpKey := fs.String("checkpoint-key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "signer key file ('cxledger checkpoint keygen') with which GET /v1/audit/checkpoint signs (env CXLEDGER_CHECKPOINT_KEY; none: that route answers 503)")
 	var brk broker.ServiceConfig
 	registerBrokerFlags(fs, &brk)
 	return func(ctx context.Context, e *env) error {
@@ -43,6 +48,7 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		m := &Main{
 			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
 			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log, store: e.store,
+			CheckpointKeyFile: *cpKey,
 		}
 		if err := m.Run(ctx); err != nil {
 			return err
@@ -100,17 +106,24 @@ type Main struct {
 	MaxBodyBytes int64
 	// Broker connects the server to a message broker (zero: none).
 	Broker broker.ServiceConfig
-	Log    *slog.Logger
+	// CheckpointKeyFile holds the key the server signs checkpoints with
+	// (empty: it serves proofs but signs none).
+	CheckpointKeyFile string
+	Log               *slog.Logger
 	// API tunes the HTTP layer further (tests shorten timeouts); the
-	// fields Main owns (store, read models, tokens) are overwritten.
+	// fields Main owns (store, read models, tokens, keyring) are
+	// overwritten.
 	API httpapi.Config
 
 	store     eventstore.Store // set when the caller opened it (the CLI)
 	ownStore  bool
+	keys      *keyring.Keyring
 	rm        projections.Backend
 	engine    *projections.Engine
+	notary    *notary.Notary
 	stopEng   context.CancelFunc
 	engDone   chan struct{}
+	notDone   chan struct{}
 	broker    *broker.Service
 	api       *httpapi.Server
 	serveErr  chan error
@@ -149,13 +162,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		m.ownStore = true
 	}
+	// The keyring: appends seal personal data with it, answers reveal it,
+	// the identity index blinds identifiers with it. A wrong master key
+	// stops the start here.
+	if m.keys, err = openKeyring(ctx, m.Config, m.Log); err != nil {
+		return err
+	}
 	if m.rm, err = openReadModels(ctx, m.Config); err != nil {
 		return err
 	}
 	if m.engine, err = projections.NewEngine(m.store, m.rm, projections.Config{Logger: m.Log}); err != nil {
 		return fmt.Errorf("projection engine: %w", err)
 	}
-	for _, p := range catalog.All() {
+	readModels := catalog.All(catalogDeps(m.keys))
+	for _, p := range readModels {
 		if err := m.engine.Register(p); err != nil {
 			return fmt.Errorf("projection engine: %w", err)
 		}
@@ -170,17 +190,41 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Log.Error("projection engine stopped", "error", err)
 		}
 	}()
+	// The notary keeps the log's Merkle tree current beside the engine, off
+	// the append path; KurrentDB keeps none.
+	var signer note.Signer
+	if m.CheckpointKeyFile != "" {
+		if signer, err = loadSigner(m.CheckpointKeyFile, m.Log); err != nil {
+			return err
+		}
+	}
+	if hs, ok := m.store.(notary.HashStore); ok {
+		m.notary = notary.New(m.store, hs, m.Log.With("component", "notary"))
+		m.notDone = make(chan struct{})
+		go func() {
+			defer close(m.notDone)
+			runNotary(engCtx, m.notary, m.Log)
+		}()
+	} else {
+		m.Log.Warn("this store keeps no Merkle tree: the audit proof routes answer 503")
+	}
 	// The broker, too, runs until Close, in the background: a broker that
 	// is down delays ingest and publishing, never serving or appending.
 	if m.Broker.Enabled() {
-		if m.broker, err = broker.NewService(m.Broker, m.store, m.rm, m.Log); err != nil {
+		bcfg := m.Broker
+		bcfg.Keys = m.keys
+		if m.broker, err = broker.NewService(bcfg, m.store, m.rm, m.Log); err != nil {
 			return err
 		}
 		m.broker.Start(context.WithoutCancel(ctx))
 	}
 
 	cfg := m.API
-	cfg.Store, cfg.ReadModels, cfg.Projections = m.store, m.rm, m.engine
+	cfg.Store, cfg.ReadModels, cfg.Projections, cfg.Keyring = m.store, m.rm, m.engine, m.keys
+	cfg.CheckpointSigner = signer
+	if m.notary != nil {
+		cfg.Notary = m.notary
+	}
 	cfg.Tokens, cfg.AuthDisabled, cfg.Logger = m.Tokens, authOff, m.Log
 	if m.MaxBodyBytes > 0 {
 		cfg.MaxBodyBytes = m.MaxBodyBytes
@@ -201,7 +245,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if authOff {
 		m.Log.Warn("AUTH DISABLED: no API tokens configured, every request is treated as admin; set --tokens FILE or CXLEDGER_TOKENS to enable auth", "addr", m.api.Addr())
 	}
-	m.Log.Info("serving the cxledger API", "url", m.URL(), "tokens", m.Tokens.Len(), "read_models", len(catalog.All()), "broker", m.Broker.Kind)
+	m.Log.Info("serving the cxledger API", "url", m.URL(), "tokens", m.Tokens.Len(), "read_models", len(readModels), "broker", m.Broker.Kind)
 	return nil
 }
 
@@ -266,11 +310,18 @@ func (m *Main) Close() error {
 	if m.stopEng != nil {
 		m.stopEng()
 		<-m.engDone
+		if m.notDone != nil {
+			<-m.notDone
+		}
 		m.stopEng = nil
 	}
 	if m.rm != nil {
 		errs = append(errs, m.rm.Close())
 		m.rm = nil
+	}
+	if m.keys != nil {
+		errs = append(errs, m.keys.Close())
+		m.keys = nil
 	}
 	if m.store != nil && m.ownStore {
 		errs = append(errs, m.store.Close())
@@ -296,4 +347,28 @@ func envOrSet(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// runNotary follows the log with the notary until ctx is done, restarting
+// it after a failure with a growing pause. A tampered log is logged as an
+// error every time: the tree refuses to grow over it, and serving goes on.
+func runNotary(ctx context.Context, n *notary.Notary, log *slog.Logger) {
+	pause := time.Second
+	for {
+		err := n.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, notary.ErrTampered) {
+			log.Error("notary: THE LOG DOES NOT MATCH ITS MERKLE TREE; run cxledger verify", "error", err)
+		} else {
+			log.Warn("notary stopped; restarting", "error", err, "in", pause)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 30*time.Second)
+	}
 }

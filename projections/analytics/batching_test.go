@@ -51,7 +51,12 @@ func randomHistory(seed uint64, customers, events int) []domain.Envelope {
 	priorities := []domain.TicketPriority{domain.PriorityLow, domain.PriorityNormal, domain.PriorityHigh, domain.PriorityUrgent}
 	stages := []domain.OpportunityStage{domain.StageProspecting, domain.StageQualification, domain.StageProposal, domain.StageNegotiation}
 	for len(out) < events {
-		c := cs[rng.IntN(len(cs))]
+		i := rng.IntN(len(cs))
+		if cs[i].agg.Forgotten() { // a new customer takes the slot, so the loop ends
+			id := newID()
+			cs[i] = &cust{id: id, agg: domain.NewCustomer(id)}
+		}
+		c := cs[i]
 		var e domain.Event
 		if !c.agg.Registered() {
 			e = domain.CustomerRegistered{CustomerID: c.id, Name: "Zoë " + c.id.String()[:4]}
@@ -91,6 +96,9 @@ func randomHistory(seed uint64, customers, events int) []domain.Envelope {
 				e = domain.SurveyAnswered{Survey: []string{"nps-q1", "nps-q2"}[rng.IntN(2)], NPS: ptr(rng.IntN(11))}
 			case 13:
 				e = domain.CampaignTouched{Campaign: "spring", Channel: domain.CampaignSMS, Action: domain.ActionSent}
+				if !c.agg.Consented(domain.Consent{Channel: domain.ConsentSMS, Purpose: domain.PurposeMarketing}) {
+					e = domain.ConsentGranted{Channel: domain.ConsentSMS, Purpose: domain.PurposeMarketing, Source: "web"}
+				}
 			case 14:
 				e = domain.CallLogged{Direction: domain.CallOutbound, DurationSeconds: 60, Agent: "user:a", Outcome: domain.CallConnected}
 			case 15:

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/cxledger/cxledger/adapters/access"
+	"github.com/cxledger/cxledger/adapters/audit"
+	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/eventstore/notary"
+)
+
+const (
+	auditorToken = "auditor-token-0123456789"
+	adminToken   = "admin-token-0123456789ab"
+)
+
+// call sends one request with a bearer token and returns status and body.
+func call(t *testing.T, method, url, token, body string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestAuditorWalkthrough is the README's auditor walkthrough, run against
+// the real server on the embedded and the PostgreSQL store: consent
+// enforced on marketing, a signed checkpoint served and kept outside, the
+// customer's timeline proved against it over HTTP and by the CLI (JSON and
+// CSV), every read in the access log under the reader's name, the
+// customer as of an earlier date, then erasure: the old checkpoint still
+// verifies the whole log, and the personal data shows as erased.
+func TestAuditorWalkthrough(t *testing.T) {
+	for name, cfg := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			skey, vkey, err := notary.GenerateKey("ledger.example")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyFile := filepath.Join(dir, "checkpoint.key")
+			if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			verifier, _ := notary.NewVerifier(vkey)
+			toks, err := loadTokens("", "service:"+serviceToken+",admin:"+adminToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := toks.AddNamed("auditor", auditorToken, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			m := &Main{Config: cfg, Addr: "127.0.0.1:0", Tokens: toks, Log: slog.New(slog.DiscardHandler), ShutdownTimeout: 10 * time.Second, CheckpointKeyFile: keyFile}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := m.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			base := m.URL()
+
+			// A customer; a marketing e-mail is refused until consent.
+			id := uuid.New()
+			st, body := call(t, "POST", base+"/v1/customers", serviceToken, fmt.Sprintf(`{"customerId":%q,"name":"Zoé Nguyen","identifiers":[{"kind":"email","value":"zoe.walkthrough@example.fr"}],"metadata":{"occurredAt":"2026-01-10T09:00:00Z","actor":"service:web","channel":"web"}}`, id))
+			if st != http.StatusCreated {
+				t.Fatalf("register: %d %s", st, body)
+			}
+			events := func(evs ...string) string {
+				return `{"events":[` + strings.Join(evs, ",") + `]}`
+			}
+			ev := func(typ, data, at string) string {
+				return fmt.Sprintf(`{"type":%q,"data":%s,"metadata":{"occurredAt":%q,"actor":"service:marketing","channel":"mailchimp","correlationId":"spring-2026"}}`, typ, data, at)
+			}
+			send := ev("CampaignTouched", `{"campaign":"spring-2026","channel":"email","action":"sent"}`, "2026-02-01T09:00:00Z")
+			st, body = call(t, "POST", base+"/v1/customers/"+id.String()+"/events", serviceToken, events(send))
+			if st != http.StatusConflict || !strings.Contains(string(body), "missing consent email/marketing (never granted)") {
+				t.Fatalf("marketing without consent: %d %s", st, body)
+			}
+			if st, body = call(t, "POST", base+"/v1/customers/"+id.String()+"/events", serviceToken, events(
+				ev("ConsentGranted", `{"channel":"email","purpose":"marketing","source":"preference-center"}`, "2026-01-20T09:00:00Z"),
+				send,
+				ev("NoteAdded", `{"body":"Asked for the spring catalogue"}`, "2026-02-02T09:00:00Z"),
+			)); st != http.StatusOK {
+				t.Fatalf("with consent: %d %s", st, body)
+			}
+
+			// The auditor fetches a signed checkpoint and keeps it.
+			st, signed := call(t, "GET", base+"/v1/audit/checkpoint", auditorToken, "")
+			if st != 200 {
+				t.Fatalf("checkpoint: %d %s", st, signed)
+			}
+			cp, err := notary.Open(signed, verifier)
+			if err != nil || cp.Size != 5 {
+				t.Fatalf("checkpoint %+v: %v", cp, err)
+			}
+			cpFile := filepath.Join(dir, "cp-1.txt")
+			if err := os.WriteFile(cpFile, signed, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			// The timeline over HTTP, each proof checked by the auditor.
+			st, body = call(t, "GET", fmt.Sprintf("%s/v1/customers/%s/audit?proofs=true&size=%d", base, id, cp.Size), auditorToken, "")
+			var tl audit.Timeline
+			if err := json.Unmarshal(body, &tl); err != nil || st != 200 || !tl.Verified || len(tl.Entries) != 5 {
+				t.Fatalf("audit timeline: %d %s", st, body)
+			}
+			for _, e := range tl.Entries {
+				var proof tlog.RecordProof
+				for _, h := range e.InclusionProof {
+					ph, _ := tlog.ParseHash(h)
+					proof = append(proof, ph)
+				}
+				if err := notary.CheckInclusion(cp, e.Leaf, notary.LeafHash(*e.Record), proof); err != nil {
+					t.Errorf("version %d: %v", e.Version, err)
+				}
+			}
+			if s := tl.Entries[4].Summary; s != "Note: Asked for the spring catalogue" {
+				t.Errorf("revealed note %q", s)
+			}
+			if tl.Entries[2].Type != "ConsentGranted" || tl.Entries[2].Actor != "service:marketing" || tl.Entries[2].CorrelationID != "spring-2026" {
+				t.Errorf("consent entry %+v", tl.Entries[2])
+			}
+
+			// What the company knew on 25 January: consent, no campaign yet.
+			st, body = call(t, "GET", base+"/v1/customers/"+id.String()+"/as-of?at=2026-01-25&basis=occurred", auditorToken, "")
+			if st != 200 || !strings.Contains(string(body), `"events":3`) || !strings.Contains(string(body), "Zoé Nguyen") {
+				t.Fatalf("as-of: %d %s", st, body)
+			}
+
+			// Both reads are in the access log, under alice's name.
+			st, body = call(t, "GET", base+"/v1/audit/access?reader=alice", auditorToken, "")
+			var page access.Page
+			if err := json.Unmarshal(body, &page); err != nil || st != 200 || len(page.Entries) != 2 ||
+				page.Entries[0].Resource != "audit-timeline" || page.Entries[1].Resource != "view-as-of" || page.Entries[0].Customer != id {
+				t.Fatalf("access log: %d %s", st, body)
+			}
+
+			// Erasure.
+			if st, body = call(t, "POST", base+"/v1/customers/"+id.String()+"/forget", adminToken, `{"request":"DSR-2026-001","reason":"art. 17 request by e-mail"}`); st != 200 {
+				t.Fatalf("forget: %d %s", st, body)
+			}
+			st, signed2 := call(t, "GET", base+"/v1/audit/checkpoint", auditorToken, "")
+			if st != 200 {
+				t.Fatalf("checkpoint 2: %d %s", st, signed2)
+			}
+			cp2File := filepath.Join(dir, "cp-2.txt")
+			if err := os.WriteFile(cp2File, signed2, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			// Offline, with the CLI: the whole log against the newer
+			// checkpoint, consistent with the older; the timeline in JSON and
+			// CSV with the checkpoint it was verified against.
+			store := storeArgs(cfg)
+			with := func(args ...string) []string { return append(append([]string{args[0]}, store...), args[1:]...) }
+			code, out, errOut := cli(t, "", with("verify", "--checkpoint", cp2File, "--older", cpFile, "--verifier", vkey, "--customer", id.String())...)
+			if code != 0 || !strings.Contains(out, "log         OK") || !strings.Contains(out, "older       OK") {
+				t.Fatalf("verify after forget: %d\n%s%s", code, out, errOut)
+			}
+			jsonFile := filepath.Join(dir, "timeline.json")
+			if code, out, errOut = cli(t, "", with("timeline", "--checkpoint", cpFile, "--verifier", vkey, "--format", "json", "--out", jsonFile, "--reader", "bob", id.String())...); code != 0 {
+				t.Fatalf("timeline json: %d\n%s%s", code, out, errOut)
+			}
+			data, _ := os.ReadFile(jsonFile)
+			var offline audit.Timeline
+			if err := json.Unmarshal(data, &offline); err != nil || !offline.Verified || offline.Checkpoint.Signed != string(signed) || offline.Events != 6 {
+				t.Fatalf("offline timeline: %v %s", err, data)
+			}
+			if s := offline.Entries[4].Summary; s != "Note: "+keyring.Erased {
+				t.Errorf("forgotten note %q", s)
+			}
+			if p := offline.Entries[5].Proof; p != "newer than the checkpoint" {
+				t.Errorf("forget entry proof %q", p)
+			}
+			code, out, errOut = cli(t, "", with("timeline", "--format", "csv", "--types", "ConsentGranted,CustomerForgotten", "--reader", "bob", id.String())...)
+			if code != 0 || !strings.Contains(out, "# VERIFIED") {
+				t.Fatalf("timeline csv: %d\n%s%s", code, out, errOut)
+			}
+			rows, err := csv.NewReader(strings.NewReader(out[strings.Index(out, "position,"):])).ReadAll()
+			if err != nil || len(rows) != 3 || rows[1][3] != "ConsentGranted" || rows[2][3] != "CustomerForgotten" || rows[2][12] != "verified" {
+				t.Fatalf("csv rows %v %q", err, rows)
+			}
+			if strings.Contains(out+string(data), "Asked for the spring") || strings.Contains(out+string(data), "Zoé") {
+				t.Error("personal data of a forgotten customer in the CLI timeline")
+			}
+		})
+	}
+}
+
+// storeArgs returns the CLI flags selecting cfg's store.
+func storeArgs(cfg storeConfig) []string {
+	if cfg.Store != "" {
+		return []string{"--store", cfg.Store, "--pg-schema", cfg.Schema}
+	}
+	return []string{"--data", cfg.Data}
+}
