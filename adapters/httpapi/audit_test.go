@@ -144,3 +144,33 @@ func TestFeedKeepsTheAccessLogForAuditors(t *testing.T) {
 		t.Errorf("analyst asking for the access log: %d", r.status)
 	}
 }
+
+// Every route of the table is documented in openapi.yaml, with its roles.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	h := start(t, nil)
+	doc := string(httpapi.OpenAPI)
+	for pattern, roles := range h.server.Routes() {
+		method, path, _ := strings.Cut(pattern, " ")
+		i := strings.Index(doc, "\n  "+path+":\n")
+		if i < 0 {
+			t.Errorf("%s is not in openapi.yaml", path)
+			continue
+		}
+		rest := doc[i+1:]
+		if j := strings.Index(rest[1:], "\n  /"); j >= 0 {
+			rest = rest[:j+1]
+		}
+		op := strings.Index(rest, "\n    "+strings.ToLower(method)+":\n")
+		if op < 0 {
+			t.Errorf("%s: no %s operation in openapi.yaml", path, method)
+			continue
+		}
+		var names []string
+		for _, r := range roles {
+			names = append(names, string(r))
+		}
+		if want := "x-roles: [" + strings.Join(names, ", ") + "]"; !strings.Contains(rest[op:], want) {
+			t.Errorf("%s %s: openapi.yaml lacks %q", method, path, want)
+		}
+	}
+}
