@@ -135,11 +135,18 @@ func typeSet(types []string) map[string]struct{} {
 	return m
 }
 
+// domainTypes is every event type of the domain: what a projection whose
+// Types is empty handles.
+var domainTypes = typeSet(domain.Types())
+
 // handled reports whether a projection with type set handles (nil: every
-// type) applies events of type typ.
+// type of the domain) applies events of type typ. The log also holds
+// records that are not customer touchpoints (the access log's
+// AccessRecorded): they only move the checkpoint of a projection of every
+// type, as any type it does not handle does.
 func handled(handles map[string]struct{}, typ string) bool {
 	if handles == nil {
-		return true
+		handles = domainTypes
 	}
 	_, ok := handles[typ]
 	return ok

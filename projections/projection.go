@@ -45,7 +45,9 @@ type Projection interface {
 	// Version is the read model's schema version. Changing it rebuilds the
 	// read model from position 0 beside the running one.
 	Version() int
-	// Types lists the event types Apply handles; empty means every type.
+	// Types lists the event types Apply handles; empty means every type of
+	// the domain (domain.Types()); other records in the log (the access
+	// log's) are never applied.
 	Types() []string
 	// Apply folds one event into the read model. The event is shared with
 	// the other projections, which apply it concurrently: Apply must not

@@ -212,6 +212,21 @@ func TestAuditorWalkthrough(t *testing.T) {
 			if strings.Contains(out+string(data), "Asked for the spring") || strings.Contains(out+string(data), "Zoé") {
 				t.Error("personal data of a forgotten customer in the CLI timeline")
 			}
+			code, out, errOut = cli(t, "", with("view", "--as-of", "2026-01-25", "--basis", "occurred", "--reader", "bob", id.String())...)
+			if code != 0 || !strings.Contains(out, `"events": 3`) || !strings.Contains(out, `"name": "`+keyring.Erased+`"`) {
+				t.Fatalf("view --as-of after forget: %d\n%s%s", code, out, errOut)
+			}
+
+			// The CLI's reads are in the access log too, under bob.
+			m2 := &Main{Config: cfg, Addr: "127.0.0.1:0", Tokens: toks, Log: slog.New(slog.DiscardHandler), ShutdownTimeout: 10 * time.Second}
+			if err := m2.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer m2.Close()
+			st, body = call(t, "GET", m2.URL()+"/v1/audit/access?customer="+id.String()+"&reader=bob", auditorToken, "")
+			if err := json.Unmarshal(body, &page); err != nil || st != 200 || len(page.Entries) != 3 || page.Entries[0].Via != "cli" || page.Entries[2].Resource != "view-as-of" {
+				t.Fatalf("bob's reads: %d %s", st, body)
+			}
 		})
 	}
 }

@@ -189,14 +189,26 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 }
 
 func init() {
-	register(command{"view", "a customer's unified view (by id, or --identifier email:ana@example.com)", viewCommand})
+	register(command{"view", "a customer's unified view (by id, or --identifier email:ana@example.com); --as-of DATE: as of a past moment", viewCommand})
 }
 
 func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	ident := fs.String("identifier", "", "find the customer by identifier: email:…, phone:…, or external:system:id")
+	asOf := fs.String("as-of", "", "the view as of this moment (RFC 3339 or YYYY-MM-DD), folded from the log")
+	basis := fs.String("basis", "recorded", "with --as-of: recorded (what the ledger knew then) or occurred (what had happened by then)")
+	score := fs.Bool("score", false, "with --as-of: also rank the customer against every customer as of then (folds the whole log)")
+	reader := fs.String("reader", "", "who reads, for the access log (default: the operating-system user)")
 	return func(ctx context.Context, e *env) error {
 		if (*ident == "") == (len(e.args) == 0) || len(e.args) > 1 {
 			return usageErr("name one customer id, or --identifier kind:value")
+		}
+		at, err := cliTime("--as-of", *asOf)
+		if err != nil {
+			return err
+		}
+		clock, err := query.ParseBasis(*basis)
+		if err != nil {
+			return usageErr("--basis %q: want recorded or occurred", *basis)
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
@@ -219,11 +231,23 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			} else if id, err = uuid.Parse(e.args[0]); err != nil {
 				return usageErr("customer id: %v", err)
 			}
-			v, err := q.Customer(ctx, id)
+			var v any
+			resource := "view"
+			if at.IsZero() {
+				v, err = q.Customer(ctx, id)
+			} else {
+				h := query.NewHistory(e.store)
+				h.Keys = kr
+				v, err = h.Customer(ctx, id, query.AsOf{At: at, Basis: clock}, *score)
+				resource = "view-as-of"
+			}
 			if errors.Is(err, projections.ErrNotActive) {
 				return fmt.Errorf("%w: run 'cxledger replay' or 'cxledger project' first", err)
 			}
 			if err != nil {
+				return err
+			}
+			if err := recordCLIRead(ctx, e, id, resource, *reader); err != nil {
 				return err
 			}
 			enc := json.NewEncoder(e.stdout)

@@ -100,13 +100,8 @@ func timelineCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if err != nil {
 			return err
 		}
-		who := *reader
-		if who == "" {
-			who = osUser()
-		}
-		query := strings.Join(os.Args[1:], " ")
-		if err := access.New(e.store).Record(ctx, access.Entry{Customer: id, Reader: who, Role: "operator", Resource: "audit-timeline", Query: query, Via: "cli"}); err != nil {
-			return fmt.Errorf("the read could not be recorded in the access log, so it is not shown: %w", err)
+		if err := recordCLIRead(ctx, e, id, "audit-timeline", *reader); err != nil {
+			return err
 		}
 
 		w := e.stdout
@@ -150,6 +145,24 @@ func cliTime(name, s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, usageErr("%s %q: want RFC 3339 or YYYY-MM-DD", name, s)
+}
+
+// recordCLIRead records a command's read of a customer's personal data in
+// the access log: by reader (default the operating-system user), role
+// operator, with the command line as the query. A read that cannot be
+// recorded is not shown.
+func recordCLIRead(ctx context.Context, e *env, customer uuid.UUID, resource, reader string) error {
+	if reader == "" {
+		reader = osUser()
+	}
+	err := access.New(e.store).Record(ctx, access.Entry{
+		Customer: customer, Reader: reader, Role: "operator", Resource: resource,
+		Query: strings.Join(os.Args[1:], " "), Via: "cli",
+	})
+	if err != nil {
+		return fmt.Errorf("the read could not be recorded in the access log, so it is not shown: %w", err)
+	}
+	return nil
 }
 
 // osUser names whoever runs the command, for the access log.
