@@ -46,3 +46,49 @@ func TestEveryTypeMeansEveryDomainType(t *testing.T) {
 		t.Errorf("checkpoint %d, %v; want 3", cp, err)
 	}
 }
+
+// scanThenChange loads an object, scans, then changes the object: the
+// change must be written although the scan wrote the batch's changes.
+type scanThenChange struct{}
+
+type counter struct{ N int }
+
+func (scanThenChange) Name() string    { return "scan_then_change" }
+func (scanThenChange) Version() int    { return 1 }
+func (scanThenChange) Types() []string { return []string{domain.TypeNoteAdded} }
+func (scanThenChange) Apply(tx *projections.Tx, e domain.Envelope) error {
+	c, err := projections.Load[counter](tx, "count")
+	if err != nil {
+		return err
+	}
+	seen := 0
+	if err := tx.Scan("", "", func(string, []byte) (bool, error) { seen++; return true, nil }); err != nil {
+		return err
+	}
+	c.N++
+	return nil
+}
+
+func TestChangeAfterScanIsWritten(t *testing.T) {
+	ctx := context.Background()
+	b := projections.NewMemory()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var batch []domain.Envelope
+	for i := range 3 {
+		batch = append(batch, domain.Envelope{ID: uuid.New(), Stream: domain.StreamID(uuid.New()), Type: domain.TypeNoteAdded, Position: uint64(i + 1), Metadata: domain.Metadata{OccurredAt: at}, Event: domain.NoteAdded{Body: "x"}})
+	}
+	if err := projections.ApplyBatch(ctx, b, "scan_then_change_v1_g1", scanThenChange{}, batch); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if err := b.View(ctx, "scan_then_change_v1_g1", func(r projections.Reader) error {
+		v, _, err := r.Get(ctx, "count")
+		got = v
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != `{"N":3}` {
+		t.Errorf("count = %s, want {\"N\":3}", got)
+	}
+}

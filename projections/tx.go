@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // Tx is a projection's unit of work for one batch of events. It reads and
@@ -121,7 +122,10 @@ func (tx *Tx) Delete(key string) {
 // Scan reads the read model in key order (see Reader.Scan), including
 // this batch's changes.
 func (tx *Tx) Scan(prefix, after string, fn func(key string, value []byte) (bool, error)) error {
-	if err := tx.flush(); err != nil {
+	// Write this batch's changes under prefix so the scan sees them, but
+	// keep them marked: a pointer from Load may still be changed after the
+	// scan, and the final flush must write that too.
+	if err := tx.write(func(key string) bool { return strings.HasPrefix(key, prefix) }); err != nil {
 		return err
 	}
 	return tx.w.Scan(tx.ctx, prefix, after, fn)
@@ -129,7 +133,19 @@ func (tx *Tx) Scan(prefix, after string, fn func(key string, value []byte) (bool
 
 // flush writes every changed object to the backend transaction.
 func (tx *Tx) flush() error {
+	if err := tx.write(nil); err != nil {
+		return err
+	}
+	clear(tx.dirty)
+	return nil
+}
+
+// write writes the changed objects whose key passes keep (nil: all).
+func (tx *Tx) write(keep func(string) bool) error {
 	for key := range tx.dirty {
+		if keep != nil && !keep(key) {
+			continue
+		}
 		e := tx.cache.m[key]
 		if e.absent {
 			if err := tx.w.Delete(tx.ctx, key); err != nil {
@@ -145,7 +161,6 @@ func (tx *Tx) flush() error {
 			return fmt.Errorf("write %q: %w", key, err)
 		}
 	}
-	clear(tx.dirty)
 	return nil
 }
 

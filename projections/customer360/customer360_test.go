@@ -252,8 +252,9 @@ func TestTouchChannel(t *testing.T) {
 }
 
 // A reused order id (legacy) replaces the order instead of counting twice;
-// a refund of an unknown order still counts as a refund; nil and foreign
-// events only count. None of it may fail or panic.
+// a refund of an unknown order still counts as a refund; events without a
+// payload only count, and a type the domain does not know is not applied.
+// None of it may fail or panic.
 func TestLegacyHistory(t *testing.T) {
 	stream := domain.StreamID(zoe)
 	md := domain.Metadata{OccurredAt: projectiontest.Day0, Actor: "import:2019"}
@@ -282,7 +283,9 @@ func TestLegacyHistory(t *testing.T) {
 	if v.Spend["GBP"] != 900 || v.Refunds["EUR"] != 50 || v.Spend["EUR"] != 1<<63-1 {
 		t.Errorf("spend %v refunds %v: want GBP 900 (order replaced), EUR saturated, EUR refund 50", v.Spend, v.Refunds)
 	}
-	if v.Registered || v.TicketCount != 1 || len(v.OpenTickets) != 0 || v.Events != int64(len(envs)) {
+	// The record of a type the domain does not know is not applied (see
+	// projections.Projection.Types): it does not count.
+	if v.Registered || v.TicketCount != 1 || len(v.OpenTickets) != 0 || v.Events != int64(len(envs)-1) {
 		t.Errorf("registered %v, tickets %d (open %d), events %d", v.Registered, v.TicketCount, len(v.OpenTickets), v.Events)
 	}
 }
