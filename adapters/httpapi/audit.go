@@ -18,11 +18,12 @@ import (
 // services reading back their own writes are not (they are machines on a
 // hot path, and their writes are in the ledger already).
 var personalReads = map[string]string{
-	"GET /v1/customers/{id}":          "view",
-	"GET /v1/customers/{id}/as-of":    "view-as-of",
-	"GET /v1/customers/{id}/events":   "events",
-	"GET /v1/customers/{id}/timeline": "timeline",
-	"GET /v1/customers/{id}/audit":    "audit-timeline",
+	"GET /v1/customers/{id}":                 "view",
+	"GET /v1/customers/{id}/as-of":           "view-as-of",
+	"GET /v1/customers/{id}/events":          "events",
+	"GET /v1/customers/{id}/timeline":        "timeline",
+	"GET /v1/customers/{id}/audit":           "audit-timeline",
+	"GET /v1/customers/{id}/recommendations": "recommendations",
 }
 
 // loggedRead returns the access-log entry a request must leave, and false

@@ -238,6 +238,8 @@ func (s *Server) table() []route {
 		{"GET /v1/customers/{id}/timeline", audit, s.timeline},
 		{"GET /v1/customers/{id}/as-of", reader, s.customerAsOf},
 		{"GET /v1/pipeline/as-of", analyst, s.pipelineAsOf},
+		{"GET /v1/customers/{id}/recommendations", reader, s.recommendations},
+		{"GET /v1/analytics/campaigns", analyst, s.campaigns},
 		{"GET /v1/audit/access", audit, s.accessLog},
 		{"GET /v1/audit/tree", audit, s.tree},
 		{"GET /v1/audit/checkpoint", audit, s.checkpoint},

@@ -16,9 +16,11 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/customer360"
 	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/cxledger/cxledger/projections/pipeline"
+	"github.com/cxledger/cxledger/projections/recommend"
 	"github.com/cxledger/cxledger/projections/timeline"
 	"github.com/google/uuid"
 )
@@ -255,6 +257,29 @@ func (s *Service) TicketSLA(ctx context.Context) ([]analytics.PrioritySLA, error
 	err := projections.View(ctx, s.b, analytics.TicketsName, func(r projections.Reader) error {
 		var err error
 		out, err = analytics.TicketSLA(ctx, r)
+		return err
+	})
+	return out, err
+}
+
+// Recommendations returns a customer's next-best offers, products and
+// categories, with the reason for each (see recommend.ForCustomer).
+func (s *Service) Recommendations(ctx context.Context, id uuid.UUID, opts recommend.Options) (recommend.Recommendations, error) {
+	var out recommend.Recommendations
+	err := projections.View(ctx, s.b, recommend.DefaultName, func(r projections.Reader) error {
+		var err error
+		out, err = recommend.ForCustomer(ctx, r, id, opts)
+		return err
+	})
+	return out, err
+}
+
+// Campaigns returns the campaign attribution report.
+func (s *Service) Campaigns(ctx context.Context, opts attribution.Options) (attribution.Report, error) {
+	var out attribution.Report
+	err := projections.View(ctx, s.b, attribution.DefaultName, func(r projections.Reader) error {
+		var err error
+		out, err = attribution.Campaigns(ctx, r, opts)
 		return err
 	})
 	return out, err

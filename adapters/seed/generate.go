@@ -397,6 +397,27 @@ func (c *customer) purchases() {
 	}
 }
 
+// contractSKU is the one product of B2B orders.
+const contractSKU = "B2B-CONTRACT"
+
+// categories gives every SKU the generator sells its category
+// (OrderLine.Category): what category recommendations group products by.
+// A lookup draws nothing from the random source, so histories stay those
+// of earlier versions but for the categories.
+var categories = map[string]string{
+	"TEA-GREEN-100":  "tea",
+	"TEA-BLACK-250":  "tea",
+	"COF-ESP-1K":     "coffee",
+	"COF-FILTER-500": "coffee",
+	"MUG-STONE":      "tableware",
+	"KETTLE-GOOSE":   "brewing",
+	"GRINDER-BURR":   "grinders",
+	"SUB-MONTHLY":    "subscriptions",
+	"GIFT-CARD-50":   "gift-cards",
+	"FILTER-PAPER":   "brewing",
+	contractSKU:      "contracts",
+}
+
 func (c *customer) purchase(at time.Time) {
 	r := c.r
 	order := v8(r.Uint64(), r.Uint64())
@@ -405,7 +426,7 @@ func (c *customer) purchase(at time.Time) {
 	var total int64
 	for range n {
 		p := catalogue[r.IntN(len(catalogue))]
-		l := domain.OrderLine{SKU: p.sku, Description: p.description, Quantity: int64(1 + min(r.IntN(3), r.IntN(3))), UnitAmount: c.price(p.euroCents)}
+		l := domain.OrderLine{SKU: p.sku, Description: p.description, Category: categories[p.sku], Quantity: int64(1 + min(r.IntN(3), r.IntN(3))), UnitAmount: c.price(p.euroCents)}
 		lines = append(lines, l)
 		total += l.Quantity * l.UnitAmount
 	}
@@ -542,7 +563,7 @@ func (c *customer) opportunities() {
 		if !lost && r.IntN(100) < 55 {
 			c.add(at, domain.OpportunityWon{OpportunityID: id, Comment: "Signed"}, rep, "salesforce", corr, last)
 			order := v8(r.Uint64(), r.Uint64())
-			c.add(at.Add(c.days(1, 10)), domain.PurchaseCompleted{OrderID: order, Amount: amount, Currency: c.t.Currency, Lines: []domain.OrderLine{{SKU: "B2B-CONTRACT", Description: "Contract", Quantity: 1, UnitAmount: amount}}}, "service:erp", "erp", corr, last)
+			c.add(at.Add(c.days(1, 10)), domain.PurchaseCompleted{OrderID: order, Amount: amount, Currency: c.t.Currency, Lines: []domain.OrderLine{{SKU: contractSKU, Description: "Contract", Category: categories[contractSKU], Quantity: 1, UnitAmount: amount}}}, "service:erp", "erp", corr, last)
 			continue
 		}
 		reason := pickWeighted(r, []domain.LossReason{domain.LossPrice, domain.LossCompetitor, domain.LossNoBudget, domain.LossNoDecision, domain.LossTiming, domain.LossProductFit, domain.LossOther}, []int{25, 25, 15, 15, 10, 5, 5})

@@ -86,6 +86,13 @@ func TestValid(t *testing.T) {
 				t.Fatalf("customer %d event %d (%s): %v", h.Index, n, e.Type, err)
 			}
 			agg.Apply(ev)
+			if o, ok := ev.(domain.PurchaseCompleted); ok {
+				for _, l := range o.Lines {
+					if l.Category == "" {
+						t.Fatalf("customer %d event %d: SKU %s has no category", h.Index, n, l.SKU)
+					}
+				}
+			}
 		}
 	}
 }

@@ -7,9 +7,11 @@ package catalog
 import (
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/customer360"
 	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/cxledger/cxledger/projections/pipeline"
+	"github.com/cxledger/cxledger/projections/recommend"
 	"github.com/cxledger/cxledger/projections/timeline"
 )
 
@@ -32,6 +34,8 @@ func All(d Deps) []projections.Projection {
 		analytics.NewCustomers(analytics.Config{}),
 		analytics.NewChannels(analytics.Config{}),
 		analytics.NewTickets(analytics.Config{}),
+		recommend.New(recommend.Config{}),
+		attribution.New(attribution.Config{}),
 	}
 }
 
