@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
@@ -83,17 +84,12 @@ type Lookup interface {
 type Keys interface {
 	ledger.Keys
 	query.Keys
-	// CustomerID derives the id of a customer registered for an identifier
-	// (kind, canonical value) with a keyed hash; generation moves on when
-	// the previous generation's customer was forgotten.
-	CustomerID(kind domain.IdentifierKind, canonical string, generation int) uuid.UUID
-	// Forgotten reports whether customer's key was destroyed.
-	Forgotten(ctx context.Context, customer uuid.UUID) (bool, error)
+	// IDKeys derive the id of a customer registered for an identifier
+	// (keyring.DerivedCustomerIDs, shared with imports): a keyed hash of
+	// the identifier and a generation that moves on when the previous
+	// generation's customer was forgotten.
+	keyring.IDKeys
 }
-
-// maxGenerations bounds how many forgotten customers one identifier may
-// have left behind before ingest refuses to derive another.
-const maxGenerations = 1000
 
 // Config configures an Ingest.
 type Config struct {
@@ -316,19 +312,11 @@ func (in *Ingest) derivedIDs(ctx context.Context, kind domain.IdentifierKind, va
 	if err != nil {
 		return nil, fmt.Errorf("identifier: %w", err)
 	}
-	var ids []uuid.UUID
-	for g := range maxGenerations {
-		id := in.cfg.Keys.CustomerID(kind, norm, g)
-		ids = append(ids, id)
-		forgotten, err := in.cfg.Keys.Forgotten(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("derive customer id: %w", err)
-		}
-		if !forgotten {
-			return ids, nil
-		}
+	ids, err := keyring.DerivedCustomerIDs(ctx, in.cfg.Keys, kind, norm)
+	if errors.Is(err, keyring.ErrTooManyGenerations) {
+		return nil, fmt.Errorf("%w: identifier: %w", ErrInvalidMessage, err)
 	}
-	return nil, fmt.Errorf("%w: identifier: %d customers registered for it were forgotten", ErrInvalidMessage, maxGenerations)
+	return ids, err
 }
 
 // resolve finds the customer an identifier addresses, registering one when

@@ -323,6 +323,7 @@ func (d *RecordDecoder) Decode(rec []string, defaults Defaults) (Row, error) {
 	if typ == domain.TypeCustomerRegistered {
 		if _, ok := event.(map[string]any)["customerId"]; !ok {
 			event.(map[string]any)["customerId"] = r.registrationID().String()
+			r.derivedRegistration = r.Identifier != nil
 		}
 	}
 	data, err := json.Marshal(event)

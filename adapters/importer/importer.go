@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -67,6 +68,16 @@ type Config struct {
 	Strict bool
 	// Lookup resolves identifiers to existing customers (optional).
 	Lookup LookupFunc
+	// Keys derives the ids of customers registered for identifiers nobody
+	// holds: adapters/keyring's Keyring, the one the ledger seals with. The
+	// ids are then keyed hashes nobody can recompute from an address, the
+	// same broker ingest derives (keyring.DerivedCustomerIDs), and move to
+	// the next generation once the customer of the previous one was
+	// forgotten, so that the address of a forgotten customer registers a
+	// new customer. A customer Lookup finds who was forgotten counts as
+	// nobody. nil (no keyring: plaintext ledgers, tests) derives the
+	// unkeyed CustomerIDFor.
+	Keys keyring.IDKeys
 	// OnReject is called for every rejected row, in line order within a
 	// window (optional).
 	OnReject func(*RowError)
@@ -87,6 +98,11 @@ type Summary struct {
 	// Registered is the number of customers this run registered for
 	// identifiers no customer held.
 	Registered int
+	// Forgotten is the number of rows an earlier run of the same batch
+	// imported for a customer who was forgotten since: their events are
+	// stored (and erased), and nothing is appended for them again — not
+	// to the forgotten customer, and not to a new one. Needs Config.Keys.
+	Forgotten int
 }
 
 // ErrRejectedRows is returned by Run when some rows were rejected; the
@@ -100,18 +116,31 @@ type Importer struct {
 	store  StreamReader
 	cfg    Config
 
-	resolved  map[string]uuid.UUID // used by Run's goroutine only
+	resolved  map[string]resolution // used by Run's goroutine only
 	stopFirst bool
 
 	mu      sync.Mutex // guards what the append goroutines share:
 	sum     Summary
 	exists  map[uuid.UUID]bool
 	rejects []*RowError
+	erased  map[uuid.UUID]map[uuid.UUID]string // forgotten customer -> event id -> type
+}
+
+// resolution is what an identifier resolved to.
+type resolution struct {
+	customer uuid.UUID
+	// gone are forgotten customers who held the identifier before:
+	// earlier generations of its derived id, or the holder Lookup found.
+	gone []uuid.UUID
 }
 
 // maxCache bounds the resolution caches; past it they start over, which
 // costs a few reads, not correctness.
 const maxCache = 1 << 20
+
+// maxErasedStreams bounds how many forgotten customers' event ids are
+// kept in memory (importedBefore).
+const maxErasedStreams = 1 << 10
 
 // New returns an Importer appending through l and reading streams from
 // store (to tell new customers from known ones).
@@ -128,7 +157,13 @@ func New(l Appender, store StreamReader, cfg Config) (*Importer, error) {
 	if cfg.Strict {
 		cfg.Window, cfg.Concurrency = 1, 1
 	}
-	return &Importer{ledger: l, store: store, cfg: cfg, resolved: map[string]uuid.UUID{}, exists: map[uuid.UUID]bool{}}, nil
+	if k, ok := cfg.Keys.(*keyring.Keyring); ok && k == nil {
+		cfg.Keys = nil // a nil *Keyring is the plaintext mode
+	}
+	return &Importer{
+		ledger: l, store: store, cfg: cfg,
+		resolved: map[string]resolution{}, exists: map[uuid.UUID]bool{}, erased: map[uuid.UUID]map[uuid.UUID]string{},
+	}, nil
 }
 
 // Run imports every row of src. Rows that cannot be decoded or appended
@@ -188,10 +223,17 @@ func (im *Importer) flush(ctx context.Context, window []Row) error {
 	var order []uuid.UUID
 	groups := map[uuid.UUID][]Row{}
 	for _, r := range window {
-		c, err := im.customer(ctx, r)
-		if err != nil {
+		res, err := im.customer(ctx, r)
+		var rerr *RowError
+		switch {
+		case errors.As(err, &rerr):
+			im.rejects = append(im.rejects, rerr)
+			continue
+		case err != nil:
 			return err
 		}
+		c := res.customer
+		r.gone = res.gone
 		if _, ok := groups[c]; !ok {
 			order = append(order, c)
 		}
@@ -228,6 +270,10 @@ func (im *Importer) flush(ctx context.Context, window []Row) error {
 // are rejected, in file order, each decided against the history its
 // predecessors left.
 func (im *Importer) appendGroup(ctx context.Context, c uuid.UUID, rows []Row) error {
+	rows, err := im.dropImportedBefore(ctx, rows)
+	if err != nil {
+		return err
+	}
 	if len(rows) > 1 {
 		tps, registers, err := im.touchpoints(ctx, c, rows)
 		if err != nil {
@@ -253,9 +299,17 @@ func (im *Importer) appendGroup(ctx context.Context, c uuid.UUID, rows []Row) er
 		case err == nil:
 			im.accepted(c, 1, registers)
 		case rowLevel(err):
+			before, berr := im.importedBefore(ctx, c, r)
+			if berr != nil {
+				return berr
+			}
 			im.mu.Lock()
 			delete(im.exists, c)
-			im.rejects = append(im.rejects, &RowError{Line: r.Line, Input: r.input, Err: err})
+			if before {
+				im.sum.Forgotten++
+			} else {
+				im.rejects = append(im.rejects, &RowError{Line: r.Line, Input: r.input, Err: err})
+			}
 			im.mu.Unlock()
 		default:
 			return fmt.Errorf("import %s: line %d: append to customer %s: %w", im.cfg.Batch, r.Line, c, err)
@@ -285,11 +339,12 @@ func (im *Importer) touchpoints(ctx context.Context, c uuid.UUID, rows []Row) (t
 		return nil, false, err
 	}
 	for _, r := range rows {
-		tp := ledger.Touchpoint{ID: r.ID, Event: r.Event, Metadata: r.Metadata}
-		if tp.ID == uuid.Nil {
-			tp.ID = EventID(im.cfg.Batch, r.Line, "")
+		tp := ledger.Touchpoint{ID: im.eventID(r), Event: r.Event, Metadata: r.Metadata}
+		reg, isRegistration := r.Event.(domain.CustomerRegistered)
+		if isRegistration && r.derivedRegistration {
+			reg.CustomerID = c // the customer the identifier resolved to
+			tp.Event = reg
 		}
-		_, isRegistration := r.Event.(domain.CustomerRegistered)
 		if exists || r.Identifier == nil {
 			tps = append(tps, tp)
 			exists = exists || isRegistration
@@ -319,33 +374,206 @@ func (im *Importer) touchpoints(ctx context.Context, c uuid.UUID, rows []Row) (t
 	return tps, registers, nil
 }
 
-// customer resolves the customer a row is for.
-func (im *Importer) customer(ctx context.Context, r Row) (uuid.UUID, error) {
+// eventID is the id of a row's own event: the one it gave, or the one
+// derived from the batch and its line.
+func (im *Importer) eventID(r Row) uuid.UUID {
+	if r.ID != uuid.Nil {
+		return r.ID
+	}
+	return EventID(im.cfg.Batch, r.Line, "")
+}
+
+// customer resolves the customer a row is for: the one it names, the one
+// Lookup finds for its identifier unless that one was forgotten, or the
+// one derived from the identifier (keyed with Config.Keys). A row whose
+// identifier can derive no more customers is a *RowError.
+func (im *Importer) customer(ctx context.Context, r Row) (resolution, error) {
 	if r.CustomerID != uuid.Nil {
-		return r.CustomerID, nil
+		return resolution{customer: r.CustomerID}, nil
 	}
-	key := string(r.Identifier.Kind) + ":" + r.Identifier.Normalized
-	if c, ok := im.resolved[key]; ok {
-		return c, nil
+	kind, norm := r.Identifier.Kind, r.Identifier.Normalized
+	key := string(kind) + ":" + norm
+	if res, ok := im.resolved[key]; ok {
+		return res, nil
 	}
-	c := uuid.Nil
+	var res resolution
 	if im.cfg.Lookup != nil {
-		found, ok, err := im.cfg.Lookup(ctx, r.Identifier.Kind, r.Identifier.Normalized)
+		found, ok, err := im.cfg.Lookup(ctx, kind, norm)
 		if err != nil {
-			return uuid.Nil, fmt.Errorf("import %s: line %d: look up %s: %w", im.cfg.Batch, r.Line, r.Identifier.Kind, err)
+			return resolution{}, fmt.Errorf("import %s: line %d: look up %s: %w", im.cfg.Batch, r.Line, kind, err)
 		}
 		if ok {
-			c = found
+			// The identity read model lags the log: it may still name a
+			// customer forgotten meanwhile, whose stream refuses every row.
+			gone, err := im.forgotten(ctx, found)
+			if err != nil {
+				return resolution{}, fmt.Errorf("import %s: line %d: %w", im.cfg.Batch, r.Line, err)
+			}
+			if gone {
+				res.gone = append(res.gone, found)
+			} else {
+				res.customer = found
+			}
 		}
 	}
-	if c == uuid.Nil {
-		c = CustomerIDFor(r.Identifier.Kind, r.Identifier.Normalized)
+	if res.customer == uuid.Nil {
+		if im.cfg.Keys == nil {
+			res.customer = CustomerIDFor(kind, norm)
+		} else {
+			ids, err := keyring.DerivedCustomerIDs(ctx, im.cfg.Keys, kind, norm)
+			switch {
+			case errors.Is(err, keyring.ErrTooManyGenerations):
+				return resolution{}, &RowError{Line: r.Line, Input: r.input, Err: err}
+			case err != nil:
+				return resolution{}, fmt.Errorf("import %s: line %d: %w", im.cfg.Batch, r.Line, err)
+			}
+			res.customer = ids[len(ids)-1]
+			for _, id := range ids[:len(ids)-1] {
+				if !slices.Contains(res.gone, id) {
+					res.gone = append(res.gone, id)
+				}
+			}
+		}
 	}
 	if len(im.resolved) >= maxCache {
 		clear(im.resolved)
 	}
-	im.resolved[key] = c
-	return c, nil
+	im.resolved[key] = res
+	return res, nil
+}
+
+// forgotten reports whether customer c's key was destroyed (false without
+// Config.Keys).
+func (im *Importer) forgotten(ctx context.Context, c uuid.UUID) (bool, error) {
+	if im.cfg.Keys == nil {
+		return false, nil
+	}
+	gone, err := im.cfg.Keys.Forgotten(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("is customer %s forgotten: %w", c, err)
+	}
+	return gone, nil
+}
+
+// dropImportedBefore returns rows without those an earlier run imported
+// for a forgotten holder of their identifier (see importedBefore),
+// counting them, so that no append — not even a refused one — is tried
+// for them.
+func (im *Importer) dropImportedBefore(ctx context.Context, rows []Row) ([]Row, error) {
+	if !slices.ContainsFunc(rows, func(r Row) bool { return len(r.gone) > 0 }) {
+		return rows, nil
+	}
+	kept := make([]Row, 0, len(rows))
+	for _, r := range rows {
+		before, err := im.storedErased(ctx, r.gone, r)
+		if err != nil {
+			return nil, err
+		}
+		if !before {
+			kept = append(kept, r)
+			continue
+		}
+		im.mu.Lock()
+		im.sum.Forgotten++
+		im.mu.Unlock()
+	}
+	return kept, nil
+}
+
+// importedBefore reports whether row r, whose append to customer c was
+// refused, is stored already in the stream of a forgotten customer: an
+// earlier run of the batch imported it before the customer was forgotten
+// — to c itself, when the row names its customer, or to a forgotten
+// holder of its identifier: a previous generation of its derived id, or
+// the holder Lookup found. Such a row is done, not rejected: the erasure
+// keeps its events erased, and a re-run adds nothing, neither to the
+// forgotten stream (which refuses it) nor to another customer (the
+// row's event ids are taken). Without Config.Keys it is always false:
+// the plaintext mode has no generations.
+func (im *Importer) importedBefore(ctx context.Context, c uuid.UUID, r Row) (bool, error) {
+	if im.cfg.Keys == nil {
+		return false, nil
+	}
+	candidates := slices.Clip(r.gone)
+	gone, err := im.forgotten(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("import %s: line %d: %w", im.cfg.Batch, r.Line, err)
+	}
+	if gone {
+		candidates = append(candidates, c)
+	}
+	if r.Identifier != nil {
+		// Lookup may have found a live customer — the next generation, a
+		// customer an import after the erasure registered — while the row
+		// went to a forgotten one the first time.
+		ids, err := keyring.DerivedCustomerIDs(ctx, im.cfg.Keys, r.Identifier.Kind, r.Identifier.Normalized)
+		if err != nil && !errors.Is(err, keyring.ErrTooManyGenerations) {
+			return false, fmt.Errorf("import %s: line %d: %w", im.cfg.Batch, r.Line, err)
+		}
+		if len(ids) > 0 {
+			for _, id := range ids[:len(ids)-1] {
+				if !slices.Contains(candidates, id) {
+					candidates = append(candidates, id)
+				}
+			}
+		}
+	}
+	return im.storedErased(ctx, candidates, r)
+}
+
+// storedErased reports whether row r's own event is stored in the stream
+// of one of the forgotten customers candidates.
+func (im *Importer) storedErased(ctx context.Context, candidates []uuid.UUID, r Row) (bool, error) {
+	if im.cfg.Keys == nil || len(candidates) == 0 {
+		return false, nil
+	}
+	id, typ := im.eventID(r), r.Event.EventType()
+	for _, g := range candidates {
+		ids, err := im.erasedIDs(ctx, g)
+		if err != nil {
+			return false, fmt.Errorf("import %s: line %d: %w", im.cfg.Batch, r.Line, err)
+		}
+		if t, ok := ids[id]; ok && t == typ {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// erasedIDs returns the event ids (and types) of a forgotten customer's
+// stream, read once per import: a forgotten stream never grows.
+func (im *Importer) erasedIDs(ctx context.Context, c uuid.UUID) (map[uuid.UUID]string, error) {
+	im.mu.Lock()
+	ids, ok := im.erased[c]
+	im.mu.Unlock()
+	if ok {
+		return ids, nil
+	}
+	ids = map[uuid.UUID]string{}
+	stream := domain.StreamID(c)
+	for from := uint64(0); ; {
+		page, err := im.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{From: from})
+		if errors.Is(err, eventstore.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read forgotten customer %s: %w", c, err)
+		}
+		for _, rec := range page {
+			ids[rec.ID] = rec.Type
+		}
+		if len(page) < eventstore.DefaultReadLimit {
+			break
+		}
+		from = page[len(page)-1].Version + 1
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if len(im.erased) >= maxErasedStreams {
+		clear(im.erased)
+	}
+	im.erased[c] = ids
+	return ids, nil
 }
 
 // streamExists reports whether customer c has any event.

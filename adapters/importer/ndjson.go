@@ -129,9 +129,11 @@ func (w wireRow) touchpoint(d Defaults) (Row, error) {
 	r.CustomerName = w.CustomerName
 	data := w.Event
 	if w.Type == domain.TypeCustomerRegistered {
-		if data, err = withCustomerID(data, r.registrationID()); err != nil {
+		var added bool
+		if data, added, err = withCustomerID(data, r.registrationID()); err != nil {
 			return Row{}, err
 		}
+		r.derivedRegistration = added && r.Identifier != nil
 	}
 	if r.Event, err = domain.Parse(w.Type, data); err != nil {
 		return Row{}, prefixed("event", err)
@@ -209,7 +211,10 @@ func (w wireRow) record(d Defaults) (Row, error) {
 }
 
 // registrationID is the customer id a CustomerRegistered row without one
-// registers: the named customer, or the one derived from the identifier.
+// registers: the named customer, or, for a row naming an identifier, the
+// unkeyed CustomerIDFor — a stand-in that lets the row be validated; the
+// import replaces it by the customer the identifier resolves to
+// (Row.derivedRegistration).
 func (r Row) registrationID() uuid.UUID {
 	if r.CustomerID != uuid.Nil {
 		return r.CustomerID
@@ -218,21 +223,22 @@ func (r Row) registrationID() uuid.UUID {
 }
 
 // withCustomerID adds customerId to a registration payload without one,
-// so that a row need not repeat the id it already names.
-func withCustomerID(data json.RawMessage, id uuid.UUID) (json.RawMessage, error) {
+// so that a row need not repeat the id it already names; added reports
+// that it did.
+func withCustomerID(data json.RawMessage, id uuid.UUID) (_ json.RawMessage, added bool, _ error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
-		return data, nil // not an object: domain.Parse says why
+		return data, false, nil // not an object: domain.Parse says why
 	}
 	if _, ok := fields["customerId"]; ok {
-		return data, nil
+		return data, false, nil
 	}
 	fields["customerId"], _ = json.Marshal(id)
 	out, err := json.Marshal(fields)
 	if err != nil {
-		return nil, fmt.Errorf("add customerId to the registration: %w", err)
+		return nil, false, fmt.Errorf("add customerId to the registration: %w", err)
 	}
-	return out, nil
+	return out, true, nil
 }
 
 func parseID(field, s string) (uuid.UUID, error) {

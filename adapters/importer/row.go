@@ -10,6 +10,20 @@
 // as retries and writes nothing for. An interrupted import is resumed by
 // running it again.
 //
+// A row naming an identifier nobody holds registers a customer whose id
+// derives from the identifier, so that every row, run and batch naming it
+// finds the same one. With a keyring (Config.Keys) the id is the keyed,
+// generational one broker ingest derives (keyring.DerivedCustomerIDs):
+// nobody can recompute it from an address, and once its customer is
+// forgotten the identifier derives a new customer's id, so that new rows
+// with a forgotten customer's address create a new customer. A re-run of
+// a batch across such an erasure still appends nothing: rows it had
+// imported for the forgotten customer are recognised by their event ids
+// in the forgotten stream and counted as Summary.Forgotten, neither
+// refused nor re-attached to the new customer; rows it had not imported
+// yet (an interrupted run) are new touchpoints and go to the new
+// customer. Without a keyring the id is the unkeyed CustomerIDFor.
+//
 // Bad rows (malformed JSON or CSV, unknown types, invalid fields, rejected
 // by an invariant, invalid UTF-8, too long) are reported with their line
 // number and nothing is written for them; the other rows proceed.
@@ -51,6 +65,14 @@ type Row struct {
 	// input is the row as read (at most MaxEchoBytes), echoed when the
 	// append rejects it.
 	input string
+	// derivedRegistration marks a CustomerRegistered row naming an
+	// identifier whose payload left customerId out: decoding filled in a
+	// stand-in (registrationID), which the import replaces by the customer
+	// the identifier resolves to.
+	derivedRegistration bool
+	// gone are forgotten customers an earlier run may have imported the
+	// row for (see Importer.importedBefore); set when the row is resolved.
+	gone []uuid.UUID
 }
 
 // Identifier is an e-mail address, phone number or external id naming a
@@ -195,9 +217,14 @@ func EventID(batch string, line int, suffix string) uuid.UUID {
 	return uuid.NewSHA1(eventNamespace, []byte(name))
 }
 
-// CustomerIDFor is the id of the customer an import registers for an
-// identifier nobody holds yet: derived from the normalised identifier, so
-// that every row, run and batch naming it finds the same customer.
+// CustomerIDFor is the id of the customer an import without a keyring
+// (Config.Keys nil: plaintext mode, tests) registers for an identifier
+// nobody holds yet: an unkeyed uuid v5 of the normalised identifier, so
+// that every row, run and batch naming it finds the same customer. Anyone
+// can recompute it from a guessed address, and it never changes, so a
+// forgotten customer's address would lead back to the erased stream: with
+// a keyring the import derives keyed ids instead
+// (keyring.DerivedCustomerIDs, as broker ingest does).
 func CustomerIDFor(kind domain.IdentifierKind, normalized string) uuid.UUID {
 	return uuid.NewSHA1(customerNamespace, []byte(string(kind)+":"+normalized))
 }

@@ -31,9 +31,11 @@
 // The identity index cannot key a token, and must not hold plaintext
 // either: it opens the token in memory (Open) and keys the canonical value
 // by its blind index (Blind: HMAC-SHA256 under a key derived from the
-// master key). Customer ids derived from identifiers (broker ingest) use
-// a keyed hash too (CustomerID), so that nobody can find a customer's
-// stream from a guessed address.
+// master key). Customer ids derived from identifiers (broker ingest,
+// imports) use a keyed hash too (CustomerID), so that nobody can find a
+// customer's stream from a guessed address, with a generation that moves
+// on past forgotten customers (DerivedCustomerIDs, which every such edge
+// shares).
 //
 // # Keys
 //
@@ -46,7 +48,9 @@
 // key fails at Open (ErrWrongMasterKey) instead of making every token
 // unreadable. Forget replaces the wrapped key by a tombstone: the key is
 // gone, and none is ever made again for that customer (sealing for them
-// fails with ErrForgotten).
+// fails with ErrForgotten). Moving a ledger to another backend
+// (adapters/migrate) copies the wrapped keys and tombstones as they are,
+// between backends whose check values match.
 //
 // # Caching and other processes
 //

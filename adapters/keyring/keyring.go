@@ -66,6 +66,11 @@ type Backend interface {
 	// CheckValue stores kcv when no key check value is stored yet, and
 	// returns the one stored.
 	CheckValue(ctx context.Context, kcv []byte) ([]byte, error)
+	// LoadCheckValue returns the stored key check value without storing
+	// one; ok is false when none is stored (no Keyring ever opened the
+	// backend, so it holds no key). Copying keys between two backends
+	// (`cxledger migrate`) compares theirs.
+	LoadCheckValue(ctx context.Context) (kcv []byte, ok bool, err error)
 	// Close releases the backend.
 	Close() error
 }

@@ -86,6 +86,16 @@ func (m *Memory) CheckValue(_ context.Context, kcv []byte) ([]byte, error) {
 	return bytes.Clone(m.kcv), nil
 }
 
+// LoadCheckValue implements Backend.
+func (m *Memory) LoadCheckValue(context.Context) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return nil, false, err
+	}
+	return bytes.Clone(m.kcv), m.kcv != nil, nil
+}
+
 // Close implements Backend.
 func (m *Memory) Close() error {
 	m.mu.Lock()

@@ -185,7 +185,8 @@ func (k *Keyring) Blind(kind domain.IdentifierKind, canonical string) string {
 }
 
 // CustomerID derives the id of the customer registered for an identifier
-// nobody holds (broker ingest): a uuid (version 8) from HMAC-SHA256, under
+// nobody holds (broker ingest, imports: see DerivedCustomerIDs, which
+// picks the generation): a uuid (version 8) from HMAC-SHA256, under
 // a key derived from the master key, of the kind, the canonical value and
 // the generation. Unlike an unkeyed hash it cannot be recomputed from a
 // guessed address. generation starts at 0 and moves on when the customer

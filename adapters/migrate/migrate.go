@@ -12,6 +12,20 @@
 // source, then copies what is missing. Each write is atomic, so an
 // interrupted copy leaves such a prefix and the next run goes on from there.
 // Positions are the target's own: only the order is carried over.
+//
+// With Options.Keys, Copy also carries the key entries of the customers
+// whose events it walks from the source's key store to the target's
+// (adapters/keyring): without them every sealed personal value would be
+// unreadable in the target. Wrapped keys are copied as they are, so both
+// sides share the master key: Copy first checks that the target's key
+// check value is the source's (an empty target takes it) and refuses with
+// ErrKeyCheckMismatch otherwise. A customer's key is copied before their
+// events are written, tombstones are copied as tombstones (a forgotten
+// customer stays forgotten, and one forgotten in the source after an
+// earlier run is forgotten in the target by the next), and entries the
+// target holds already are checked, not rewritten — so the keys are
+// resumable like the events, and a target entry that contradicts the
+// source's is a *KeyMismatchError rather than overwritten.
 package migrate
 
 import (
@@ -63,6 +77,11 @@ type Options struct {
 	// IgnoreRecordedAt leaves RecordedAt out of Verify's digests, for a
 	// target that cannot keep it (see the package documentation).
 	IgnoreRecordedAt bool
+	// Keys, when set, are the key stores beside the source and the
+	// target: Copy carries the customers' key entries over with their
+	// events, Verify compares them (see the package documentation). nil
+	// copies events only.
+	Keys *Keys
 	// Now is the clock of progress rates; time.Now when nil.
 	Now func() time.Time
 }
@@ -102,6 +121,8 @@ type Result struct {
 	Copied, Skipped int64
 	// Imported is true when the target kept RecordedAt (eventstore.Importer).
 	Imported bool
+	// Keys is what was done with the customers' keys (Options.Keys).
+	Keys KeyResult
 }
 
 // MismatchError names the first event at which two logs differ. Errors
@@ -187,14 +208,24 @@ func (r *reporter) tick(force bool) {
 // Copy copies every event of src that dst does not hold yet, after checking
 // that dst holds an exact prefix of src (a *MismatchError otherwise). It
 // does not verify the result: run Verify for that.
-func Copy(ctx context.Context, src Source, dst Target, opts Options) (Result, error) {
+func Copy(ctx context.Context, src Source, dst Target, opts Options) (res Result, err error) {
 	opts.setDefaults()
 	head, err := src.Head(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("migrate: source head: %w", err)
 	}
 	importer, imported := dst.(eventstore.Importer)
-	res := Result{Imported: imported}
+	res = Result{Imported: imported}
+	keys, kres, err := newKeyCopier(ctx, opts.Keys, false)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if keys != nil {
+			kres = keys.res
+		}
+		res.Keys = kres
+	}()
 	rep := newReporter(opts, "resume", head)
 	// Resume: the target's log must be the source's first events, exactly
 	// (RecordedAt left out when the target cannot keep it).
@@ -214,6 +245,11 @@ func Copy(ctx context.Context, src Source, dst Target, opts Options) (Result, er
 		}
 		if err := compare(i, s, t, !imported); err != nil {
 			return res, fmt.Errorf("migrate: the target is not a copy of the source's beginning: %w", err)
+		}
+		// An earlier run may have stopped between a key and its events,
+		// or a customer may have been forgotten in the source since.
+		if err := keys.handle(ctx, s); err != nil {
+			return res, err
 		}
 		res.Skipped++
 		rep.p.Done, rep.p.Skipped, rep.p.Position = res.Skipped, res.Skipped, s.Position
@@ -248,6 +284,11 @@ func Copy(ctx context.Context, src Source, dst Target, opts Options) (Result, er
 		}
 		if s == nil {
 			break
+		}
+		// The key before the events: the target never holds a customer's
+		// events without the key that opens them.
+		if err := keys.handle(ctx, s); err != nil {
+			return res, err
 		}
 		batch = append(batch, *s)
 		if len(batch) == opts.BatchSize {
@@ -291,14 +332,24 @@ func appendRuns(ctx context.Context, dst Target, recs []eventstore.Record) error
 type VerifyResult struct {
 	Count  int64
 	Digest [sha256.Size]byte
+	// Keys is the number of customers whose key entries were compared
+	// and agree (Options.Keys): the same wrapped key, both tombstones, or
+	// neither side holding one.
+	Keys int64
 }
 
 // Verify reads both logs in order and compares them event by event: the
 // same number of events and the same per-event digest (Digest). The first
-// difference is returned as a *MismatchError.
+// difference is returned as a *MismatchError. With Options.Keys it also
+// compares the key check values (ErrKeyCheckMismatch) and every
+// customer's key entries (a *KeyMismatchError).
 func Verify(ctx context.Context, src, dst logReader, opts Options) (VerifyResult, error) {
 	opts.setDefaults()
 	var res VerifyResult
+	keys, _, err := newKeyCopier(ctx, opts.Keys, true)
+	if err != nil {
+		return res, err
+	}
 	chain := sha256.New()
 	rep := newReporter(opts, "verify", 0)
 	srcCur := &cursor{log: src, limit: opts.BatchSize}
@@ -318,6 +369,9 @@ func Verify(ctx context.Context, src, dst logReader, opts Options) (VerifyResult
 		if err := compare(i, s, t, opts.IgnoreRecordedAt); err != nil {
 			return res, fmt.Errorf("migrate: verify: %w", err)
 		}
+		if err := keys.handle(ctx, s); err != nil {
+			return res, err
+		}
 		d := Digest(*s, opts.IgnoreRecordedAt)
 		chain.Write(d[:])
 		res.Count++
@@ -325,6 +379,9 @@ func Verify(ctx context.Context, src, dst logReader, opts Options) (VerifyResult
 		rep.tick(false)
 	}
 	copy(res.Digest[:], chain.Sum(nil))
+	if keys != nil {
+		res.Keys = keys.res.Skipped + keys.res.Missing
+	}
 	rep.tick(true)
 	return res, nil
 }

@@ -128,6 +128,9 @@ func importCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		cfg := importer.Config{
 			Batch: *batch, Window: *window, Strict: *strict,
 			OnReject: rep.report, OnProgress: bar.update,
+			// Ids of new customers are keyed, generational: a forgotten
+			// customer's address registers a new customer.
+			Keys: kr,
 		}
 		if *lookup {
 			lf, closeRM := identityLookup(ctx, e, kr)
@@ -143,11 +146,15 @@ func importCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		e.log.Info("importing", "file", path, "format", *format, "batch", *batch, "actor", *actor)
 		sum, runErr := im.Run(ctx, src)
 		bar.done(sum)
+		if sum.Forgotten > 0 {
+			e.log.Info("rows an earlier run of this batch imported for customers forgotten since: not imported again, they stay erased", "rows", sum.Forgotten)
+		}
 		if err := rep.close(); err != nil && runErr == nil {
 			runErr = err
 		}
 		if err := json.NewEncoder(e.stdout).Encode(map[string]any{
 			"batch": *batch, "rows": sum.Rows, "imported": sum.Imported, "rejected": sum.Rejected, "registered": sum.Registered,
+			"forgotten": sum.Forgotten,
 		}); err != nil && runErr == nil {
 			runErr = err
 		}
@@ -409,6 +416,6 @@ func (p *progress) done(s importer.Summary) {
 		fmt.Fprintf(os.Stderr, "\r\033[K%s\n", p.line(s))
 		return
 	}
-	p.e.log.Info("import finished", "rows", s.Rows, "imported", s.Imported, "rejected", s.Rejected, "registered", s.Registered,
+	p.e.log.Info("import finished", "rows", s.Rows, "imported", s.Imported, "rejected", s.Rejected, "registered", s.Registered, "forgotten", s.Forgotten,
 		"seconds", time.Since(p.start).Round(time.Millisecond).Seconds())
 }

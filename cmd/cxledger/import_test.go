@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/cxledger/cxledger/adapters/exporter"
+	"github.com/cxledger/cxledger/adapters/importer"
+	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/pgstore/pgtest"
 	"github.com/parquet-go/parquet-go"
@@ -179,4 +181,90 @@ func sortedByStream(recs []eventstore.Record) []eventstore.Record {
 func sameEvent(a, b eventstore.Record) bool {
 	return a.ID == b.ID && a.Stream == b.Stream && a.Version == b.Version && a.Type == b.Type &&
 		string(a.Data) == string(b.Data) && a.Metadata == b.Metadata
+}
+
+// TestImportAfterForget: on both backends, `import` registers a customer
+// for an unknown e-mail under the keyed id broker ingest derives (not the
+// unkeyed uuid v5); a re-run appends nothing; after `forget`, a re-run of
+// the same file still appends nothing (its rows stay with the erased
+// customer), and a new file with the same e-mail registers a NEW customer
+// — the next generation — that `view --identifier` finds.
+func TestImportAfterForget(t *testing.T) {
+	for name, store := range storeFlags(t) {
+		t.Run(name, func(t *testing.T) {
+			with := func(args ...string) []string { return append(append([]string{args[0]}, store...), args[1:]...) }
+			must := func(args ...string) string {
+				t.Helper()
+				code, out, errOut := cli(t, "", with(args...)...)
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", strings.Join(args, " "), code, errOut)
+				}
+				return out
+			}
+			dir := t.TempDir()
+			file := func(name string, rows ...string) string {
+				path := filepath.Join(dir, name)
+				if err := os.WriteFile(path, []byte(strings.Join(rows, "\n")+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return path
+			}
+			const email = "ana.sousa@example.pt"
+			row := func(body string) string {
+				return `{"identifier":{"kind":"email","value":"Ana.Sousa@Example.pt"},"customerName":"Ana Sousa","type":"NoteAdded","event":{"body":"` + body + `"},"occurredAt":"2025-03-14T09:26:53Z"}`
+			}
+			march := file("march.ndjson", row("asked for a refund"), row("refund sent"))
+			gen0, gen1 := testKeyring(t).CustomerID(domain.IdentifierEmail, email, 0), testKeyring(t).CustomerID(domain.IdentifierEmail, email, 1)
+			if gen0 == importer.CustomerIDFor(domain.IdentifierEmail, email) {
+				t.Fatal("the keyed id is the unkeyed uuid v5")
+			}
+			summary := func(out string) map[string]any {
+				t.Helper()
+				var m map[string]any
+				if err := json.Unmarshal([]byte(out), &m); err != nil {
+					t.Fatalf("import output %q: %v", out, err)
+				}
+				return m
+			}
+			if s := summary(must("import", march)); s["imported"] != 2.0 || s["registered"] != 1.0 {
+				t.Fatalf("import: %v", s)
+			}
+			log := customerEvents(t, store)
+			if len(log) != 4 || log[0].Stream != domain.StreamID(gen0) {
+				t.Fatalf("after the import the log holds %d events, the first in %s; want 4 in %s", len(log), log[0].Stream, domain.StreamID(gen0))
+			}
+			if s := summary(must("import", march)); s["imported"] != 2.0 || len(customerEvents(t, store)) != 4 {
+				t.Fatalf("a re-run: %v, %d events", s, len(customerEvents(t, store)))
+			}
+
+			must("replay")
+			must("forget", gen0.String(), "--request", "DSR-2026-0011")
+			if s := summary(must("import", march)); s["forgotten"] != 2.0 || s["rejected"] != 0.0 || len(customerEvents(t, store)) != 5 {
+				t.Fatalf("a re-run after the erasure: %v, %d events; want both rows counted forgotten and nothing appended", s, len(customerEvents(t, store)))
+			}
+
+			april := file("april.ndjson", row("new here"))
+			if s := summary(must("import", april)); s["imported"] != 1.0 || s["registered"] != 1.0 {
+				t.Fatalf("a new file after the erasure: %v", s)
+			}
+			log = customerEvents(t, store)
+			if len(log) != 8 || log[5].Stream != domain.StreamID(gen1) {
+				t.Fatalf("the new file's events: %d events, %s; want the new customer %s", len(log), log[5].Stream, gen1)
+			}
+			must("replay")
+			if out := must("view", "--identifier", "email:"+email); !strings.Contains(out, gen1.String()) || !strings.Contains(out, "Ana Sousa") {
+				t.Fatalf("the e-mail finds:\n%s", out)
+			}
+			if s := summary(must("import", march)); s["forgotten"] != 2.0 || len(customerEvents(t, store)) != 8 {
+				t.Fatalf("a re-run of the first file once the e-mail names the new customer: %v, %d events", s, len(customerEvents(t, store)))
+			}
+		})
+	}
+}
+
+// customerEvents reads the customers' events of a store's log (leaving out
+// the access log, which CLI reads such as view write to).
+func customerEvents(t *testing.T, store []string) []eventstore.Record {
+	t.Helper()
+	return slices.DeleteFunc(readJSON(t, store), func(r eventstore.Record) bool { return !strings.HasPrefix(r.Stream, "customer-") })
 }

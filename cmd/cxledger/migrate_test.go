@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
+	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/eventstore/pgstore/pgtest"
 )
 
@@ -55,6 +59,112 @@ func TestMigrateEmbeddedToPostgresAndBack(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "", "migrate", "--to", dataDir); code != 2 {
 		t.Errorf("migrate without --from: exit %d, want 2", code)
+	}
+}
+
+// TestMigrateCarriesKeys migrates a ledger with sealed personal data
+// embedded → PostgreSQL → embedded: each target reveals a live customer's
+// plaintext in view, read and timeline, while a customer forgotten before
+// the migration stays erased there; the keys are resumable like the
+// events; and a target whose key store belongs to another master key is
+// refused before anything is copied.
+func TestMigrateCarriesKeys(t *testing.T) {
+	dataDir, backDir := t.TempDir(), t.TempDir()
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	pg := []string{"--store", url, "--pg-schema", schema}
+	must := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", strings.Join(args, " "), code, errOut)
+		}
+		return out
+	}
+	register := func(p person) string {
+		c := decodeAppended(t, must("append", "--data", dataDir, "--type", "CustomerRegistered", "--event",
+			`{"name":"`+p.name+`","country":"FR"}`)).CustomerID.String()
+		must("append", "--data", dataDir, "--customer", c, "--type", "IdentifierLinked", "--event", `{"kind":"email","value":"`+p.email+`"}`)
+		must("append", "--data", dataDir, "--customer", c, "--type", "NoteAdded", "--event", `{"body":"`+p.note+`"}`)
+		return c
+	}
+	ana, zoe := register(anaPerson), register(zoePerson)
+	must("forget", "--data", dataDir, zoe, "--request", "DSR-2026-0007")
+
+	migrateCLI := func(from, to string) migrateSummary {
+		t.Helper()
+		out := must("migrate", "--from", from, "--to", to, "--from-pg-schema", schema, "--to-pg-schema", schema, "--batch", "3")
+		var sum migrateSummary
+		if err := json.Unmarshal([]byte(out), &sum); err != nil {
+			t.Fatalf("migrate output %q: %v", out, err)
+		}
+		return sum
+	}
+	wantKeys := keysSummary{Copied: 1, Tombstones: 1, Verified: 2}
+	if sum := migrateCLI(dataDir, url); sum.Copied != 7 || sum.Keys != wantKeys {
+		t.Fatalf("migrate embedded → PostgreSQL = %+v, want 7 events, Ana's key and Zoë's tombstone", sum)
+	}
+	if sum := migrateCLI(dataDir, url); sum.Copied != 0 || sum.Keys != (keysSummary{Skipped: 2, Verified: 2}) {
+		t.Fatalf("migrate again = %+v, want nothing left to copy", sum)
+	}
+	if sum := migrateCLI(url, backDir); sum.Copied != 7 || sum.Keys != wantKeys {
+		t.Fatalf("migrate PostgreSQL → embedded = %+v", sum)
+	}
+
+	for name, flags := range map[string][]string{"postgres": pg, "embedded back": {"--data", backDir}} {
+		t.Run(name, func(t *testing.T) {
+			with := func(args ...string) []string { return append(append([]string{args[0]}, flags...), args[1:]...) }
+			must(with("replay")...)
+			view := must(with("view", ana)...)
+			read := must(with("read", "--json", ana)...)
+			for what, out := range map[string]string{"view": view, "read": read} {
+				if !strings.Contains(out, anaPerson.name) || !strings.Contains(out, anaPerson.email) || strings.Contains(out, "enc:v1:") {
+					t.Errorf("%s of the live customer in the target does not reveal the plaintext:\n%s", what, out)
+				}
+			}
+			if !strings.Contains(read, anaPerson.note) {
+				t.Errorf("read of the live customer in the target does not reveal the note:\n%s", read)
+			}
+			cfg := storeConfig{Data: backDir}
+			if name == "postgres" {
+				cfg = storeConfig{Store: url, Schema: schema}
+			}
+			entries := timelineOf(t, cfg, uuid.MustParse(ana))
+			var all strings.Builder
+			for _, e := range entries {
+				all.WriteString(e.Summary + "\n")
+			}
+			if !strings.Contains(all.String(), anaPerson.note) || strings.Contains(all.String(), "enc:v1:") {
+				t.Errorf("the live customer's timeline in the target:\n%s", all.String())
+			}
+			for _, args := range [][]string{{"view", zoe}, {"read", "--json", zoe}} {
+				out := must(with(args...)...)
+				checkAbsentText(t, args[0]+" of the forgotten customer in the target", out, zoePerson)
+				if strings.Contains(out, "enc:v1:") {
+					t.Errorf("%s of the forgotten customer shows tokens:\n%s", args[0], out)
+				}
+			}
+			if !strings.Contains(must(with("read", "--json", zoe)...), keyring.Erased) {
+				t.Error("the forgotten customer's events do not read as erased in the target")
+			}
+			for _, e := range timelineOf(t, cfg, uuid.MustParse(zoe)) {
+				checkAbsentText(t, "timeline of the forgotten customer", e.Summary, zoePerson)
+			}
+		})
+	}
+
+	// Another master key on the target's side: refused, nothing copied.
+	otherDir := t.TempDir()
+	otherKey := filepath.Join(t.TempDir(), "other.key")
+	if _, _, err := keyring.LoadOrCreateMasterKeyFile(otherKey); err != nil {
+		t.Fatal(err)
+	}
+	must("read", "--all", "--data", otherDir, "--master-key-file", otherKey) // sets up its key store
+	code, _, errOut := cli(t, "", "migrate", "--from", dataDir, "--to", otherDir)
+	if code != 1 || !strings.Contains(errOut, "another master key") {
+		t.Fatalf("migrate into another master key's store: exit %d, %s", code, errOut)
+	}
+	if recs := rawRecords(t, storeConfig{Data: otherDir}); len(recs) != 0 {
+		t.Fatalf("the refused migration copied %d events", len(recs))
 	}
 }
 

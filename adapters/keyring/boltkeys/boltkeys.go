@@ -201,14 +201,16 @@ func (b *Backend) Create(ctx context.Context, customer uuid.UUID, e keyring.Entr
 	return stored, nil
 }
 
-// Destroy implements keyring.Backend: it writes the tombstone, then
-// compacts the file so that no free page keeps the wrapped key (see the
-// package comment).
+// Destroy implements keyring.Backend: it writes the tombstone, then, when
+// it replaced a key, compacts the file so that no free page keeps the
+// wrapped key (see the package comment). A tombstone for a customer
+// without an entry (one copied by `cxledger migrate`) replaces nothing
+// and costs no compaction.
 func (b *Backend) Destroy(ctx context.Context, customer uuid.UUID, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	wrote := false
+	replaced := false
 	err := b.with(func(db *bolt.DB) error {
 		return db.Update(func(tx *bolt.Tx) error {
 			keys := tx.Bucket(bucketKeys)
@@ -216,15 +218,15 @@ func (b *Backend) Destroy(ctx context.Context, customer uuid.UUID, at time.Time)
 				if e, err := decode(customer, v); err == nil && e.Destroyed() {
 					return nil
 				}
+				replaced = true // a key, or an entry too damaged to tell
 			}
-			wrote = true
 			return keys.Put(customer[:], encode(keyring.Entry{DestroyedAt: at}))
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("boltkeys: destroy: %w", err)
 	}
-	if !wrote {
+	if !replaced {
 		return nil
 	}
 	return b.compact()
@@ -297,6 +299,25 @@ func (b *Backend) CheckValue(ctx context.Context, kcv []byte) (stored []byte, er
 		return nil, fmt.Errorf("boltkeys: key check value: %w", err)
 	}
 	return stored, nil
+}
+
+// LoadCheckValue implements keyring.Backend.
+func (b *Backend) LoadCheckValue(ctx context.Context) (kcv []byte, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	err = b.with(func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			if v := tx.Bucket(bucketMeta).Get(keyKCV); v != nil {
+				kcv, ok = bytes.Clone(v), true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("boltkeys: key check value: %w", err)
+	}
+	return kcv, ok, nil
 }
 
 // Close implements keyring.Backend.

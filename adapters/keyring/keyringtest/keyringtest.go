@@ -145,12 +145,21 @@ func RunBackend(t *testing.T, newBackend NewBackend) {
 	t.Run("check value stored once", func(t *testing.T) {
 		t.Parallel()
 		b := open(t)
+		if got, ok, err := b.LoadCheckValue(ctx); err != nil || ok || got != nil {
+			t.Fatalf("LoadCheckValue of a new store = %x, %v, %v; want none", got, ok, err)
+		}
+		if _, ok, err := b.LoadCheckValue(ctx); err != nil || ok {
+			t.Fatalf("LoadCheckValue stored a check value: %v, %v", ok, err)
+		}
 		first := random(t, 16)
 		if got, err := b.CheckValue(ctx, first); err != nil || !bytes.Equal(got, first) {
 			t.Fatalf("first CheckValue = %x, %v", got, err)
 		}
 		if got, err := b.CheckValue(ctx, random(t, 16)); err != nil || !bytes.Equal(got, first) {
 			t.Fatalf("second CheckValue = %x, %v; want the first %x", got, err, first)
+		}
+		if got, ok, err := b.LoadCheckValue(ctx); err != nil || !ok || !bytes.Equal(got, first) {
+			t.Fatalf("LoadCheckValue = %x, %v, %v; want the first %x", got, ok, err, first)
 		}
 	})
 
@@ -168,6 +177,9 @@ func RunBackend(t *testing.T, newBackend NewBackend) {
 		}
 		if err := b.Destroy(ctx, uuid.New(), time.Now()); !errors.Is(err, keyring.ErrClosed) {
 			t.Fatalf("Destroy after Close: %v, want ErrClosed", err)
+		}
+		if _, _, err := b.LoadCheckValue(ctx); !errors.Is(err, keyring.ErrClosed) {
+			t.Fatalf("LoadCheckValue after Close: %v, want ErrClosed", err)
 		}
 	})
 }

@@ -194,6 +194,22 @@ func (b *Backend) CheckValue(ctx context.Context, kcv []byte) ([]byte, error) {
 	return stored, nil
 }
 
+// LoadCheckValue implements keyring.Backend.
+func (b *Backend) LoadCheckValue(ctx context.Context) ([]byte, bool, error) {
+	if err := b.check(); err != nil {
+		return nil, false, err
+	}
+	var stored []byte
+	err := b.pool.QueryRow(ctx, "select value from "+b.schema+".cxledger_keyring_meta where name = 'kcv'").Scan(&stored)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("pgkeys: key check value: %w", err)
+	}
+	return stored, true, nil
+}
+
 // Close implements keyring.Backend.
 func (b *Backend) Close() error {
 	if !b.closed.Swap(true) {
