@@ -429,6 +429,19 @@ func (s *Server) Listen(addr string) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	s.ln = ln
+	// The http.Server exists from here on, so that a Shutdown racing a
+	// Serve that has not started yet sees it (and Serve then returns at
+	// once).
+	s.srv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// ReadTimeout bounds slow uploads; WriteTimeout is per request (set
+		// in authorize), because the live feed writes for hours.
+		ReadTimeout: s.cfg.RequestTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.srv.RegisterOnShutdown(s.stop)
 	return nil
 }
 
@@ -443,19 +456,9 @@ func (s *Server) Addr() string {
 // Serve serves on the socket opened by Listen until Shutdown; it returns
 // nil after a Shutdown.
 func (s *Server) Serve() error {
-	if s.ln == nil {
+	if s.ln == nil || s.srv == nil {
 		return errors.New("httpapi: Serve before Listen")
 	}
-	s.srv = &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		// ReadTimeout bounds slow uploads; WriteTimeout is per request (set
-		// in authorize), because the live feed writes for hours.
-		ReadTimeout: s.cfg.RequestTimeout,
-		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	s.srv.RegisterOnShutdown(s.stop)
 	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -469,8 +472,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.srv != nil {
 		err = s.srv.Shutdown(ctx)
-	} else if s.ln != nil {
-		err = s.ln.Close()
+	}
+	if s.ln != nil {
+		// Serve closes it; a Serve that never ran did not.
+		_ = s.ln.Close()
 	}
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
