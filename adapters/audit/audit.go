@@ -65,11 +65,14 @@ type Entry struct {
 	ProofDetail string `json:"proofDetail,omitempty"`
 	// LeafHash and InclusionProof let an auditor's own tool check the
 	// entry against the checkpoint: recompute the leaf hash from Record
-	// (see eventstore/notary for the encoding), then tlog.CheckRecord.
-	// Set only when asked for (Options.Proofs).
+	// with StoredData as its data (see eventstore/notary for the encoding),
+	// then tlog.CheckRecord. Record's data is inline JSON, which JSON
+	// encoders may re-indent; StoredData (base64) is the exact bytes the
+	// leaf covers. Set only when asked for (Options.Proofs).
 	LeafHash       string             `json:"leafHash,omitempty"`
 	InclusionProof []string           `json:"inclusionProof,omitempty"`
 	Record         *eventstore.Record `json:"record,omitempty"`
+	StoredData     []byte             `json:"storedData,omitempty"`
 }
 
 // Checkpoint is the checkpoint a timeline was verified against.
@@ -137,6 +140,9 @@ func Build(ctx context.Context, store notary.StreamReader, hashes notary.HashSto
 		return Timeline{}, fmt.Errorf("audit timeline of %s: %w", customer, err)
 	}
 	tl.Verified = err == nil
+	if cp.Size == 0 && tl.Verified {
+		tl.Verified, tl.Problem = false, "the checkpoint covers no events: nothing is proved"
+	}
 	tl.Events = len(statuses)
 	for _, st := range statuses {
 		r := st.Event
@@ -158,6 +164,7 @@ func Build(ctx context.Context, store notary.StreamReader, hashes notary.HashSto
 		if opts.Proofs && st.Status != notary.StatusMissing {
 			rec := r
 			e.Record = &rec
+			e.StoredData = r.Data
 			e.LeafHash = notary.LeafHash(r).String()
 			if st.Status == notary.StatusVerified {
 				proof, err := proveInclusion(ctx, hashes, r.Position, cp.Size)

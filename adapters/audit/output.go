@@ -79,6 +79,9 @@ func (t Timeline) WriteText(w io.Writer) error {
 
 func (t Timeline) preamble() []string {
 	outcome := "VERIFIED: every event the checkpoint covers is in its tree"
+	if t.Checkpoint.Signed == "" {
+		outcome = "VERIFIED against the tree as it is now (UNSIGNED: no checkpoint held outside the system was given)"
+	}
 	if !t.Verified {
 		outcome = "NOT VERIFIED: " + t.Problem
 	}

@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 
 	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/adapters/query"
@@ -18,6 +20,9 @@ import (
 // services reading back their own writes are not (they are machines on a
 // hot path, and their writes are in the ledger already).
 var personalReads = map[string]string{
+	// The lookup finds the customer by an identifier and answers with the
+	// view: logged under the customer found, without the identifier.
+	"GET /v1/customers":                      "lookup",
 	"GET /v1/customers/{id}":                 "view",
 	"GET /v1/customers/{id}/as-of":           "view-as-of",
 	"GET /v1/customers/{id}/events":          "events",
@@ -35,14 +40,22 @@ func (s *Server) loggedRead(r *http.Request, pattern string) (access.Entry, bool
 	if !ok || who.Role == RoleService {
 		return access.Entry{}, false
 	}
+	e := access.Entry{
+		Reader: who.Name, Role: string(who.Role), Resource: resource,
+		Query: r.URL.RawQuery, Via: "http", RequestID: requestID(r.Context()),
+	}
+	if resource == "lookup" {
+		// The identifier is personal data: the log keeps only its kind.
+		kind, _, _ := strings.Cut(r.URL.Query().Get("identifier"), ":")
+		e.Query = "identifier=" + kind + ":…"
+		return e, true // the customer comes from the answer
+	}
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil || id == uuid.Nil {
 		return access.Entry{}, false
 	}
-	return access.Entry{
-		Customer: id, Reader: who.Name, Role: string(who.Role), Resource: resource,
-		Query: r.URL.RawQuery, Via: "http", RequestID: requestID(r.Context()),
-	}, true
+	e.Customer = id
+	return e, true
 }
 
 // serveLogged runs a personal-data read into a buffer and sends it only
@@ -57,6 +70,16 @@ func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, rt route, e
 	}
 	if buf.status == 0 {
 		buf.status = http.StatusOK
+	}
+	if buf.status < 300 && e.Customer == uuid.Nil {
+		var found struct {
+			CustomerID uuid.UUID `json:"customerId"`
+		}
+		if err := json.Unmarshal(buf.body.Bytes(), &found); err != nil || found.CustomerID == uuid.Nil {
+			s.writeError(w, r, fmt.Errorf("%w: the answer names no customer to record", ErrAccessLog))
+			return
+		}
+		e.Customer = found.CustomerID
 	}
 	if buf.status < 300 {
 		if err := s.access.Record(r.Context(), e); err != nil {

@@ -46,6 +46,8 @@ func TestAccessLog(t *testing.T) {
 		{httpapi.RoleAuditor, "/v1/customers/" + id.String() + "/timeline?limit=0", 400}, // refused: not logged
 		{httpapi.RoleAuditor, "/v1/customers/" + id.String() + "/as-of?at=2030-01-01&basis=occurred", 200},
 		{httpapi.RoleAuditor, "/v1/customers/" + other.String() + "?" + wait, 200},
+		{httpapi.RoleAuditor, "/v1/customers?identifier=email:" + id.String()[:8] + "@example.com&" + wait, 200},
+		{httpapi.RoleAuditor, "/v1/customers?identifier=email:nobody@example.com", 404},
 	}
 	for _, rd := range reads {
 		if r := h.call(t, rd.role, "GET", rd.path, ""); r.status != rd.status {
@@ -61,16 +63,20 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("entry %+v", e)
 		}
 	}
-	if want := "auditor/timeline auditor/view admin/events auditor/view-as-of"; strings.Join(seen, " ") != want {
+	if want := "auditor/timeline auditor/view admin/events auditor/view-as-of auditor/lookup"; strings.Join(seen, " ") != want {
 		t.Fatalf("access log of the customer = %v, want %s", seen, want)
 	}
 	if got[0].Query != wait || got[3].Query != "at=2030-01-01&basis=occurred" {
 		t.Errorf("queries %q, %q", got[0].Query, got[3].Query)
 	}
+	// The lookup's identifier is personal data: only its kind is kept.
+	if q := got[4].Query; q != "identifier=email:…" {
+		t.Errorf("lookup query %q", q)
+	}
 
 	// By reader, across customers.
 	byAuditor := h.accessLog(t, "reader="+got[0].Reader)
-	if len(byAuditor) != 4 || byAuditor[3].Customer != other {
+	if len(byAuditor) != 5 || byAuditor[3].Customer != other {
 		t.Errorf("auditor's reads = %+v", byAuditor)
 	}
 	// Reading the access log is not itself a customer read; analysts may not.

@@ -48,7 +48,9 @@ func TestForgetOverHTTP(t *testing.T) {
 	if r := h.call(t, httpapi.RoleService, "GET", customer+"/events", ""); r.status != 200 || !strings.Contains(string(r.body), "Zoë Ñúñez") || !strings.Contains(string(r.body), email) {
 		t.Fatalf("stream before the erasure: %d %s", r.status, r.body)
 	}
-	if r := h.call(t, httpapi.RoleAnalyst, "GET", "/v1/events", ""); r.status != 200 || !strings.Contains(string(r.body), email) || strings.Contains(string(r.body), "enc:v1:") {
+	// The global feed is served sealed: personal data is revealed only
+	// through per-customer routes, whose reads are in the access log.
+	if r := h.call(t, httpapi.RoleAnalyst, "GET", "/v1/events", ""); r.status != 200 || strings.Contains(string(r.body), email) || !strings.Contains(string(r.body), "enc:v1:") {
 		t.Fatalf("feed before the erasure: %d %s", r.status, r.body)
 	}
 	if r := h.call(t, httpapi.RoleService, "GET", "/v1/customers?identifier=email:"+email+"&minPosition=4", ""); r.status != 200 || !strings.Contains(string(r.body), id.String()) || !strings.Contains(string(r.body), `"value":"`+email+`"`) {
@@ -85,7 +87,6 @@ func TestForgetOverHTTP(t *testing.T) {
 		name bool // the answer is about the forgotten customer only
 	}{
 		{httpapi.RoleService, customer + "/events", true},
-		{httpapi.RoleAnalyst, "/v1/events?types=CustomerRegistered,IdentifierLinked,CustomerForgotten", false}, // the other customer has the same name
 		{httpapi.RoleService, customer + "?" + pos, true},
 		{httpapi.RoleAuditor, customer + "/timeline?" + pos, true},
 	} {
@@ -116,7 +117,7 @@ func TestForgetOverHTTP(t *testing.T) {
 		t.Errorf("the other customer: %s", r.body)
 	}
 
-	// The live feed reveals too.
+	// The feeds serve the events as stored: sealed, never plaintext.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", h.url+"/v1/events/live?after=0", nil)
@@ -135,7 +136,7 @@ func TestForgetOverHTTP(t *testing.T) {
 			continue
 		}
 		seen++
-		if strings.Contains(line, "Zoë") && strings.Contains(line, id.String()) || strings.Contains(line, "httpsecret") || strings.Contains(line, "enc:v1:") {
+		if strings.Contains(line, "Zoë") || strings.Contains(line, "httpsecret") || !strings.Contains(line, "enc:v1:") {
 			t.Errorf("live feed: %s", line)
 		}
 	}

@@ -166,11 +166,11 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The global feed is served as stored: personal data stays sealed.
+	// It is revealed only through the per-customer routes, whose every
+	// read by a person is in the access log.
 	recs, err := s.cfg.Store.ReadAll(r.Context(), eventstore.ReadAllOptions{After: after, Limit: limit, Filter: filter})
 	if err != nil {
-		return err
-	}
-	if recs, err = s.cfg.Keyring.RevealRecords(r.Context(), recs); err != nil {
 		return err
 	}
 	page := EventsPage{Events: nonNil(recs)}

@@ -113,6 +113,10 @@ type InclusionProof struct {
 	LeafHash tlog.Hash         `json:"leafHash"`
 	Proof    tlog.RecordProof  `json:"proof"`
 	Record   eventstore.Record `json:"record"`
+	// StoredData is the record's data exactly as stored (base64), which
+	// the leaf hash covers; Record's inline JSON may be re-formatted by
+	// the JSON encoding on the way.
+	StoredData []byte `json:"storedData"`
 }
 
 // inclusion: GET /v1/audit/proof/inclusion?position=&size=.
@@ -143,7 +147,7 @@ func (s *Server) inclusion(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, InclusionProof{Position: pos, Leaf: leaf, Size: t.N, Root: t.Hash, LeafHash: notary.LeafHash(recs[0]), Proof: proof, Record: recs[0]})
+	return writeJSON(w, http.StatusOK, InclusionProof{Position: pos, Leaf: leaf, Size: t.N, Root: t.Hash, LeafHash: notary.LeafHash(recs[0]), Proof: proof, Record: recs[0], StoredData: recs[0].Data})
 }
 
 // ConsistencyProof proves that the tree of To leaves extends the tree of
@@ -223,7 +227,11 @@ func (s *Server) auditTimeline(w http.ResponseWriter, r *http.Request) error {
 	}
 	cp := notary.Checkpoint{Origin: s.origin(), Size: t.N, Hash: t.Hash, Time: s.cfg.Now().UTC().Truncate(time.Microsecond)}
 	var signed string
-	if s.cfg.CheckpointSigner != nil {
+	// Only the tree at the head is signed: a signed "size N at time T" for
+	// an older N would read like a rollback beside the auditor's newer
+	// checkpoints. For an older size the auditor compares the returned
+	// root with the checkpoint they hold.
+	if s.cfg.CheckpointSigner != nil && r.URL.Query().Get("size") == "" {
 		msg, err := notary.Sign(cp, s.cfg.CheckpointSigner)
 		if err != nil {
 			return err

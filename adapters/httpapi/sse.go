@@ -108,10 +108,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
 	var writeErr error
 	err = s.cfg.Store.Subscribe(ctx, eventstore.SubscribeOptions{After: after, Filter: filter, BatchSize: s.cfg.SSEBatch},
 		func(ctx context.Context, batch []eventstore.Record) error {
-			batch, err := s.cfg.Keyring.RevealRecords(ctx, batch)
-			if err != nil {
-				return err
-			}
+			// As stored, like GET /v1/events: personal data stays sealed.
 			buf.Reset()
 			for _, rec := range batch {
 				// MarshalJSON keeps the data byte for byte (no HTML escaping).

@@ -20,6 +20,9 @@ import (
 	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/adapters/audit"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/ledger"
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
 )
 
@@ -237,4 +240,52 @@ func storeArgs(cfg storeConfig) []string {
 		return []string{"--store", cfg.Store, "--pg-schema", cfg.Schema}
 	}
 	return []string{"--data", cfg.Data}
+}
+
+// TestServeFinishesInterruptedErasure: a forget that crashed after its
+// CustomerForgotten but before destroying the key is finished by the
+// server's eraser: the name reads as erased without anyone re-running it.
+func TestServeFinishesInterruptedErasure(t *testing.T) {
+	for name, cfg := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			store, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			kr, err := openKeyring(ctx, cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := ledger.New(store)
+			l.Keys = kr
+			id := uuid.New()
+			md := domain.Metadata{OccurredAt: time.Now().UTC(), Actor: "user:dpo"}
+			if _, err := l.Append(ctx, id, eventstore.NoStream,
+				ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Interrupted Person"}, Metadata: md},
+				ledger.Touchpoint{Event: domain.CustomerForgotten{Request: "DSR-9"}, Metadata: md}, // the key is not destroyed: the crash
+			); err != nil {
+				t.Fatal(err)
+			}
+			if gone, err := kr.Forgotten(ctx, id); err != nil || gone {
+				t.Fatalf("the key is already gone (%v, %v): the test sets nothing up", gone, err)
+			}
+			_ = kr.Close()
+			_ = store.Close()
+
+			m := startMain(t, cfg, nil)
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				st, body := call(t, "GET", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, "")
+				if st == 200 && strings.Contains(string(body), `"name":"`+keyring.Erased+`"`) && !strings.Contains(string(body), "Interrupted Person") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the interrupted erasure was not finished: %d %s", st, body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
 }

@@ -102,11 +102,9 @@ func exportToFile(ctx context.Context, e *env, path string, newWriter func(io.Wr
 	if err := w.Close(); err != nil {
 		return err
 	}
-	// CreateTemp makes the file private; an export is meant to be shared
-	// like any file the user creates.
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
+	// CreateTemp makes the file private (0600), and it stays so: an
+	// export holds customers' personal data in plaintext; the operator
+	// shares it deliberately.
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}

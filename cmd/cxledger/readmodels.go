@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -232,7 +233,11 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				return usageErr("customer id: %v", err)
 			}
 			var v any
-			resource := "view"
+			resource, logged := "view", url.Values{}
+			if *ident != "" {
+				kind, _, _ := strings.Cut(*ident, ":")
+				logged.Set("identifier", kind+":…") // the value is personal data
+			}
 			if at.IsZero() {
 				v, err = q.Customer(ctx, id)
 			} else {
@@ -240,6 +245,8 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				h.Keys = kr
 				v, err = h.Customer(ctx, id, query.AsOf{At: at, Basis: clock}, *score)
 				resource = "view-as-of"
+				logged.Set("at", at.UTC().Format(time.RFC3339Nano))
+				logged.Set("basis", string(clock))
 			}
 			if errors.Is(err, projections.ErrNotActive) {
 				return fmt.Errorf("%w: run 'cxledger replay' or 'cxledger project' first", err)
@@ -247,7 +254,7 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			if err != nil {
 				return err
 			}
-			if err := recordCLIRead(ctx, e, id, resource, *reader); err != nil {
+			if err := recordCLIRead(ctx, e, id, resource, *reader, logged.Encode()); err != nil {
 				return err
 			}
 			enc := json.NewEncoder(e.stdout)

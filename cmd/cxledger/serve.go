@@ -16,6 +16,7 @@ import (
 	"github.com/cxledger/cxledger/adapters/broker"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
@@ -124,6 +125,7 @@ type Main struct {
 	stopEng   context.CancelFunc
 	engDone   chan struct{}
 	notDone   chan struct{}
+	eraseDone chan struct{}
 	broker    *broker.Service
 	api       *httpapi.Server
 	serveErr  chan error
@@ -207,6 +209,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}()
 	} else {
 		m.Log.Warn("this store keeps no Merkle tree: the audit proof routes answer 503")
+	}
+	// A forget interrupted between its CustomerForgotten and the key's
+	// destruction leaves the key alive: the eraser finishes every such
+	// erasure, at start and as they come.
+	if m.keys != nil {
+		m.eraseDone = make(chan struct{})
+		go func() {
+			defer close(m.eraseDone)
+			runEraser(engCtx, m.store, m.keys, m.Log)
+		}()
 	}
 	// The broker, too, runs until Close, in the background: a broker that
 	// is down delays ingest and publishing, never serving or appending.
@@ -313,6 +325,9 @@ func (m *Main) Close() error {
 		if m.notDone != nil {
 			<-m.notDone
 		}
+		if m.eraseDone != nil {
+			<-m.eraseDone
+		}
 		m.stopEng = nil
 	}
 	if m.rm != nil {
@@ -370,5 +385,43 @@ func runNotary(ctx context.Context, n *notary.Notary, log *slog.Logger) {
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, 30*time.Second)
+	}
+}
+
+// runEraser destroys the key of every customer with a CustomerForgotten in
+// the log whose key is still alive — an erasure a crash or a key-store
+// failure interrupted — from the start of the log, then live, until ctx is
+// done. Destroying is idempotent, so it retries a failure after a pause.
+func runEraser(ctx context.Context, store eventstore.Store, keys *keyring.Keyring, log *slog.Logger) {
+	for {
+		err := store.Subscribe(ctx, eventstore.SubscribeOptions{Filter: eventstore.Filter{Types: []string{domain.TypeCustomerForgotten}}},
+			func(ctx context.Context, batch []eventstore.Record) error {
+				for _, r := range batch {
+					id, err := domain.ParseStreamID(r.Stream)
+					if err != nil {
+						continue
+					}
+					gone, err := keys.Forgotten(ctx, id)
+					if err != nil {
+						return err
+					}
+					if !gone {
+						if err := keys.Forget(ctx, id); err != nil {
+							return err
+						}
+						log.Warn("finished an interrupted erasure: destroyed the key of a forgotten customer", "customer", id, "position", r.Position)
+					}
+				}
+				return nil
+			})
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("eraser stopped; restarting", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
 	}
 }

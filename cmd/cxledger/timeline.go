@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,7 +102,14 @@ func timelineCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if err != nil {
 			return err
 		}
-		if err := recordCLIRead(ctx, e, id, "audit-timeline", *reader); err != nil {
+		q := url.Values{"format": {*format}}
+		for k, v := range map[string]string{"from": *from, "to": *to, "types": *types, "actor": *actor} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		q.Set("size", strconv.FormatInt(cp.Size, 10))
+		if err := recordCLIRead(ctx, e, id, "audit-timeline", *reader, q.Encode()); err != nil {
 			return err
 		}
 
@@ -149,15 +158,18 @@ func cliTime(name, s string) (time.Time, error) {
 
 // recordCLIRead records a command's read of a customer's personal data in
 // the access log: by reader (default the operating-system user), role
-// operator, with the command line as the query. A read that cannot be
-// recorded is not shown.
-func recordCLIRead(ctx context.Context, e *env, customer uuid.UUID, resource, reader string) error {
+// operator, with query saying which slice was read. The query is built by
+// the command from its options, never the command line: that may hold an
+// identifier (personal data) or a connection string with a password, and
+// the access log is kept forever. A read that cannot be recorded is not
+// shown.
+func recordCLIRead(ctx context.Context, e *env, customer uuid.UUID, resource, reader, query string) error {
 	if reader == "" {
 		reader = osUser()
 	}
 	err := access.New(e.store).Record(ctx, access.Entry{
 		Customer: customer, Reader: reader, Role: "operator", Resource: resource,
-		Query: strings.Join(os.Args[1:], " "), Via: "cli",
+		Query: query, Via: "cli",
 	})
 	if err != nil {
 		return fmt.Errorf("the read could not be recorded in the access log, so it is not shown: %w", err)

@@ -342,3 +342,37 @@ func checkpointCLI(t *testing.T, dir string, store []string) (vkey, cpFile strin
 	}
 	return strings.TrimSpace(string(v)), f.Name()
 }
+
+// TestTimelineCatchesAMovedVersion: an event moved (with SQL) to a
+// position past the checkpoint, its metadata rewritten, would look "newer
+// than the checkpoint" on its own; the stream's next version is still in
+// the checkpoint, which no honest log allows. The customer check and the
+// auditor's timeline must fail, not say VERIFIED.
+func TestTimelineCatchesAMovedVersion(t *testing.T) {
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	store := []string{"--store", url, "--pg-schema", schema}
+	dir := t.TempDir()
+	customer := appendHistory(t, store, 4)
+	vkey, cpFile := checkpointCLI(t, dir, store)
+	with := func(args ...string) []string { return append(append([]string{args[0]}, store...), args[1:]...) }
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`update %s.events set actor = 'user:mallory', occurred_at = '2020-01-01', position = 1000 where position = 3`, schema)); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := cli(t, "", with("timeline", "--checkpoint", cpFile, "--verifier", vkey, customer)...)
+	if code != 1 || !strings.Contains(out, "NOT VERIFIED") || !strings.Contains(out, "reordered") {
+		t.Fatalf("timeline over a moved version: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = cli(t, "", with("verify", "--checkpoint", cpFile, "--verifier", vkey, "--customer", customer)...)
+	if code != 1 || !strings.Contains(out, "FAILED") {
+		t.Fatalf("verify over a moved version: exit %d\n%s%s", code, out, errOut)
+	}
+}

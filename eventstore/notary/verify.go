@@ -419,6 +419,8 @@ func VerifyStream(ctx context.Context, store StreamReader, hashes HashStore, str
 	var out []EventStatus
 	bad := -1
 	var next uint64 // the version expected next
+	var lastPos uint64
+	sawNewer := false
 	for from := uint64(0); ; {
 		page, err := store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{From: from, Limit: BatchSize})
 		if err != nil {
@@ -442,6 +444,20 @@ func VerifyStream(ctx context.Context, store StreamReader, hashes HashStore, str
 			}
 			next = r.Version + 1
 			st := checkEvent(ctx, hashes, cp, cpLast, r)
+			// In an honest log a stream's positions grow with its versions,
+			// so no verified event follows one newer than the checkpoint:
+			// a version moved to another position (and re-hashed) breaks
+			// that, however well its own proof goes.
+			switch {
+			case lastPos > 0 && r.Position <= lastPos:
+				st.Status = StatusFailed
+				st.Detail = fmt.Sprintf("position %d does not follow position %d of the previous version: the stream was reordered", r.Position, lastPos)
+			case st.Status == StatusVerified && sawNewer:
+				st.Status = StatusFailed
+				st.Detail = "an earlier version is newer than the checkpoint, this one is in it: the stream was reordered"
+			}
+			lastPos = max(lastPos, r.Position)
+			sawNewer = sawNewer || st.Status == StatusNewer
 			if st.Status == StatusFailed && bad < 0 {
 				bad = len(out)
 			}
