@@ -3,6 +3,9 @@ package domain
 import (
 	"fmt"
 	"maps"
+	"slices"
+	"sort"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -13,13 +16,25 @@ import (
 // Use it in two steps, with the store's optimistic concurrency in between:
 //
 //	c := domain.NewCustomer(id)
-//	for _, e := range history { c.Apply(e) }     // fold, never fails
-//	if err := c.Check(newEvent); err != nil { … } // decide
+//	for _, r := range history { c.ApplyAt(r.Event, r.Metadata.OccurredAt) } // fold, never fails
+//	if err := c.CheckAt(newEvent, occurredAt); err != nil { … }             // decide
 //	append newEvent at the version history ended with
 //
 // Check enforces the rules in the context of the whole history; Apply
 // trusts history. The zero Customer is a customer with no events yet whose
 // id is taken from its CustomerRegistered.
+//
+// # Time
+//
+// Most rules follow log order. Consent follows the world's clock too,
+// because imports append old facts late: the decisions on one consent are
+// ordered by occurred-at, then log order, and a marketing message that
+// occurred at T needs the latest decision at or before T to be a grant
+// (as the customer360 read model and the audit timeline order them).
+// ApplyAt and CheckAt take the event's occurred-at (Metadata.OccurredAt)
+// for that; Apply and Check are the undated forms: Apply dates a decision
+// at the zero time (before every dated one, undated ones in log order),
+// and Check judges a message by the latest decision of all.
 type Customer struct {
 	id         uuid.UUID
 	registered bool
@@ -30,9 +45,24 @@ type Customer struct {
 	opportunities map[uuid.UUID]OpportunityState
 	orders        map[uuid.UUID]OrderState
 	refunds       map[uuid.UUID]struct{}
-	// consents holds the latest decision per channel and purpose: true
-	// after ConsentGranted, false after ConsentWithdrawn.
-	consents map[Consent]bool
+	// consents holds the decisions per channel and purpose, sorted by
+	// occurred-at. Of decisions with equal occurred-at only the latest in
+	// log order is kept: it overrides the others at every instant.
+	consents map[Consent][]decision
+}
+
+// decision is one ConsentGranted (granted) or ConsentWithdrawn, at the
+// time it occurred (UTC, no monotonic reading).
+type decision struct {
+	at      time.Time
+	granted bool
+}
+
+// Timed is an event with the time it occurred (its Metadata.OccurredAt),
+// for CheckAllAt.
+type Timed struct {
+	Event Event
+	At    time.Time
 }
 
 // Consent names one consent: a channel and a purpose.
@@ -107,14 +137,20 @@ func (c *Customer) Order(id uuid.UUID) (OrderState, bool) {
 	return o, ok
 }
 
-// Apply folds one event of history into the state. It is total: it never
-// fails or panics, whatever the event, because history is history. Events
-// that Check would have refused (possible in imported or legacy streams)
-// are folded as sensibly as possible: an update to an unknown ticket
-// creates it, a refund of an unknown order only marks the refund id used,
-// and events after CustomerForgotten still count. A nil or foreign event
-// only counts as an event.
-func (c *Customer) Apply(e Event) {
+// Apply folds one event of history into the state, undated: it is
+// ApplyAt(e, time.Time{}). Use ApplyAt when the occurred-at is known.
+func (c *Customer) Apply(e Event) { c.ApplyAt(e, time.Time{}) }
+
+// ApplyAt folds one event of history that occurred at at (its
+// Metadata.OccurredAt) into the state; at places consent decisions in
+// time and is ignored otherwise. ApplyAt is total: it never fails or
+// panics, whatever the event, because history is history. Events that
+// Check would have refused (possible in imported or legacy streams) are
+// folded as sensibly as possible: an update to an unknown ticket creates
+// it, a refund of an unknown order only marks the refund id used, and
+// events after CustomerForgotten still count. A nil or foreign event only
+// counts as an event.
+func (c *Customer) ApplyAt(e Event, at time.Time) {
 	c.events++
 	switch e := deref(e).(type) {
 	case CustomerRegistered:
@@ -125,9 +161,9 @@ func (c *Customer) Apply(e Event) {
 	case CustomerForgotten:
 		c.forgotten = true
 	case ConsentGranted:
-		c.setConsent(Consent{e.Channel, e.Purpose}, true)
+		c.setConsent(Consent{e.Channel, e.Purpose}, at, true)
 	case ConsentWithdrawn:
-		c.setConsent(Consent{e.Channel, e.Purpose}, false)
+		c.setConsent(Consent{e.Channel, e.Purpose}, at, false)
 
 	case TicketOpened:
 		c.setTicket(e.TicketID, StatusOpen)
@@ -175,16 +211,52 @@ func (c *Customer) Apply(e Event) {
 	}
 }
 
-func (c *Customer) setConsent(k Consent, granted bool) {
+// setConsent records a decision on k that occurred at at, after the
+// decisions with the same or an earlier occurred-at: later in log order
+// wins a tie.
+func (c *Customer) setConsent(k Consent, at time.Time, granted bool) {
 	if c.consents == nil {
-		c.consents = make(map[Consent]bool)
+		c.consents = make(map[Consent][]decision)
 	}
-	c.consents[k] = granted
+	at = at.UTC() // UTC drops the monotonic reading: comparisons use the wall clock
+	ds := c.consents[k]
+	i := sort.Search(len(ds), func(i int) bool { return ds[i].at.After(at) })
+	if i > 0 && ds[i-1].at.Equal(at) {
+		ds[i-1].granted = granted
+		return
+	}
+	c.consents[k] = slices.Insert(ds, i, decision{at, granted})
 }
 
-// Consented reports whether the customer's latest decision on k is a
-// grant. No decision at all is no consent.
-func (c *Customer) Consented(k Consent) bool { return c.consents[k] }
+// consentAt returns the latest decision on k at or before at (the latest
+// of all when latest is set), and whether there is one.
+func (c *Customer) consentAt(k Consent, at time.Time, latest bool) (granted, decided bool) {
+	ds := c.consents[k]
+	i := len(ds)
+	if !latest {
+		i = sort.Search(len(ds), func(i int) bool { return ds[i].at.After(at) })
+	}
+	if i == 0 {
+		return false, false
+	}
+	return ds[i-1].granted, true
+}
+
+// Consented reports whether the customer's latest decision on k, by
+// occurred-at and then log order, is a grant. No decision at all is no
+// consent.
+func (c *Customer) Consented(k Consent) bool {
+	granted, _ := c.consentAt(k, time.Time{}, true)
+	return granted
+}
+
+// ConsentedAt reports whether the customer's latest decision on k at or
+// before at is a grant: whether a marketing message that occurred at at
+// was allowed.
+func (c *Customer) ConsentedAt(k Consent, at time.Time) bool {
+	granted, _ := c.consentAt(k, at, false)
+	return granted
+}
 
 func (c *Customer) setTicket(id uuid.UUID, s TicketStatus) {
 	if c.tickets == nil {
@@ -221,11 +293,23 @@ func (c *Customer) setOpportunity(id uuid.UUID, update func(*OpportunityState)) 
 //   - refunds go to a known order, in its currency, and never sum to more
 //     than it paid;
 //   - a marketing message (see MarketingConsent) needs the customer's
-//     standing marketing consent for its channel; service messages need
-//     none.
+//     marketing consent for its channel; service messages need none.
+//     Check, undated, needs the latest decision of all to be a grant;
+//     CheckAt needs the latest at or before the message's time.
 //
-// Check does not change c: Apply the event once it is stored.
-func (c *Customer) Check(e Event) error {
+// Check does not change c: Apply (ApplyAt) the event once it is stored.
+func (c *Customer) Check(e Event) error { return c.check(e, time.Time{}, true) }
+
+// CheckAt is Check for an event that occurred at at (its
+// Metadata.OccurredAt): a marketing message needs the latest decision on
+// its consent at or before at, by occurred-at and then log order, to be a
+// grant, and is refused as "never granted" when there is no decision by
+// then, as "withdrawn" when the latest is a withdrawal. The other rules
+// follow log order and ignore at.
+func (c *Customer) CheckAt(e Event, at time.Time) error { return c.check(e, at, false) }
+
+// check is Check (latest) or CheckAt(e, at).
+func (c *Customer) check(e Event, at time.Time, latest bool) error {
 	e = deref(e)
 	if e == nil {
 		return &ValidationError{Rule: "event is nil"}
@@ -258,12 +342,14 @@ func (c *Customer) Check(e Event) error {
 		return reject("customer", c.id, "not registered: the first event must be CustomerRegistered")
 	}
 
-	if need, ok := MarketingConsent(e); ok && !c.consents[need] {
-		why := "never granted"
-		if _, decided := c.consents[need]; decided {
-			why = "withdrawn"
+	if need, ok := MarketingConsent(e); ok {
+		if granted, decided := c.consentAt(need, at, latest); !granted {
+			why := "never granted"
+			if decided {
+				why = "withdrawn"
+			}
+			return reject("consent", c.id, "missing consent %s (%s): a marketing message needs the customer's %s consent for %s; service messages need none", need, why, need.Purpose, need.Channel)
 		}
-		return reject("consent", c.id, "missing consent %s (%s): a marketing message needs the customer's %s consent for %s; service messages need none", need, why, need.Purpose, need.Channel)
 	}
 
 	switch e := e.(type) {
@@ -354,10 +440,10 @@ func (c *Customer) checkOpportunity(reject rejectFunc, id uuid.UUID) (Opportunit
 	return o, nil
 }
 
-// CheckAll decides a batch of events meant for one append: each is checked
-// against the history plus the batch's earlier events (a registration
-// followed by its first identifiers, say). c is not changed. The error
-// names the offending event's index.
+// CheckAll decides a batch of undated events meant for one append: each
+// is checked (Check) against the history plus the batch's earlier events
+// (a registration followed by its first identifiers, say), folded with
+// Apply. c is not changed. The error names the offending event's index.
 func (c *Customer) CheckAll(events ...Event) error {
 	next := c.clone()
 	for i, e := range events {
@@ -365,6 +451,21 @@ func (c *Customer) CheckAll(events ...Event) error {
 			return fmt.Errorf("event %d: %w", i, err)
 		}
 		next.Apply(e)
+	}
+	return nil
+}
+
+// CheckAllAt is CheckAll for dated events: each is checked with CheckAt
+// at its time, against the history plus the batch's earlier events,
+// folded with ApplyAt. A grant in the batch thus allows a send of the
+// same batch only if the send occurred at or after it.
+func (c *Customer) CheckAllAt(events []Timed) error {
+	next := c.clone()
+	for i, t := range events {
+		if err := next.CheckAt(t.Event, t.At); err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
+		}
+		next.ApplyAt(t.Event, t.At)
 	}
 	return nil
 }
@@ -381,7 +482,14 @@ func (c *Customer) clone() *Customer {
 	n.opportunities = maps.Clone(c.opportunities)
 	n.orders = maps.Clone(c.orders)
 	n.refunds = maps.Clone(c.refunds)
-	n.consents = maps.Clone(c.consents)
+	// The decision lists are changed in place (inserts, ties): copy them
+	// too, not only the map.
+	if c.consents != nil {
+		n.consents = make(map[Consent][]decision, len(c.consents))
+		for k, ds := range c.consents {
+			n.consents[k] = slices.Clone(ds)
+		}
+	}
 	return &n
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -55,6 +56,131 @@ func TestConsentRejectionNamesConsent(t *testing.T) {
 	}
 	if c.Consented(Consent{ConsentSMS, PurposeMarketing}) {
 		t.Error("Consented after withdrawal")
+	}
+}
+
+// day returns midnight UTC of a date.
+func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// at dates an event.
+func at(e Event, t time.Time) Timed { return Timed{Event: e, At: t} }
+
+// Consent is decided by the world's clock: the decisions on a consent are
+// ordered by occurred-at, then log order, and a marketing message that
+// occurred at T needs the latest decision at or before T to be a grant.
+func TestConsentByOccurredAt(t *testing.T) {
+	reg := at(validEvents()[TypeCustomerRegistered], day(2018, 1, 1))
+	g := func(d time.Time) Timed { return at(grant(ConsentEmail, PurposeMarketing), d) }
+	w := func(d time.Time) Timed { return at(withdraw(ConsentEmail, PurposeMarketing), d) }
+	noon := day(2026, 2, 1).Add(12 * time.Hour)
+
+	tests := []struct {
+		name    string
+		history []Timed // in log order
+		send    time.Time
+		why     string // "" means allowed, else "never granted" or "withdrawn"
+	}{
+		{"send after grant", []Timed{g(day(2026, 6, 1))}, day(2026, 6, 2), ""},
+		{"send at the grant's time", []Timed{g(day(2026, 6, 1))}, day(2026, 6, 1), ""},
+		{"send before the grant's time", []Timed{g(day(2026, 6, 1))}, day(2026, 1, 1), "never granted"},
+		{"send a nanosecond before the grant", []Timed{g(day(2026, 6, 1))}, day(2026, 6, 1).Add(-time.Nanosecond), "never granted"},
+		{"backdated grant after a later withdrawal", []Timed{g(day(2024, 1, 1)), w(day(2026, 2, 1)), g(day(2019, 5, 1))}, day(2026, 3, 1), "withdrawn"},
+		{"backdated grant alone after a withdrawal", []Timed{w(day(2026, 2, 1)), g(day(2019, 5, 1))}, day(2026, 3, 1), "withdrawn"},
+		{"send while the backdated grant stood", []Timed{w(day(2026, 2, 1)), g(day(2019, 5, 1))}, day(2020, 1, 1), ""},
+		{"send before the backdated grant", []Timed{w(day(2026, 2, 1)), g(day(2019, 5, 1))}, day(2019, 1, 1), "never granted"},
+		{"withdrawal dated before the grant, recorded after", []Timed{g(day(2026, 2, 1)), w(day(2025, 12, 1))}, day(2026, 3, 1), ""},
+		{"send between that withdrawal and the grant", []Timed{g(day(2026, 2, 1)), w(day(2025, 12, 1))}, day(2026, 1, 1), "withdrawn"},
+		{"equal times: withdrawal logged last wins", []Timed{g(noon), w(noon)}, noon.Add(time.Hour), "withdrawn"},
+		{"equal times: grant logged last wins", []Timed{w(noon), g(noon)}, noon.Add(time.Hour), ""},
+		{"equal times, send at that time", []Timed{w(noon), g(noon)}, noon, ""},
+		{"equal times in other zones", []Timed{g(noon), w(noon.In(time.FixedZone("CET", 3600)))}, noon, "withdrawn"},
+		{"equal times among others", []Timed{g(day(2025, 1, 1)), w(noon), g(day(2026, 5, 1)), g(noon), w(noon)}, noon.Add(time.Hour), "withdrawn"},
+		{"re-grant after withdrawal", []Timed{g(day(2025, 1, 1)), w(day(2025, 6, 1)), g(day(2026, 1, 1))}, day(2026, 2, 1), ""},
+		{"send during the withdrawal", []Timed{g(day(2025, 1, 1)), w(day(2025, 6, 1)), g(day(2026, 1, 1))}, day(2025, 9, 1), "withdrawn"},
+		{"other channel's grant does not count", []Timed{at(grant(ConsentSMS, PurposeMarketing), day(2025, 1, 1))}, day(2026, 1, 1), "never granted"},
+		{"undated grant counts as at the zero time", []Timed{at(grant(ConsentEmail, PurposeMarketing), time.Time{}), w(day(2025, 1, 1))}, day(2026, 1, 1), "withdrawn"},
+		{"undated grant stands until a dated withdrawal", []Timed{at(grant(ConsentEmail, PurposeMarketing), time.Time{}), w(day(2025, 1, 1))}, day(2024, 1, 1), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCustomer(customerID)
+			for _, e := range append([]Timed{reg}, tt.history...) {
+				c.ApplyAt(e.Event, e.At)
+			}
+			err := c.CheckAt(send(CampaignEmail), tt.send)
+			if ok := c.ConsentedAt(Consent{ConsentEmail, PurposeMarketing}, tt.send); ok != (tt.why == "") {
+				t.Errorf("ConsentedAt = %v, want %v", ok, tt.why == "")
+			}
+			if tt.why == "" {
+				if err != nil {
+					t.Fatalf("want allowed, got %v", err)
+				}
+				return
+			}
+			var re *RejectionError
+			if !errors.As(err, &re) || re.Entity != "consent" {
+				t.Fatalf("want a consent rejection, got %v", err)
+			}
+			if want := "missing consent email/marketing (" + tt.why + ")"; !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want it to say %q", err, want)
+			}
+		})
+	}
+}
+
+// Undated Check judges by the latest decision of all, by occurred-at: the
+// backdated grant does not bring consent back.
+func TestConsentCheckUndatedUsesLatestDecision(t *testing.T) {
+	c := NewCustomer(customerID)
+	c.ApplyAt(validEvents()[TypeCustomerRegistered], day(2018, 1, 1))
+	c.ApplyAt(withdraw(ConsentEmail, PurposeMarketing), day(2026, 2, 1))
+	c.ApplyAt(grant(ConsentEmail, PurposeMarketing), day(2019, 5, 1))
+	if err := c.Check(send(CampaignEmail)); err == nil || !strings.Contains(err.Error(), "(withdrawn)") {
+		t.Errorf("Check = %v, want withdrawn", err)
+	}
+	if c.Consented(Consent{ConsentEmail, PurposeMarketing}) {
+		t.Error("Consented after a backdated grant")
+	}
+	c.ApplyAt(grant(ConsentEmail, PurposeMarketing), day(2026, 2, 2))
+	if err := c.Check(send(CampaignEmail)); err != nil {
+		t.Errorf("Check after a later grant = %v", err)
+	}
+}
+
+// CheckAllAt dates each event of the batch: a grant in the batch allows
+// only the sends that occur at or after it.
+func TestCustomerCheckAllAt(t *testing.T) {
+	c := NewCustomer(customerID)
+	c.ApplyAt(validEvents()[TypeCustomerRegistered], day(2025, 1, 1))
+	g := grant(ConsentEmail, PurposeMarketing)
+	tests := []struct {
+		name  string
+		batch []Timed
+		err   []string // nil means allowed, else what the error says
+	}{
+		{"grant then later send", []Timed{at(g, day(2026, 6, 1)), at(send(CampaignEmail), day(2026, 6, 2))}, nil},
+		{"grant then earlier send", []Timed{at(g, day(2026, 6, 1)), at(send(CampaignEmail), day(2026, 1, 1))}, []string{"event 1: rejected CampaignTouched: consent", "(never granted)"}},
+		{"send then earlier grant", []Timed{at(send(CampaignEmail), day(2026, 6, 2)), at(g, day(2026, 6, 1))}, []string{"event 0: rejected CampaignTouched", "(never granted)"}},
+		{"backdated grant after withdrawal", []Timed{at(withdraw(ConsentEmail, PurposeMarketing), day(2026, 2, 1)), at(g, day(2019, 1, 1)), at(send(CampaignEmail), day(2026, 3, 1))}, []string{"event 2: rejected CampaignTouched", "(withdrawn)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.CheckAllAt(tt.batch)
+			switch {
+			case tt.err == nil && err != nil:
+				t.Fatalf("want allowed, got %v", err)
+			case tt.err != nil && !errors.Is(err, ErrRejected):
+				t.Fatalf("err = %v, want a rejection", err)
+			}
+			for _, want := range tt.err {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("err = %v, want it to say %q", err, want)
+				}
+			}
+			if c.Events() != 1 || c.Consented(Consent{ConsentEmail, PurposeMarketing}) {
+				t.Error("CheckAllAt changed the aggregate")
+			}
+		})
 	}
 }
 
@@ -354,6 +480,21 @@ func TestCustomerClone(t *testing.T) {
 	c.Apply(TicketResolved{TicketID: ticketID, Resolution: "Colis retrouvé"})
 	if s, _ := n.Ticket(ticketID); s != StatusOpen {
 		t.Errorf("clone ticket %s after the original resolved it", s)
+	}
+
+	// Consent decisions are copied too: a tie replaced in place or a
+	// backdated decision inserted in the clone never shows in the original.
+	k := Consent{ConsentEmail, PurposeMarketing}
+	c.ApplyAt(grant(ConsentEmail, PurposeMarketing), day(2026, 1, 1))
+	c.ApplyAt(grant(ConsentEmail, PurposeMarketing), day(2026, 3, 1))
+	n = c.Clone()
+	n.ApplyAt(withdraw(ConsentEmail, PurposeMarketing), day(2026, 3, 1))
+	n.ApplyAt(withdraw(ConsentEmail, PurposeMarketing), day(2026, 2, 1))
+	if !c.Consented(k) || !c.ConsentedAt(k, day(2026, 2, 15)) {
+		t.Error("the clone's withdrawals show in the original")
+	}
+	if n.Consented(k) || n.ConsentedAt(k, day(2026, 2, 15)) || !n.ConsentedAt(k, day(2026, 1, 15)) {
+		t.Error("the clone lost its own withdrawals")
 	}
 
 	// The empty aggregate clones too (its maps are nil until first use).

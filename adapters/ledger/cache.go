@@ -16,9 +16,9 @@ import (
 //
 // Both limits count what the memory is made of: an entry per customer,
 // and per cached event one event id (kept for the idempotent-retry check)
-// plus at most one entry in the aggregate's maps. The least recently used
-// customers are evicted first; a customer with more than Events events is
-// not cached at all.
+// plus at most one entry in the aggregate's maps and lists. The least
+// recently used customers are evicted first; a customer with more than
+// Events events is not cached at all.
 type CacheConfig struct {
 	// Streams is the most customers whose histories are kept. 0 (or less)
 	// disables the cache.
@@ -155,7 +155,7 @@ func (c *cache) publish(e *entry, h *history) {
 		e.customer = h.customer
 	}
 	for _, ev := range h.accepted {
-		e.customer.Apply(ev)
+		e.customer.ApplyAt(ev.Event, ev.At)
 	}
 	e.version = h.version
 	if h.ids == nil { // folded from the first event: h.tail is every id

@@ -81,7 +81,11 @@ func NewWithCache(store Store, cfg CacheConfig) *Service {
 func (s *Service) CacheStats() CacheStats { return s.cache.snapshot() }
 
 // Append decides touchpoints against customer's history and appends them
-// atomically.
+// atomically. Consent is decided by the world's clock: a marketing
+// message is allowed only if the customer's latest consent decision at or
+// before its Metadata.OccurredAt, ordered by occurred-at and then log
+// order, is a grant (domain.Customer.CheckAt); times count at the
+// microsecond precision the store keeps.
 //
 // expected is the caller's concurrency condition. With an exact version,
 // NoStream or StreamExists the stream must be in that state. With Any, the
@@ -103,7 +107,7 @@ func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected event
 		return eventstore.AppendResult{}, &domain.ValidationError{Field: "events", Rule: "at least one event is required"}
 	}
 	stream := domain.StreamID(customer)
-	events := make([]domain.Event, len(tps))
+	events := make([]domain.Timed, len(tps))
 	data := make([]eventstore.EventData, len(tps))
 	now := s.Now()
 	for i, tp := range tps {
@@ -128,7 +132,9 @@ func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected event
 		}
 		md := tp.Metadata
 		md.SchemaVersion = version
-		events[i] = tp.Event
+		// Decided at the occurred-at the store will keep (microseconds),
+		// which a later fold of the stream reads back.
+		events[i] = domain.Timed{Event: tp.Event, At: eventstore.Metadata(md).Normalize().OccurredAt}
 		data[i] = eventstore.EventData{ID: id, Type: typ, Data: payload, Metadata: eventstore.Metadata(md)}
 	}
 
@@ -170,7 +176,7 @@ func (s *Service) Encode(ctx context.Context, customer uuid.UUID, e domain.Event
 // concurrent write when expected allows it. On success h includes the
 // appended events. data is sealed (Keys) just before it goes to the store,
 // once: after a decision, or for a retry of what may be stored already.
-func (s *Service) decideAndAppend(ctx context.Context, stream string, customer uuid.UUID, expected eventstore.ExpectedVersion, h *history, events []domain.Event, data []eventstore.EventData) (eventstore.AppendResult, error) {
+func (s *Service) decideAndAppend(ctx context.Context, stream string, customer uuid.UUID, expected eventstore.ExpectedVersion, h *history, events []domain.Timed, data []eventstore.EventData) (eventstore.AppendResult, error) {
 	sealed := false
 	seal := func() error {
 		if sealed || s.Keys == nil {
@@ -205,7 +211,7 @@ func (s *Service) decideAndAppend(ctx context.Context, stream string, customer u
 		if err := eventstore.CheckExpected(stream, expected, h.version); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if err := h.customer.CheckAll(events...); err != nil {
+		if err := h.customer.CheckAllAt(events); err != nil {
 			return eventstore.AppendResult{}, fmt.Errorf("customer %s: %w", customer, err)
 		}
 		decided := eventstore.NoStream
@@ -243,10 +249,11 @@ type history struct {
 	ids  map[uuid.UUID]struct{}
 	tail map[uuid.UUID]struct{}
 	// accepted are the events of this append once the store accepted them,
-	// decoded, counted in version and tail but left for publish to fold:
-	// into the entry's aggregate in place, or into the copy that replaces
-	// it. Apply cannot fail, so publishing them is all or nothing.
-	accepted []domain.Event
+	// decoded and dated, counted in version and tail but left for publish
+	// to fold: into the entry's aggregate in place, or into the copy that
+	// replaces it. ApplyAt cannot fail, so publishing them is all or
+	// nothing.
+	accepted []domain.Timed
 }
 
 func (h *history) hasAny(events []eventstore.EventData) bool {
@@ -261,13 +268,14 @@ func (h *history) hasAny(events []eventstore.EventData) bool {
 	return false
 }
 
-// fold applies one event read from the store. The aggregate, the version
-// and the ids move together, so h is a consistent prefix after every call.
-func (h *history) fold(e domain.Event, id uuid.UUID, version uint64) {
+// fold applies one event read from the store, which occurred at at. The
+// aggregate, the version and the ids move together, so h is a consistent
+// prefix after every call.
+func (h *history) fold(e domain.Event, at time.Time, id uuid.UUID, version uint64) {
 	if !h.owned {
 		h.customer, h.owned = h.customer.Clone(), true
 	}
-	h.customer.Apply(e)
+	h.customer.ApplyAt(e, at)
 	h.addID(id)
 	h.version = int64(version)
 }
@@ -280,23 +288,24 @@ func (h *history) addID(id uuid.UUID) {
 }
 
 // appended records events the store has just accepted. It decodes what
-// was stored rather than keeping the caller's values, so that the cached
-// aggregate is exactly what a fold of the stream would give. Should the
-// result not be where the append was decided (it always is: the store
-// writes at the expected version, or finds the very same events there),
-// or an event not decode, h stays as it was and the next append reads
-// those events from the store instead.
+// was stored rather than keeping the caller's values, and dates it with
+// the occurred-at as stored (normalized), so that the cached aggregate is
+// exactly what a fold of the stream would give. Should the result not be
+// where the append was decided (it always is: the store writes at the
+// expected version, or finds the very same events there), or an event not
+// decode, h stays as it was and the next append reads those events from
+// the store instead.
 func (h *history) appended(res eventstore.AppendResult, data []eventstore.EventData) {
 	if res.Version != uint64(h.version+int64(len(data))) {
 		return
 	}
-	decoded := make([]domain.Event, len(data))
+	decoded := make([]domain.Timed, len(data))
 	for i, d := range data {
 		e, err := domain.Decode(d.Type, d.Metadata.SchemaVersion, d.Data)
 		if err != nil {
 			return
 		}
-		decoded[i] = e
+		decoded[i] = domain.Timed{Event: e, At: d.Metadata.Normalize().OccurredAt}
 	}
 	for _, d := range data {
 		h.addID(d.ID)
@@ -346,7 +355,7 @@ read:
 			if err != nil {
 				return fmt.Errorf("load %s: event %s at version %d: %w", stream, rec.ID, rec.Version, err)
 			}
-			h.fold(e, rec.ID, rec.Version)
+			h.fold(e, rec.Metadata.OccurredAt, rec.ID, rec.Version)
 		}
 		if len(page) < eventstore.DefaultReadLimit {
 			return nil
