@@ -14,6 +14,7 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/audit"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/keyringtest"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -188,13 +189,7 @@ func TestBuild(t *testing.T) {
 func TestBuildSealedAndForgotten(t *testing.T) {
 	backends.Each(t, func(t *testing.T, s eventstore.Store) {
 		ctx := t.Context()
-		var mk keyring.MasterKey
-		copy(mk[:], "0123456789abcdef0123456789abcdef")
-		kr, err := keyring.Open(ctx, mk, keyring.NewMemory(), keyring.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer kr.Close()
+		kr := keyringtest.Memory(t)
 		l := ledger.New(s)
 		l.Keys = kr
 		id := uuid.New()

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/adapters/broker"
-	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/keyringtest"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
@@ -27,12 +27,7 @@ func TestIngestWithKeyring(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := newStore(t)
-	var mk keyring.MasterKey
-	copy(mk[:], "an ingest test master key, 32 b!")
-	keys, err := keyring.Open(ctx, mk, keyring.NewMemory(), keyring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringtest.Memory(t)
 	rm := projections.NewMemory()
 	rebuild := func() {
 		t.Helper()

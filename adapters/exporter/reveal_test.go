@@ -12,6 +12,7 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/exporter"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/keyringtest"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -22,12 +23,7 @@ import (
 // a forgotten customer, in both formats; without it, data is as stored.
 func TestExportReveals(t *testing.T) {
 	ctx := context.Background()
-	var mk keyring.MasterKey
-	copy(mk[:], "an exporter test master key 32 b")
-	keys, err := keyring.Open(ctx, mk, keyring.NewMemory(), keyring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringtest.Memory(t)
 	s := memstore.New(memstore.Config{})
 	l := ledger.New(s)
 	l.Keys = keys

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/keyringtest"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections/timeline"
@@ -21,12 +22,7 @@ import (
 // shows them reveals them, and POST /v1/customers/{id}/forget (admin only)
 // erases the customer everywhere the API looks, repeatably.
 func TestForgetOverHTTP(t *testing.T) {
-	var mk keyring.MasterKey
-	copy(mk[:], "the http forget test master key!")
-	keys, err := keyring.Open(context.Background(), mk, keyring.NewMemory(), keyring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringtest.Memory(t)
 	h := start(t, func(c *httpapi.Config) { c.Keyring = keys })
 	id := uuid.New()
 	email := "zoe.httpsecret@example.com"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/importer"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/keyringtest"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -37,12 +38,7 @@ type keyedLedger struct {
 func newKeyedLedger(t *testing.T) *keyedLedger {
 	t.Helper()
 	ctx := context.Background()
-	var mk keyring.MasterKey
-	copy(mk[:], "an import test master key, 32 b!")
-	keys, err := keyring.Open(ctx, mk, keyring.NewMemory(), keyring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringtest.Memory(t)
 	store := memstore.New(memstore.Config{})
 	t.Cleanup(func() { _ = store.Close(); _ = keys.Close() })
 	l := ledger.New(store)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/keyringtest"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -18,13 +19,7 @@ import (
 
 func newKeyring(t *testing.T) *keyring.Keyring {
 	t.Helper()
-	var mk keyring.MasterKey
-	copy(mk[:], "0123456789abcdef0123456789abcdef")
-	k, err := keyring.Open(context.Background(), mk, keyring.NewMemory(), keyring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return keyringtest.Memory(t)
 }
 
 func keyedService(t *testing.T, store ledger.Store, cfg ledger.CacheConfig, keys ledger.Keys) *ledger.Service {

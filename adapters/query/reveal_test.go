@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/keyring/keyringtest"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
@@ -25,12 +26,7 @@ import (
 // index of the e-mail asked for.
 func TestAnswersAreRevealed(t *testing.T) {
 	ctx := context.Background()
-	var mk keyring.MasterKey
-	copy(mk[:], "a query test master key of 32 b.")
-	keys, err := keyring.Open(ctx, mk, keyring.NewMemory(), keyring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringtest.Memory(t)
 	store := memstore.New(memstore.Config{})
 	l := ledger.New(store)
 	l.Keys = keys
