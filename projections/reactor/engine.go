@@ -41,6 +41,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock timers fall due by; nil means time.Now.
 	Now func() time.Time
+	// StartAtHead starts a reactor seen for the first time (its namespace
+	// does not exist yet) at the log's head instead of position 0, so that
+	// a rule added to a running ledger acts on what happens from then on,
+	// not on years of history. A reactor with a namespace resumes from its
+	// checkpoint either way.
+	StartAtHead bool
 }
 
 func (c *Config) setDefaults() {
@@ -265,8 +271,25 @@ func (ru *runner) follow(ctx context.Context) error {
 }
 
 func (ru *runner) subscribe(ctx context.Context, delay *time.Duration) error {
+	start := uint64(0)
+	if ru.e.cfg.StartAtHead {
+		spaces, err := ru.e.b.Namespaces(ctx)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(spaces, ru.ns) {
+			if start, err = ru.e.src.Head(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	// Create the namespace, so that View works before the first batch.
-	if err := ru.e.b.Update(ctx, ru.ns, func(projections.Writer) error { return nil }); err != nil {
+	if err := ru.e.b.Update(ctx, ru.ns, func(w projections.Writer) error {
+		if start > 0 {
+			return w.SetCheckpoint(ctx, start)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	cp, err := ru.e.b.Checkpoint(ctx, ru.ns)

@@ -500,3 +500,25 @@ func (n named) Name() string                                                 { r
 func (named) Types() []string                                                { return nil }
 func (named) React(context.Context, *reactor.Context, domain.Envelope) error { return nil }
 func (named) Fire(context.Context, *reactor.Context, reactor.Timer) error    { return nil }
+
+// With StartAtHead a new reactor ignores the history before it started and
+// acts on what happens afterwards; restarted, it resumes from its
+// checkpoint.
+func TestStartAtHead(t *testing.T) {
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		s := memstore.New(memstore.Config{})
+		clk := &clock{now: base}
+		customer := uuid.New()
+		openTicket(t, s, customer, uuid.New(), base, domain.PriorityHigh) // before the reactor existed
+		r := start(t, s, b, reactor.Config{Now: clk.Now, StartAtHead: true})
+		settle(t, s, r.e)
+		if st := status(t, r.e); st.Pending != 0 {
+			t.Fatalf("the old ticket was scheduled: %+v", st)
+		}
+		openTicket(t, s, customer, uuid.New(), base, domain.PriorityHigh)
+		settle(t, s, r.e)
+		if st := status(t, r.e); st.Pending != 1 {
+			t.Fatalf("the new ticket is not scheduled: %+v", st)
+		}
+	})
+}
