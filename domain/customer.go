@@ -49,6 +49,7 @@ type Customer struct {
 	// occurred-at. Of decisions with equal occurred-at only the latest in
 	// log order is kept: it overrides the others at every instant.
 	consents map[Consent][]decision
+	loyalty  loyalty
 }
 
 // decision is one ConsentGranted (granted) or ConsentWithdrawn, at the
@@ -147,7 +148,8 @@ func (c *Customer) Apply(e Event) { c.ApplyAt(e, time.Time{}) }
 // panics, whatever the event, because history is history. Events that
 // Check would have refused (possible in imported or legacy streams) are
 // folded as sensibly as possible: an update to an unknown ticket creates
-// it, a refund of an unknown order only marks the refund id used, and
+// it, a refund of an unknown order only marks the refund id used, an
+// over-redemption or over-expiry takes the balance below zero, and
 // events after CustomerForgotten still count. A nil or foreign event only
 // counts as an event.
 func (c *Customer) ApplyAt(e Event, at time.Time) {
@@ -208,6 +210,9 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 			o.Refunded = min(o.Refunded+min(e.Amount, MaxAmount), 1<<62) // saturate: no overflow on any history
 			c.orders[e.OrderID] = o
 		}
+
+	case PointsEarned, PointsRedeemed, PointsExpired:
+		c.loyalty.apply(e)
 	}
 }
 
@@ -292,6 +297,12 @@ func (c *Customer) setOpportunity(id uuid.UUID, update func(*OpportunityState)) 
 //   - a won or lost opportunity is final; a stage change changes the stage;
 //   - refunds go to a known order, in its currency, and never sum to more
 //     than it paid;
+//   - the loyalty balance (earned − redeemed − expired) never goes
+//     negative: a redemption or an expiry above it is refused; earning and
+//     redemption ids are never reused; purchase points go to a known
+//     order, once; an expiry names a known earning that expires, takes at
+//     most its unexpired remainder (redemptions spend the earliest-expiring
+//     earnings first) and, for CheckAt, not before its ExpiresAt;
 //   - a marketing message (see MarketingConsent) needs the customer's
 //     marketing consent for its channel; service messages need none.
 //     Check, undated, needs the latest decision of all to be a grant;
@@ -402,6 +413,9 @@ func (c *Customer) check(e Event, at time.Time, latest bool) error {
 		case e.Amount > o.Amount-o.Refunded:
 			return reject("order", e.OrderID, "refunds would total %d minor units, more than the %d paid", o.Refunded+e.Amount, o.Amount)
 		}
+
+	case PointsEarned, PointsRedeemed, PointsExpired:
+		return c.loyalty.check(reject, e, at, latest, func(id uuid.UUID) bool { _, ok := c.orders[id]; return ok })
 	}
 	return nil
 }
@@ -482,6 +496,7 @@ func (c *Customer) clone() *Customer {
 	n.opportunities = maps.Clone(c.opportunities)
 	n.orders = maps.Clone(c.orders)
 	n.refunds = maps.Clone(c.refunds)
+	n.loyalty = c.loyalty.clone()
 	// The decision lists are changed in place (inserts, ties): copy them
 	// too, not only the map.
 	if c.consents != nil {

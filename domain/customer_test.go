@@ -504,3 +504,135 @@ func TestCustomerClone(t *testing.T) {
 		t.Errorf("clone of the empty aggregate: %+v", e)
 	}
 }
+
+// Loyalty: a balance that never goes negative, ids never reused, and
+// expiry of exactly an earning's unexpired remainder. By hand, after
+// loyaltyHistory: A 129 (expires 2026-03-14) + B 50 (expires 2025-06-01)
+// + C 20 (never) = 199; redeeming 60 spends B first (earliest expiry),
+// then 10 of A: balance 139, remainders A 119, B 0, C 20.
+func loyaltyHistory() []Event {
+	a, b, c := earningID, otherID, refundID
+	return append(history(),
+		PointsEarned{EarningID: a, Points: 129, Reason: EarnPurchase, OrderID: ptr(orderID), ExpiresAt: day(2026, 3, 14)},
+		PointsEarned{EarningID: b, Points: 50, Reason: EarnBonus, Rule: "spring-double", ExpiresAt: day(2025, 6, 1)},
+		PointsEarned{EarningID: c, Points: 20, Reason: EarnAdjustment},
+		PointsRedeemed{RedemptionID: redemptionID, Points: 60, Reward: "COFFEE-FREE"},
+	)
+}
+
+func TestCustomerLoyaltyState(t *testing.T) {
+	c := fold(loyaltyHistory()...)
+	if c.Points() != 139 {
+		t.Errorf("Points() = %d, want 139", c.Points())
+	}
+	for id, want := range map[uuid.UUID]EarningState{
+		earningID: {Points: 129, Remaining: 119, ExpiresAt: day(2026, 3, 14)},
+		otherID:   {Points: 50, Remaining: 0, ExpiresAt: day(2025, 6, 1)},
+		refundID:  {Points: 20, Remaining: 20},
+	} {
+		if got, ok := c.Earning(id); !ok || got != want {
+			t.Errorf("Earning(%s) = %+v, %v; want %+v", id, got, ok, want)
+		}
+	}
+	c.ApplyAt(PointsExpired{EarningID: earningID, Points: 119}, day(2026, 3, 14))
+	if s, _ := c.Earning(earningID); c.Points() != 20 || s.Remaining != 0 {
+		t.Errorf("after expiry: Points() = %d, remaining %d; want 20, 0", c.Points(), s.Remaining)
+	}
+	if _, ok := c.Earning(ticketID); ok {
+		t.Error("Earning of an unknown id found")
+	}
+}
+
+func TestCustomerCheckLoyalty(t *testing.T) {
+	base := loyaltyHistory()
+	then := func(more ...Event) []Event { return append(append([]Event(nil), base...), more...) }
+	redeem := func(n int64) PointsRedeemed {
+		return PointsRedeemed{RedemptionID: uuid.New(), Points: n, Reward: "TOTE-BAG"}
+	}
+	expire := func(id uuid.UUID, n int64) PointsExpired { return PointsExpired{EarningID: id, Points: n} }
+	secondOrder := PurchaseCompleted{OrderID: ticketID, Amount: 500, Currency: "EUR", Lines: []OrderLine{{SKU: "SOCK-3P", Quantity: 1, UnitAmount: 500}}}
+	expiry := day(2026, 3, 14)
+
+	tests := []struct {
+		name    string
+		history []Event
+		event   Event
+		at      time.Time // zero: undated Check
+		entity  string    // "" means allowed
+		rule    string    // a substring of the rule
+	}{
+		{"redeem the whole balance", base, redeem(139), time.Time{}, "", ""},
+		{"redeem above the balance", base, redeem(140), time.Time{}, "loyalty", "redeeming 140 points exceeds the balance of 139"},
+		{"redeem with nothing earned", history(), redeem(1), time.Time{}, "loyalty", "exceeds the balance of 0"},
+		{"redemption id reused", base, PointsRedeemed{RedemptionID: redemptionID, Points: 1, Reward: "COFFEE-FREE"}, time.Time{}, "loyalty", "redemption id already used"},
+		{"earning id reused", base, PointsEarned{EarningID: otherID, Points: 5, Reason: EarnAdjustment}, time.Time{}, "loyalty", "earning id already used"},
+		{"purchase points for an unknown order", base, PointsEarned{EarningID: uuid.New(), Points: 5, Reason: EarnPurchase, OrderID: ptr(ticketID)}, time.Time{}, "order", "unknown order"},
+		{"purchase points twice for an order", base, PointsEarned{EarningID: uuid.New(), Points: 5, Reason: EarnPurchase, OrderID: ptr(orderID)}, time.Time{}, "order", "already earned"},
+		{"purchase points for a second order", then(secondOrder), PointsEarned{EarningID: uuid.New(), Points: 5, Reason: EarnPurchase, OrderID: ptr(ticketID)}, time.Time{}, "", ""},
+		{"bonus on an earned order", base, PointsEarned{EarningID: uuid.New(), Points: 5, Reason: EarnBonus, Rule: "x2", OrderID: ptr(orderID)}, time.Time{}, "", ""},
+		{"expire the remainder at expiry", base, expire(earningID, 119), expiry, "", ""},
+		{"expire the remainder after expiry", base, expire(earningID, 119), expiry.AddDate(0, 0, 3), "", ""},
+		{"expire before expiry", base, expire(earningID, 119), expiry.Add(-time.Nanosecond), "loyalty", "expires at 2026-03-14T00:00:00Z"},
+		{"expire above the remainder", base, expire(earningID, 120), expiry, "loyalty", "exceeds the earning's unexpired remainder of 119"},
+		{"expire above the balance", base, expire(earningID, 140), expiry, "loyalty", "expiring 140 points exceeds the balance of 139"},
+		{"expire a spent earning", base, expire(otherID, 1), expiry, "loyalty", "remainder of 0"},
+		{"expire twice", then(expire(earningID, 119)), expire(earningID, 1), expiry, "loyalty", "remainder of 0"},
+		{"expire an earning that never expires", base, expire(refundID, 20), expiry, "loyalty", "never expires"},
+		{"expire an unknown earning", base, expire(ticketID, 1), expiry, "loyalty", "unknown earning"},
+		{"redeem after expiry", then(expire(earningID, 119)), redeem(21), time.Time{}, "loyalty", "redeeming 21 points exceeds the balance of 20"},
+		{"loyalty after forgotten", then(validEvents()[TypeCustomerForgotten]), redeem(1), time.Time{}, "customer", "forgotten"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fold(tt.history...)
+			points := c.Points()
+			var err error
+			if tt.at.IsZero() {
+				err = c.Check(tt.event)
+			} else {
+				err = c.CheckAt(tt.event, tt.at)
+			}
+			if c.Points() != points {
+				t.Error("Check changed the balance")
+			}
+			if tt.entity == "" {
+				if err != nil {
+					t.Fatalf("want allowed, got %v", err)
+				}
+				return
+			}
+			var re *RejectionError
+			if !errors.As(err, &re) || re.Entity != tt.entity || !strings.Contains(re.Rule, tt.rule) {
+				t.Fatalf("got %v, want a rejection by %s saying %q", err, tt.entity, tt.rule)
+			}
+		})
+	}
+}
+
+// CheckAll folds the batch: two redemptions that each fit the balance but
+// not together are refused at the second; a clone keeps its own loyalty.
+func TestCustomerLoyaltyBatchAndClone(t *testing.T) {
+	c := fold(loyaltyHistory()...)
+	r := func(n int64) PointsRedeemed {
+		return PointsRedeemed{RedemptionID: uuid.New(), Points: n, Reward: "MUG"}
+	}
+	err := c.CheckAll(r(100), r(40))
+	var re *RejectionError
+	if !errors.As(err, &re) || re.Entity != "loyalty" || !strings.Contains(err.Error(), "event 1") || !strings.Contains(re.Rule, "balance of 39") {
+		t.Errorf("CheckAll = %v", err)
+	}
+	n := c.Clone()
+	spent := r(139)
+	n.Apply(spent)
+	n.Apply(PointsExpired{EarningID: earningID, Points: 5})
+	// Apply trusts history: an over-expiry in legacy history folds.
+	if c.Points() != 139 || n.Points() != -5 {
+		t.Errorf("Points: original %d, clone %d", c.Points(), n.Points())
+	}
+	if s, _ := c.Earning(earningID); s.Remaining != 119 {
+		t.Errorf("original remainder %d after the clone spent it", s.Remaining)
+	}
+	if err := c.Check(PointsRedeemed{RedemptionID: spent.RedemptionID, Points: 1, Reward: "MUG"}); err != nil {
+		t.Errorf("the clone's redemption id is used in the original: %v", err)
+	}
+}

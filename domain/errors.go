@@ -64,8 +64,9 @@ func (es ValidationErrors) Unwrap() []error {
 }
 
 // RejectionError says which entity of the customer's history forbids an
-// event, and by which rule. Entity is "customer", "ticket", "opportunity",
-// "order" or "refund"; ID is the entity's id when it has one.
+// event, and by which rule. Entity is "customer", "consent", "ticket",
+// "opportunity", "order", "refund" or "loyalty"; ID is the entity's id
+// when it has one.
 type RejectionError struct {
 	Type   string // the rejected event's type
 	Entity string

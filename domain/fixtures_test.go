@@ -15,6 +15,8 @@ var (
 	orderID       = uuid.MustParse("44de0bb8-b9b6-42cb-b699-a1d767a2699c")
 	refundID      = uuid.MustParse("457583b2-585c-4972-abb0-3fb81e8c1e8a")
 	otherID       = uuid.MustParse("b700c11a-ec2a-4426-aec1-5da2f454f7d6")
+	earningID     = uuid.MustParse("5d0f7a3e-9c1b-4e8d-a2f6-3b7c9e1d4a58")
+	redemptionID  = uuid.MustParse("c81e4b2a-6f3d-4a9c-8e5b-0d2f7a1c3e96")
 
 	now = time.Date(2025, 3, 14, 9, 26, 53, 589_793_000, time.UTC)
 )
@@ -58,6 +60,10 @@ func validEvents() map[string]Event {
 		TypeOpportunityStageChanged: OpportunityStageChanged{OpportunityID: opportunityID, Stage: StageProposal},
 		TypeOpportunityWon:          OpportunityWon{OpportunityID: opportunityID, Comment: "Signed after a 5% discount."},
 		TypeOpportunityLost:         OpportunityLost{OpportunityID: opportunityID, Reason: LossCompetitor, Detail: "Went with a local supplier."},
+
+		TypePointsEarned:   PointsEarned{EarningID: earningID, Points: 129, Reason: EarnPurchase, OrderID: ptr(orderID), ExpiresAt: now.AddDate(1, 0, 0)},
+		TypePointsRedeemed: PointsRedeemed{RedemptionID: redemptionID, Points: 100, Reward: "Café offert ☕ (COFFEE-FREE)"},
+		TypePointsExpired:  PointsExpired{EarningID: earningID, Points: 29},
 
 		TypeCampaignTouched: CampaignTouched{Campaign: "spring-2025", Channel: CampaignEmail, Action: ActionClicked},
 		TypeSurveyAnswered:  SurveyAnswered{Survey: "nps-post-purchase", NPS: ptr(9), Comment: "Très bon service, merci !"},

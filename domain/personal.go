@@ -74,6 +74,11 @@ var withoutPersonalData = map[string]bool{
 	TypePurchaseCompleted:       true, // order lines describe products
 	TypeOpportunityStageChanged: true,
 	TypeCampaignTouched:         true,
+	// Loyalty: points, ids, enums, times, a rule name and a catalogue
+	// reward name; no free text about the customer.
+	TypePointsEarned:   true,
+	TypePointsRedeemed: true,
+	TypePointsExpired:  true,
 }
 
 // PersonalFields returns the JSON paths of the personal fields of an event

@@ -169,6 +169,26 @@ func TestValidate(t *testing.T) {
 		{"lost other without detail", OpportunityLost{OpportunityID: opportunityID, Reason: LossOther}, "detail"},
 		{"lost other with detail", OpportunityLost{OpportunityID: opportunityID, Reason: LossOther, Detail: "Company acquired"}, ""},
 
+		// Loyalty.
+		{"earned bonus", PointsEarned{EarningID: earningID, Points: 50, Reason: EarnBonus, Rule: "double-points-weekend"}, ""},
+		{"earned adjustment without expiry", PointsEarned{EarningID: earningID, Points: 1, Reason: EarnAdjustment}, ""},
+		{"earned nil id", PointsEarned{Points: 1, Reason: EarnAdjustment}, "earningId"},
+		{"earned zero points", PointsEarned{EarningID: earningID, Reason: EarnAdjustment}, "points"},
+		{"earned negative points", PointsEarned{EarningID: earningID, Points: -5, Reason: EarnAdjustment}, "points"},
+		{"earned too many points", PointsEarned{EarningID: earningID, Points: MaxPoints + 1, Reason: EarnAdjustment}, "points"},
+		{"earned bad reason", PointsEarned{EarningID: earningID, Points: 1, Reason: "birthday"}, "reason"},
+		{"earned missing reason", PointsEarned{EarningID: earningID, Points: 1}, "reason"},
+		{"earned purchase without order", PointsEarned{EarningID: earningID, Points: 1, Reason: EarnPurchase}, "orderId"},
+		{"earned nil order", PointsEarned{EarningID: earningID, Points: 1, Reason: EarnAdjustment, OrderID: ptr(uuid.Nil)}, "orderId"},
+		{"earned bonus without rule", PointsEarned{EarningID: earningID, Points: 1, Reason: EarnBonus}, "rule"},
+		{"earned insane expiry", PointsEarned{EarningID: earningID, Points: 1, Reason: EarnAdjustment, ExpiresAt: day(2300, 1, 1)}, "expiresAt"},
+		{"redeemed zero", PointsRedeemed{RedemptionID: redemptionID, Reward: "COFFEE"}, "points"},
+		{"redeemed nil id", PointsRedeemed{Points: 1, Reward: "COFFEE"}, "redemptionId"},
+		{"redeemed missing reward", PointsRedeemed{RedemptionID: redemptionID, Points: 1}, "reward"},
+		{"redeemed reward control chars", PointsRedeemed{RedemptionID: redemptionID, Points: 1, Reward: "a\nb"}, "reward"},
+		{"expired zero", PointsExpired{EarningID: earningID}, "points"},
+		{"expired nil id", PointsExpired{Points: 1}, "earningId"},
+
 		// Marketing and feedback.
 		{"campaign missing campaign", CampaignTouched{Channel: CampaignSMS, Action: ActionSent}, "campaign"},
 		{"campaign bad channel", CampaignTouched{Campaign: "x", Channel: "tv", Action: ActionSent}, "channel"},

@@ -40,8 +40,12 @@ type Keys interface {
 // Service reads the read models of one backend.
 type Service struct {
 	b projections.Backend
-	// Now is the clock time-dependent figures (recency, churn) use.
+	// Now is the clock time-dependent figures (recency, churn, the
+	// loyalty tier's rolling window) use.
 	Now func() time.Time
+	// Tiers is the loyalty tier policy; the zero policy is the default
+	// (bronze, silver from 500.00, gold from 2000.00 over 12 months).
+	Tiers domain.TierPolicy
 	// Keys reveals personal data in what the Service returns, and blinds
 	// looked-up identifiers as the identity index was built; nil when the
 	// ledger has no keyring (plaintext read models). Read models keep
@@ -73,6 +77,7 @@ func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, err
 	if err != nil {
 		return CustomerView{}, err
 	}
+	v.SetTier(s.Tiers, s.Now())
 	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
 		score, err := analytics.CustomerScore(ctx, r, id, s.Now())
 		switch {

@@ -22,6 +22,15 @@
 // history can make Apply fail. Lifetime value is historical: spend minus
 // refunds, per currency.
 //
+// # Loyalty
+//
+// View.Loyalty keeps the points account: the balance (earned − redeemed −
+// expired, as the aggregate keeps it), the three totals, and the latest
+// HistoryLen movements in log order. The tier is not stored: it depends on
+// the clock (a rolling window), so SetTier computes it at query time from
+// the orders with a domain.TierPolicy, and the stored view stays
+// deterministic. Loyalty holds no personal data and survives an erasure.
+//
 // # Erasure
 //
 // After CustomerForgotten the view keeps counts, money, statuses and dates
@@ -74,7 +83,7 @@ const Name = "customer360"
 
 // Version is the read model's schema version; bump it when a key or a
 // stored value changes, so that the engine rebuilds the view.
-const Version = 1
+const Version = 2
 
 // View is the unified view of one customer.
 type View struct {
@@ -116,6 +125,10 @@ type View struct {
 
 	// LatestNPS is the NPS answer given last (by occurred-at).
 	LatestNPS *NPS `json:"latestNps,omitempty"`
+
+	// Loyalty is the points account; its Tier is filled at query time
+	// (SetTier).
+	Loyalty Loyalty `json:"loyalty,omitzero"`
 
 	// Segment and ChurnRisk are computed by the analytics package at query
 	// time (they depend on the clock and on every other customer) and
@@ -238,6 +251,71 @@ type NPS struct {
 	Comment  string    `json:"comment,omitempty"`
 	At       time.Time `json:"at"`
 	Position uint64    `json:"position"`
+}
+
+// HistoryLen is how many loyalty movements the view keeps.
+const HistoryLen = 20
+
+// Loyalty is the customer's loyalty account, in points.
+type Loyalty struct {
+	// Balance is Earned − Redeemed − Expired.
+	Balance  int64 `json:"balance"`
+	Earned   int64 `json:"earned"`
+	Redeemed int64 `json:"redeemed"`
+	Expired  int64 `json:"expired"`
+	// History holds the latest HistoryLen movements, oldest first, in log
+	// order.
+	History []Movement `json:"history,omitempty"`
+	// Tier is computed at query time by SetTier, never stored.
+	Tier *domain.TierStatus `json:"tier,omitempty"`
+}
+
+// Movement is one loyalty event: Type is its event type (PointsEarned,
+// PointsRedeemed or PointsExpired) and Points its (positive) points; the
+// other fields are the event's own, when it has them.
+type Movement struct {
+	Type         string            `json:"type"`
+	Points       int64             `json:"points"`
+	At           time.Time         `json:"at"`
+	Position     uint64            `json:"position"`
+	EarningID    uuid.UUID         `json:"earningId,omitzero"`
+	Reason       domain.EarnReason `json:"reason,omitempty"`
+	OrderID      *uuid.UUID        `json:"orderId,omitempty"`
+	Rule         string            `json:"rule,omitempty"`
+	ExpiresAt    time.Time         `json:"expiresAt,omitzero"`
+	RedemptionID uuid.UUID         `json:"redemptionId,omitzero"`
+	Reward       string            `json:"reward,omitempty"`
+}
+
+// SetTier computes the customer's tier at now with policy p from the
+// view's orders (each net of its refunds, at its purchase time; see
+// domain.TierPolicy) and stores it in v.Loyalty.Tier. v must come from
+// Get, which fills the orders.
+func (v *View) SetTier(p domain.TierPolicy, now time.Time) {
+	orders := make([]domain.Spend, 0, len(v.Orders))
+	for _, o := range v.Orders {
+		orders = append(orders, domain.Spend{At: o.PurchasedAt, Amount: satAdd(o.Amount, negate(o.Refunded)), Currency: o.Currency})
+	}
+	st := p.TierAt(orders, now)
+	v.Loyalty.Tier = &st
+}
+
+// loyaltyMovement folds one loyalty event into the account.
+func loyaltyMovement(l *Loyalty, m Movement) {
+	switch m.Type {
+	case domain.TypePointsEarned:
+		l.Earned = satAdd(l.Earned, m.Points)
+	case domain.TypePointsRedeemed:
+		l.Redeemed = satAdd(l.Redeemed, m.Points)
+	case domain.TypePointsExpired:
+		l.Expired = satAdd(l.Expired, m.Points)
+	}
+	l.Balance = satAdd(satAdd(l.Earned, negate(l.Redeemed)), negate(l.Expired))
+	h := append(slices.Clip(l.History), m)
+	if len(h) > HistoryLen {
+		h = slices.Clone(h[len(h)-HistoryLen:])
+	}
+	l.History = h
 }
 
 // Erasure records the customer's erasure request.
@@ -420,6 +498,15 @@ func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 			return err
 		}
 		o.Outcome = domain.OutcomeLost
+
+	case domain.PointsEarned:
+		loyaltyMovement(&v.Loyalty, Movement{Type: domain.TypePointsEarned, Points: ev.Points, At: at, Position: e.Position,
+			EarningID: ev.EarningID, Reason: ev.Reason, OrderID: ev.OrderID, Rule: ev.Rule, ExpiresAt: ev.ExpiresAt})
+	case domain.PointsRedeemed:
+		loyaltyMovement(&v.Loyalty, Movement{Type: domain.TypePointsRedeemed, Points: ev.Points, At: at, Position: e.Position,
+			RedemptionID: ev.RedemptionID, Reward: ev.Reward})
+	case domain.PointsExpired:
+		loyaltyMovement(&v.Loyalty, Movement{Type: domain.TypePointsExpired, Points: ev.Points, At: at, Position: e.Position, EarningID: ev.EarningID})
 
 	case domain.SurveyAnswered:
 		if ev.NPS != nil && (v.LatestNPS == nil || !at.Before(v.LatestNPS.At)) {

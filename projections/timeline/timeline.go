@@ -477,6 +477,23 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 		full, redacted := with("Opportunity "+short(ev.OpportunityID)+" lost ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
 		return full, redacted
 
+	case domain.PointsEarned:
+		details := []string{string(ev.Reason)}
+		if ev.OrderID != nil {
+			details = append(details, "order "+short(*ev.OrderID))
+		}
+		if ev.Rule != "" {
+			details = append(details, "rule "+Clip(ev.Rule))
+		}
+		if !ev.ExpiresAt.IsZero() {
+			details = append(details, "expires "+ev.ExpiresAt.UTC().Format(time.DateOnly))
+		}
+		return same("Earned " + points(ev.Points) + " (" + strings.Join(details, ", ") + ")")
+	case domain.PointsRedeemed:
+		return same("Redeemed " + points(ev.Points) + " for " + Clip(ev.Reward))
+	case domain.PointsExpired:
+		return same(points(ev.Points) + " expired (earning " + short(ev.EarningID) + ")")
+
 	case domain.CampaignTouched:
 		return same(fmt.Sprintf("Campaign %s: %s (%s)", Clip(ev.Campaign), ev.Action, ev.Channel))
 	case domain.SurveyAnswered:
@@ -500,6 +517,14 @@ func money(minor int64, currency string) string {
 		return s + " " + currency
 	}
 	return strconv.FormatInt(minor, 10) + " minor units of " + currency
+}
+
+// points counts loyalty points: "1 point", "125 points".
+func points(n int64) string {
+	if n == 1 {
+		return "1 point"
+	}
+	return strconv.FormatInt(n, 10) + " points"
 }
 
 // short abbreviates a uuid to its first 8 hex digits, enough for an agent

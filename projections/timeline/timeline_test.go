@@ -348,11 +348,30 @@ func TestSummarize(t *testing.T) {
 		{domain.CampaignTouched{Campaign: "spring-2025", Channel: domain.CampaignEmail, Action: domain.ActionClicked}, "Campaign spring-2025: clicked (email)", "Campaign spring-2025: clicked (email)"},
 		{domain.PurchaseCompleted{OrderID: order1, Amount: 7, Currency: "XXX"}, "Purchase of 7 minor units of XXX (order 44de0bb8…)", "Purchase of 7 minor units of XXX (order 44de0bb8…)"},
 		{domain.CustomerForgotten{}, "Customer forgotten", "Customer forgotten"},
+		{domain.PointsEarned{Points: 125, Reason: domain.EarnPurchase, OrderID: new(order1), ExpiresAt: time.Date(2026, 3, 14, 23, 30, 0, 0, time.UTC)}, "Earned 125 points (purchase, order 44de0bb8…, expires 2026-03-14)", "Earned 125 points (purchase, order 44de0bb8…, expires 2026-03-14)"},
+		{domain.PointsEarned{Points: 1, Reason: domain.EarnBonus, Rule: "double-points-weekend"}, "Earned 1 point (bonus, rule double-points-weekend)", "Earned 1 point (bonus, rule double-points-weekend)"},
+		{domain.PointsRedeemed{Points: 500, Reward: "Café offert ☕"}, "Redeemed 500 points for Café offert ☕", "Redeemed 500 points for Café offert ☕"},
+		{domain.PointsExpired{EarningID: order2, Points: 500}, "500 points expired (earning 0a6f3c1e…)", "500 points expired (earning 0a6f3c1e…)"},
 		{nil, "", ""},
 	} {
 		full, redacted := timeline.Summarize(env(c.ev))
 		if full != c.full || redacted != c.redacted {
 			t.Errorf("Summarize(%T) = %q, %q; want %q, %q", c.ev, full, redacted, c.full, c.redacted)
+		}
+	}
+}
+
+// Every domain type has its own summary, not just its type name, even
+// with an empty payload.
+func TestSummarizeEveryType(t *testing.T) {
+	for _, typ := range domain.Types() {
+		version, _ := domain.SchemaVersion(typ)
+		ev, err := domain.Decode(typ, version, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full, _ := timeline.Summarize(domain.Envelope{Type: typ, Event: ev}); full == typ || full == "" {
+			t.Errorf("%s has no summary: %q", typ, full)
 		}
 	}
 }
