@@ -289,3 +289,76 @@ func TestServeFinishesInterruptedErasure(t *testing.T) {
 		})
 	}
 }
+
+// TestServeRunsRules: `serve --rules` runs the operator's rules as
+// reactors through the write path: an urgent ticket gets its note at once,
+// caused by the ticket's event; the ticket opened before the rule existed
+// gets none (a new rule starts at the head).
+func TestServeRunsRules(t *testing.T) {
+	for name, cfg := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			rulesFile := filepath.Join(dir, "rules.json")
+			if err := os.WriteFile(rulesFile, []byte(`{"rules":[{"name":"urgent_ticket","on":"TicketOpened","when":[{"field":"priority","op":"==","value":"urgent"}],"emit":{"type":"NoteAdded","data":{"body":"Urgent ticket {{ticketId}}: call the customer back today"}}}]}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			toks, err := loadTokens("", "service:"+serviceToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := uuid.New()
+			ticket := func(base string, tid uuid.UUID) {
+				t.Helper()
+				st, body := call(t, "POST", base+"/v1/customers/"+id.String()+"/events", serviceToken,
+					fmt.Sprintf(`{"events":[{"type":"TicketOpened","data":{"ticketId":%q,"subject":"Broken grinder","priority":"urgent","channel":"email"},"metadata":{"occurredAt":"2026-03-01T09:00:00Z","actor":"service:zendesk"}}]}`, tid))
+				if st != http.StatusOK {
+					t.Fatalf("ticket: %d %s", st, body)
+				}
+			}
+			// Before the rule exists.
+			m0 := &Main{Config: cfg, Addr: "127.0.0.1:0", Tokens: toks, Log: slog.New(slog.DiscardHandler), ShutdownTimeout: 10 * time.Second}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := m0.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st, body := call(t, "POST", m0.URL()+"/v1/customers", serviceToken, fmt.Sprintf(`{"customerId":%q,"name":"Zoé","metadata":{"occurredAt":"2026-03-01T08:00:00Z","actor":"service:web"}}`, id)); st != http.StatusCreated {
+				t.Fatalf("register: %d %s", st, body)
+			}
+			old := uuid.New()
+			ticket(m0.URL(), old)
+			if err := m0.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			m := &Main{Config: cfg, Addr: "127.0.0.1:0", Tokens: toks, Log: slog.New(slog.DiscardHandler), ShutdownTimeout: 10 * time.Second, RulesFile: rulesFile}
+			if err := m.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			time.Sleep(300 * time.Millisecond) // the reactor starts at the head
+			fresh := uuid.New()
+			ticket(m.URL(), fresh)
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				_, body := call(t, "GET", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, "")
+				if strings.Contains(string(body), "Urgent ticket "+fresh.String()) {
+					if strings.Contains(string(body), "Urgent ticket "+old.String()) {
+						t.Fatalf("the rule acted on history from before it existed: %s", body)
+					}
+					if !strings.Contains(string(body), `"actor":"system:reactor/rule_urgent_ticket"`) || !strings.Contains(string(body), `"causationId"`) {
+						t.Errorf("the note's metadata: %s", body)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no note from the rule: %s", body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if code, _, errOut := cli(t, "", "serve", "--data", t.TempDir(), "--rules", filepath.Join(dir, "missing.json")); code != 2 {
+				t.Errorf("serve with a missing rules file: exit %d %s", code, errOut)
+			}
+		})
+	}
+}

@@ -16,11 +16,14 @@ import (
 	"github.com/cxledger/cxledger/adapters/broker"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
+	"github.com/cxledger/cxledger/projections/reactor"
+	"github.com/cxledger/cxledger/projections/rules"
 )
 
 func init() {
@@ -35,6 +38,7 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	insecure := fs.Bool("insecure-no-auth", false, "serve without authentication on a non-loopback address (every request is admin)")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes (413 beyond)")
+	rulesFile := fs.String("rules", os.Getenv("CXLEDGER_RULES_FILE"), "automation rules (JSON, see 'cxledger rules list'): run as reactors over the log, each starting at the head when first seen (env CXLEDGER_RULES_FILE)")
 	cpKey := fs.String("checkpoint-key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "signer key file ('cxledger checkpoint keygen') with which GET /v1/audit/checkpoint signs (env CXLEDGER_CHECKPOINT_KEY; none: that route answers 503)")
 	var brk broker.ServiceConfig
 	registerBrokerFlags(fs, &brk)
@@ -49,7 +53,7 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		m := &Main{
 			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
 			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log, store: e.store,
-			CheckpointKeyFile: *cpKey,
+			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile,
 		}
 		if err := m.Run(ctx); err != nil {
 			return err
@@ -110,7 +114,10 @@ type Main struct {
 	// CheckpointKeyFile holds the key the server signs checkpoints with
 	// (empty: it serves proofs but signs none).
 	CheckpointKeyFile string
-	Log               *slog.Logger
+	// RulesFile holds automation rules (projections/rules), run as
+	// reactors that append through the ledger (empty: none).
+	RulesFile string
+	Log       *slog.Logger
 	// API tunes the HTTP layer further (tests shorten timeouts); the
 	// fields Main owns (store, read models, tokens, keyring) are
 	// overwritten.
@@ -126,6 +133,7 @@ type Main struct {
 	engDone   chan struct{}
 	notDone   chan struct{}
 	eraseDone chan struct{}
+	reactDone chan struct{}
 	broker    *broker.Service
 	api       *httpapi.Server
 	serveErr  chan error
@@ -152,6 +160,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Broker.SetDefaults()
 	if err := m.Broker.Validate(); err != nil {
 		return usageErr("%v", err)
+	}
+	// A bad rules file stops the start before anything is opened.
+	var ruleSet []rules.Rule
+	if m.RulesFile != "" {
+		data, err := os.ReadFile(m.RulesFile)
+		if err != nil {
+			return usageErr("--rules: %v", err)
+		}
+		if ruleSet, err = rules.Parse(data); err != nil {
+			return usageErr("--rules %s: %v", m.RulesFile, err)
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -219,6 +238,22 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			defer close(m.eraseDone)
 			runEraser(engCtx, m.store, m.keys, m.Log)
 		}()
+	}
+	// Automation rules: reactors that append through the write path, so
+	// their actions are decided (consent, invariants) and sealed like any.
+	if len(ruleSet) > 0 {
+		eng, err := m.reactors(ruleSet)
+		if err != nil {
+			return err
+		}
+		m.reactDone = make(chan struct{})
+		go func() {
+			defer close(m.reactDone)
+			if err := eng.Run(engCtx); err != nil {
+				m.Log.Error("reactor engine stopped", "error", err)
+			}
+		}()
+		m.Log.Info("automation rules running", "file", m.RulesFile, "rules", len(ruleSet))
 	}
 	// The broker, too, runs until Close, in the background: a broker that
 	// is down delays ingest and publishing, never serving or appending.
@@ -328,6 +363,9 @@ func (m *Main) Close() error {
 		if m.eraseDone != nil {
 			<-m.eraseDone
 		}
+		if m.reactDone != nil {
+			<-m.reactDone
+		}
 		m.stopEng = nil
 	}
 	if m.rm != nil {
@@ -424,4 +462,17 @@ func runEraser(ctx context.Context, store eventstore.Store, keys *keyring.Keyrin
 		case <-time.After(5 * time.Second):
 		}
 	}
+}
+
+// reactors returns the reactor engine running the rules.
+func (m *Main) reactors(rs []rules.Rule) (*reactor.Engine, error) {
+	l := ledger.New(m.store)
+	l.Keys = m.keys
+	eng := reactor.New(m.store, m.rm, ledger.ReactorAppender{Service: l}, reactor.Config{Logger: m.Log.With("component", "reactor"), StartAtHead: true})
+	for _, r := range rs {
+		if err := eng.Register(rules.Reactor(r, m.Log)); err != nil {
+			return nil, usageErr("--rules %s: %v", m.RulesFile, err)
+		}
+	}
+	return eng, nil
 }
