@@ -432,13 +432,34 @@ func (s *Service) Forget(ctx context.Context, customer uuid.UUID, tp Touchpoint)
 // whether it holds CustomerForgotten; a missing stream is
 // eventstore.ErrNotFound.
 func (s *Service) forgotten(ctx context.Context, customer uuid.UUID) (bool, error) {
+	var gone bool
+	err := s.inspect(ctx, customer, func(c *domain.Customer) { gone = c.Forgotten() })
+	return gone, err
+}
+
+// Earning returns the points still unspent and unexpired of one loyalty
+// earning of customer, from the customer's folded history, and whether
+// the earning exists: what the loyalty expiry reactor expires.
+func (s *Service) Earning(ctx context.Context, customer, earning uuid.UUID) (remaining int64, found bool, err error) {
+	err = s.inspect(ctx, customer, func(c *domain.Customer) {
+		if st, ok := c.Earning(earning); ok {
+			remaining, found = st.Remaining, true
+		}
+	})
+	return remaining, found, err
+}
+
+// inspect folds customer's history (through the cache) and calls fn with
+// the aggregate, which fn must not keep; a missing stream is
+// eventstore.ErrNotFound.
+func (s *Service) inspect(ctx context.Context, customer uuid.UUID, fn func(*domain.Customer)) error {
 	if customer == uuid.Nil {
-		return false, &domain.ValidationError{Field: "customerId", Rule: "required"}
+		return &domain.ValidationError{Field: "customerId", Rule: "required"}
 	}
 	stream := domain.StreamID(customer)
 	e, err := s.cache.acquire(ctx, stream, customer)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer s.cache.release(e)
 	h := e.history()
@@ -446,9 +467,10 @@ func (s *Service) forgotten(ctx context.Context, customer uuid.UUID) (bool, erro
 	s.cache.publish(e, h)
 	switch {
 	case err != nil:
-		return false, err
+		return err
 	case h.version < 0:
-		return false, fmt.Errorf("customer %s: %w", customer, eventstore.ErrNotFound)
+		return fmt.Errorf("customer %s: %w", customer, eventstore.ErrNotFound)
 	}
-	return h.customer.Forgotten(), nil
+	fn(h.customer)
+	return nil
 }

@@ -42,3 +42,32 @@ func TestReactorAppender(t *testing.T) {
 		}
 	})
 }
+
+// Earning reads an earning's remainder off the folded history: what the
+// loyalty expiry reactor expires.
+func TestEarningRemainder(t *testing.T) {
+	backends.Each(t, func(t *testing.T, s eventstore.Store) {
+		ctx := t.Context()
+		l := ledger.New(s)
+		id, order, earning := uuid.New(), uuid.New(), uuid.New()
+		md := domain.Metadata{OccurredAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Actor: "service:shop"}
+		tp := func(e domain.Event) ledger.Touchpoint { return ledger.Touchpoint{Event: e, Metadata: md} }
+		if _, err := l.Append(ctx, id, eventstore.NoStream,
+			tp(domain.CustomerRegistered{CustomerID: id, Name: "Zoé"}),
+			tp(domain.PurchaseCompleted{OrderID: order, Amount: 12990, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "BEANS", Quantity: 1, UnitAmount: 12990}}}),
+			tp(domain.PointsEarned{EarningID: earning, Points: 100, Reason: domain.EarnPurchase, OrderID: &order, ExpiresAt: md.OccurredAt.AddDate(1, 0, 0)}),
+			tp(domain.PointsRedeemed{RedemptionID: uuid.New(), Points: 40, Reward: "free-mug"}),
+		); err != nil {
+			t.Fatal(err)
+		}
+		if rem, ok, err := l.Earning(ctx, id, earning); err != nil || !ok || rem != 60 {
+			t.Errorf("Earning = %d, %v, %v; want 60 of 100 left", rem, ok, err)
+		}
+		if _, ok, err := l.Earning(ctx, id, uuid.New()); err != nil || ok {
+			t.Errorf("unknown earning: %v, %v", ok, err)
+		}
+		if _, _, err := l.Earning(ctx, uuid.New(), earning); !errors.Is(err, eventstore.ErrNotFound) {
+			t.Errorf("unknown customer: %v", err)
+		}
+	})
+}
