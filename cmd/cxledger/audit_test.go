@@ -24,6 +24,7 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
+	"github.com/cxledger/cxledger/projections/loyalty"
 )
 
 const (
@@ -358,6 +359,68 @@ func TestServeRunsRules(t *testing.T) {
 			}
 			if code, _, errOut := cli(t, "", "serve", "--data", t.TempDir(), "--rules", filepath.Join(dir, "missing.json")); code != 2 {
 				t.Errorf("serve with a missing rules file: exit %d %s", code, errOut)
+			}
+		})
+	}
+}
+
+// TestServeRunsLoyalty: with --loyalty-rates the server's loyalty reactor
+// earns points on a purchase (129.90 EUR at 1 point per euro: 129), shown
+// in the customer view with its history and tier.
+func TestServeRunsLoyalty(t *testing.T) {
+	for name, cfg := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			rates, err := parseRates("EUR=1/1,JPY=1/100")
+			if err != nil {
+				t.Fatal(err)
+			}
+			toks, err := loadTokens("", "service:"+serviceToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := &Main{Config: cfg, Addr: "127.0.0.1:0", Tokens: toks, Log: slog.New(slog.DiscardHandler), ShutdownTimeout: 10 * time.Second,
+				Loyalty: &loyalty.Config{Rates: rates, Expiry: loyalty.DefaultExpiry}}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := m.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			time.Sleep(300 * time.Millisecond) // the reactor starts at the head
+			id := uuid.New()
+			now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+			if st, body := call(t, "POST", m.URL()+"/v1/customers", serviceToken, fmt.Sprintf(`{"customerId":%q,"name":"Zoé","metadata":{"occurredAt":%q,"actor":"service:web"}}`, id, now)); st != http.StatusCreated {
+				t.Fatalf("register: %d %s", st, body)
+			}
+			if st, body := call(t, "POST", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, fmt.Sprintf(`{"events":[{"type":"PurchaseCompleted","data":{"orderId":%q,"amount":12990,"currency":"EUR","lines":[{"sku":"BEANS","quantity":1,"unitAmount":12990}]},"metadata":{"occurredAt":%q,"actor":"service:shop"}}]}`, uuid.New(), now)); st != http.StatusOK {
+				t.Fatalf("purchase: %d %s", st, body)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				_, body := call(t, "GET", m.URL()+"/v1/customers/"+id.String(), serviceToken, "")
+				var v struct {
+					Loyalty struct {
+						Balance int64 `json:"balance"`
+						Earned  int64 `json:"earned"`
+						History []struct {
+							Type string `json:"type"`
+						} `json:"history"`
+					} `json:"loyalty"`
+				}
+				_ = json.Unmarshal(body, &v)
+				if v.Loyalty.Balance == 129 {
+					if v.Loyalty.Earned != 129 || len(v.Loyalty.History) != 1 {
+						t.Errorf("loyalty = %+v", v.Loyalty)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no points earned: %s", body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if _, err := parseRates("EUR=one/1"); err == nil {
+				t.Error("a bad rate was accepted")
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
+	"github.com/cxledger/cxledger/projections/loyalty"
 	"github.com/cxledger/cxledger/projections/reactor"
 	"github.com/cxledger/cxledger/projections/rules"
 )
@@ -39,6 +41,8 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes (413 beyond)")
 	rulesFile := fs.String("rules", os.Getenv("CXLEDGER_RULES_FILE"), "automation rules (JSON, see 'cxledger rules list'): run as reactors over the log, each starting at the head when first seen (env CXLEDGER_RULES_FILE)")
+	loyaltyRates := fs.String("loyalty-rates", os.Getenv("CXLEDGER_LOYALTY_RATES"), "loyalty points per purchase, CURRENCY=POINTS/PER_AMOUNT, comma-separated (e.g. EUR=1/1,JPY=1/100); empty: no loyalty reactor (env CXLEDGER_LOYALTY_RATES)")
+	loyaltyExpiry := fs.Duration("loyalty-expiry", loyalty.DefaultExpiry, "how long earned points last (0: forever)")
 	cpKey := fs.String("checkpoint-key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "signer key file ('cxledger checkpoint keygen') with which GET /v1/audit/checkpoint signs (env CXLEDGER_CHECKPOINT_KEY; none: that route answers 503)")
 	var brk broker.ServiceConfig
 	registerBrokerFlags(fs, &brk)
@@ -54,6 +58,13 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
 			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log, store: e.store,
 			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile,
+		}
+		if *loyaltyRates != "" {
+			rates, err := parseRates(*loyaltyRates)
+			if err != nil {
+				return usageErr("--loyalty-rates: %v", err)
+			}
+			m.Loyalty = &loyalty.Config{Rates: rates, Expiry: *loyaltyExpiry}
 		}
 		if err := m.Run(ctx); err != nil {
 			return err
@@ -117,7 +128,10 @@ type Main struct {
 	// RulesFile holds automation rules (projections/rules), run as
 	// reactors that append through the ledger (empty: none).
 	RulesFile string
-	Log       *slog.Logger
+	// Loyalty runs the loyalty programme's reactors (points per purchase,
+	// expiry); nil runs none.
+	Loyalty *loyalty.Config
+	Log     *slog.Logger
 	// API tunes the HTTP layer further (tests shorten timeouts); the
 	// fields Main owns (store, read models, tokens, keyring) are
 	// overwritten.
@@ -161,7 +175,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Broker.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
-	// A bad rules file stops the start before anything is opened.
+	// A bad rules file or loyalty configuration stops the start before
+	// anything is opened.
+	if m.Loyalty != nil {
+		if err := m.Loyalty.Validate(); err != nil {
+			return usageErr("loyalty: %v", err)
+		}
+	}
 	var ruleSet []rules.Rule
 	if m.RulesFile != "" {
 		data, err := os.ReadFile(m.RulesFile)
@@ -241,7 +261,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// Automation rules: reactors that append through the write path, so
 	// their actions are decided (consent, invariants) and sealed like any.
-	if len(ruleSet) > 0 {
+	if len(ruleSet) > 0 || m.Loyalty != nil {
 		eng, err := m.reactors(ruleSet)
 		if err != nil {
 			return err
@@ -253,7 +273,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 				m.Log.Error("reactor engine stopped", "error", err)
 			}
 		}()
-		m.Log.Info("automation rules running", "file", m.RulesFile, "rules", len(ruleSet))
+		m.Log.Info("reactors running", "rules_file", m.RulesFile, "rules", len(ruleSet), "loyalty", m.Loyalty != nil)
 	}
 	// The broker, too, runs until Close, in the background: a broker that
 	// is down delays ingest and publishing, never serving or appending.
@@ -474,5 +494,29 @@ func (m *Main) reactors(rs []rules.Rule) (*reactor.Engine, error) {
 			return nil, usageErr("--rules %s: %v", m.RulesFile, err)
 		}
 	}
+	if m.Loyalty != nil {
+		lr, err := loyalty.New(*m.Loyalty, l)
+		if err != nil {
+			return nil, usageErr("loyalty: %v", err)
+		}
+		if err := eng.Register(lr); err != nil {
+			return nil, err
+		}
+	}
 	return eng, nil
+}
+
+// parseRates reads CURRENCY=POINTS/PER,… (e.g. EUR=1/1,JPY=1/100).
+func parseRates(s string) (map[string]loyalty.Rate, error) {
+	rates := map[string]loyalty.Rate{}
+	for part := range strings.SplitSeq(s, ",") {
+		cur, rate, ok := strings.Cut(strings.TrimSpace(part), "=")
+		points, per, ok2 := strings.Cut(rate, "/")
+		n, err := strconv.ParseInt(points, 10, 64)
+		if !ok || !ok2 || err != nil {
+			return nil, fmt.Errorf("%q: want CURRENCY=POINTS/PER_AMOUNT, e.g. EUR=1/1", part)
+		}
+		rates[strings.ToUpper(cur)] = loyalty.Rate{Points: n, Per: per}
+	}
+	return rates, nil
 }
