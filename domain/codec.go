@@ -66,6 +66,9 @@ var registry = map[string]descriptor{
 
 	TypeCampaignTouched: {version: 1, decode: decodeAs[CampaignTouched]},
 	TypeSurveyAnswered:  {version: 1, decode: decodeAs[SurveyAnswered]},
+
+	TypeTicketEscalated: {version: 1, decode: decodeAs[TicketEscalated]},
+	TypeMessageQueued:   {version: 1, decode: decodeAs[MessageQueued]},
 }
 
 // UnknownTypeError names an event type the codec does not know. It

@@ -291,6 +291,7 @@ func (c *Customer) setOpportunity(id uuid.UUID, update func(*OpportunityState)) 
 //   - nothing at all follows CustomerForgotten;
 //   - ticket, opportunity, order and refund ids are never reused;
 //   - tickets and opportunities must exist before they are changed;
+//   - only an open ticket (neither resolved nor closed) is escalated;
 //   - a closed ticket only reopens; a resolved ticket is not resolved
 //     again and changes status only by reopening; only a resolved or
 //     closed ticket reopens;
@@ -376,6 +377,8 @@ func (c *Customer) check(e Event, at time.Time, latest bool) error {
 		return c.checkTicket(reject, e.TicketID, TypeTicketReopened, true)
 	case TicketClosed:
 		return c.checkTicket(reject, e.TicketID, TypeTicketClosed, true)
+	case TicketEscalated:
+		return c.checkTicket(reject, e.TicketID, TypeTicketEscalated, false)
 
 	case OpportunityOpened:
 		if _, ok := c.opportunities[e.OpportunityID]; ok {
@@ -424,7 +427,8 @@ type rejectFunc func(entity string, id uuid.UUID, format string, args ...any) er
 
 // checkTicket applies the ticket life cycle: open ⇄ (updates) → resolved →
 // closed, with reopen from resolved or closed back to open. A resolved
-// ticket still takes comments, but changing its status needs a reopen.
+// ticket still takes comments, but changing its status needs a reopen;
+// only a ticket neither resolved nor closed is escalated.
 func (c *Customer) checkTicket(reject rejectFunc, id uuid.UUID, typ string, changesStatus bool) error {
 	status, ok := c.tickets[id]
 	if !ok {
@@ -437,6 +441,8 @@ func (c *Customer) checkTicket(reject rejectFunc, id uuid.UUID, typ string, chan
 		return reject("ticket", id, "already resolved")
 	case status == StatusResolved && typ == TypeTicketUpdated && changesStatus:
 		return reject("ticket", id, "resolved: reopen it before changing its status")
+	case status == StatusResolved && typ == TypeTicketEscalated:
+		return reject("ticket", id, "resolved: only an open ticket is escalated")
 	case typ == TypeTicketReopened && status != StatusResolved && status != StatusClosed:
 		return reject("ticket", id, "only a resolved or closed ticket can be reopened, status is %s", status)
 	}
@@ -522,7 +528,9 @@ var campaignConsent = map[CampaignChannel]ConsentChannel{
 // MarketingConsent returns the consent a marketing message needs, and false
 // for anything else. Marketing messages are a campaign's send to one
 // customer (CampaignTouched with action sent on email, SMS, push or direct
-// mail) and an EmailSent or SMSSent that names a campaign. Reactions to a
+// mail), an EmailSent or SMSSent that names a campaign, and a
+// MessageQueued whose purpose is marketing (its channel's consent; a
+// service-purpose message, even with a campaign, needs none). Reactions to a
 // send (delivered, viewed, clicked, bounced, unsubscribed) are facts about
 // the customer, never refused, and messages without a campaign are service
 // messages (an order confirmation, a ticket reply).
@@ -540,6 +548,10 @@ func MarketingConsent(e Event) (Consent, bool) {
 	case SMSSent:
 		if e.Campaign != "" {
 			return Consent{ConsentSMS, PurposeMarketing}, true
+		}
+	case MessageQueued:
+		if e.Purpose == PurposeMarketing {
+			return Consent{e.Channel, PurposeMarketing}, true
 		}
 	}
 	return Consent{}, false

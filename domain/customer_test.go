@@ -41,6 +41,10 @@ func withdraw(ch ConsentChannel, p ConsentPurpose) ConsentWithdrawn {
 	return ConsentWithdrawn{Channel: ch, Purpose: p}
 }
 
+func queued(ch ConsentChannel, p ConsentPurpose) MessageQueued {
+	return MessageQueued{MessageID: messageID, Channel: ch, Template: "purchase-follow-up", Purpose: p}
+}
+
 // The rejection of a marketing message names the consent it lacks and
 // whether it was withdrawn or never given.
 func TestConsentRejectionNamesConsent(t *testing.T) {
@@ -286,6 +290,19 @@ func TestCustomerCheck(t *testing.T) {
 		{"campaign SMSSent without consent", base, SMSSent{To: "+33612345678", Body: "-20% ce week-end", Campaign: "weekend"}, "consent"},
 		{"campaign SMSSent with consent", then(grant(ConsentSMS, PurposeMarketing)), SMSSent{To: "+33612345678", Body: "-20% ce week-end", Campaign: "weekend"}, ""},
 		{"service SMSSent without consent", base, SMSSent{To: "+33612345678", Body: "Votre colis arrive demain"}, ""},
+		{"marketing message without consent", base, queued(ConsentEmail, PurposeMarketing), "consent"},
+		{"marketing message with consent", then(grant(ConsentEmail, PurposeMarketing)), queued(ConsentEmail, PurposeMarketing), ""},
+		{"marketing sms message with email consent only", then(grant(ConsentEmail, PurposeMarketing)), queued(ConsentSMS, PurposeMarketing), "consent"},
+		{"marketing message after withdrawal", then(grant(ConsentSMS, PurposeMarketing), withdraw(ConsentSMS, PurposeMarketing)), queued(ConsentSMS, PurposeMarketing), "consent"},
+		{"service message without consent", base, queued(ConsentSMS, PurposeService), ""},
+
+		// Escalation: only an open ticket.
+		{"escalate open ticket", base, ev[TypeTicketEscalated], ""},
+		{"escalate ticket in progress", then(ev[TypeTicketUpdated]), ev[TypeTicketEscalated], ""},
+		{"escalate unknown ticket", base, TicketEscalated{TicketID: otherID, Priority: PriorityLow, Breach: "no first response within 72h", SLASeconds: 72 * 3600}, "ticket"},
+		{"escalate resolved ticket", then(resolved), ev[TypeTicketEscalated], "ticket"},
+		{"escalate closed ticket", then(closed), ev[TypeTicketEscalated], "ticket"},
+		{"escalate reopened ticket", then(closed, reopened), ev[TypeTicketEscalated], ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ var (
 	otherID       = uuid.MustParse("b700c11a-ec2a-4426-aec1-5da2f454f7d6")
 	earningID     = uuid.MustParse("5d0f7a3e-9c1b-4e8d-a2f6-3b7c9e1d4a58")
 	redemptionID  = uuid.MustParse("c81e4b2a-6f3d-4a9c-8e5b-0d2f7a1c3e96")
+	messageID     = uuid.MustParse("0b9e6c2d-4f7a-5b3e-8c1d-2a6f9e0b4d73")
 
 	now = time.Date(2025, 3, 14, 9, 26, 53, 589_793_000, time.UTC)
 )
@@ -67,6 +68,9 @@ func validEvents() map[string]Event {
 
 		TypeCampaignTouched: CampaignTouched{Campaign: "spring-2025", Channel: CampaignEmail, Action: ActionClicked},
 		TypeSurveyAnswered:  SurveyAnswered{Survey: "nps-post-purchase", NPS: ptr(9), Comment: "Très bon service, merci !"},
+
+		TypeTicketEscalated: TicketEscalated{TicketID: ticketID, Priority: PriorityHigh, Breach: "no first response within 4h", SLASeconds: 4 * 3600},
+		TypeMessageQueued:   MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "purchase-follow-up", Purpose: PurposeMarketing, Campaign: "après-achat-2025"},
 	}
 }
 

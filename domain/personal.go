@@ -79,6 +79,11 @@ var withoutPersonalData = map[string]bool{
 	TypePointsEarned:   true,
 	TypePointsRedeemed: true,
 	TypePointsExpired:  true,
+	// Automation: a ticket id, a priority and a breach the rule wrote
+	// ("no first response within 4h"); a message names a template, never
+	// the address or the text it is sent with.
+	TypeTicketEscalated: true,
+	TypeMessageQueued:   true,
 }
 
 // PersonalFields returns the JSON paths of the personal fields of an event

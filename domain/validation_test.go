@@ -199,6 +199,20 @@ func TestValidate(t *testing.T) {
 		{"survey nps -1", SurveyAnswered{Survey: "nps", NPS: ptr(-1)}, "nps"},
 		{"survey nps missing", SurveyAnswered{Survey: "nps"}, "nps"},
 		{"survey missing survey", SurveyAnswered{NPS: ptr(7)}, "survey"},
+
+		// Automation.
+		{"escalated valid", ev[TypeTicketEscalated], ""},
+		{"escalated nil ticket", TicketEscalated{Priority: PriorityLow, Breach: "x", SLASeconds: 60}, "ticketId"},
+		{"escalated bad priority", TicketEscalated{TicketID: ticketID, Priority: "critical", Breach: "x", SLASeconds: 60}, "priority"},
+		{"escalated missing breach", TicketEscalated{TicketID: ticketID, Priority: PriorityLow, SLASeconds: 60}, "breach"},
+		{"escalated zero sla", TicketEscalated{TicketID: ticketID, Priority: PriorityLow, Breach: "x"}, "slaSeconds"},
+		{"escalated sla over a year", TicketEscalated{TicketID: ticketID, Priority: PriorityLow, Breach: "x", SLASeconds: 367 * 24 * 3600}, "slaSeconds"},
+		{"queued service minimal", MessageQueued{MessageID: messageID, Channel: ConsentSMS, Template: "thank-you-won", Purpose: PurposeService}, ""},
+		{"queued nil id", MessageQueued{Channel: ConsentEmail, Template: "t", Purpose: PurposeService}, "messageId"},
+		{"queued push channel", MessageQueued{MessageID: messageID, Channel: ConsentPush, Template: "t", Purpose: PurposeService}, "channel"},
+		{"queued missing template", MessageQueued{MessageID: messageID, Channel: ConsentEmail, Purpose: PurposeService}, "template"},
+		{"queued analytics purpose", MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "t", Purpose: PurposeAnalytics}, "purpose"},
+		{"queued campaign control chars", MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "t", Purpose: PurposeMarketing, Campaign: "a\nb"}, "campaign"},
 	}
 	// "nothing to change" updates name no field: they are reported on "".
 	emptyAllowed := map[string]bool{"profile empty": true, "ticket updated nothing": true}

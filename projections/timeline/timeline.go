@@ -505,6 +505,31 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 			return base + " — " + c, base
 		}
 		return same(base)
+
+	case domain.TicketEscalated:
+		s := "Ticket " + short(ev.TicketID) + " escalated"
+		if ev.Priority != "" {
+			s += " (" + string(ev.Priority) + ")"
+		}
+		if b := Clip(ev.Breach); b != "" {
+			s += ": " + b
+		}
+		return same(s)
+	case domain.MessageQueued:
+		s := "Message queued"
+		if ev.Template != "" {
+			s += ": " + Clip(ev.Template)
+		}
+		if ev.Channel != "" {
+			s += " by " + string(ev.Channel)
+		}
+		if ev.Purpose != "" {
+			s += " (" + string(ev.Purpose) + ")"
+		}
+		if ev.Campaign != "" {
+			s += ", campaign " + Clip(ev.Campaign)
+		}
+		return same(s)
 	}
 	return same(e.Type)
 }

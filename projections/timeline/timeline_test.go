@@ -352,6 +352,9 @@ func TestSummarize(t *testing.T) {
 		{domain.PointsEarned{Points: 1, Reason: domain.EarnBonus, Rule: "double-points-weekend"}, "Earned 1 point (bonus, rule double-points-weekend)", "Earned 1 point (bonus, rule double-points-weekend)"},
 		{domain.PointsRedeemed{Points: 500, Reward: "Café offert ☕"}, "Redeemed 500 points for Café offert ☕", "Redeemed 500 points for Café offert ☕"},
 		{domain.PointsExpired{EarningID: order2, Points: 500}, "500 points expired (earning 0a6f3c1e…)", "500 points expired (earning 0a6f3c1e…)"},
+		{domain.TicketEscalated{TicketID: order1, Priority: domain.PriorityHigh, Breach: "no first response within 4h", SLASeconds: 14400}, "Ticket 44de0bb8… escalated (high): no first response within 4h", "Ticket 44de0bb8… escalated (high): no first response within 4h"},
+		{domain.MessageQueued{MessageID: order2, Channel: domain.ConsentEmail, Template: "thank-you-won", Purpose: domain.PurposeService}, "Message queued: thank-you-won by email (service)", "Message queued: thank-you-won by email (service)"},
+		{domain.MessageQueued{MessageID: order2, Channel: domain.ConsentSMS, Template: "winback", Purpose: domain.PurposeMarketing, Campaign: "été-2025"}, "Message queued: winback by sms (marketing), campaign été-2025", "Message queued: winback by sms (marketing), campaign été-2025"},
 		{nil, "", ""},
 	} {
 		full, redacted := timeline.Summarize(env(c.ev))
