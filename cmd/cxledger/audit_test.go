@@ -425,3 +425,55 @@ func TestServeRunsLoyalty(t *testing.T) {
 		})
 	}
 }
+
+// TestServeRunsAutomations: --automations thank_you_won queues the
+// thank-you message when an opportunity is won, caused by the win.
+func TestServeRunsAutomations(t *testing.T) {
+	names, err := parseAutomations("thank_you_won, sla_escalation")
+	if err != nil || len(names) != 2 {
+		t.Fatalf("parseAutomations = %v, %v", names, err)
+	}
+	if _, err := parseAutomations("birthday_party"); err == nil {
+		t.Error("an unknown automation was accepted")
+	}
+	for name, cfg := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			toks, err := loadTokens("", "service:"+serviceToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := &Main{Config: cfg, Addr: "127.0.0.1:0", Tokens: toks, Log: slog.New(slog.DiscardHandler), ShutdownTimeout: 10 * time.Second, Automations: names}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := m.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			time.Sleep(300 * time.Millisecond) // the reactors start at the head
+			id, opp := uuid.New(), uuid.New()
+			now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+			if st, body := call(t, "POST", m.URL()+"/v1/customers", serviceToken, fmt.Sprintf(`{"customerId":%q,"name":"Zoé","metadata":{"occurredAt":%q,"actor":"service:web"}}`, id, now)); st != http.StatusCreated {
+				t.Fatalf("register: %d %s", st, body)
+			}
+			if st, body := call(t, "POST", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, fmt.Sprintf(`{"events":[
+				{"type":"OpportunityOpened","data":{"opportunityId":%[1]q,"name":"Office machines","amount":500000,"currency":"EUR","stage":"proposal","expectedClose":"2026-12-31"},"metadata":{"occurredAt":%[2]q,"actor":"user:ana"}},
+				{"type":"OpportunityWon","data":{"opportunityId":%[1]q},"metadata":{"occurredAt":%[2]q,"actor":"user:ana"}}]}`, opp, now)); st != http.StatusOK {
+				t.Fatalf("win: %d %s", st, body)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				_, body := call(t, "GET", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, "")
+				if strings.Contains(string(body), `"type":"MessageQueued"`) {
+					if !strings.Contains(string(body), `"template":"thank-you-won"`) || !strings.Contains(string(body), `"actor":"system:reactor/thank_you_won"`) {
+						t.Errorf("the thank-you: %s", body)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no thank-you: %s", body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
+	"github.com/cxledger/cxledger/projections/engage"
 	"github.com/cxledger/cxledger/projections/loyalty"
 	"github.com/cxledger/cxledger/projections/reactor"
 	"github.com/cxledger/cxledger/projections/rules"
@@ -41,6 +43,7 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes (413 beyond)")
 	rulesFile := fs.String("rules", os.Getenv("CXLEDGER_RULES_FILE"), "automation rules (JSON, see 'cxledger rules list'): run as reactors over the log, each starting at the head when first seen (env CXLEDGER_RULES_FILE)")
+	automations := fs.String("automations", os.Getenv("CXLEDGER_AUTOMATIONS"), "built-in automations to run, comma-separated, or all: "+strings.Join(builtinNames, ", ")+" (env CXLEDGER_AUTOMATIONS)")
 	loyaltyRates := fs.String("loyalty-rates", os.Getenv("CXLEDGER_LOYALTY_RATES"), "loyalty points per purchase, CURRENCY=POINTS/PER_AMOUNT, comma-separated (e.g. EUR=1/1,JPY=1/100); empty: no loyalty reactor (env CXLEDGER_LOYALTY_RATES)")
 	loyaltyExpiry := fs.Duration("loyalty-expiry", loyalty.DefaultExpiry, "how long earned points last (0: forever)")
 	cpKey := fs.String("checkpoint-key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "signer key file ('cxledger checkpoint keygen') with which GET /v1/audit/checkpoint signs (env CXLEDGER_CHECKPOINT_KEY; none: that route answers 503)")
@@ -58,6 +61,11 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
 			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log, store: e.store,
 			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile,
+		}
+		if *automations != "" {
+			if m.Automations, err = parseAutomations(*automations); err != nil {
+				return usageErr("--automations: %v", err)
+			}
 		}
 		if *loyaltyRates != "" {
 			rates, err := parseRates(*loyaltyRates)
@@ -131,7 +139,10 @@ type Main struct {
 	// Loyalty runs the loyalty programme's reactors (points per purchase,
 	// expiry); nil runs none.
 	Loyalty *loyalty.Config
-	Log     *slog.Logger
+	// Automations names the built-in automations to run (builtinNames),
+	// with their default configuration.
+	Automations []string
+	Log         *slog.Logger
 	// API tunes the HTTP layer further (tests shorten timeouts); the
 	// fields Main owns (store, read models, tokens, keyring) are
 	// overwritten.
@@ -261,7 +272,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// Automation rules: reactors that append through the write path, so
 	// their actions are decided (consent, invariants) and sealed like any.
-	if len(ruleSet) > 0 || m.Loyalty != nil {
+	if len(ruleSet) > 0 || m.Loyalty != nil || len(m.Automations) > 0 {
 		eng, err := m.reactors(ruleSet)
 		if err != nil {
 			return err
@@ -273,7 +284,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 				m.Log.Error("reactor engine stopped", "error", err)
 			}
 		}()
-		m.Log.Info("reactors running", "rules_file", m.RulesFile, "rules", len(ruleSet), "loyalty", m.Loyalty != nil)
+		m.Log.Info("reactors running", "rules_file", m.RulesFile, "rules", len(ruleSet), "loyalty", m.Loyalty != nil, "automations", m.Automations)
 	}
 	// The broker, too, runs until Close, in the background: a broker that
 	// is down delays ingest and publishing, never serving or appending.
@@ -494,6 +505,15 @@ func (m *Main) reactors(rs []rules.Rule) (*reactor.Engine, error) {
 			return nil, usageErr("--rules %s: %v", m.RulesFile, err)
 		}
 	}
+	for _, name := range m.Automations {
+		r, err := m.builtin(name)
+		if err != nil {
+			return nil, usageErr("--automations: %v", err)
+		}
+		if err := eng.Register(r); err != nil {
+			return nil, err
+		}
+	}
 	if m.Loyalty != nil {
 		lr, err := loyalty.New(*m.Loyalty, l)
 		if err != nil {
@@ -519,4 +539,38 @@ func parseRates(s string) (map[string]loyalty.Rate, error) {
 		rates[strings.ToUpper(cur)] = loyalty.Rate{Points: n, Per: per}
 	}
 	return rates, nil
+}
+
+// builtinNames are the built-in automations (projections/engage).
+var builtinNames = []string{"sla_escalation", "purchase_follow_up", "thank_you_won"}
+
+// parseAutomations reads a comma-separated list of builtinNames, or "all".
+func parseAutomations(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "all" {
+		return slices.Clone(builtinNames), nil
+	}
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(builtinNames, name) {
+			return nil, fmt.Errorf("unknown automation %q (want %s, or all)", name, strings.Join(builtinNames, ", "))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// builtin returns a built-in automation with its default configuration.
+func (m *Main) builtin(name string) (reactor.Reactor, error) {
+	switch name {
+	case "sla_escalation":
+		return engage.NewSLAEscalation(engage.SLAConfig{})
+	case "purchase_follow_up":
+		return engage.NewPurchaseFollowUp(engage.FollowUpConfig{})
+	case "thank_you_won":
+		return engage.NewThankYouWon(engage.ThankYouConfig{})
+	}
+	return nil, fmt.Errorf("unknown automation %q", name)
 }
