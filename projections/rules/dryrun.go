@@ -115,7 +115,7 @@ func DryRun(rules []Rule, history []domain.Envelope, now time.Time) ([]Emission,
 				continue
 			}
 			em := Emission{Rule: r.Name, Trigger: e, Due: at.Add(r.After).UTC().Truncate(time.Microsecond)}
-			ev, err := r.render(f)
+			ev, err := r.render(f.with(r, e.ID))
 			if err != nil {
 				em.Skipped = err.Error()
 			}

@@ -4,16 +4,33 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/domain"
 )
 
 // fields is an event's JSON, decoded.
 type fields map[string]any
+
+// IDPlaceholder is the placeholder of an id derived from the trigger
+// event and the rule: {{$id}} gives the same uuid on every replay, for the
+// emitted event's own ids (a bonus PointsEarned's earningId, a discount's
+// id).
+const IDPlaceholder = "$id"
+
+// with returns f plus the trigger-derived id of rule r.
+func (f fields) with(r Rule, trigger uuid.UUID) fields {
+	out := make(fields, len(f)+1)
+	maps.Copy(out, f)
+	out[IDPlaceholder] = uuid.NewSHA1(trigger, []byte("cxledger/rules/"+r.Name)).String()
+	return out
+}
 
 // fieldsOf decodes e's JSON.
 func fieldsOf(e domain.Event) (fields, error) {

@@ -66,7 +66,7 @@ func (rr *ruleReactor) React(_ context.Context, c *reactor.Context, e domain.Env
 	if !r.matches(f) {
 		return nil
 	}
-	ev, err := r.render(f)
+	ev, err := r.render(f.with(r, e.ID))
 	if err != nil {
 		rr.log.Warn("rule emission skipped", "trigger", e.ID, "error", err)
 		return nil

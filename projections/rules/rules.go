@@ -37,7 +37,10 @@
 //	  - emit: the event type and its data. Every string of data may hold
 //	    {{field}} placeholders (paths as in when) replaced by the trigger's
 //	    values; a string that is exactly one placeholder takes the value
-//	    itself, number or object, not its text. The rendered data must make
+//	    itself, number or object, not its text. {{$id}} is a uuid derived
+//	    from the trigger event and the rule, the same on every replay: the
+//	    emitted event's own id where it has one (a bonus PointsEarned's
+//	    earningId). The rendered data must make
 //	    a valid event (domain.Parse), else the emission is skipped and
 //	    logged. CustomerRegistered and CustomerForgotten cannot be emitted.
 //
@@ -403,7 +406,7 @@ func (a *Action) compile(on, emit reflect.Type) error {
 	walkStrings(v, func(s string) {
 		for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
 			placeholders++
-			if bad == nil && !hasPath(on, m[1]) {
+			if bad == nil && m[1] != IDPlaceholder && !hasPath(on, m[1]) {
 				bad = fmt.Errorf("placeholder {{%s}}: the trigger has no such field", m[1])
 			}
 		}

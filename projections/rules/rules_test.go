@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -155,5 +156,30 @@ func TestRender(t *testing.T) {
 	r = parseOne(t, `{"name":"c","on":"TicketClosed","emit":{"type":"NoteAdded","data":{"body":"closed: {{reason}}"}}}`)
 	if _, err := r.Render(domain.TicketClosed{TicketID: order}); err == nil || !strings.Contains(err.Error(), "rule c: placeholder {{reason}}") {
 		t.Fatalf("render without the field: %v", err)
+	}
+}
+
+// A rule grants bonus points: {{$id}} gives the earning an id derived from
+// the trigger, the same on every replay, distinct per trigger.
+func TestBonusPointsRule(t *testing.T) {
+	rs, err := rules.Parse([]byte(`{"rules":[{"name":"big_order_bonus","on":"PurchaseCompleted","when":[{"field":"amount","op":">=","value":10000}],
+		"emit":{"type":"PointsEarned","data":{"earningId":"{{$id}}","points":50,"reason":"bonus","rule":"big_order_bonus"}}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := uuid.New()
+	buy := domain.PurchaseCompleted{OrderID: order, Amount: 12000, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "X", Quantity: 1, UnitAmount: 12000}}}
+	id := uuid.New()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	env := domain.Envelope{ID: id, Stream: domain.StreamID(id), Type: domain.TypePurchaseCompleted, Metadata: domain.Metadata{OccurredAt: at}, Event: buy}
+	reg := domain.Envelope{ID: uuid.New(), Stream: domain.StreamID(id), Type: domain.TypeCustomerRegistered, Metadata: domain.Metadata{OccurredAt: at}, Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé"}}
+	first, err := rules.DryRun(rs, []domain.Envelope{reg, env}, at)
+	if err != nil || len(first) != 1 || first[0].Event == nil {
+		t.Fatalf("dry run: %+v, %v", first, err)
+	}
+	again, _ := rules.DryRun(rs, []domain.Envelope{reg, env}, at)
+	p1, ok := first[0].Event.(domain.PointsEarned)
+	if !ok || p1.Points != 50 || p1.Reason != domain.EarnBonus || p1.EarningID == uuid.Nil || again[0].Event.(domain.PointsEarned).EarningID != p1.EarningID {
+		t.Errorf("bonus = %+v (again %+v)", first[0].Event, again[0].Event)
 	}
 }
