@@ -1,6 +1,10 @@
 package domain
 
-import "github.com/google/uuid"
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // Automation event type names: what the ledger's own engagement rules
 // decide (projections/engage), each recorded on the customer's timeline
@@ -9,6 +13,7 @@ import "github.com/google/uuid"
 const (
 	TypeTicketEscalated = "TicketEscalated"
 	TypeMessageQueued   = "MessageQueued"
+	TypeDiscountIssued  = "DiscountIssued"
 )
 
 // TicketEscalated records that a ticket breached its service level: it got
@@ -71,5 +76,44 @@ func (e MessageQueued) Validate() error {
 	v.line("template", e.Template, true, maxName)
 	enum(&v, "purpose", e.Purpose, true, messagePurposes)
 	v.line("campaign", e.Campaign, false, maxName)
+	return v.err()
+}
+
+// DiscountIssued records that the customer was given a discount code:
+// PercentOff percent off (1 to 100) until ValidUntil. Code is what the
+// customer enters at checkout (upper-case letters, digits and '-', as a
+// rule derives it: "BDAY-1A2B3C4D"); Reason is a short name for why it was
+// issued ("birthday", "goodwill"). It holds no personal data.
+//
+// A discount is not itself a marketing message and needs no consent (an
+// agent may issue one to settle a complaint). A rule that issues one to be
+// announced by a marketing MessageQueued emits both in one append, so the
+// message's consent decides for both: they are stored together or refused
+// together (projections/engage.BirthdayGreeting).
+type DiscountIssued struct {
+	DiscountID uuid.UUID `json:"discountId"`
+	Code       string    `json:"code"`
+	PercentOff int       `json:"percentOff"`
+	ValidUntil time.Time `json:"validUntil"`
+	Reason     string    `json:"reason"`
+}
+
+// EventType implements Event.
+func (DiscountIssued) EventType() string { return TypeDiscountIssued }
+
+// Validate implements Event.
+func (e DiscountIssued) Validate() error {
+	var v validator
+	v.id("discountId", e.DiscountID)
+	v.line("code", e.Code, true, maxShort)
+	for _, r := range e.Code {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' {
+			v.add("code", "must be upper-case letters A-Z, digits and '-'")
+			break
+		}
+	}
+	v.intRange("percentOff", int64(e.PercentOff), 1, 100)
+	v.timestamp("validUntil", e.ValidUntil, true)
+	v.line("reason", e.Reason, true, maxShort)
 	return v.err()
 }

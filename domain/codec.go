@@ -69,6 +69,7 @@ var registry = map[string]descriptor{
 
 	TypeTicketEscalated: {version: 1, decode: decodeAs[TicketEscalated]},
 	TypeMessageQueued:   {version: 1, decode: decodeAs[MessageQueued]},
+	TypeDiscountIssued:  {version: 1, decode: decodeAs[DiscountIssued]},
 }
 
 // UnknownTypeError names an event type the codec does not know. It

@@ -18,6 +18,7 @@ var (
 	earningID     = uuid.MustParse("5d0f7a3e-9c1b-4e8d-a2f6-3b7c9e1d4a58")
 	redemptionID  = uuid.MustParse("c81e4b2a-6f3d-4a9c-8e5b-0d2f7a1c3e96")
 	messageID     = uuid.MustParse("0b9e6c2d-4f7a-5b3e-8c1d-2a6f9e0b4d73")
+	discountID    = uuid.MustParse("9a3c5e7f-1b2d-5f4e-8a6c-3d5e7f9a1b2c")
 
 	now = time.Date(2025, 3, 14, 9, 26, 53, 589_793_000, time.UTC)
 )
@@ -27,8 +28,8 @@ func ptr[T any](v T) *T { return &v }
 // validEvents holds one realistic, valid event of every known type.
 func validEvents() map[string]Event {
 	return map[string]Event{
-		TypeCustomerRegistered: CustomerRegistered{CustomerID: customerID, Name: "Zoë Ångström-Nguyễn", Locale: "fr-FR", Country: "FR", Company: "Société Générale d'Électricité"},
-		TypeProfileUpdated:     ProfileUpdated{Name: ptr("Zoë Nguyễn"), Company: ptr("")},
+		TypeCustomerRegistered: CustomerRegistered{CustomerID: customerID, Name: "Zoë Ångström-Nguyễn", Locale: "fr-FR", Country: "FR", Company: "Société Générale d'Électricité", Birthday: "1988-07-14"},
+		TypeProfileUpdated:     ProfileUpdated{Name: ptr("Zoë Nguyễn"), Company: ptr(""), Birthday: ptr("--02-29")},
 		TypeIdentifierLinked:   IdentifierLinked{Kind: IdentifierEmail, Value: "Zoe.Nguyen@Example.fr"},
 		TypeConsentGranted:     ConsentGranted{Channel: ConsentEmail, Purpose: PurposeMarketing, Source: "checkout-form", Wording: "newsletter-2024-06"},
 		TypeConsentWithdrawn:   ConsentWithdrawn{Channel: ConsentSMS, Purpose: PurposeMarketing, Reason: "Trop de messages 📱"},
@@ -71,6 +72,7 @@ func validEvents() map[string]Event {
 
 		TypeTicketEscalated: TicketEscalated{TicketID: ticketID, Priority: PriorityHigh, Breach: "no first response within 4h", SLASeconds: 4 * 3600},
 		TypeMessageQueued:   MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "purchase-follow-up", Purpose: PurposeMarketing, Campaign: "après-achat-2025"},
+		TypeDiscountIssued:  DiscountIssued{DiscountID: discountID, Code: "BDAY-1A2B3C4D", PercentOff: 10, ValidUntil: time.Date(2025, 8, 13, 0, 0, 0, 0, time.UTC), Reason: "birthday"},
 	}
 }
 

@@ -5,7 +5,7 @@ import "strings"
 // Personal data at rest.
 //
 // The fields PersonalFields lists hold personal data: names, identifier
-// values, addresses, e-mail and SMS parties and contents, and every free
+// values, addresses, birthdays, e-mail and SMS parties and contents, and every free
 // text an agent or the customer wrote (summaries, notes, descriptions,
 // comments, reasons, details, resolutions). The write path seals them
 // before anything is stored — each non-empty string value is replaced by
@@ -34,8 +34,8 @@ func IsSealed(s string) bool { return strings.HasPrefix(s, SealedPrefix) }
 // fields: "name" is a top-level string field, "attendees[]" every string
 // element of a top-level array. Types without personal data are absent.
 var personalFields = map[string][]string{
-	TypeCustomerRegistered: {"name", "company", "address"},
-	TypeProfileUpdated:     {"name", "company", "address"},
+	TypeCustomerRegistered: {"name", "company", "address", "birthday"},
+	TypeProfileUpdated:     {"name", "company", "address", "birthday"},
 	TypeIdentifierLinked:   {"value"},
 	TypeConsentWithdrawn:   {"reason"},
 	TypeCustomerForgotten:  {"reason"},
@@ -81,9 +81,12 @@ var withoutPersonalData = map[string]bool{
 	TypePointsExpired:  true,
 	// Automation: a ticket id, a priority and a breach the rule wrote
 	// ("no first response within 4h"); a message names a template, never
-	// the address or the text it is sent with.
+	// the address or the text it is sent with; a discount is a code, a
+	// percentage, a date and a short reason a rule or agent names
+	// ("birthday") — the birthday itself stays in the sealed profile.
 	TypeTicketEscalated: true,
 	TypeMessageQueued:   true,
+	TypeDiscountIssued:  true,
 }
 
 // PersonalFields returns the JSON paths of the personal fields of an event

@@ -75,3 +75,19 @@ func TestIsSealed(t *testing.T) {
 		}
 	}
 }
+
+// The birthday is personal data wherever it is written.
+func TestBirthdayIsPersonal(t *testing.T) {
+	for _, typ := range []string{TypeCustomerRegistered, TypeProfileUpdated} {
+		found := false
+		for _, f := range PersonalFields(typ) {
+			found = found || f == "birthday"
+		}
+		if !found {
+			t.Errorf("%s: birthday is not a personal field", typ)
+		}
+	}
+	if PersonalFields(TypeDiscountIssued) != nil || !withoutPersonalData[TypeDiscountIssued] {
+		t.Error("DiscountIssued must be declared without personal data")
+	}
+}

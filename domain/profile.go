@@ -1,6 +1,9 @@
 package domain
 
 import (
+	"strconv"
+	"time"
+
 	"github.com/google/uuid"
 	"golang.org/x/text/language"
 )
@@ -29,6 +32,10 @@ type CustomerRegistered struct {
 	// Address is the postal address as free text (several lines allowed);
 	// optional. It is personal data (see PersonalFields).
 	Address string `json:"address,omitempty"`
+	// Birthday is the customer's date of birth, "YYYY-MM-DD", or
+	// "--MM-DD" when the year is unknown (see ParseBirthday); optional. It
+	// is personal data (see PersonalFields).
+	Birthday string `json:"birthday,omitempty"`
 }
 
 // EventType implements Event.
@@ -43,6 +50,7 @@ func (e CustomerRegistered) Validate() error {
 	v.country("country", e.Country)
 	v.line("company", e.Company, false, maxName)
 	v.text("address", e.Address, false, maxAddress)
+	v.birthday("birthday", e.Birthday)
 	return v.err()
 }
 
@@ -57,6 +65,8 @@ type ProfileUpdated struct {
 	Country *string `json:"country,omitempty"`
 	Company *string `json:"company,omitempty"`
 	Address *string `json:"address,omitempty"`
+	// Birthday is "YYYY-MM-DD" or "--MM-DD" (see ParseBirthday).
+	Birthday *string `json:"birthday,omitempty"`
 }
 
 // EventType implements Event.
@@ -65,8 +75,8 @@ func (ProfileUpdated) EventType() string { return TypeProfileUpdated }
 // Validate implements Event.
 func (e ProfileUpdated) Validate() error {
 	var v validator
-	if e.Name == nil && e.Locale == nil && e.Country == nil && e.Company == nil && e.Address == nil {
-		v.add("", "at least one of name, locale, country, company, address is required")
+	if e.Name == nil && e.Locale == nil && e.Country == nil && e.Company == nil && e.Address == nil && e.Birthday == nil {
+		v.add("", "at least one of name, locale, country, company, address, birthday is required")
 	}
 	if e.Name != nil {
 		v.line("name", *e.Name, true, maxName)
@@ -82,6 +92,9 @@ func (e ProfileUpdated) Validate() error {
 	}
 	if e.Address != nil {
 		v.text("address", *e.Address, false, maxAddress)
+	}
+	if e.Birthday != nil {
+		v.birthday("birthday", *e.Birthday)
 	}
 	return v.err()
 }
@@ -221,5 +234,56 @@ func (v *validator) country(field, s string) {
 	r, err := language.ParseRegion(s)
 	if err != nil || len(s) != 2 || r.String() != s || !r.IsCountry() {
 		v.add(field, `must be an upper-case ISO 3166-1 alpha-2 country code such as "FR"`)
+	}
+}
+
+// Birthday is a parsed birthday: a month and day, and the year of birth
+// when it is known (0 when not).
+type Birthday struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// ParseBirthday parses a birthday written "YYYY-MM-DD" (a calendar date
+// between 1900 and 2199), or "--MM-DD" when the year is unknown (the ISO
+// 8601 / vCard form without a year; "--02-29" is allowed). It does not
+// judge a date in the future: the domain has no clock.
+func ParseBirthday(s string) (Birthday, error) {
+	bad := &ValidationError{Field: "birthday", Rule: `must be a date "YYYY-MM-DD", or "--MM-DD" when the year is unknown`}
+	if len(s) != 10 && len(s) != 7 {
+		return Birthday{}, bad
+	}
+	if len(s) == 10 {
+		t, err := time.Parse(time.DateOnly, s)
+		if err != nil || t.Format(time.DateOnly) != s || t.Year() < 1900 || t.Year() >= 2200 {
+			return Birthday{}, bad
+		}
+		return Birthday{Year: t.Year(), Month: t.Month(), Day: t.Day()}, nil
+	}
+	digits := func(s string) (int, bool) {
+		if len(s) != 2 || s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9' {
+			return 0, false
+		}
+		n, err := strconv.Atoi(s)
+		return n, err == nil
+	}
+	m, okM := digits(s[2:4])
+	d, okD := digits(s[5:7])
+	// A leap year (2000) admits --02-29.
+	if s[:2] != "--" || s[4] != '-' || !okM || !okD || m < 1 || m > 12 || d < 1 ||
+		time.Date(2000, time.Month(m), d, 0, 0, 0, 0, time.UTC).Day() != d {
+		return Birthday{}, bad
+	}
+	return Birthday{Month: time.Month(m), Day: d}, nil
+}
+
+// birthday checks an optional birthday ("" is none, or cleared).
+func (v *validator) birthday(field, s string) {
+	if s == "" {
+		return
+	}
+	if _, err := ParseBirthday(s); err != nil {
+		v.addErr(field, err)
 	}
 }

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"time"
+
 	"errors"
 	"strings"
 	"testing"
@@ -32,6 +34,11 @@ func TestValidate(t *testing.T) {
 	opp := ev[TypeOpportunityOpened].(OpportunityOpened)
 
 	with := func(e CustomerRegistered, f func(*CustomerRegistered)) CustomerRegistered { f(&e); return e }
+	disc := func(f func(*DiscountIssued)) DiscountIssued {
+		e := ev[TypeDiscountIssued].(DiscountIssued)
+		f(&e)
+		return e
+	}
 	withCall := func(f func(*CallLogged)) CallLogged { e := call; f(&e); return e }
 	withBuy := func(f func(*PurchaseCompleted)) PurchaseCompleted {
 		e := buy
@@ -64,6 +71,23 @@ func TestValidate(t *testing.T) {
 		{"profile clear company", ProfileUpdated{Company: ptr("")}, ""},
 		{"profile bad country", ProfileUpdated{Country: ptr("France")}, "country"},
 		{"profile locale", ProfileUpdated{Locale: ptr("pt-BR")}, ""},
+		{"profile birthday only", ProfileUpdated{Birthday: ptr("1988-07-14")}, ""},
+		{"profile clear birthday", ProfileUpdated{Birthday: ptr("")}, ""},
+		{"profile bad birthday", ProfileUpdated{Birthday: ptr("14/07/1988")}, "birthday"},
+		{"registered birthday", with(reg, func(e *CustomerRegistered) { e.Birthday = "1988-07-14" }), ""},
+		{"registered birthday without year", with(reg, func(e *CustomerRegistered) { e.Birthday = "--07-14" }), ""},
+		{"registered birthday feb 29 without year", with(reg, func(e *CustomerRegistered) { e.Birthday = "--02-29" }), ""},
+		{"registered birthday feb 29 leap year", with(reg, func(e *CustomerRegistered) { e.Birthday = "1992-02-29" }), ""},
+		{"registered birthday feb 29 common year", with(reg, func(e *CustomerRegistered) { e.Birthday = "1990-02-29" }), "birthday"},
+		{"registered birthday feb 30 without year", with(reg, func(e *CustomerRegistered) { e.Birthday = "--02-30" }), "birthday"},
+		{"registered birthday month 13", with(reg, func(e *CustomerRegistered) { e.Birthday = "--13-01" }), "birthday"},
+		{"registered birthday day 0", with(reg, func(e *CustomerRegistered) { e.Birthday = "--01-00" }), "birthday"},
+		{"registered birthday signed", with(reg, func(e *CustomerRegistered) { e.Birthday = "--+1-01" }), "birthday"},
+		{"registered birthday no dashes", with(reg, func(e *CustomerRegistered) { e.Birthday = "--0714" }), "birthday"},
+		{"registered birthday unpadded", with(reg, func(e *CustomerRegistered) { e.Birthday = "1988-7-14" }), "birthday"},
+		{"registered birthday before 1900", with(reg, func(e *CustomerRegistered) { e.Birthday = "1899-12-31" }), "birthday"},
+		{"registered birthday with time", with(reg, func(e *CustomerRegistered) { e.Birthday = "1988-07-14T00:00:00Z" }), "birthday"},
+		{"registered birthday blank", with(reg, func(e *CustomerRegistered) { e.Birthday = " " }), "birthday"},
 		{"identifier phone", IdentifierLinked{Kind: IdentifierPhone, Value: "0033 6 12 34 56 78"}, ""},
 		{"identifier external", IdentifierLinked{Kind: IdentifierExternal, Value: "Shopify:81723"}, ""},
 		{"identifier unknown kind", IdentifierLinked{Kind: "fax", Value: "+33612345678"}, "kind"},
@@ -212,6 +236,16 @@ func TestValidate(t *testing.T) {
 		{"queued push channel", MessageQueued{MessageID: messageID, Channel: ConsentPush, Template: "t", Purpose: PurposeService}, "channel"},
 		{"queued missing template", MessageQueued{MessageID: messageID, Channel: ConsentEmail, Purpose: PurposeService}, "template"},
 		{"queued analytics purpose", MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "t", Purpose: PurposeAnalytics}, "purpose"},
+		{"discount valid", ev[TypeDiscountIssued], ""},
+		{"discount nil id", disc(func(e *DiscountIssued) { e.DiscountID = uuid.Nil }), "discountId"},
+		{"discount missing code", disc(func(e *DiscountIssued) { e.Code = "" }), "code"},
+		{"discount lower-case code", disc(func(e *DiscountIssued) { e.Code = "bday-1a2b" }), "code"},
+		{"discount code with space", disc(func(e *DiscountIssued) { e.Code = "BDAY 1A2B" }), "code"},
+		{"discount zero percent", disc(func(e *DiscountIssued) { e.PercentOff = 0 }), "percentOff"},
+		{"discount 101 percent", disc(func(e *DiscountIssued) { e.PercentOff = 101 }), "percentOff"},
+		{"discount 100 percent", disc(func(e *DiscountIssued) { e.PercentOff = 100 }), ""},
+		{"discount no validity", disc(func(e *DiscountIssued) { e.ValidUntil = time.Time{} }), "validUntil"},
+		{"discount missing reason", disc(func(e *DiscountIssued) { e.Reason = "" }), "reason"},
 		{"queued campaign control chars", MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "t", Purpose: PurposeMarketing, Campaign: "a\nb"}, "campaign"},
 	}
 	// "nothing to change" updates name no field: they are reported on "".

@@ -56,8 +56,8 @@ func samples() []domain.Event {
 	order := uuid.MustParse("0c7d2e1f-3a4b-4c5d-9e6f-7a8b9c0d1e2f")
 	opp := uuid.MustParse("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
 	return []domain.Event{
-		domain.CustomerRegistered{CustomerID: zoe, Name: "Zoë Ångström-Nguyễn", Locale: "fr-FR", Country: "FR", Company: "Société Générale d'Électricité", Address: "12 rue des Lilas\n75011 Paris"},
-		domain.ProfileUpdated{Name: ptr("Zoë Nguyễn"), Company: ptr("Atelier <Zoë> & Fils"), Address: ptr("3 quai de la Loire, 75019 Paris")},
+		domain.CustomerRegistered{CustomerID: zoe, Name: "Zoë Ångström-Nguyễn", Locale: "fr-FR", Country: "FR", Company: "Société Générale d'Électricité", Address: "12 rue des Lilas\n75011 Paris", Birthday: "1988-07-14"},
+		domain.ProfileUpdated{Name: ptr("Zoë Nguyễn"), Company: ptr("Atelier <Zoë> & Fils"), Address: ptr("3 quai de la Loire, 75019 Paris"), Birthday: ptr("--02-29")},
 		domain.IdentifierLinked{Kind: domain.IdentifierEmail, Value: "  Zoe.Nguyen@Example.FR "},
 		domain.ConsentWithdrawn{Channel: domain.ConsentEmail, Purpose: domain.PurposeMarketing, Reason: "Zoë says: \"too many\" e-mails"},
 		domain.CustomerForgotten{Request: "DSR-2025-0042", Reason: "Zoë Nguyễn asked by phone"},

@@ -18,6 +18,7 @@ import (
 	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/customer360"
+	"github.com/cxledger/cxledger/projections/engage"
 	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/cxledger/cxledger/projections/pipeline"
 	"github.com/cxledger/cxledger/projections/recommend"
@@ -36,6 +37,8 @@ type Keys interface {
 	// through fn.
 	RevealFunc(ctx context.Context, customer uuid.UUID, s string, fn func(string) string) (string, error)
 }
+
+var _ engage.Scores = (*Service)(nil)
 
 // Service reads the read models of one backend.
 type Service struct {
@@ -232,6 +235,29 @@ func (s *Service) Score(ctx context.Context, id uuid.UUID) (analytics.Score, err
 		return err
 	})
 	return out, err
+}
+
+// ChurnRisk returns a customer's rhythm churn risk (analytics.Score's
+// ChurnRisk) as of at, scored against the analytics read model as it is
+// now; ok is false for a customer without a score (never bought, or no
+// rhythm known). It implements engage.Scores for the at-risk retention
+// rule, which asks at each check's due time rather than at s.Now.
+func (s *Service) ChurnRisk(ctx context.Context, id uuid.UUID, at time.Time) (risk float64, ok bool, err error) {
+	var sc analytics.Score
+	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+		var err error
+		sc, err = analytics.CustomerScore(ctx, r, id, at)
+		return err
+	})
+	switch {
+	case errors.Is(err, projections.ErrNotFound):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	case sc.ChurnRisk == nil:
+		return 0, false, nil
+	}
+	return *sc.ChurnRisk, true, nil
 }
 
 // NPS returns the Net Promoter Score report.

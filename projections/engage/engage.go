@@ -7,7 +7,12 @@
 //     some days after a purchase, unless the order was refunded by then
 //     (MessageQueued);
 //   - ThankYouWon ("thank_you_won") queues a thank-you message when an
-//     opportunity is won (MessageQueued).
+//     opportunity is won (MessageQueued);
+//   - BirthdayGreeting ("birthday_greeting") issues a discount and queues
+//     a greeting on the customer's birthday (DiscountIssued and
+//     MessageQueued, stored together or not at all);
+//   - AtRiskRetention ("at_risk_retention") queues a win-back offer when
+//     the customer's churn risk crosses a threshold (MessageQueued).
 //
 // Everything a rule decides is itself an event on the customer's timeline,
 // caused by its trigger (the event, or the timer the event scheduled), so
@@ -19,10 +24,10 @@
 // emitted id is derived from the trigger, so a redone batch or a replay
 // emits nothing twice.
 //
-// Not here yet: the birthday greeting (the birthday would be sealed
-// personal data, which a reactor cannot read without the keyring) and the
-// at-risk retention trigger (it needs the analytics churn score as of a
-// given time). They come next.
+// Two rules read beyond the log, through interfaces they declare: the
+// birthday greeting opens the sealed birthday with a Revealer (the
+// keyring), the at-risk trigger asks Scores for the churn risk as of a
+// check (the analytics read model).
 package engage
 
 import (
@@ -41,6 +46,8 @@ var (
 	_ reactor.Reactor = (*SLAEscalation)(nil)
 	_ reactor.Reactor = (*PurchaseFollowUp)(nil)
 	_ reactor.Reactor = (*ThankYouWon)(nil)
+	_ reactor.Reactor = (*BirthdayGreeting)(nil)
+	_ reactor.Reactor = (*AtRiskRetention)(nil)
 )
 
 // Message describes the message a rule queues (domain.MessageQueued).

@@ -364,7 +364,7 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 		for _, f := range []struct {
 			name string
 			set  bool
-		}{{"name", ev.Name != nil}, {"locale", ev.Locale != nil}, {"country", ev.Country != nil}, {"company", ev.Company != nil}, {"address", ev.Address != nil}} {
+		}{{"name", ev.Name != nil}, {"locale", ev.Locale != nil}, {"country", ev.Country != nil}, {"company", ev.Company != nil}, {"address", ev.Address != nil}, {"birthday", ev.Birthday != nil}} {
 			if f.set {
 				fields = append(fields, f.name)
 			}
@@ -528,6 +528,21 @@ func Summarize(e domain.Envelope) (full, redacted string) {
 		}
 		if ev.Campaign != "" {
 			s += ", campaign " + Clip(ev.Campaign)
+		}
+		return same(s)
+	case domain.DiscountIssued:
+		s := "Discount issued"
+		if ev.PercentOff != 0 {
+			s += ": " + strconv.Itoa(ev.PercentOff) + "% off"
+		}
+		if ev.Code != "" {
+			s += ", code " + Clip(ev.Code)
+		}
+		if !ev.ValidUntil.IsZero() {
+			s += ", valid until " + ev.ValidUntil.UTC().Format(time.DateOnly)
+		}
+		if ev.Reason != "" {
+			s += " (" + Clip(ev.Reason) + ")"
 		}
 		return same(s)
 	}

@@ -355,6 +355,9 @@ func TestSummarize(t *testing.T) {
 		{domain.TicketEscalated{TicketID: order1, Priority: domain.PriorityHigh, Breach: "no first response within 4h", SLASeconds: 14400}, "Ticket 44de0bb8… escalated (high): no first response within 4h", "Ticket 44de0bb8… escalated (high): no first response within 4h"},
 		{domain.MessageQueued{MessageID: order2, Channel: domain.ConsentEmail, Template: "thank-you-won", Purpose: domain.PurposeService}, "Message queued: thank-you-won by email (service)", "Message queued: thank-you-won by email (service)"},
 		{domain.MessageQueued{MessageID: order2, Channel: domain.ConsentSMS, Template: "winback", Purpose: domain.PurposeMarketing, Campaign: "été-2025"}, "Message queued: winback by sms (marketing), campaign été-2025", "Message queued: winback by sms (marketing), campaign été-2025"},
+		{domain.DiscountIssued{DiscountID: order2, Code: "BDAY-1A2B3C4D", PercentOff: 10, ValidUntil: time.Date(2025, 8, 13, 0, 0, 0, 0, time.UTC), Reason: "birthday"}, "Discount issued: 10% off, code BDAY-1A2B3C4D, valid until 2025-08-13 (birthday)", "Discount issued: 10% off, code BDAY-1A2B3C4D, valid until 2025-08-13 (birthday)"},
+		{domain.ProfileUpdated{Birthday: new("1988-07-14")}, "Profile updated: birthday", "Profile updated: birthday"},
+		{domain.ProfileUpdated{Locale: new("fr-FR"), Birthday: new("")}, "Profile updated: locale, birthday", "Profile updated: locale, birthday"},
 		{nil, "", ""},
 	} {
 		full, redacted := timeline.Summarize(env(c.ev))
