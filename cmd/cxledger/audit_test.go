@@ -429,8 +429,8 @@ func TestServeRunsLoyalty(t *testing.T) {
 // TestServeRunsAutomations: --automations thank_you_won queues the
 // thank-you message when an opportunity is won, caused by the win.
 func TestServeRunsAutomations(t *testing.T) {
-	names, err := parseAutomations("thank_you_won, sla_escalation")
-	if err != nil || len(names) != 2 {
+	names, err := parseAutomations("all")
+	if err != nil || len(names) != 5 {
 		t.Fatalf("parseAutomations = %v, %v", names, err)
 	}
 	if _, err := parseAutomations("birthday_party"); err == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
+	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
@@ -542,7 +543,7 @@ func parseRates(s string) (map[string]loyalty.Rate, error) {
 }
 
 // builtinNames are the built-in automations (projections/engage).
-var builtinNames = []string{"sla_escalation", "purchase_follow_up", "thank_you_won"}
+var builtinNames = []string{"sla_escalation", "purchase_follow_up", "thank_you_won", "birthday_greeting", "at_risk_retention"}
 
 // parseAutomations reads a comma-separated list of builtinNames, or "all".
 func parseAutomations(s string) ([]string, error) {
@@ -571,6 +572,16 @@ func (m *Main) builtin(name string) (reactor.Reactor, error) {
 		return engage.NewPurchaseFollowUp(engage.FollowUpConfig{})
 	case "thank_you_won":
 		return engage.NewThankYouWon(engage.ThankYouConfig{})
+	case "birthday_greeting":
+		// The birthday is sealed personal data: the reactor reveals it in
+		// memory to schedule the greeting (an erased one cancels it).
+		var keys engage.Revealer
+		if m.keys != nil {
+			keys = m.keys
+		}
+		return engage.NewBirthdayGreeting(engage.BirthdayConfig{}, keys)
+	case "at_risk_retention":
+		return engage.NewAtRiskRetention(engage.AtRiskConfig{}, query.New(m.rm))
 	}
 	return nil, fmt.Errorf("unknown automation %q", name)
 }
