@@ -14,6 +14,7 @@ import (
 	"github.com/cxledger/cxledger/projections/engage"
 	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/cxledger/cxledger/projections/reactor"
+	"github.com/cxledger/cxledger/projections/reactor/reactortest"
 )
 
 // weeklyRisk is a churn risk per whole day after base; a day not listed
@@ -61,7 +62,7 @@ func TestAtRiskRetention(t *testing.T) {
 				for _, e := range tt.history {
 					add(t, s, base, e)
 				}
-				clk := &clock{now: base.Add(tt.at)}
+				clk := reactortest.NewClock(base.Add(tt.at))
 				check := func(when string) {
 					t.Helper()
 					got := emitted(t, s, name)

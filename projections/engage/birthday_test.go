@@ -19,6 +19,7 @@ import (
 	"github.com/cxledger/cxledger/projections/engage"
 	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/cxledger/cxledger/projections/reactor"
+	"github.com/cxledger/cxledger/projections/reactor/reactortest"
 )
 
 // fakeKeys reveals the tokens it knows; anything else comes back as is.
@@ -193,7 +194,7 @@ func TestBirthdayGreeting(t *testing.T) {
 				r := must(engage.NewBirthdayGreeting(tt.cfg, keys))
 				s := memstore.New(memstore.Config{})
 				tt.store(t, s)
-				clk := &clock{now: base}
+				clk := reactortest.NewClock(base)
 				if !tt.quiet.IsZero() {
 					clk.Set(tt.quiet)
 					run(t, s, b, r, clk)

@@ -2,10 +2,8 @@ package engage_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,56 +16,15 @@ import (
 	"github.com/cxledger/cxledger/projections/engage"
 	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/cxledger/cxledger/projections/reactor"
+	"github.com/cxledger/cxledger/projections/reactor/reactortest"
 )
 
-// ledgerAppender decides each emission against the customer's folded
-// history as the ledger's write path does (domain.Customer.CheckAt at its
-// occurred-at), so what the aggregate forbids is refused with
-// domain.ErrRejected; an id already stored is success.
-type ledgerAppender struct{ s eventstore.Store }
-
-func (a ledgerAppender) Append(ctx context.Context, customer uuid.UUID, events ...reactor.Emitted) error {
-	recs, err := a.s.ReadStream(ctx, domain.StreamID(customer), eventstore.ReadStreamOptions{Limit: 10000})
-	if err != nil {
-		return err
-	}
-	c := domain.NewCustomer(customer)
-	for _, r := range recs {
-		e, err := projections.Envelope(r)
-		if err != nil {
-			return err
-		}
-		c.ApplyAt(e.Event, e.Metadata.OccurredAt)
-	}
-	data := make([]eventstore.EventData, len(events))
-	for i, e := range events {
-		if err := c.CheckAt(e.Event, e.Metadata.OccurredAt); err != nil {
-			return err
-		}
-		c.ApplyAt(e.Event, e.Metadata.OccurredAt)
-		typ, v, raw, err := domain.Encode(e.Event)
-		if err != nil {
-			return err
-		}
-		md := eventstore.Metadata(e.Metadata)
-		md.SchemaVersion = v
-		data[i] = eventstore.EventData{ID: e.ID, Type: typ, Data: raw, Metadata: md}
-	}
-	_, err = a.s.Append(ctx, domain.StreamID(customer), eventstore.Any, data...)
-	if errors.Is(err, eventstore.ErrDuplicateEvent) {
-		return nil
-	}
-	return err
-}
+// ledgerAppender decides each emission against the customer's history as
+// the ledger's write path does.
+type ledgerAppender = reactortest.Appender
 
 // clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
+type clock = reactortest.Clock
 
 var (
 	base     = time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
@@ -124,7 +81,7 @@ func emitted(t *testing.T, s eventstore.Store, name string) []domain.Envelope {
 // timer is left at the clock's time, then a few timer rounds more.
 func run(t *testing.T, s eventstore.Store, b projections.Backend, r reactor.Reactor, clk *clock) {
 	t.Helper()
-	e := reactor.New(s, b, ledgerAppender{s}, reactor.Config{
+	e := reactor.New(s, b, ledgerAppender{Store: s}, reactor.Config{
 		Now: clk.Now, TimerInterval: 5 * time.Millisecond, RetryDelay: 5 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	})
@@ -321,7 +278,7 @@ func TestRules(t *testing.T) {
 					ids[i] = add(t, s, base.Add(f.at), f.ev)
 				}
 				name := tt.reactor.Name()
-				clk := &clock{now: base}
+				clk := reactortest.NewClock(base)
 				if tt.quiet > 0 {
 					clk.Set(base.Add(tt.quiet))
 					run(t, s, b, tt.reactor, clk)

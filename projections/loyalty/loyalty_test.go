@@ -2,7 +2,6 @@ package loyalty_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -16,79 +15,22 @@ import (
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/loyalty"
 	"github.com/cxledger/cxledger/projections/reactor"
+	"github.com/cxledger/cxledger/projections/reactor/reactortest"
 )
 
 // clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
+type clock = reactortest.Clock
 
 var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-// fold reads customer's stream into the aggregate, and the ids stored.
-func fold(ctx context.Context, s eventstore.Store, customer uuid.UUID) (*domain.Customer, map[uuid.UUID]bool, error) {
-	recs, err := s.ReadStream(ctx, domain.StreamID(customer), eventstore.ReadStreamOptions{Limit: 10000})
-	if err != nil && !errors.Is(err, eventstore.ErrNotFound) {
-		return nil, nil, err
-	}
-	c := domain.NewCustomer(customer)
-	ids := make(map[uuid.UUID]bool, len(recs))
-	for _, r := range recs {
-		e, err := projections.Envelope(r)
-		if err != nil {
-			return nil, nil, err
-		}
-		c.ApplyAt(e.Event, e.Metadata.OccurredAt)
-		ids[r.ID] = true
-	}
-	return c, ids, nil
-}
-
-// ledgerAppender is the write path in small: an id already stored is a
-// success, otherwise the aggregate decides (domain.Customer.CheckAt).
-type ledgerAppender struct {
-	s   eventstore.Store
-	now func() time.Time
-}
-
-func (a ledgerAppender) Append(ctx context.Context, customer uuid.UUID, events ...reactor.Emitted) error {
-	for _, e := range events {
-		c, ids, err := fold(ctx, a.s, customer)
-		if err != nil {
-			return err
-		}
-		if ids[e.ID] {
-			continue
-		}
-		if err := e.Metadata.Validate(a.now()); err != nil {
-			return err
-		}
-		if err := c.CheckAt(e.Event, e.Metadata.OccurredAt); err != nil {
-			return err
-		}
-		typ, v, raw, err := domain.Encode(e.Event)
-		if err != nil {
-			return err
-		}
-		md := eventstore.Metadata(e.Metadata)
-		md.SchemaVersion = v
-		_, err = a.s.Append(ctx, domain.StreamID(customer), eventstore.Any, eventstore.EventData{ID: e.ID, Type: typ, Data: raw, Metadata: md})
-		if err != nil && !errors.Is(err, eventstore.ErrDuplicateEvent) {
-			return err
-		}
-	}
-	return nil
-}
+// ledgerAppender is the write path in small (reactortest.Appender).
+type ledgerAppender = reactortest.Appender
 
 // storeBalances folds the customer's stream, as adapters/ledger will.
 type storeBalances struct{ s eventstore.Store }
 
 func (b storeBalances) Earning(ctx context.Context, customer, earning uuid.UUID) (int64, bool, error) {
-	c, _, err := fold(ctx, b.s, customer)
+	c, _, err := reactortest.Fold(ctx, b.s, customer)
 	if err != nil {
 		return 0, false, err
 	}
@@ -103,7 +45,7 @@ var rates = map[string]loyalty.Rate{
 
 func appendEvent(t *testing.T, s eventstore.Store, customer uuid.UUID, at time.Time, e domain.Event) {
 	t.Helper()
-	c, _, err := fold(context.Background(), s, customer)
+	c, _, err := reactortest.Fold(context.Background(), s, customer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +95,7 @@ func start(t *testing.T, s eventstore.Store, b projections.Backend, clk *clock, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := reactor.New(s, b, ledgerAppender{s: s, now: clk.Now}, reactor.Config{
+	e := reactor.New(s, b, ledgerAppender{Store: s, Now: clk.Now}, reactor.Config{
 		Now: clk.Now, TimerInterval: 10 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	})
@@ -248,7 +190,7 @@ func expired(t *testing.T, s eventstore.Store) []stored {
 func TestEarnsAtTheCurrencyRate(t *testing.T) {
 	t.Parallel()
 	s := memstore.New(memstore.Config{})
-	clk := &clock{now: base.Add(time.Hour)}
+	clk := reactortest.NewClock(base.Add(time.Hour))
 	amelie := register(t, s, "Amélie Poulain")
 	eur := purchase(t, s, amelie, base, 12990, "EUR")                 // 129.90 € → 129
 	jpy := purchase(t, s, amelie, base.Add(time.Minute), 1500, "JPY") // ¥1500 → 15
@@ -278,7 +220,7 @@ func TestEarnsAtTheCurrencyRate(t *testing.T) {
 	if st := status(t, r.e); st.Pending != 2 || !st.NextDue.Equal(want[0].ExpiresAt) {
 		t.Errorf("status = %+v, want two expiry timers, the first at %s", st, want[0].ExpiresAt)
 	}
-	c, _, err := fold(context.Background(), s, amelie)
+	c, _, err := reactortest.Fold(context.Background(), s, amelie)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +232,7 @@ func TestEarnsAtTheCurrencyRate(t *testing.T) {
 func TestNoExpiry(t *testing.T) {
 	t.Parallel()
 	s := memstore.New(memstore.Config{})
-	clk := &clock{now: base.Add(time.Hour)}
+	clk := reactortest.NewClock(base.Add(time.Hour))
 	c := register(t, s, "Jean Dupont")
 	purchase(t, s, c, base, 2000, "EUR")
 	r := start(t, s, projections.NewMemory(), clk, loyalty.Config{Rates: rates})
@@ -334,7 +276,7 @@ func checkExpired(t *testing.T, s eventstore.Store, amelie, jean uuid.UUID) {
 		t.Errorf("expiry = %+v for %s at %s, want %+v for Amélie at %s", got[0].event, got[0].customer, got[0].md.OccurredAt, want, base.Add(expiry))
 	}
 	for _, c := range []uuid.UUID{amelie, jean} {
-		agg, _, err := fold(context.Background(), s, c)
+		agg, _, err := reactortest.Fold(context.Background(), s, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,7 +300,7 @@ func earningOf(t *testing.T, s eventstore.Store, customer uuid.UUID) uuid.UUID {
 func TestExpiresTheRemainderAtExpiresAt(t *testing.T) {
 	t.Parallel()
 	s := memstore.New(memstore.Config{})
-	clk := &clock{now: base.Add(2 * time.Hour)}
+	clk := reactortest.NewClock(base.Add(2 * time.Hour))
 	amelie, jean, r := expiryScenario(t, s, clk, projections.NewMemory())
 
 	clk.Set(base.Add(expiry - time.Second))
@@ -379,7 +321,7 @@ func TestReplayEmitsNothingTwice(t *testing.T) {
 	t.Parallel()
 	s := memstore.New(memstore.Config{})
 	b := projections.NewMemory()
-	clk := &clock{now: base.Add(2 * time.Hour)}
+	clk := reactortest.NewClock(base.Add(2 * time.Hour))
 	amelie, jean, r := expiryScenario(t, s, clk, b)
 	clk.Set(base.Add(expiry))
 	waitFor(t, "the expiry", func() bool { return len(expired(t, s)) == 1 })
@@ -406,7 +348,7 @@ func TestRestartBeforeExpiry(t *testing.T) {
 	t.Parallel()
 	s := memstore.New(memstore.Config{})
 	b := projections.NewMemory()
-	clk := &clock{now: base.Add(2 * time.Hour)}
+	clk := reactortest.NewClock(base.Add(2 * time.Hour))
 	amelie, jean, r := expiryScenario(t, s, clk, b)
 	if st := status(t, r.e); st.Pending != 2 {
 		t.Fatalf("%d timers pending, want 2", st.Pending)

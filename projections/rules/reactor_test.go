@@ -15,47 +15,14 @@ import (
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/cxledger/cxledger/projections/reactor"
+	"github.com/cxledger/cxledger/projections/reactor/reactortest"
 	"github.com/cxledger/cxledger/projections/rules"
 )
 
-// ledgerAppender decides each emission against the customer's folded
-// history as the ledger's write path does (domain.Customer.CheckAt at its
-// occurred-at), so a marketing message without consent is refused with
-// domain.ErrRejected; an id already stored is success.
-type ledgerAppender struct{ s eventstore.Store }
-
-func (a ledgerAppender) Append(ctx context.Context, customer uuid.UUID, events ...reactor.Emitted) error {
-	recs, err := a.s.ReadStream(ctx, domain.StreamID(customer), eventstore.ReadStreamOptions{Limit: 10000})
-	if err != nil {
-		return err
-	}
-	c := domain.NewCustomer(customer)
-	for _, r := range recs {
-		e, err := projections.Envelope(r)
-		if err != nil {
-			return err
-		}
-		c.ApplyAt(e.Event, e.Metadata.OccurredAt)
-	}
-	data := make([]eventstore.EventData, len(events))
-	for i, e := range events {
-		if err := c.CheckAt(e.Event, e.Metadata.OccurredAt); err != nil {
-			return err
-		}
-		typ, v, raw, err := domain.Encode(e.Event)
-		if err != nil {
-			return err
-		}
-		md := eventstore.Metadata(e.Metadata)
-		md.SchemaVersion = v
-		data[i] = eventstore.EventData{ID: e.ID, Type: typ, Data: raw, Metadata: md}
-	}
-	_, err = a.s.Append(ctx, domain.StreamID(customer), eventstore.Any, data...)
-	if errors.Is(err, eventstore.ErrDuplicateEvent) {
-		return nil
-	}
-	return err
-}
+// ledgerAppender decides each emission against the customer's history as
+// the ledger's write path does: a marketing message without consent is
+// refused with domain.ErrRejected.
+type ledgerAppender = reactortest.Appender
 
 const engineRules = `{"rules":[
  {"name":"follow_up","on":"PurchaseCompleted","when":[{"field":"amount","op":">=","value":5000}],
@@ -114,7 +81,7 @@ func TestReactorOnEngine(t *testing.T) {
 		add(t, s, refunded, past.Add(time.Minute), domain.PurchaseCompleted{OrderID: order2, Amount: 9900, Currency: "PLN", Lines: []domain.OrderLine{{SKU: "kawa", Quantity: 3, UnitAmount: 3300}}})
 		add(t, s, refunded, past.Add(2*time.Hour), domain.RefundIssued{RefundID: uuid.New(), OrderID: order2, Amount: 9900, Currency: "PLN", Reason: "zwrot"})
 
-		e := reactor.New(s, b, ledgerAppender{s}, reactor.Config{TimerInterval: 10 * time.Millisecond, RetryDelay: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		e := reactor.New(s, b, ledgerAppender{Store: s}, reactor.Config{TimerInterval: 10 * time.Millisecond, RetryDelay: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 		for _, r := range rs {
 			if err := e.Register(rules.Reactor(r, nil)); err != nil {
 				t.Fatal(err)
