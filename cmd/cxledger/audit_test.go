@@ -477,3 +477,18 @@ func TestServeRunsAutomations(t *testing.T) {
 		})
 	}
 }
+
+// The attribution window comes from CXLEDGER_ATTRIBUTION_WINDOW, checked.
+func TestAttributionWindowFromEnv(t *testing.T) {
+	t.Setenv(envAttributionWindow, "72h")
+	d, err := catalogDeps(nil)
+	if err != nil || d.Attribution.Window != 72*time.Hour {
+		t.Fatalf("deps = %+v, %v", d.Attribution, err)
+	}
+	for _, bad := range []string{"a week", "-1h", "9000h"} {
+		t.Setenv(envAttributionWindow, bad)
+		if _, err := catalogDeps(nil); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,7 +45,11 @@ func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		defer kr.Close()
-		all := catalog.All(catalogDeps(kr))
+		deps, err := catalogDeps(kr)
+		if err != nil {
+			return err
+		}
+		all := catalog.All(deps)
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			eng, err := projections.NewEngine(e.store, b, projections.Config{Logger: e.log})
 			if err != nil {
@@ -94,7 +99,11 @@ func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		defer kr.Close()
-		ps, _ := catalog.Select(catalogDeps(kr), e.args...)
+		deps, err := catalogDeps(kr)
+		if err != nil {
+			return err
+		}
+		ps, _ := catalog.Select(deps, e.args...)
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			start := time.Now()
 			progress := func(p projections.Progress) {
@@ -266,9 +275,26 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 
 // catalogDeps are the read models' dependencies on the keyring: the
 // identity index opens and blinds identifiers with it.
-func catalogDeps(kr *keyring.Keyring) catalog.Deps {
-	return catalog.Deps{Identifiers: kr}
+func catalogDeps(kr *keyring.Keyring) (catalog.Deps, error) {
+	d := catalog.Deps{Identifiers: kr}
+	if v := os.Getenv(envAttributionWindow); v != "" {
+		w, err := time.ParseDuration(v)
+		if err != nil {
+			return catalog.Deps{}, usageErr("%s=%q: want a duration such as 168h", envAttributionWindow, v)
+		}
+		d.Attribution.Window = w
+		if err := d.Attribution.Validate(); err != nil {
+			return catalog.Deps{}, usageErr("%s: %v", envAttributionWindow, err)
+		}
+	}
+	return d, nil
 }
+
+// envAttributionWindow sets the campaign attribution window of every
+// command that builds the read models (they must agree: the attribution
+// read model refuses to continue under another window, and asks for a
+// rebuild).
+const envAttributionWindow = "CXLEDGER_ATTRIBUTION_WINDOW"
 
 func names(ps []projections.Projection) string {
 	var s []string

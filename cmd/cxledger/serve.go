@@ -227,7 +227,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.engine, err = projections.NewEngine(m.store, m.rm, projections.Config{Logger: m.Log}); err != nil {
 		return fmt.Errorf("projection engine: %w", err)
 	}
-	readModels := catalog.All(catalogDeps(m.keys))
+	deps, err := catalogDeps(m.keys)
+	if err != nil {
+		return err
+	}
+	readModels := catalog.All(deps)
 	for _, p := range readModels {
 		if err := m.engine.Register(p); err != nil {
 			return fmt.Errorf("projection engine: %w", err)

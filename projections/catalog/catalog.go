@@ -22,6 +22,9 @@ type Deps struct {
 	// identity index (adapters/keyring.Keyring); nil: plaintext. Every
 	// process building or querying the index must pass the same keys.
 	Identifiers identity.Keys
+	// Attribution configures campaign attribution (its window); the zero
+	// value is the default.
+	Attribution attribution.Config
 }
 
 // All returns a fresh instance of every read model, in a stable order.
@@ -35,7 +38,7 @@ func All(d Deps) []projections.Projection {
 		analytics.NewChannels(analytics.Config{}),
 		analytics.NewTickets(analytics.Config{}),
 		recommend.New(recommend.Config{}),
-		attribution.New(attribution.Config{}),
+		attribution.New(d.Attribution),
 	}
 }
 
