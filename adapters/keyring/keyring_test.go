@@ -141,8 +141,10 @@ func TestSealEveryEventType(t *testing.T) {
 					t.Errorf("personal field %q is not in %s's JSON %s: the table names a field that does not exist", p, typ, data)
 				}
 			}
+			// Outside the tokens: base64 ciphertext may spell "zoe" by chance.
+			bare := keyring.ReplaceTokens(string(sealed), func(keyring.Token, string) string { return "" })
 			for _, word := range []string{"Zoë", "Zoe", "zoe", "Lilas", "+33", "Marta Kowalska"} {
-				if bytes.Contains(sealed, []byte(word)) {
+				if strings.Contains(bare, word) {
 					t.Errorf("sealed data still contains %q: %s", word, sealed)
 				}
 			}
