@@ -118,37 +118,11 @@ func start(t *testing.T, s eventstore.Store, b projections.Backend, clk *clock, 
 	return &running{e: e, stop: stop}
 }
 
-func status(t *testing.T, e *reactor.Engine) reactor.Status {
-	t.Helper()
-	st, err := e.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st[0]
-}
+func status(t *testing.T, e *reactor.Engine) reactor.Status { return reactortest.Status(t, e) }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { reactortest.WaitFor(t, what, cond) }
 
-// settle waits until the reactor has committed the whole log, then a few
-// timer rounds.
-func settle(t *testing.T, s eventstore.Store, e *reactor.Engine) {
-	t.Helper()
-	head, err := s.Head(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "checkpoint at head", func() bool { st := status(t, e); return st.Checkpoint >= head && st.Error == "" })
-	time.Sleep(80 * time.Millisecond)
-}
+func settle(t *testing.T, s eventstore.Store, e *reactor.Engine) { reactortest.Settle(t, s, e) }
 
 // loyaltyEvents returns the loyalty events of s, in log order, with the
 // customer of each.

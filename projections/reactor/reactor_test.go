@@ -17,6 +17,7 @@ import (
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/cxledger/cxledger/projections/reactor"
+	"github.com/cxledger/cxledger/projections/reactor/reactortest"
 	"github.com/google/uuid"
 )
 
@@ -160,37 +161,11 @@ func start(t *testing.T, s eventstore.Store, b projections.Backend, cfg reactor.
 	return &running{e: e, stop: stop}
 }
 
-func status(t *testing.T, e *reactor.Engine) reactor.Status {
-	t.Helper()
-	st, err := e.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st[0]
-}
+func status(t *testing.T, e *reactor.Engine) reactor.Status { return reactortest.Status(t, e) }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { reactortest.WaitFor(t, what, cond) }
 
-// settle waits until the reactor has committed the whole log and a few
-// timer rounds have passed.
-func settle(t *testing.T, s eventstore.Store, e *reactor.Engine) {
-	t.Helper()
-	head, err := s.Head(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "checkpoint at head", func() bool { return status(t, e).Checkpoint >= head })
-	time.Sleep(150 * time.Millisecond)
-}
+func settle(t *testing.T, s eventstore.Store, e *reactor.Engine) { reactortest.Settle(t, s, e) }
 
 // once checks that every note has its own causation: nothing was emitted
 // twice.

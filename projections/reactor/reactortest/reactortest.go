@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/google/uuid"
@@ -103,4 +104,38 @@ func (a Appender) Append(ctx context.Context, customer uuid.UUID, events ...reac
 		return nil
 	}
 	return err
+}
+
+// Status returns the status of e's first reactor.
+func Status(t testing.TB, e *reactor.Engine) reactor.Status {
+	t.Helper()
+	st, err := e.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st[0]
+}
+
+// WaitFor polls cond for up to 10 s, failing the test with what.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Settle waits until e's first reactor has committed the whole log of s
+// without an error, then lets a few timer rounds pass.
+func Settle(t testing.TB, s eventstore.Store, e *reactor.Engine) {
+	t.Helper()
+	head, err := s.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, "checkpoint at head", func() bool { st := Status(t, e); return st.Checkpoint >= head && st.Error == "" })
+	time.Sleep(150 * time.Millisecond)
 }
