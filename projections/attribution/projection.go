@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -296,19 +297,7 @@ type state struct {
 }
 
 func purchaseCmp(a, b purchase) int {
-	if c := a.At.Compare(b.At); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Order, b.Order); c != 0 {
-		return c
-	}
-	if a.Amount != b.Amount {
-		if a.Amount < b.Amount {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a.Currency, b.Currency)
+	return cmp.Or(a.At.Compare(b.At), strings.Compare(a.Order, b.Order), cmp.Compare(a.Amount, b.Amount), strings.Compare(a.Currency, b.Currency))
 }
 
 // refund is a stored RefundIssued.
@@ -321,22 +310,7 @@ type refund struct {
 }
 
 func refundCmp(a, b refund) int {
-	if c := a.At.Compare(b.At); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.ID, b.ID); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Order, b.Order); c != 0 {
-		return c
-	}
-	if a.Amount != b.Amount {
-		if a.Amount < b.Amount {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a.Currency, b.Currency)
+	return cmp.Or(a.At.Compare(b.At), strings.Compare(a.ID, b.ID), strings.Compare(a.Order, b.Order), cmp.Compare(a.Amount, b.Amount), strings.Compare(a.Currency, b.Currency))
 }
 
 // touchRecord holds a customer's qualifying touches of one UTC month.

@@ -33,16 +33,7 @@ const engineRules = `{"rules":[
 
 func add(t *testing.T, s eventstore.Store, customer uuid.UUID, at time.Time, e domain.Event) uuid.UUID {
 	t.Helper()
-	typ, v, data, err := domain.Encode(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := uuid.New()
-	md := eventstore.Metadata{OccurredAt: at, Actor: "user:agent-7", Channel: "web", SchemaVersion: v}
-	if _, err := s.Append(context.Background(), domain.StreamID(customer), eventstore.Any, eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: md}); err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return reactortest.Add(t, s, customer, at, e)
 }
 
 func ofType(t *testing.T, s eventstore.Store, customer uuid.UUID, typ string) []eventstore.Record {

@@ -139,3 +139,19 @@ func Settle(t testing.TB, s eventstore.Store, e *reactor.Engine) {
 	WaitFor(t, "checkpoint at head", func() bool { st := Status(t, e); return st.Checkpoint >= head && st.Error == "" })
 	time.Sleep(150 * time.Millisecond)
 }
+
+// Add appends e to customer's stream directly (no decision), at the
+// occurred-at at, by a test agent, and returns its id.
+func Add(t testing.TB, s eventstore.Store, customer uuid.UUID, at time.Time, e domain.Event) uuid.UUID {
+	t.Helper()
+	typ, v, data, err := domain.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	md := eventstore.Metadata{OccurredAt: at, Actor: "user:agent-7", Channel: "web", SchemaVersion: v}
+	if _, err := s.Append(context.Background(), domain.StreamID(customer), eventstore.Any, eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: md}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
