@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"net/url"
 	"os"
 	"strings"
@@ -31,14 +31,17 @@ func withReadModels(ctx context.Context, e *env, fn func(projections.Backend) er
 }
 
 func init() {
-	register(command{"project", "keep every read model current (catch up, then live) until interrupted", projectCommand})
+	register(command{name: "project", short: "keep every read model current (catch up, then live) until interrupted", flags: projectCommand})
 }
 
-func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func projectCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	every := fs.Duration("status-every", 10*time.Second, "how often to log each read model's lag (0: never)")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("project takes no arguments")
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
@@ -85,14 +88,17 @@ func logStatus(ctx context.Context, eng *projections.Engine, e *env, every time.
 }
 
 func init() {
-	register(command{"replay", "rebuild read models from position 0 beside the live ones, then switch", replayCommand})
+	register(command{name: "replay", args: "[NAME...]", short: "rebuild read models from position 0 beside the live ones, then switch", flags: replayCommand})
 }
 
-func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func replayCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	batch := fs.Int("batch", 0, "events per read-model transaction (default 8192)")
 	return func(ctx context.Context, e *env) error {
 		if _, unknown := catalog.Select(catalog.Deps{}, e.args...); len(unknown) > 0 {
 			return usageErr("unknown read model %s (have %s)", strings.Join(unknown, ", "), names(catalog.All(catalog.Deps{})))
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
@@ -129,10 +135,10 @@ func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 }
 
 func init() {
-	register(command{"status", "each read model's namespace, checkpoint, lag and state digest", statusCommand})
+	register(command{name: "status", args: "[NAME...]", short: "each read model's namespace, checkpoint, lag and state digest", flags: statusCommand})
 }
 
-func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	digest := fs.Bool("digest", true, "compute each read model's state digest (SHA-256 over its contents)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, e *env) error {
@@ -140,6 +146,9 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		ps, unknown := catalog.Select(catalog.Deps{}, e.args...)
 		if len(unknown) > 0 {
 			return usageErr("unknown read model %s", strings.Join(unknown, ", "))
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		head, err := e.store.Head(ctx)
 		if err != nil {
@@ -199,10 +208,10 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 }
 
 func init() {
-	register(command{"view", "a customer's unified view (by id, or --identifier email:ana@example.com); --as-of DATE: as of a past moment", viewCommand})
+	register(command{name: "view", args: "ID | --identifier KIND:VALUE", short: "a customer's unified view (by id, or --identifier email:ana@example.com); --as-of DATE: as of a past moment", flags: viewCommand})
 }
 
-func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func viewCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	ident := fs.String("identifier", "", "find the customer by identifier: email:…, phone:…, or external:system:id")
 	asOf := fs.String("as-of", "", "the view as of this moment (RFC 3339 or YYYY-MM-DD), folded from the log")
 	basis := fs.String("basis", "recorded", "with --as-of: recorded (what the ledger knew then) or occurred (what had happened by then)")
@@ -219,6 +228,17 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		clock, err := query.ParseBasis(*basis)
 		if err != nil {
 			return usageErr("--basis %q: want recorded or occurred", *basis)
+		}
+		if _, _, ok := strings.Cut(*ident, ":"); *ident != "" && !ok {
+			return usageErr("--identifier wants kind:value, e.g. email:ana@example.com")
+		}
+		if len(e.args) == 1 {
+			if _, err := uuid.Parse(e.args[0]); err != nil {
+				return usageErr("customer id: %v", err)
+			}
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {

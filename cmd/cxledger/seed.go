@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/keyring"
@@ -13,10 +13,10 @@ import (
 )
 
 func init() {
-	register(command{"seed", "append a deterministic, realistic CRM history (demo, tests, benchmarks)", seedCommand})
+	register(command{name: "seed", short: "append a deterministic, realistic CRM history (demo, tests, benchmarks)", flags: seedCommand, creates: true})
 }
 
-func seedCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func seedCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	customers := fs.Int("customers", 1000, "number of customers")
 	seedValue := fs.Uint64("seed", 1, "random seed: the same seed gives byte-identical events")
 	heavy := fs.Int("heavy", 0, "make customer 0 a key account with exactly this many events (0: none)")
@@ -34,6 +34,9 @@ func seedCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		cfg := seed.Config{Customers: *customers, Seed: *seedValue, HeavyEvents: *heavy, MaxEvents: *maxEvents, Concurrency: *concurrency, Reference: ref}
 		if err := cfg.Validate(); err != nil || *concurrency <= 0 {
 			return usageErr("%v", cmpErr(err, "--concurrency must be positive"))
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {

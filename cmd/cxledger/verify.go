@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"strings"
@@ -28,7 +28,7 @@ func init() {
 // signed checkpoint, and optionally proves an older checkpoint consistent
 // with it and a customer's events included in it. Every check runs; the
 // command fails (exit 1) if any failed, naming the first bad position.
-func verifyCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func verifyCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	cpFile := fs.String("checkpoint", "", "file holding the signed checkpoint to verify against (required)")
 	vkey := fs.String("verifier", os.Getenv("CXLEDGER_CHECKPOINT_VERIFIER"), "the verifier key printed by 'checkpoint keygen', or a file holding it (required; env CXLEDGER_CHECKPOINT_VERIFIER)")
 	olderFile := fs.String("older", "", "an older signed checkpoint: prove that --checkpoint extends it")
@@ -66,6 +66,9 @@ func verifyCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				return usageErr("--older covers %d events, more than --checkpoint's %d: swap them", o.Size, cp.Size)
 			}
 			older = &o
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		hashes, err := treeHashes(e.store)
 		if err != nil {

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/csv"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// seedSmall seeds a small ledger into a new directory and returns it with
+// the sample customer seed printed.
+func seedSmall(t *testing.T, extra ...string) (dir, customer string) {
+	t.Helper()
+	dir = t.TempDir()
+	code, out, errOut := cli(t, "", append([]string{"seed", "--data", dir, "--customers", "5", "--seed", "3"}, extra...)...)
+	if code != 0 {
+		t.Fatalf("seed: exit %d: %s", code, errOut)
+	}
+	m := regexp.MustCompile(`sample customer: ([0-9a-f-]{36})`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no sample customer in:\n%s", out)
+	}
+	return dir, m[1]
+}
+
+// TestFlagsAfterArguments: flags are read in any position, as the README
+// writes them (timeline ID --format csv, view ID --as-of DATE), and the
+// single-dash long flags of the earlier CLI still work.
+func TestFlagsAfterArguments(t *testing.T) {
+	dir, c := seedSmall(t)
+
+	code, out, errOut := cli(t, "", "view", c, "--as-of", "2030-01-01", "--data", dir)
+	if code != 0 || !strings.Contains(out, c) {
+		t.Fatalf("view ID --as-of: exit %d: %s %s", code, out, errOut)
+	}
+	code, out, errOut = cli(t, "", "timeline", c, "--format", "csv", "--data", dir)
+	if code != 0 {
+		t.Fatalf("timeline ID --format csv: exit %d: %s", code, errOut)
+	}
+	r := csv.NewReader(strings.NewReader(out))
+	r.Comment = '#'
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("timeline --format csv: %d rows, %v:\n%s", len(rows), err, out)
+	}
+	code, out, errOut = cli(t, "", "read", c, "--limit", "2", "--data", dir)
+	if code != 0 || strings.Count(out, "\n") != 2 {
+		t.Fatalf("read ID --limit 2: exit %d, %d lines: %s", code, strings.Count(out, "\n"), errOut)
+	}
+	code, out, errOut = cli(t, "", "read", "-limit=1", "-data", dir, c)
+	if code != 0 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("read -limit=1 -data DIR ID: exit %d, %d lines: %s", code, strings.Count(out, "\n"), errOut)
+	}
+	// Help per command, and completion, are there.
+	if code, out, _ := cli(t, "", "help", "timeline"); code != 0 || !strings.Contains(out, "--format") {
+		t.Fatalf("help timeline: exit %d:\n%s", code, out)
+	}
+	if code, out, _ := cli(t, "", "completion", "bash"); code != 0 || !strings.Contains(out, "cxledger") {
+		t.Fatalf("completion bash: exit %d", code)
+	}
+}
+
+// TestFailedCommandCreatesNothing: a command that fails — a bad flag or
+// argument, a read on a ledger that does not exist, a refused serve start —
+// leaves the current directory as it was: no ./cxledger-data, no master
+// key.
+func TestFailedCommandCreatesNothing(t *testing.T) {
+	scratch := t.TempDir()
+	dupTokens := filepath.Join(scratch, "tokens.txt")
+	if err := os.WriteFile(dupTokens, []byte("service tok-0123456789abcdef-one\n# again, as admin\nadmin tok-0123456789abcdef-one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	const id = "0f8c7d2e-3b4a-4c5d-9e6f-7a8b9c0d1e2f"
+
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{"view with a bad --as-of after the id", []string{"view", id, "--as-of", "yesterday"}, 2, "--as-of"},
+		{"view of a ledger that does not exist", []string{"view", id}, 1, "does not exist"},
+		{"timeline with a bad format", []string{"timeline", id, "--format", "xml"}, 2, "--format"},
+		{"timeline of a ledger that does not exist", []string{"timeline", id}, 1, "does not exist"},
+		{"read of a bad id", []string{"read", "not-a-uuid"}, 2, "customer id"},
+		{"read of a ledger that does not exist", []string{"read", id}, 1, "does not exist"},
+		{"status of a ledger that does not exist", []string{"status"}, 1, "does not exist"},
+		{"append without a type", []string{"append", "--customer", id}, 2, "--type"},
+		{"append of an invalid event", []string{"append", "--customer", id, "--type", "CallLogged", "--event", `{"direction":"sideways"}`}, 1, "direction"},
+		{"seed of no customers", []string{"seed", "--customers", "0"}, 2, "customers"},
+		{"export in an unknown format", []string{"export", "--format", "xml"}, 2, "--format"},
+		{"an unknown flag", []string{"read", id, "--bogus"}, 2, "--bogus"},
+		{"serve with a token under two roles", []string{"serve", "--tokens", dupTokens}, 2, "line 3"},
+		{"serve on a malformed address", []string{"serve", "--addr", "127.0.0.1:99999"}, 1, "--addr"},
+		{"serve on a taken address", []string{"serve", "--addr", taken.Addr().String()}, 1, "--addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			t.Setenv("CXLEDGER_DATA", "")
+			t.Setenv("CXLEDGER_STORE", "")
+			t.Setenv("CXLEDGER_TOKENS", "")
+			t.Setenv(envMasterKey, "")
+			code, _, errOut := cli(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.inStderr) {
+				t.Errorf("exit %d, want %d with %q: %s", code, tc.code, tc.inStderr, errOut)
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				t.Errorf("the failed command created %s", e.Name())
+			}
+		})
+	}
+}
