@@ -2,17 +2,27 @@ package main
 
 import (
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cxledger/cxledger/eventstore"
 )
 
 // seedSmall seeds a small ledger into a new directory and returns it with
 // the sample customer seed printed.
 func seedSmall(t *testing.T, extra ...string) (dir, customer string) {
+	dir, customer, _ = seedSmallOut(t, extra...)
+	return dir, customer
+}
+
+// seedSmallOut is seedSmall, also returning what seed printed.
+func seedSmallOut(t *testing.T, extra ...string) (dir, customer, out string) {
 	t.Helper()
 	dir = t.TempDir()
 	code, out, errOut := cli(t, "", append([]string{"seed", "--data", dir, "--customers", "5", "--seed", "3"}, extra...)...)
@@ -23,7 +33,7 @@ func seedSmall(t *testing.T, extra ...string) (dir, customer string) {
 	if m == nil {
 		t.Fatalf("no sample customer in:\n%s", out)
 	}
-	return dir, m[1]
+	return dir, m[1], out
 }
 
 // TestFlagsAfterArguments: flags are read in any position, as the README
@@ -121,5 +131,106 @@ func TestFailedCommandCreatesNothing(t *testing.T) {
 				t.Errorf("the failed command created %s", e.Name())
 			}
 		})
+	}
+}
+
+// TestReadLimitAndAll: read stops at --limit (100 by default) and then says
+// on standard error that more events follow and how to continue; --limit 0
+// reads every event, across store pages.
+func TestReadLimitAndAll(t *testing.T) {
+	dir, _, seeded := seedSmallOut(t, "--heavy", "1100")
+	m := regexp.MustCompile(`key account: ([0-9a-f-]{36})`).FindStringSubmatch(seeded)
+	if m == nil {
+		t.Fatalf("no key account in:\n%s", seeded)
+	}
+	heavy := m[1]
+	code, out, _ := cli(t, "", "export", "--data", dir)
+	if code != 0 {
+		t.Fatalf("export: exit %d", code)
+	}
+	total := strings.Count(out, "\n")
+	if total <= 1100 {
+		t.Fatalf("the seed wrote %d events, want more than the key account's 1100", total)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		lines  int
+		notice string // in stderr; "" for none
+	}{
+		{"log, default limit", []string{"read", "--all"}, 100, "--after 100"},
+		{"log, --limit 0", []string{"read", "--all", "--limit", "0"}, total, ""},
+		{"log, limit at the end", []string{"read", "--all", "--limit", fmt.Sprint(total)}, total, ""},
+		{"stream, default limit", []string{"read", heavy}, 100, "--from 100"},
+		{"stream, --limit 0", []string{"read", heavy, "--limit", "0"}, 1100, ""},
+		{"stream backwards, limit", []string{"read", heavy, "--backwards", "--limit", "3"}, 3, "--from 1096"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, "", append(tc.args, "--json", "--data", dir)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			recs := decodeRecords(t, out)
+			if len(recs) != tc.lines {
+				t.Errorf("%d events, want %d", len(recs), tc.lines)
+			}
+			for i := 1; i < len(recs); i++ {
+				if recs[i].Position == recs[i-1].Position {
+					t.Fatalf("event at position %d printed twice", recs[i].Position)
+				}
+			}
+			if tc.notice == "" && errOut != "" {
+				t.Errorf("unexpected notice: %s", errOut)
+			}
+			if tc.notice != "" && !(strings.Contains(errOut, "more events follow") && strings.Contains(errOut, tc.notice)) {
+				t.Errorf("stderr %q lacks the notice naming %s", errOut, tc.notice)
+			}
+		})
+	}
+}
+
+func decodeRecords(t *testing.T, ndjson string) []eventstore.Record {
+	t.Helper()
+	var recs []eventstore.Record
+	for line := range strings.Lines(ndjson) {
+		var r eventstore.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestVerifyCustomerSummary: verify --customer --summary prints the
+// customer's one line of counts instead of a line per event.
+func TestVerifyCustomerSummary(t *testing.T) {
+	dir := t.TempDir()
+	store := []string{"--data", dir}
+	customer := appendHistory(t, store, 6)
+	vkey, cpFile := checkpointCLI(t, dir, store)
+	appendHistory(t, store, 1) // newer than the checkpoint, another customer
+
+	args := []string{"verify", "--data", dir, "--checkpoint", cpFile, "--verifier", vkey, "--customer", customer}
+	code, full, errOut := cli(t, "", args...)
+	if code != 0 || strings.Count(full, "  version ") != 6 {
+		t.Fatalf("verify --customer: exit %d, want a line per event:\n%s%s", code, full, errOut)
+	}
+	code, out, errOut := cli(t, "", append(args, "--summary")...)
+	if code != 0 {
+		t.Fatalf("verify --summary: exit %d: %s", code, errOut)
+	}
+	var customerLines []string
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "customer ") || strings.HasPrefix(line, "  ") {
+			customerLines = append(customerLines, line)
+		}
+	}
+	if len(customerLines) != 1 || !strings.Contains(customerLines[0], "6 events: 6 verified, 0 newer than the checkpoint, 0 failed, 0 missing") {
+		t.Fatalf("verify --summary: want one line of counts, got:\n%s", out)
+	}
+	if code, _, _ := cli(t, "", "verify", "--data", dir, "--checkpoint", cpFile, "--verifier", vkey, "--summary"); code != 2 {
+		t.Fatalf("--summary without --customer: exit %d, want 2", code)
 	}
 }
