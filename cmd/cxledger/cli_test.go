@@ -234,3 +234,53 @@ func TestVerifyCustomerSummary(t *testing.T) {
 		t.Fatalf("--summary without --customer: exit %d, want 2", code)
 	}
 }
+
+// TestStatusLagCountsFoldedEvents: the access record an offline view
+// appends is folded by no read model, so status shows no lag for it; an
+// event a read model folds is lag for that read model only.
+func TestStatusLagCountsFoldedEvents(t *testing.T) {
+	dir, c := seedSmall(t)
+	if code, _, errOut := cli(t, "", "replay", "--data", dir); code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, errOut)
+	}
+	type row struct {
+		Name       string `json:"name"`
+		Checkpoint uint64 `json:"checkpoint"`
+		Head       uint64 `json:"head"`
+		Lag        uint64 `json:"lag"`
+	}
+	status := func() map[string]row {
+		t.Helper()
+		code, out, errOut := cli(t, "", "status", "--json", "--digest=false", "--data", dir)
+		if code != 0 {
+			t.Fatalf("status: exit %d: %s", code, errOut)
+		}
+		var rows []row
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]row{}
+		for _, r := range rows {
+			m[r.Name] = r
+		}
+		return m
+	}
+	if code, _, errOut := cli(t, "", "view", c, "--data", dir); code != 0 {
+		t.Fatalf("view: exit %d: %s", code, errOut)
+	}
+	for name, r := range status() {
+		if r.Head != r.Checkpoint+1 || r.Lag != 0 {
+			t.Errorf("after an offline view, %s: checkpoint %d, head %d, lag %d; want the access record past the checkpoint and lag 0", name, r.Checkpoint, r.Head, r.Lag)
+		}
+	}
+	if code, _, errOut := cli(t, "", "append", "--data", dir, "--customer", c, "--type", "CallLogged",
+		"--event", `{"direction":"inbound","durationSeconds":60,"agent":"user:marta","outcome":"connected"}`); code != 0 {
+		t.Fatalf("append: exit %d: %s", code, errOut)
+	}
+	st := status()
+	for name, want := range map[string]uint64{"customer360": 1, "analytics_channels": 1, "analytics_tickets": 0} {
+		if r, ok := st[name]; !ok || r.Lag != want || r.Head != r.Checkpoint+2 {
+			t.Errorf("after a call, %s: %+v, want lag %d with the head 2 past the checkpoint", name, r, want)
+		}
+	}
+}

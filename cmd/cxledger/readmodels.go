@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
 	"github.com/google/uuid"
@@ -142,7 +144,8 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	digest := fs.Bool("digest", true, "compute each read model's state digest (SHA-256 over its contents)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, e *env) error {
-		// Names only: the status reads no event and opens no key.
+		// Names and types only: the status reads the types of the events
+		// after the checkpoints, never their data, and opens no key.
 		ps, unknown := catalog.Select(catalog.Deps{}, e.args...)
 		if len(unknown) > 0 {
 			return usageErr("unknown read model %s", strings.Join(unknown, ", "))
@@ -190,6 +193,29 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		})
 		if err != nil {
 			return err
+		}
+		// The lag of a built read model is the events after its
+		// checkpoint that it folds: records no read model reads (the
+		// access log that an offline view or timeline appends) are passed
+		// over by the engine when it next runs, and are no lag.
+		var built []int
+		var after []uint64
+		var handles []func(string) bool
+		for i, r := range rows {
+			if r.Namespace != "" && r.Lag > 0 {
+				built = append(built, i)
+				after = append(after, r.Checkpoint)
+				handles = append(handles, projections.Handles(ps[i]))
+			}
+		}
+		if len(built) > 0 {
+			lags, err := pendingEvents(ctx, e.store, head, after, handles)
+			if err != nil {
+				return err
+			}
+			for j, i := range built {
+				rows[i].Lag = lags[j]
+			}
 		}
 		if *asJSON {
 			return json.NewEncoder(e.stdout).Encode(rows)
@@ -291,6 +317,47 @@ func viewCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			return enc.Encode(v)
 		})
 	}
+}
+
+// statusScanLimit bounds the events status reads to count lags: beyond
+// it, every position counts (the lag is then an upper bound).
+const statusScanLimit = 100_000
+
+// pendingEvents counts, for each read model (its checkpoint after[i] and
+// its handles[i]), the events up to head after its checkpoint that it
+// folds. It reads the log once from the smallest checkpoint, at most
+// statusScanLimit events; positions beyond them all count.
+func pendingEvents(ctx context.Context, store eventstore.Store, head uint64, after []uint64, handles []func(string) bool) ([]uint64, error) {
+	lags := make([]uint64, len(after))
+	pos := slices.Min(after)
+	for read := 0; pos < head && read < statusScanLimit; {
+		recs, err := store.ReadAll(ctx, eventstore.ReadAllOptions{After: pos, Limit: min(eventstore.DefaultReadLimit, statusScanLimit-read)})
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			pos = head
+			break
+		}
+		for _, r := range recs {
+			if r.Position > head {
+				break
+			}
+			for i, cp := range after {
+				if r.Position > cp && handles[i](r.Type) {
+					lags[i]++
+				}
+			}
+		}
+		read += len(recs)
+		pos = recs[len(recs)-1].Position
+	}
+	for i, cp := range after {
+		if head > max(pos, cp) {
+			lags[i] += head - max(pos, cp) // not read: counted whatever it is
+		}
+	}
+	return lags, nil
 }
 
 // catalogDeps are the read models' dependencies on the keyring: the
