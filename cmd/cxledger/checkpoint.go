@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cxledger/cxledger/eventstore"
@@ -30,8 +30,7 @@ func init() {
 }
 
 // checkpointCommand syncs the log's Merkle tree and prints a signed
-// checkpoint of it; with the argument keygen, it makes a signing key
-// instead (and opens no store).
+// checkpoint of it; its child keygen makes the signing key.
 func checkpointCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	keyFile := fs.String("key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "file holding the signer key made by 'cxledger checkpoint keygen' (env CXLEDGER_CHECKPOINT_KEY)")
 	origin := fs.String("origin", "", "the log's name written in the checkpoint (default: the key's name)")

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/cxledger/cxledger/adapters/exporter"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 func init() {

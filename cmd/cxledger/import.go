@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 func init() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+
 	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/eventstore"
