@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cxledger/cxledger/adapters/keyring/boltkeys"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/boltstore"
 	"github.com/cxledger/cxledger/eventstore/kurrent"
@@ -136,12 +137,15 @@ func (c command) cobra(ctx context.Context, cfg *storeConfig, stdin io.Reader, s
 		fn := c.flags(cc.Flags())
 		cc.RunE = func(_ *cobra.Command, args []string) error {
 			e := &env{cfg: *cfg, creates: c.creates, args: args, stdin: stdin, stdout: stdout, stderr: stderr, log: log}
-			defer func() {
-				if e.store != nil {
-					e.store.Close()
+			fresh := c.creates && !embeddedExists(e.cfg)
+			err := fn(ctx, e)
+			if e.store != nil {
+				e.store.Close()
+			}
+			if err != nil {
+				if fresh {
+					removeEmptyStore(ctx, e.cfg, log)
 				}
-			}()
-			if err := fn(ctx, e); err != nil {
 				return commandError{err}
 			}
 			return nil
@@ -263,6 +267,48 @@ func openStoreFor(ctx context.Context, cfg storeConfig, log *slog.Logger, create
 		log.Debug("store opened", "backend", "embedded", "file", path)
 		return s, nil
 	}
+}
+
+// embeddedExists reports whether cfg selects the embedded store and its
+// data directory exists (or selects another backend: nothing to create).
+func embeddedExists(cfg storeConfig) bool {
+	kind, _, err := cfg.parse()
+	if err != nil || kind != kindEmbedded {
+		return true
+	}
+	_, err = os.Stat(cfg.Data)
+	return err == nil
+}
+
+// removeEmptyStore undoes the embedded store a failed command created in
+// this run (its data directory did not exist before), when no event was
+// written to it: the data file, the key store, the read models and the
+// master key generated beside them protect nothing yet. Only those files
+// and then the directory, if empty, are removed; a store holding events
+// stays (an import that rejected some rows still wrote the others).
+func removeEmptyStore(ctx context.Context, cfg storeConfig, log *slog.Logger) {
+	kind, path, err := cfg.parse()
+	if err != nil || kind != kindEmbedded {
+		return
+	}
+	if _, err := os.Stat(path); err == nil {
+		s, err := boltstore.Open(path, boltstore.Options{})
+		if err != nil {
+			return
+		}
+		head, err := s.Head(ctx)
+		s.Close()
+		if err != nil || head != 0 {
+			return
+		}
+	}
+	for _, name := range []string{dataFileName, boltkeys.FileName, boltrm.FileName, masterKeyFileName} {
+		if err := os.Remove(filepath.Join(cfg.Data, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("could not remove the empty store the failed command created", "file", name, "error", err)
+			return
+		}
+	}
+	_ = os.Remove(cfg.Data) // only if empty
 }
 
 // openReadModels opens the read-model backend beside the event store: a

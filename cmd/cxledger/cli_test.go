@@ -83,6 +83,9 @@ func TestFailedCommandCreatesNothing(t *testing.T) {
 	if err := os.WriteFile(dupTokens, []byte("service tok-0123456789abcdef-one\n# again, as admin\nadmin tok-0123456789abcdef-one\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(scratch, "bad.ndjson"), []byte(`{"bogus":1}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +108,8 @@ func TestFailedCommandCreatesNothing(t *testing.T) {
 		{"status of a ledger that does not exist", []string{"status"}, 1, "does not exist"},
 		{"append without a type", []string{"append", "--customer", id}, 2, "--type"},
 		{"append of an invalid event", []string{"append", "--customer", id, "--type", "CallLogged", "--event", `{"direction":"sideways"}`}, 1, "direction"},
+		{"append to a customer never registered", []string{"append", "--customer", id, "--type", "CallLogged", "--event", `{"direction":"inbound","durationSeconds":60,"agent":"user:marta","outcome":"connected"}`}, 1, "not registered"},
+		{"import of rejected rows only", []string{"import", filepath.Join(scratch, "bad.ndjson")}, 1, "rejected"},
 		{"seed of no customers", []string{"seed", "--customers", "0"}, 2, "customers"},
 		{"export in an unknown format", []string{"export", "--format", "xml"}, 2, "--format"},
 		{"an unknown flag", []string{"read", id, "--bogus"}, 2, "--bogus"},
@@ -282,5 +287,29 @@ func TestStatusLagCountsFoldedEvents(t *testing.T) {
 		if r, ok := st[name]; !ok || r.Lag != want || r.Head != r.Checkpoint+2 {
 			t.Errorf("after a call, %s: %+v, want lag %d with the head 2 past the checkpoint", name, r, want)
 		}
+	}
+}
+
+// TestFailedImportKeepsWhatItWrote: a command that fails after writing
+// events into the store it created keeps that store: only an empty one is
+// taken back.
+func TestFailedImportKeepsWhatItWrote(t *testing.T) {
+	src, _ := seedSmall(t)
+	code, out, errOut := cli(t, "", "export", "--data", src)
+	if code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	in := filepath.Join(t.TempDir(), "rows.ndjson")
+	if err := os.WriteFile(in, []byte(first+"\n"+`{"bogus":1}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "new-ledger")
+	if code, _, errOut := cli(t, "", "import", in, "--data", dir); code != 1 || !strings.Contains(errOut, "rejected") {
+		t.Fatalf("import of a good and a bad row: exit %d, want 1: %s", code, errOut)
+	}
+	code, out, errOut = cli(t, "", "read", "--all", "--json", "--data", dir)
+	if code != 0 || len(decodeRecords(t, out)) != 1 {
+		t.Fatalf("read after the partial import: exit %d, %s %s; want the good row", code, out, errOut)
 	}
 }
