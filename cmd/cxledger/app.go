@@ -190,25 +190,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // longFlags rewrites the single-dash long flags the standard flag package
 // accepted (-data DIR, -limit=5) to their double-dash form, so that
 // command lines written for the earlier CLI keep working: pflag would read
-// them as a cluster of one-letter flags.
+// them as a cluster of one-letter flags. A flag's value is left alone,
+// whatever it looks like (--reason -data).
 func longFlags(root *cobra.Command, args []string) []string {
 	cmd, _, err := root.Find(args)
 	if err != nil {
 		return args
 	}
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = a
+	out := slices.Clone(args)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == "--" {
-			copy(out[i:], args[i:])
 			break
 		}
-		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+		if len(a) < 2 || a[0] != '-' {
 			continue
 		}
-		name, _, _ := strings.Cut(a[1:], "=")
-		if cmd.Flag(name) != nil {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := cmd.Flag(name)
+		if f == nil || len(name) < 2 {
+			continue // unknown, or one-letter: pflag's to judge
+		}
+		if !strings.HasPrefix(a, "--") {
 			out[i] = "-" + a
+		}
+		if !hasValue && f.NoOptDefVal == "" {
+			i++ // the next argument is this flag's value, whatever it looks like
 		}
 	}
 	return out

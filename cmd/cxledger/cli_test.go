@@ -64,6 +64,11 @@ func TestFlagsAfterArguments(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 1 {
 		t.Fatalf("read -limit=1 -data DIR ID: exit %d, %d lines: %s", code, strings.Count(out, "\n"), errOut)
 	}
+	// A flag's value that looks like a flag stays a value.
+	code, out, errOut = cli(t, "", "forget", c, "--request", "DSR-1", "--reason", "-data", "--data", dir)
+	if code != 0 || !strings.Contains(out, `"keyDestroyed":true`) {
+		t.Fatalf("forget ID --reason -data: exit %d: %s %s", code, out, errOut)
+	}
 	// Help per command, and completion, are there.
 	if code, out, _ := cli(t, "", "help", "timeline"); code != 0 || !strings.Contains(out, "--format") {
 		t.Fatalf("help timeline: exit %d:\n%s", code, out)
