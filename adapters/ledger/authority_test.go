@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -118,9 +119,15 @@ func TestDuplicateIDDoesNotNameTheOtherStream(t *testing.T) {
 	if _, err := s.Append(ctx, domain.RoleService, ana, eventstore.Any, ledger.Touchpoint{ID: id, Event: domain.NoteAdded{Body: "Ana's"}, Metadata: meta()}); err != nil {
 		t.Fatal(err)
 	}
+	var many []ledger.Touchpoint // more than the error lists: the last is the reused id
+	for i := range 12 {
+		many = append(many, ledger.Touchpoint{ID: uuid.New(), Event: domain.NoteAdded{Body: fmt.Sprintf("note %d", i)}, Metadata: meta()})
+	}
+	many[len(many)-1].ID = id
 	for _, tps := range [][]ledger.Touchpoint{
 		{{ID: id, Event: domain.NoteAdded{Body: "Bruno's"}, Metadata: meta()}},
 		{{ID: uuid.New(), Event: domain.NoteAdded{Body: "first"}, Metadata: meta()}, {ID: id, Event: domain.NoteAdded{Body: "Bruno's"}, Metadata: meta()}},
+		many,
 	} {
 		_, err := s.Append(ctx, domain.RoleService, bruno, eventstore.Any, tps...)
 		if !errors.Is(err, eventstore.ErrDuplicateEvent) {

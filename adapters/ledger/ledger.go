@@ -387,10 +387,14 @@ read:
 
 // idTaken replaces the store's duplicate-event error, which may name the
 // stream holding the id — another customer's — with one saying only that
-// an id of the append is taken.
+// an id of the append is taken. Which one only the store knows, and its
+// message is what must not leak: the ids are listed (up to maxListedIDs).
 func idTaken(data []eventstore.EventData) error {
 	if len(data) == 1 {
 		return fmt.Errorf("%w: event id %s is taken", eventstore.ErrDuplicateEvent, data[0].ID)
+	}
+	if len(data) > maxListedIDs {
+		return fmt.Errorf("%w: one of the %d event ids of the append (%s … %s) is taken", eventstore.ErrDuplicateEvent, len(data), data[0].ID, data[len(data)-1].ID)
 	}
 	ids := make([]string, len(data))
 	for i, d := range data {
@@ -398,6 +402,9 @@ func idTaken(data []eventstore.EventData) error {
 	}
 	return fmt.Errorf("%w: one of the event ids %s is taken", eventstore.ErrDuplicateEvent, strings.Join(ids, ", "))
 }
+
+// maxListedIDs bounds the ids a duplicate-event error lists.
+const maxListedIDs = 10
 
 // newEventID makes time-ordered (version 7) uuids: stores index event ids
 // in B+trees, and ids that arrive in roughly increasing order touch one
