@@ -39,7 +39,7 @@ const (
 	RoleAdmin = domain.RoleAdmin
 )
 
-// Roles lists every role.
+// Roles lists every role a token may have (never domain.RoleSystem).
 var Roles = []Role{RoleService, RoleAnalyst, RoleAuditor, RoleAdmin}
 
 // MinTokenLength is the shortest token accepted: a token is a password
