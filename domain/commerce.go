@@ -10,13 +10,27 @@ const (
 
 // PurchaseCompleted records a paid order. Amounts are integer minor units
 // of Currency (schema v2; v1 stored decimal strings, see upcast.go). Amount
-// is what the customer paid, and bounds the order's refunds; it need not
-// equal the sum of the lines, which leave out shipping, tax and discounts.
+// is what the customer paid, and bounds the order's refunds. It must
+// reconcile with the order's parts:
+//
+//	Amount = Σ lines (quantity × unitAmount) + Shipping + Tax − Discount
+//
+// Shipping, Tax and Discount are optional (0) and never negative: Tax is
+// tax charged on top of the line prices (0 when they include it), Discount
+// every order-level reduction (coupons, vouchers, points paid with). An
+// amount no sum explains would let a writer inflate revenue, refunds and
+// loyalty earnings at will.
+//
+// The three fields were added within schema v2: events stored before them
+// decode with zeros and, as stored history, are not validated again.
 type PurchaseCompleted struct {
 	OrderID  uuid.UUID   `json:"orderId"`
 	Amount   int64       `json:"amount"`
 	Currency string      `json:"currency"`
 	Lines    []OrderLine `json:"lines"`
+	Shipping int64       `json:"shipping,omitempty"`
+	Tax      int64       `json:"tax,omitempty"`
+	Discount int64       `json:"discount,omitempty"`
 }
 
 // OrderLine is one product of an order, priced in the order's currency.
@@ -58,6 +72,28 @@ func (e PurchaseCompleted) Validate() error {
 			case l.Quantity > 0 && l.UnitAmount > MaxAmount/l.Quantity:
 				v.add(f+"unitAmount", "quantity × unitAmount is too large")
 			}
+		}
+	}
+	for _, part := range []struct {
+		field string
+		value int64
+	}{{"shipping", e.Shipping}, {"tax", e.Tax}, {"discount", e.Discount}} {
+		switch {
+		case part.value < 0:
+			v.add(part.field, "must not be negative (minor units)")
+		case part.value > MaxAmount:
+			v.addf(part.field, "at most %d minor units", MaxAmount)
+		}
+	}
+	if len(v.errs) == 0 {
+		// Every term is bounded by MaxAmount and there are at most
+		// maxLines lines: the sum cannot overflow.
+		var lines int64
+		for _, l := range e.Lines {
+			lines += l.Quantity * l.UnitAmount
+		}
+		if want := lines + e.Shipping + e.Tax - e.Discount; want != e.Amount {
+			v.addf("amount", "must equal the lines (%d) + shipping (%d) + tax (%d) − discount (%d) = %d minor units, got %d", lines, e.Shipping, e.Tax, e.Discount, want, e.Amount)
 		}
 	}
 	return v.err()

@@ -13,6 +13,9 @@ var (
 	// ErrRejected: a well-formed event is not allowed by the customer's
 	// history. The error is a *RejectionError naming the entity.
 	ErrRejected = errors.New("rejected")
+	// ErrForbidden: the writer's role may not append the event's type (see
+	// MayAppend). The error is a *ForbiddenError naming who may.
+	ErrForbidden = errors.New("forbidden")
 	// ErrUnknownType: the event type name is not one the codec knows.
 	ErrUnknownType = errors.New("unknown event type")
 	// ErrUnsupportedSchemaVersion: stored data claims a schema version newer

@@ -48,7 +48,7 @@ func validEvents() map[string]Event {
 		TypePurchaseCompleted: PurchaseCompleted{OrderID: orderID, Amount: 12_990, Currency: "EUR", Lines: []OrderLine{
 			{SKU: "SNK-42-WHT", Description: "Baskets blanches, taille 42", Quantity: 1, UnitAmount: 8_990},
 			{SKU: "SOCK-3P", Description: "Chaussettes (lot de 3)", Quantity: 2, UnitAmount: 1_500},
-		}},
+		}, Shipping: 1_000},
 		TypeRefundIssued: RefundIssued{RefundID: refundID, OrderID: orderID, Amount: 1_500, Currency: "EUR", Reason: "Socks returned unopened"},
 
 		TypeTicketOpened:   TicketOpened{TicketID: ticketID, Subject: "Colis non reçu", Priority: PriorityHigh, Channel: TicketEmail, Description: "Order #10472 shows delivered but nothing arrived."},

@@ -136,7 +136,20 @@ func TestValidate(t *testing.T) {
 
 		// Commerce.
 		{"purchase JPY", PurchaseCompleted{OrderID: orderID, Amount: 15_800, Currency: "JPY", Lines: []OrderLine{{SKU: "和菓子-12", Quantity: 2, UnitAmount: 7_900}}}, ""},
-		{"purchase free", withBuy(func(e *PurchaseCompleted) { e.Amount = 0 }), ""},
+		{"purchase free", withBuy(func(e *PurchaseCompleted) { e.Amount, e.Discount = 0, 12_990 }), ""},
+		// The amount reconciles with lines + shipping + tax − discount
+		// (the fixture: 8 990 + 2 × 1 500 + 1 000 shipping = 12 990).
+		{"purchase amount above its parts", withBuy(func(e *PurchaseCompleted) { e.Amount = 1_000_000 }), "amount"},
+		{"purchase amount below its parts", withBuy(func(e *PurchaseCompleted) { e.Amount = 1 }), "amount"},
+		{"purchase one line of 1 for 1000", withBuy(func(e *PurchaseCompleted) {
+			e.Amount, e.Shipping, e.Lines = 1_000, 0, []OrderLine{{SKU: "A", Quantity: 1, UnitAmount: 1}}
+		}), "amount"},
+		{"purchase with tax and discount", withBuy(func(e *PurchaseCompleted) { e.Amount, e.Tax, e.Discount = 14_588, 2_598, 1_000 }), ""},
+		{"purchase negative shipping", withBuy(func(e *PurchaseCompleted) { e.Amount, e.Shipping = 10_990, -1_000 }), "shipping"},
+		{"purchase negative tax", withBuy(func(e *PurchaseCompleted) { e.Tax = -1 }), "tax"},
+		{"purchase negative discount", withBuy(func(e *PurchaseCompleted) { e.Amount, e.Discount = 12_991, -1 }), "discount"},
+		{"purchase absurd discount", withBuy(func(e *PurchaseCompleted) { e.Discount = MaxAmount + 1 }), "discount"},
+		{"purchase discount above the order", withBuy(func(e *PurchaseCompleted) { e.Amount, e.Discount = 0, 13_000 }), "amount"},
 		{"purchase nil order", withBuy(func(e *PurchaseCompleted) { e.OrderID = uuid.Nil }), "orderId"},
 		{"purchase negative", withBuy(func(e *PurchaseCompleted) { e.Amount = -12_990 }), "amount"},
 		{"purchase too large", withBuy(func(e *PurchaseCompleted) { e.Amount = MaxAmount + 1 }), "amount"},
@@ -146,7 +159,7 @@ func TestValidate(t *testing.T) {
 		{"purchase missing currency", withBuy(func(e *PurchaseCompleted) { e.Currency = "" }), "currency"},
 		{"purchase no lines", withBuy(func(e *PurchaseCompleted) { e.Lines = nil }), "lines"},
 		{"purchase 501 lines", withBuy(func(e *PurchaseCompleted) { e.Lines = lines(501) }), "lines"},
-		{"purchase 500 lines", withBuy(func(e *PurchaseCompleted) { e.Lines = lines(500) }), ""},
+		{"purchase 500 lines", withBuy(func(e *PurchaseCompleted) { e.Lines, e.Amount = lines(500), 500*100+1_000 }), ""},
 		{"purchase zero quantity", withBuy(func(e *PurchaseCompleted) { e.Lines[1].Quantity = 0 }), "lines[1].quantity"},
 		{"purchase negative unit", withBuy(func(e *PurchaseCompleted) { e.Lines[0].UnitAmount = -1 }), "lines[0].unitAmount"},
 		{"purchase line overflow", withBuy(func(e *PurchaseCompleted) { e.Lines[0].Quantity = 1_000_000; e.Lines[0].UnitAmount = MaxAmount }), "lines[0].unitAmount"},

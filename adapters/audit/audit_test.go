@@ -64,17 +64,17 @@ func TestBuild(t *testing.T) {
 		md := func(d, actor, channel string) domain.Metadata {
 			return domain.Metadata{OccurredAt: day(d), Actor: actor, Channel: channel, CorrelationID: "corr-" + d}
 		}
-		if _, err := l.Append(ctx, id, eventstore.NoStream,
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.NoStream,
 			ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé Nguyen"}, Metadata: md("2026-01-10", "service:web", "web")},
 			ledger.Touchpoint{Event: domain.ConsentGranted{Channel: domain.ConsentEmail, Purpose: domain.PurposeMarketing, Source: "checkout"}, Metadata: md("2026-01-10", "service:web", "web")},
 		); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Append(ctx, other, eventstore.NoStream,
+		if _, err := l.Append(ctx, domain.RoleSystem, other, eventstore.NoStream,
 			ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: other, Name: "Ola Nordmann"}, Metadata: md("2026-01-11", "service:web", "web")}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Append(ctx, id, eventstore.StreamExists,
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.StreamExists,
 			ledger.Touchpoint{Event: domain.NoteAdded{Body: "Prefers mornings"}, Metadata: md("2026-02-01", "user:ana", "crm")},
 			ledger.Touchpoint{Event: domain.ConsentWithdrawn{Channel: domain.ConsentEmail, Purpose: domain.PurposeMarketing, Reason: "too many"}, Metadata: md("2026-03-01", "service:prefs", "web")},
 		); err != nil {
@@ -82,7 +82,7 @@ func TestBuild(t *testing.T) {
 		}
 		cp, signed := checkpoint(t, s)
 		// One event after the checkpoint.
-		if _, err := l.Append(ctx, id, eventstore.StreamExists,
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.StreamExists,
 			ledger.Touchpoint{Event: domain.NoteAdded{Body: "Called back"}, Metadata: md("2026-04-01", "user:ana", "phone")}); err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestBuildSealedAndForgotten(t *testing.T) {
 		l.Keys = kr
 		id := uuid.New()
 		md := domain.Metadata{OccurredAt: day("2026-01-10"), Actor: "user:ana"}
-		if _, err := l.Append(ctx, id, eventstore.NoStream,
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.NoStream,
 			ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé Nguyen"}, Metadata: md},
 			ledger.Touchpoint{Event: domain.NoteAdded{Body: "Allergic to hazelnuts"}, Metadata: md},
 		); err != nil {

@@ -63,7 +63,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 func register(t *testing.T, store ledger.Store, name string) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
-	_, err := ledger.New(store).Append(context.Background(), id, eventstore.NoStream, ledger.Touchpoint{
+	_, err := ledger.New(store).Append(context.Background(), domain.RoleSystem, id, eventstore.NoStream, ledger.Touchpoint{
 		Event:    domain.CustomerRegistered{CustomerID: id, Name: name, Country: "ES"},
 		Metadata: domain.Metadata{OccurredAt: time.Now().Add(-time.Hour), Actor: "user:marta"},
 	})

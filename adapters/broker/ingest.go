@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -109,6 +110,13 @@ type Config struct {
 	// DefaultActor is the actor of messages that name none (default
 	// "service:broker").
 	DefaultActor string
+	// Role is who the messages are appended as (default
+	// domain.RoleService): their event types must be ones it may append
+	// (domain.MayAppend), else the message is refused with
+	// domain.ErrForbidden, a permanent error (the poison queue). Only
+	// service and admin are allowed: a broker carries outside messages,
+	// never the ledger's own (domain.RoleSystem).
+	Role domain.Role
 	// Now is the clock defaulting occurredAt and validating metadata
 	// (default time.Now).
 	Now func() time.Time
@@ -120,6 +128,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.DefaultActor == "" {
 		c.DefaultActor = "service:broker"
+	}
+	if c.Role == "" {
+		c.Role = domain.RoleService
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -133,6 +144,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	if c.Store == nil {
 		return errors.New("broker: Config.Store is required")
+	}
+	if !slices.Contains([]domain.Role{domain.RoleService, domain.RoleAdmin}, c.Role) {
+		return fmt.Errorf("broker: Config.Role %q: want service or admin", c.Role)
 	}
 	return nil
 }
@@ -186,7 +200,8 @@ var _ message.NoPublishHandlerFunc = (*Ingest)(nil).Handle
 // Ingest appends the touchpoint in payload with messageID (a uuid) as its
 // event id. Ingesting the same message again appends nothing and returns
 // the original result. Errors wrap ErrInvalidMessage, domain.ErrInvalid,
-// domain.ErrUnknownType, domain.ErrRejected or the store's errors.
+// domain.ErrUnknownType, domain.ErrForbidden (a type Config.Role may not
+// append), domain.ErrRejected or the store's errors.
 func (in *Ingest) Ingest(ctx context.Context, messageID string, payload []byte) (res Result, err error) {
 	defer func() {
 		if err != nil {
@@ -373,7 +388,7 @@ func (in *Ingest) resolve(ctx context.Context, msgID uuid.UUID, tp TouchpointMes
 // ErrDuplicateEvent: the stored events then differ from these only in
 // OccurredAt.
 func (in *Ingest) appendOnce(ctx context.Context, customer uuid.UUID, expected eventstore.ExpectedVersion, lenient bool, tps ...ledger.Touchpoint) (eventstore.AppendResult, error) {
-	res, err := in.ledger.Append(ctx, customer, expected, tps...)
+	res, err := in.ledger.Append(ctx, in.cfg.Role, customer, expected, tps...)
 	if err == nil || !lenient || !errors.Is(err, eventstore.ErrDuplicateEvent) {
 		return res, err
 	}
@@ -456,6 +471,7 @@ func IsPermanent(err error) bool {
 		domain.ErrInvalid,
 		domain.ErrUnknownType,
 		domain.ErrRejected,
+		domain.ErrForbidden,
 		eventstore.ErrDuplicateEvent,
 		eventstore.ErrInvalidEvent,
 		eventstore.ErrEventTooLarge,

@@ -183,6 +183,10 @@ func testPoison(t *testing.T, tr transport) {
 		{uuid.NewString(), `{"identifier":{"kind":"email","value":"not-an-email"},"type":"NoteAdded","event":{"body":"x"}}`, "invalid email"},
 		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"actor":"bob"`), "metadata.actor"},
 		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"unknownField":true`), "unknown field"},
+		// The broker appends as service (Config.Role): no way to erase a
+		// customer or mint points around the API's authority table.
+		{uuid.NewString(), touchpoint(customer, domain.TypeCustomerForgotten, `{"request":"DSR-x"}`, ""), "role service may not append CustomerForgotten"},
+		{uuid.NewString(), touchpoint(customer, domain.TypePointsEarned, fmt.Sprintf(`{"earningId":%q,"points":1000000,"reason":"bonus","rule":"any"}`, uuid.New()), ""), "role service may not append PointsEarned"},
 	}
 	for _, c := range cases {
 		rig.send(t, c.id, c.payload)

@@ -29,7 +29,7 @@ func appendNotes(t *testing.T, store ledger.Store, customers []uuid.UUID, n int)
 	l := ledger.New(store)
 	for i := range n {
 		c := customers[i%len(customers)]
-		_, err := l.Append(context.Background(), c, eventstore.Any, ledger.Touchpoint{
+		_, err := l.Append(context.Background(), domain.RoleSystem, c, eventstore.Any, ledger.Touchpoint{
 			Event:    domain.NoteAdded{Body: fmt.Sprintf("note %d — «ñ» 🧾", i)},
 			Metadata: domain.Metadata{OccurredAt: time.Now(), Actor: "user:marta", Channel: "web"},
 		})

@@ -387,6 +387,13 @@ func cause(p httpapi.Problem) error {
 	case "unauthenticated":
 		return ErrUnauthorized
 	case "forbidden":
+		if p.EventType != "" { // an event type the role may not append
+			allowed := make([]domain.Role, len(p.AllowedRoles))
+			for i, r := range p.AllowedRoles {
+				allowed[i] = domain.Role(r)
+			}
+			return fmt.Errorf("%w: %w", ErrForbidden, &domain.ForbiddenError{Type: p.EventType, Role: domain.Role(p.Role), Allowed: allowed})
+		}
 		return ErrForbidden
 	case "too-large":
 		return ErrTooLarge

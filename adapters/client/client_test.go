@@ -106,6 +106,14 @@ func TestClientErrorsMapToSentinels(t *testing.T) {
 		t.Fatalf("duplicate: %v", err)
 	}
 
+	// Erasure goes through /forget only, even for admin.
+	_, err = c.Append(ctx, id, eventstore.Any, client.Touchpoint{Event: domain.CustomerForgotten{Request: "DSR-1"}, Metadata: md()})
+	var fe *domain.ForbiddenError
+	if !errors.Is(err, client.ErrForbidden) || !errors.Is(err, domain.ErrForbidden) || !errors.As(err, &fe) ||
+		fe.Type != domain.TypeCustomerForgotten || fe.Role != domain.RoleAdmin || len(fe.Allowed) != 1 || fe.Allowed[0] != domain.RoleSystem {
+		t.Fatalf("forbidden: %v (%+v)", err, fe)
+	}
+
 	if _, err := c.Customer(ctx, uuid.New(), 0); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("not found: %v", err)
 	}

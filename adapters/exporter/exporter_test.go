@@ -43,7 +43,7 @@ func seed(t *testing.T) eventstore.Store {
 		{zoe, []domain.Event{domain.NoteAdded{Body: "VIP"}}},
 	} {
 		for _, e := range c.tp {
-			if _, err := l.Append(ctx, c.id, eventstore.Any, ledger.Touchpoint{Event: e, Metadata: md}); err != nil {
+			if _, err := l.Append(ctx, domain.RoleSystem, c.id, eventstore.Any, ledger.Touchpoint{Event: e, Metadata: md}); err != nil {
 				t.Fatal(err)
 			}
 		}

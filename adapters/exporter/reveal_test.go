@@ -36,7 +36,7 @@ func TestExportReveals(t *testing.T) {
 		{bruno, domain.CustomerRegistered{CustomerID: bruno, Name: "Bruno Díaz"}},
 		{bruno, domain.NoteAdded{Body: "Prefers <email> & calls"}},
 	} {
-		if _, err := l.Append(ctx, c.id, eventstore.Any, ledger.Touchpoint{Event: c.e, Metadata: md}); err != nil {
+		if _, err := l.Append(ctx, domain.RoleSystem, c.id, eventstore.Any, ledger.Touchpoint{Event: c.e, Metadata: md}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,29 +13,34 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/cxledger/cxledger/domain"
 )
 
-// Role is what a token may do.
-type Role string
+// Role is what a token may do: the domain's roles (domain.Role), whose
+// authority table also says which event types each may append.
+type Role = domain.Role
 
-// Roles. Admin may use every route; the others are listed per route.
+// Roles. Admin may use every route; the others are listed per route. The
+// append routes further check each event's type against the authority
+// table (domain.MayAppend). domain.RoleSystem is no token's role.
 const (
 	// RoleService: systems that record touchpoints and read back their
 	// writes: register, append, a customer's stream, the unified view,
 	// identifier lookup.
-	RoleService Role = "service"
+	RoleService = domain.RoleService
 	// RoleAnalyst: read models (pipeline, analytics), the global feed
 	// (also live), projection status and rebuilds. No per-customer
 	// personal data.
-	RoleAnalyst Role = "analyst"
+	RoleAnalyst = domain.RoleAnalyst
 	// RoleAuditor: read-only verification: customer streams, timelines,
 	// views and lookups, the global feed, projection status and digests.
-	RoleAuditor Role = "auditor"
+	RoleAuditor = domain.RoleAuditor
 	// RoleAdmin: everything.
-	RoleAdmin Role = "admin"
+	RoleAdmin = domain.RoleAdmin
 )
 
-// Roles lists every role.
+// Roles lists every role a token may have (never domain.RoleSystem).
 var Roles = []Role{RoleService, RoleAnalyst, RoleAuditor, RoleAdmin}
 
 // MinTokenLength is the shortest token accepted: a token is a password

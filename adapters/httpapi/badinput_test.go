@@ -212,6 +212,9 @@ type badCase struct {
 	// names must occur in the problem's detail, or equal its field (or
 	// one of its errors' fields): the message names the problem.
 	names string
+	// hides must not occur anywhere in the answer (another customer's
+	// stream, say).
+	hides string
 }
 
 // TestBadInputLeavesTheStoreUnchanged sends every kind of bad input
@@ -249,6 +252,9 @@ func TestBadInputLeavesTheStoreUnchanged(t *testing.T) {
 			}
 			if !namesProblem(p, tc.names) {
 				t.Errorf("problem does not name %q: detail %q, field %q, errors %v", tc.names, p.Detail, p.Field, p.Errors)
+			}
+			if tc.hides != "" && strings.Contains(string(r.body), tc.hides) {
+				t.Errorf("the answer shows %q: %s", tc.hides, r.body)
 			}
 		})
 	}
@@ -348,12 +354,22 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		{name: "ids/missing order id", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", `{"amount":100,"currency":"EUR","lines":[{"sku":"A","quantity":1,"unitAmount":100}]}`)), status: 422, slug: "invalid", names: "events[0].data.orderId"},
 		{name: "ids/nil ticket id", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "TicketUpdated", `{"ticketId":"00000000-0000-0000-0000-000000000000","comment":"x"}`)), status: 422, slug: "invalid", names: "events[0].data.ticketId"},
 		{name: "ids/register customer id not a uuid", role: S, method: "POST", path: "/v1/customers", body: register(`"customerId":"ana",`), status: 400, slug: "malformed", names: "UUID"},
+		// The nil uuid is not "no id": taken as absent, each retry would
+		// get a fresh id and be stored again.
+		{name: "ids/nil event id alone", role: S, method: "POST", path: anaEvents, body: appendBody("", `{"id":"00000000-0000-0000-0000-000000000000","type":"NoteAdded","data":{"body":"retry me"},"metadata":{"occurredAt":"`+occurred+`","actor":"user:marta"}}`), status: 422, slug: "invalid", names: "events[0].id"},
+		{name: "ids/nil event id after a good one", role: S, method: "POST", path: anaEvents, body: appendBody("", call(), `{"id":"urn:uuid:00000000-0000-0000-0000-000000000000","type":"NoteAdded","data":{"body":"retry me"},"metadata":{"occurredAt":"`+occurred+`","actor":"user:marta"}}`), status: 422, slug: "invalid", names: "events[1].id"},
+		{name: "ids/nil event id without dashes", role: S, method: "POST", path: anaEvents, body: appendBody("", `{"id":"00000000000000000000000000000000","type":"NoteAdded","data":{"body":"retry me"},"metadata":{"occurredAt":"`+occurred+`","actor":"user:marta"}}`), status: 422, slug: "invalid", names: "events[0].id"},
+		{name: "ids/register nil customer id", role: S, method: "POST", path: "/v1/customers", body: register(`"customerId":"00000000-0000-0000-0000-000000000000",`), status: 422, slug: "invalid", names: "customerId"},
+		{name: "ids/register nil event id", role: S, method: "POST", path: "/v1/customers", body: register(`"eventId":"00000000-0000-0000-0000-000000000000",`), status: 422, slug: "invalid", names: "eventId"},
 
 		// Amounts.
 		{name: "amount/negative", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("-100", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
 		{name: "amount/absurd", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("9000000000000000000", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
 		{name: "amount/beyond int64", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("1e400", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
 		{name: "amount/fractional", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", purchase("99.5", "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+		{name: "amount/above its lines", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", fmt.Sprintf(`{"orderId":%q,"amount":1000,"currency":"EUR","lines":[{"sku":"A","quantity":1,"unitAmount":1}]}`, uuid.New()))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+		{name: "amount/below lines + shipping + tax", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", fmt.Sprintf(`{"orderId":%q,"amount":10000,"currency":"EUR","lines":[{"sku":"A","quantity":2,"unitAmount":5000}],"shipping":490,"tax":2000}`, uuid.New()))), status: 422, slug: "invalid", names: "events[0].data.amount"},
+		{name: "amount/negative discount", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PurchaseCompleted", fmt.Sprintf(`{"orderId":%q,"amount":10100,"currency":"EUR","lines":[{"sku":"A","quantity":1,"unitAmount":10000}],"discount":-100}`, uuid.New()))), status: 422, slug: "invalid", names: "events[0].data.discount"},
 		{name: "amount/zero refund", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "RefundIssued", refund(0, "EUR"))), status: 422, slug: "invalid", names: "events[0].data.amount"},
 
 		// Currencies.
@@ -383,7 +399,9 @@ func badInputCases(srv *httpapi.Server) []badCase {
 
 		// Duplicate ids with different content.
 		{name: "duplicate/id reused in the same stream", role: S, method: "POST", path: anaEvents, body: appendBody("", event(noteID, "NoteAdded", note(`"something else"`))), status: 409, slug: "duplicate-event", names: noteID.String()},
-		{name: "duplicate/id reused in another stream", role: S, method: "POST", path: bruno + "/events", body: appendBody("", event(noteID, "NoteAdded", note(`"Prefers e-mail ✉"`))), status: 409, slug: "duplicate-event", names: noteID.String()},
+		{name: "duplicate/id reused in another stream", role: S, method: "POST", path: bruno + "/events", body: appendBody("", event(noteID, "NoteAdded", note(`"Prefers e-mail ✉"`))), status: 409, slug: "duplicate-event", names: noteID.String(), hides: anaID.String()},
+		{name: "duplicate/id reused in another stream, among others", role: S, method: "POST", path: bruno + "/events", body: appendBody("", call(), event(noteID, "NoteAdded", note(`"Prefers e-mail ✉"`))), status: 409, slug: "duplicate-event", names: noteID.String(), hides: anaID.String()},
+		{name: "duplicate/id reused in another stream, different content", role: S, method: "POST", path: bruno + "/events", body: appendBody("", event(noteID, "NoteAdded", note(`"x"`))), status: 409, slug: "duplicate-event", names: "is taken", hides: anaID.String()},
 		{name: "duplicate/id twice in one request", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.MustParse("6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c"), "NoteAdded", note(`"a"`)), event(uuid.MustParse("6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c"), "NoteAdded", note(`"b"`))), status: 422, slug: "invalid", names: "events[1].id"},
 		{name: "duplicate/registration of a registered id", role: S, method: "POST", path: "/v1/customers", body: register(fmt.Sprintf(`"customerId":%q,`, anaID)), status: 409, slug: "version-conflict", names: anaID.String()},
 
@@ -429,6 +447,19 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		{name: "invariant/second registration", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "CustomerRegistered", fmt.Sprintf(`{"customerId":%q,"name":"Again"}`, anaID))), status: 409, slug: "rejected", names: "already registered"},
 		{name: "invariant/invalid registration", role: S, method: "POST", path: "/v1/customers", body: `{"name":"","metadata":{"occurredAt":"` + occurred + `","actor":"service:crm"}}`, status: 422, slug: "invalid", names: "name"},
 		{name: "invariant/invalid identifier at registration", role: S, method: "POST", path: "/v1/customers", body: register(`"identifiers":[{"kind":"email","value":"not-an-email"}],`), status: 422, slug: "invalid", names: "identifiers[0].value"},
+
+		// Who may write which event (domain.MayAppend): the generic append
+		// is no way around the admin-only erasure, nor into the ledger's
+		// own events, whoever sends them.
+		{name: "authority/service erases through the generic append", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "CustomerForgotten", `{"request":"DSR-x"}`)), status: 403, slug: "forbidden", names: "role service may not append CustomerForgotten; system only"},
+		{name: "authority/admin erases through the generic append", role: D, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "CustomerForgotten", `{"request":"DSR-x"}`)), status: 403, slug: "forbidden", names: "/forget"},
+		{name: "authority/erasure hidden after a good event", role: S, method: "POST", path: anaEvents, body: appendBody("", call(), event(uuid.New(), "CustomerForgotten", `{"request":"DSR-x"}`)), status: 403, slug: "forbidden", names: "CustomerForgotten"},
+		{name: "authority/service mints a million points", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PointsEarned", fmt.Sprintf(`{"earningId":%q,"points":1000000,"reason":"bonus","rule":"any"}`, uuid.New()))), status: 403, slug: "forbidden", names: "may be appended by admin, system"},
+		{name: "authority/service expires points", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "PointsExpired", fmt.Sprintf(`{"earningId":%q,"points":1}`, uuid.New()))), status: 403, slug: "forbidden", names: "PointsExpired"},
+		{name: "authority/service queues a message", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "MessageQueued", fmt.Sprintf(`{"messageId":%q,"channel":"email","template":"t","purpose":"service"}`, uuid.New()))), status: 403, slug: "forbidden", names: "MessageQueued"},
+		{name: "authority/admin escalates a ticket", role: D, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "TicketEscalated", fmt.Sprintf(`{"ticketId":%q,"priority":"high","breach":"late","slaSeconds":60}`, ticketID))), status: 403, slug: "forbidden", names: "TicketEscalated"},
+		{name: "authority/service issues a discount", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "DiscountIssued", fmt.Sprintf(`{"discountId":%q,"code":"FREE-100","percentOff":100,"validUntil":"2030-01-01T00:00:00Z","reason":"because"}`, uuid.New()))), status: 403, slug: "forbidden", names: "DiscountIssued"},
+		{name: "authority/access record", role: D, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "AccessRecorded", `{}`)), status: 422, slug: "unknown-event-type", names: "AccessRecorded"},
 
 		// Identifier lookups.
 		{name: "lookup/missing", role: S, method: "GET", path: "/v1/customers", status: 400, slug: "malformed", names: "identifier is required"},

@@ -58,6 +58,7 @@ var errorTable = []problemKind{
 	{ErrMalformed, http.StatusBadRequest, "malformed", "Malformed request"},
 	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Authentication required"},
 	{ErrForbidden, http.StatusForbidden, "forbidden", "Role not allowed"},
+	{domain.ErrForbidden, http.StatusForbidden, "forbidden", "Role may not append this event type"},
 	{ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{eventstore.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{projections.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
@@ -113,6 +114,12 @@ type Problem struct {
 	EventType string `json:"eventType,omitempty"`
 	Entity    string `json:"entity,omitempty"`
 	EntityID  string `json:"entityId,omitempty"`
+
+	// EventType, Role and AllowedRoles describe an event type the
+	// request's role may not append (domain.MayAppend): AllowedRoles are
+	// those that may, "system" alone for the ledger's own events.
+	Role         string   `json:"role,omitempty"`
+	AllowedRoles []string `json:"allowedRoles,omitempty"`
 }
 
 // FieldProblem is one invalid field.
@@ -154,6 +161,13 @@ func problemFor(err error) (p *Problem, internal bool) {
 		var rejection *domain.RejectionError
 		if errors.As(err, &rejection) {
 			p.EventType, p.Entity, p.EntityID, p.Rule = rejection.Type, rejection.Entity, rejection.ID, rejection.Rule
+		}
+		var forbidden *domain.ForbiddenError
+		if errors.As(err, &forbidden) {
+			p.EventType, p.Role = forbidden.Type, string(forbidden.Role)
+			for _, r := range forbidden.Allowed {
+				p.AllowedRoles = append(p.AllowedRoles, string(r))
+			}
 		}
 		var unknown *domain.UnknownTypeError
 		if errors.As(err, &unknown) {

@@ -86,7 +86,9 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, AppendResponse{CustomerID: id, Stream: domain.StreamID(id), Version: res.Version, Position: res.Position})
 }
 
-// doAppend appends through the shared write path and counts the outcome.
+// doAppend appends through the shared write path, as the request's role
+// (which the authority table checks per event type), and counts the
+// outcome.
 //
 // The append runs on a context detached from the client's connection (but
 // bounded by the request timeout): a client that hangs up mid-append would
@@ -95,7 +97,7 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) doAppend(ctx context.Context, id uuid.UUID, expected eventstore.ExpectedVersion, tps []ledger.Touchpoint) (eventstore.AppendResult, error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
 	defer cancel()
-	res, err := s.ledger.Append(actx, id, expected, tps...)
+	res, err := s.ledger.Append(actx, principal(ctx).Role, id, expected, tps...)
 	outcome := "ok"
 	if err != nil {
 		p, internal := problemFor(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +122,8 @@ func (m *Metadata) UnmarshalJSON(b []byte) error {
 // EventInput is one touchpoint to append.
 type EventInput struct {
 	// ID is the event id and idempotency key; omitted, the server makes
-	// one (and a retry of the request is then not recognised).
+	// one (and a retry of the request is then not recognised). The nil
+	// uuid is refused (422), not taken for an omitted id.
 	ID       uuid.UUID       `json:"id,omitzero"`
 	Type     string          `json:"type"`
 	Data     json.RawMessage `json:"data"`
@@ -155,7 +157,8 @@ type Identifier struct {
 // the customer's first identifiers, appended atomically.
 type RegisterRequest struct {
 	// CustomerID is the new customer's id; omitted, the server makes one.
-	// Set it (with EventID) to make a retry idempotent.
+	// Set it (with EventID) to make a retry idempotent. The nil uuid is
+	// refused (422), here and as EventID.
 	CustomerID uuid.UUID `json:"customerId,omitzero"`
 	// EventID is the CustomerRegistered event's id; the identifiers' event
 	// ids are derived from it, so one EventID makes the whole request
@@ -249,9 +252,16 @@ func jsonProblem(err error) error {
 // fields are reported as *domain.ValidationError with their full JSON path
 // in the request ("events[1].data.amount").
 func DecodeAppendRequest(body io.Reader, now time.Time) (eventstore.ExpectedVersion, []ledger.Touchpoint, error) {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return 0, nil, jsonProblem(err)
+	}
 	// Absent means "any"; the zero value would mean version 0.
 	req := AppendRequest{ExpectedVersion: ExpectedVersion(eventstore.Any)}
-	if err := decodeJSON(body, &req); err != nil {
+	if err := decodeJSON(bytes.NewReader(raw), &req); err != nil {
+		return 0, nil, err
+	}
+	if err := rejectNilEventIDs(raw, req.Events); err != nil {
 		return 0, nil, err
 	}
 	switch {
@@ -276,6 +286,34 @@ func DecodeAppendRequest(body io.Reader, now time.Time) (eventstore.ExpectedVers
 		tps[i] = tp
 	}
 	return eventstore.ExpectedVersion(req.ExpectedVersion), tps, nil
+}
+
+// nilIDRule is the rule a nil uuid sent as an id breaks: the nil uuid is
+// "no id", and taking it as absent would give every retry a fresh id (or
+// customer), the very duplicates an explicit id is there to prevent.
+const nilIDRule = "must not be the nil uuid: send a real id, or leave the field out for the server to make one"
+
+// rejectNilEventIDs reports an event whose id was sent as the nil uuid
+// (in any of its spellings), which decodes like an absent id. Only a
+// request with some event lacking an id is read again to tell them apart.
+func rejectNilEventIDs(body []byte, events []EventInput) error {
+	if !slices.ContainsFunc(events, func(e EventInput) bool { return e.ID == uuid.Nil }) {
+		return nil
+	}
+	var ids struct {
+		Events []struct {
+			ID *uuid.UUID `json:"id"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(body, &ids); err != nil {
+		return jsonProblem(err) // not reached: the body decoded strictly
+	}
+	for i, e := range ids.Events {
+		if e.ID != nil && *e.ID == uuid.Nil {
+			return &domain.ValidationError{Field: fmt.Sprintf("events[%d].id", i), Rule: nilIDRule}
+		}
+	}
+	return nil
 }
 
 // touchpoint parses one event of a request; path is its JSON path.
@@ -327,9 +365,30 @@ func prefixFields(prefix string, err error) error {
 // and its touchpoints: CustomerRegistered, then one IdentifierLinked per
 // identifier, with ids derived from the registration's event id.
 func DecodeRegisterRequest(body io.Reader, now time.Time, newID func() uuid.UUID) (uuid.UUID, []ledger.Touchpoint, error) {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return uuid.Nil, nil, jsonProblem(err)
+	}
 	var req RegisterRequest
-	if err := decodeJSON(body, &req); err != nil {
+	if err := decodeJSON(bytes.NewReader(raw), &req); err != nil {
 		return uuid.Nil, nil, err
+	}
+	if req.CustomerID == uuid.Nil || req.EventID == uuid.Nil {
+		// Sent as the nil uuid, or absent? Absent gets a new id; the nil
+		// uuid would too, so that each retry registered a new customer.
+		var ids struct {
+			CustomerID *uuid.UUID `json:"customerId"`
+			EventID    *uuid.UUID `json:"eventId"`
+		}
+		if err := json.Unmarshal(raw, &ids); err != nil {
+			return uuid.Nil, nil, jsonProblem(err) // not reached: decoded strictly above
+		}
+		if ids.CustomerID != nil && *ids.CustomerID == uuid.Nil {
+			return uuid.Nil, nil, &domain.ValidationError{Field: "customerId", Rule: nilIDRule}
+		}
+		if ids.EventID != nil && *ids.EventID == uuid.Nil {
+			return uuid.Nil, nil, &domain.ValidationError{Field: "eventId", Rule: nilIDRule}
+		}
 	}
 	if len(req.Identifiers) > 100 {
 		return uuid.Nil, nil, &domain.ValidationError{Field: "identifiers", Rule: "at most 100"}

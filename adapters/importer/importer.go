@@ -24,9 +24,10 @@ type Source interface {
 	Next() (Row, error)
 }
 
-// Appender is the write path: adapters/ledger's Service.
+// Appender is the write path: adapters/ledger's Service, which refuses a
+// touchpoint whose type the role may not append (domain.MayAppend).
 type Appender interface {
-	Append(ctx context.Context, customer uuid.UUID, expected eventstore.ExpectedVersion, tps ...ledger.Touchpoint) (eventstore.AppendResult, error)
+	Append(ctx context.Context, as domain.Role, customer uuid.UUID, expected eventstore.ExpectedVersion, tps ...ledger.Touchpoint) (eventstore.AppendResult, error)
 }
 
 // StreamReader tells whether a customer's stream exists.
@@ -66,6 +67,12 @@ type Config struct {
 	// one at a time in file order, so everything before the bad row is
 	// written and nothing after it.
 	Strict bool
+	// Role is who the rows are appended as: domain.RoleService (the
+	// default) or domain.RoleAdmin (`cxledger import --as admin`, which
+	// may also grant points). A row of a type the role may not append is
+	// rejected with domain.ErrForbidden; the ledger's own types
+	// (domain.RoleSystem only) are never imported.
+	Role domain.Role
 	// Lookup resolves identifiers to existing customers (optional).
 	Lookup LookupFunc
 	// Keys derives the ids of customers registered for identifiers nobody
@@ -147,6 +154,13 @@ const maxErasedStreams = 1 << 10
 func New(l Appender, store StreamReader, cfg Config) (*Importer, error) {
 	if cfg.Batch == "" {
 		return nil, errors.New("importer: Config.Batch is required")
+	}
+	switch cfg.Role {
+	case "":
+		cfg.Role = domain.RoleService
+	case domain.RoleService, domain.RoleAdmin:
+	default:
+		return nil, fmt.Errorf("importer: Config.Role %q: want service or admin", cfg.Role)
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
@@ -279,7 +293,7 @@ func (im *Importer) appendGroup(ctx context.Context, c uuid.UUID, rows []Row) er
 		if err != nil {
 			return err
 		}
-		_, err = im.ledger.Append(ctx, c, eventstore.Any, tps...)
+		_, err = im.ledger.Append(ctx, im.cfg.Role, c, eventstore.Any, tps...)
 		if err == nil {
 			im.accepted(c, len(rows), registers)
 			return nil
@@ -294,7 +308,7 @@ func (im *Importer) appendGroup(ctx context.Context, c uuid.UUID, rows []Row) er
 		if err != nil {
 			return err
 		}
-		_, err = im.ledger.Append(ctx, c, eventstore.Any, tps...)
+		_, err = im.ledger.Append(ctx, im.cfg.Role, c, eventstore.Any, tps...)
 		switch {
 		case err == nil:
 			im.accepted(c, 1, registers)
@@ -621,7 +635,7 @@ func (im *Importer) rememberLocked(c uuid.UUID, exists bool) {
 // the import.
 func rowLevel(err error) bool {
 	for _, target := range []error{
-		domain.ErrInvalid, domain.ErrRejected, domain.ErrUnknownType, domain.ErrUnsupportedSchemaVersion,
+		domain.ErrInvalid, domain.ErrRejected, domain.ErrForbidden, domain.ErrUnknownType, domain.ErrUnsupportedSchemaVersion,
 		eventstore.ErrInvalidEvent, eventstore.ErrEventTooLarge, eventstore.ErrDuplicateEvent, eventstore.ErrWrongExpectedVersion,
 	} {
 		if errors.Is(err, target) {

@@ -131,7 +131,8 @@ type RowError struct {
 	Input string
 	// Err is the reason: it wraps domain.ErrInvalid (with a
 	// *domain.ValidationError naming the field), domain.ErrUnknownType,
-	// domain.ErrRejected, or a store sentinel such as
+	// domain.ErrRejected, domain.ErrForbidden (a type Config.Role may not
+	// append), or a store sentinel such as
 	// eventstore.ErrDuplicateEvent.
 	Err error
 }

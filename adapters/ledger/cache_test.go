@@ -148,7 +148,7 @@ func longCustomer(t testing.TB, store ledger.Store, n int) uuid.UUID {
 	for len(tps) > 0 {
 		batch := tps[:min(len(tps), 250)]
 		tps = tps[len(batch):]
-		if _, err := s.Append(context.Background(), customer, eventstore.Any, batch...); err != nil {
+		if _, err := s.Append(context.Background(), domain.RoleSystem, customer, eventstore.Any, batch...); err != nil {
 			t.Fatalf("history: %v", err)
 		}
 	}
@@ -157,7 +157,7 @@ func longCustomer(t testing.TB, store ledger.Store, n int) uuid.UUID {
 
 func mustAppend(t testing.TB, s *ledger.Service, customer uuid.UUID, expected eventstore.ExpectedVersion, tps ...ledger.Touchpoint) eventstore.AppendResult {
 	t.Helper()
-	res, err := s.Append(context.Background(), customer, expected, tps...)
+	res, err := s.Append(context.Background(), domain.RoleSystem, customer, expected, tps...)
 	if err != nil {
 		t.Fatalf("append: %v", err)
 	}
@@ -214,7 +214,7 @@ func TestCacheFoldsWritesThatBypassIt(t *testing.T) {
 	appendDirect(t, base, customer, eventstore.Exact(1), domain.TicketClosed{TicketID: ticket, Reason: "Duplicate of another ticket"})
 	store.took()
 
-	_, err := s.Append(ctx, customer, eventstore.Any, ledger.Touchpoint{Event: domain.TicketUpdated{TicketID: ticket, Status: ptr(domain.StatusInProgress)}, Metadata: meta()})
+	_, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, ledger.Touchpoint{Event: domain.TicketUpdated{TicketID: ticket, Status: ptr(domain.StatusInProgress)}, Metadata: meta()})
 	if !errors.Is(err, domain.ErrRejected) {
 		t.Fatalf("update of a ticket another writer closed: got %v, want ErrRejected", err)
 	}
@@ -230,7 +230,7 @@ func TestCacheFoldsWritesThatBypassIt(t *testing.T) {
 	// this Service last appended.
 	other := newService(t, base, on)
 	mustAppend(t, other, customer, eventstore.Exact(3), note("from another node"))
-	if _, err := s.Append(ctx, customer, eventstore.Exact(3), note("stale")); !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+	if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Exact(3), note("stale")); !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		t.Fatalf("append at a version another node moved past: got %v, want ErrWrongExpectedVersion", err)
 	}
 	if got := streamLen(t, base, customer); got != 5 {
@@ -265,14 +265,14 @@ func TestCacheKeepsOnlyWhatTheStoreConfirmed(t *testing.T) {
 		appendDirect(t, store.Store, customer, eventstore.Exact(1), domain.NoteAdded{Body: "Asked for a partial refund"})
 		// The first event of each batch passes its check: it must not stay
 		// folded when the second one is rejected.
-		if _, err := s.Append(ctx, customer, eventstore.Any, refund(1000), refund(251)); !errors.Is(err, domain.ErrRejected) {
+		if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, refund(1000), refund(251)); !errors.Is(err, domain.ErrRejected) {
 			t.Fatalf("refunds above the order amount: got %v, want ErrRejected", err)
 		}
-		if _, err := s.Append(ctx, customer, eventstore.Any, opened(ticket), opened(ticket)); !errors.Is(err, domain.ErrRejected) {
+		if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, opened(ticket), opened(ticket)); !errors.Is(err, domain.ErrRejected) {
 			t.Fatalf("one ticket opened twice: got %v, want ErrRejected", err)
 		}
 		store.took()
-		if _, err := s.Append(ctx, customer, eventstore.Any, comment(ticket)); !errors.Is(err, domain.ErrRejected) {
+		if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, comment(ticket)); !errors.Is(err, domain.ErrRejected) {
 			t.Fatalf("comment on the ticket of a rejected batch: got %v, want ErrRejected", err)
 		}
 		res := mustAppend(t, s, customer, eventstore.Exact(2), refund(1250), opened(ticket))
@@ -305,7 +305,7 @@ func TestCacheKeepsOnlyWhatTheStoreConfirmed(t *testing.T) {
 					t.Fatal("the store did not panic")
 				}
 			}()
-			s.Append(ctx, customer, eventstore.Any, refund)
+			s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, refund)
 		}()
 		store.panics = false
 		if res := mustAppend(t, s, customer, eventstore.Exact(2), refund); res.Version != 3 {
@@ -319,10 +319,10 @@ func TestCacheKeepsOnlyWhatTheStoreConfirmed(t *testing.T) {
 		customer, ticket := uuid.New(), uuid.New()
 		register(t, s, customer)
 		store.fail = true
-		if _, err := s.Append(ctx, customer, eventstore.Any, opened(ticket)); !errors.Is(err, errConnReset) {
+		if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, opened(ticket)); !errors.Is(err, errConnReset) {
 			t.Fatalf("got %v, want the store's error", err)
 		}
-		if _, err := s.Append(ctx, customer, eventstore.Any, comment(ticket)); !errors.Is(err, domain.ErrRejected) {
+		if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, comment(ticket)); !errors.Is(err, domain.ErrRejected) {
 			t.Fatalf("comment on a ticket whose opening failed: got %v, want ErrRejected", err)
 		}
 		if res := mustAppend(t, s, customer, eventstore.Exact(0), opened(ticket)); res.Version != 1 {
@@ -338,11 +338,11 @@ func TestCacheKeepsOnlyWhatTheStoreConfirmed(t *testing.T) {
 		store.fail, store.written = true, true
 		open := opened(ticket)
 		open.ID = uuid.New()
-		if _, err := s.Append(ctx, customer, eventstore.Any, open); !errors.Is(err, errConnReset) {
+		if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, open); !errors.Is(err, errConnReset) {
 			t.Fatalf("got %v, want the store's error", err)
 		}
 		// The cache did not fold the append, the tail read does.
-		if _, err := s.Append(ctx, customer, eventstore.Any, opened(ticket)); !errors.Is(err, domain.ErrRejected) {
+		if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, opened(ticket)); !errors.Is(err, domain.ErrRejected) {
 			t.Fatalf("second opening of a ticket whose first opening was stored: got %v, want ErrRejected", err)
 		}
 		if res := mustAppend(t, s, customer, eventstore.Any, open); res.Version != 1 {
@@ -369,7 +369,7 @@ func TestCacheIdempotentRetry(t *testing.T) {
 	// The retry's id is in the cache: the ledger must not decide (the
 	// aggregate would reject a second order with this id) but ask the store.
 	store.took()
-	got, err := s.Append(ctx, customer, eventstore.Any, purchase)
+	got, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, purchase)
 	if err != nil || got != want {
 		t.Fatalf("retry: got %+v, %v; want %+v", got, err, want)
 	}
@@ -380,7 +380,7 @@ func TestCacheIdempotentRetry(t *testing.T) {
 	// The same id for other content is no retry.
 	reuse := purchase
 	reuse.Event = domain.PurchaseCompleted{OrderID: uuid.New(), Amount: 990, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "FILTER-10", Quantity: 1, UnitAmount: 990}}}
-	if _, err := s.Append(ctx, customer, eventstore.Any, reuse); !errors.Is(err, eventstore.ErrDuplicateEvent) {
+	if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, reuse); !errors.Is(err, eventstore.ErrDuplicateEvent) {
 		t.Fatalf("reused id: got %v, want ErrDuplicateEvent", err)
 	}
 
@@ -390,7 +390,7 @@ func TestCacheIdempotentRetry(t *testing.T) {
 	n := note("appended by another node")
 	n.ID = uuid.New()
 	want = mustAppend(t, other, customer, eventstore.Any, n)
-	if got, err := s.Append(ctx, customer, eventstore.Any, n); err != nil || got != want {
+	if got, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, n); err != nil || got != want {
 		t.Fatalf("retry of another node's append: got %+v, %v; want %+v", got, err, want)
 	}
 	if got := streamLen(t, base, customer); got != 5 {
@@ -476,17 +476,17 @@ func TestCacheLocksPerCustomer(t *testing.T) {
 	store.block.Store(domain.StreamID(slow), true)
 	done := make(chan error)
 	go func() {
-		_, err := s.Append(context.Background(), slow, eventstore.Any, note("stuck in the store"))
+		_, err := s.Append(context.Background(), domain.RoleSystem, slow, eventstore.Any, note("stuck in the store"))
 		done <- err
 	}()
 	<-store.entered
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := s.Append(ctx, slow, eventstore.Any, note("queued")); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := s.Append(ctx, domain.RoleSystem, slow, eventstore.Any, note("queued")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("append behind a stuck append to the same customer: got %v, want DeadlineExceeded", err)
 	}
-	if _, err := s.Append(context.Background(), other, eventstore.Any, note("not queued")); err != nil {
+	if _, err := s.Append(context.Background(), domain.RoleSystem, other, eventstore.Any, note("not queued")); err != nil {
 		t.Fatalf("append to another customer while one is stuck: %v", err)
 	}
 	close(store.release)
@@ -576,7 +576,7 @@ func TestCacheConcurrent(t *testing.T) {
 				if i%3 == 0 {
 					tps = append(tps, note("refund requested by phone"))
 				}
-				_, err := node.Append(ctx, ids[c], eventstore.Any, tps...)
+				_, err := node.Append(ctx, domain.RoleSystem, ids[c], eventstore.Any, tps...)
 				switch {
 				case err == nil:
 					mu.Lock()
@@ -638,7 +638,7 @@ func BenchmarkAppendLongHistory(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Append(ctx, customer, eventstore.Any, note("Called back about the delayed parcel.")); err != nil {
+				if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, note("Called back about the delayed parcel.")); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -50,7 +50,7 @@ func TestConsentDecidedByOccurredAt(t *testing.T) {
 			refused := func(t *testing.T, c uuid.UUID, why string, tps ...ledger.Touchpoint) {
 				t.Helper()
 				before := streamLen(t, store, c)
-				_, err := s.Append(ctx, c, eventstore.Any, tps...)
+				_, err := s.Append(ctx, domain.RoleSystem, c, eventstore.Any, tps...)
 				var re *domain.RejectionError
 				if !errors.Is(err, domain.ErrRejected) || !errors.As(err, &re) || re.Entity != "consent" {
 					t.Fatalf("got %v, want a consent rejection", err)

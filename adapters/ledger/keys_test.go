@@ -39,11 +39,11 @@ func TestAppendSeals(t *testing.T) {
 		c := uuid.New()
 		register(t, s, c)
 		note := ledger.Touchpoint{ID: uuid.New(), Event: domain.NoteAdded{Body: "Zoë prefers calls"}, Metadata: meta()}
-		first, err := s.Append(ctx, c, eventstore.Any, note)
+		first, err := s.Append(ctx, domain.RoleSystem, c, eventstore.Any, note)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := s.Append(ctx, c, eventstore.Any, note)
+		again, err := s.Append(ctx, domain.RoleSystem, c, eventstore.Any, note)
 		if err != nil || again != first {
 			t.Fatalf("retry = %+v, %v; want the first result %+v", again, err, first)
 		}
@@ -110,7 +110,7 @@ func TestForget(t *testing.T) {
 			t.Errorf("registration after the erasure reads %s", reg)
 		}
 		// Nothing more may be recorded.
-		_, err = s.Append(ctx, c, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "too late"}, Metadata: meta()})
+		_, err = s.Append(ctx, domain.RoleSystem, c, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "too late"}, Metadata: meta()})
 		if !errors.Is(err, domain.ErrRejected) {
 			t.Errorf("append after the erasure: %v, want a rejection", err)
 		}
@@ -169,7 +169,7 @@ func TestRefusedAppendMakesNoKey(t *testing.T) {
 	}
 	s := keyedService(t, memstore.New(memstore.Config{}), ledger.DefaultCache, keys)
 	stranger := uuid.New()
-	_, err = s.Append(ctx, stranger, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "who?"}, Metadata: meta()})
+	_, err = s.Append(ctx, domain.RoleSystem, stranger, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "who?"}, Metadata: meta()})
 	if !errors.Is(err, domain.ErrRejected) {
 		t.Fatalf("append to an unregistered customer: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cxledger/cxledger/domain"
@@ -94,12 +95,30 @@ func (s *Service) CacheStats() CacheStats { return s.cache.snapshot() }
 // (up to Attempts times), so that no invariant is ever checked against a
 // stale history.
 //
-// Errors: domain.ErrInvalid (a touchpoint or its metadata is malformed),
+// as is the role the append is made by: each touchpoint's type must be
+// one as may append (domain.MayAppend), else the whole append fails with a
+// *domain.ForbiddenError before anything else is looked at. Edges pass
+// their caller's role (an API token's, the broker's or the import's
+// configured one); the ledger's own writers (reactors, Forget) pass
+// domain.RoleSystem.
+//
+// Errors: domain.ErrForbidden (as may not append a touchpoint's type),
+// domain.ErrInvalid (a touchpoint or its metadata is malformed),
 // domain.ErrRejected (an invariant forbids it), and the store's sentinel
-// errors (eventstore.ErrWrongExpectedVersion, ErrDuplicateEvent, …).
+// errors (eventstore.ErrWrongExpectedVersion, ErrDuplicateEvent, …). A
+// duplicate id says only that the id is taken, never where: ids are
+// global, and the stream holding one may be another customer's.
 // Nothing is written when an error is returned — with Keys, at most the
 // key of a customer whose append was decided and then failed in the store.
-func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected eventstore.ExpectedVersion, tps ...Touchpoint) (eventstore.AppendResult, error) {
+func (s *Service) Append(ctx context.Context, as domain.Role, customer uuid.UUID, expected eventstore.ExpectedVersion, tps ...Touchpoint) (eventstore.AppendResult, error) {
+	for i, tp := range tps {
+		if tp.Event == nil {
+			continue // reported below, with the rest of the validation
+		}
+		if err := domain.MayAppend(as, tp.Event.EventType()); err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("event %d: %w", i, err)
+		}
+	}
 	if customer == uuid.Nil {
 		return eventstore.AppendResult{}, &domain.ValidationError{Field: "customerId", Rule: "required"}
 	}
@@ -145,6 +164,9 @@ func (s *Service) Append(ctx context.Context, customer uuid.UUID, expected event
 	defer s.cache.release(e)
 	h := e.history()
 	res, err := s.decideAndAppend(ctx, stream, customer, expected, h, events, data)
+	if errors.Is(err, eventstore.ErrDuplicateEvent) {
+		err = idTaken(data)
+	}
 	// Whatever the outcome, h holds only what the store confirmed: events
 	// it returned, and this append's events only if it accepted them at
 	// the version decided. A rejected or failed append publishes no
@@ -363,6 +385,27 @@ read:
 	}
 }
 
+// idTaken replaces the store's duplicate-event error, which may name the
+// stream holding the id — another customer's — with one saying only that
+// an id of the append is taken. Which one only the store knows, and its
+// message is what must not leak: the ids are listed (up to maxListedIDs).
+func idTaken(data []eventstore.EventData) error {
+	if len(data) == 1 {
+		return fmt.Errorf("%w: event id %s is taken", eventstore.ErrDuplicateEvent, data[0].ID)
+	}
+	if len(data) > maxListedIDs {
+		return fmt.Errorf("%w: one of the %d event ids of the append (%s … %s) is taken", eventstore.ErrDuplicateEvent, len(data), data[0].ID, data[len(data)-1].ID)
+	}
+	ids := make([]string, len(data))
+	for i, d := range data {
+		ids[i] = d.ID.String()
+	}
+	return fmt.Errorf("%w: one of the event ids %s is taken", eventstore.ErrDuplicateEvent, strings.Join(ids, ", "))
+}
+
+// maxListedIDs bounds the ids a duplicate-event error lists.
+const maxListedIDs = 10
+
 // newEventID makes time-ordered (version 7) uuids: stores index event ids
 // in B+trees, and ids that arrive in roughly increasing order touch one
 // page per commit instead of one random page per event.
@@ -407,7 +450,7 @@ func (s *Service) Forget(ctx context.Context, customer uuid.UUID, tp Touchpoint)
 	}
 	var res ForgetResult
 	if !forgotten {
-		ar, err := s.Append(ctx, customer, eventstore.StreamExists, tp)
+		ar, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.StreamExists, tp)
 		switch {
 		case err == nil:
 			res = ForgetResult{Appended: true, AppendResult: ar}

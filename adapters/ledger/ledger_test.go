@@ -47,7 +47,7 @@ func newService(t testing.TB, store ledger.Store, cfg ledger.CacheConfig) *ledge
 
 func register(t testing.TB, s *ledger.Service, customer uuid.UUID) eventstore.AppendResult {
 	t.Helper()
-	res, err := s.Append(context.Background(), customer, eventstore.NoStream, ledger.Touchpoint{
+	res, err := s.Append(context.Background(), domain.RoleSystem, customer, eventstore.NoStream, ledger.Touchpoint{
 		ID:       uuid.New(),
 		Event:    domain.CustomerRegistered{CustomerID: customer, Name: "Zoë Ñúñez", Country: "ES"},
 		Metadata: meta(),
@@ -80,7 +80,7 @@ func testAppendDecidesAgainstHistory(t *testing.T, cfg ledger.CacheConfig) {
 	ctx := context.Background()
 	customer, order := uuid.New(), uuid.New()
 
-	if _, err := s.Append(ctx, customer, eventstore.Any, ledger.Touchpoint{
+	if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, ledger.Touchpoint{
 		Event: domain.PurchaseCompleted{OrderID: order, Amount: 1250, Currency: "EUR",
 			Lines: []domain.OrderLine{{SKU: "TEA-GREEN-100G", Quantity: 1, UnitAmount: 1250}}}, Metadata: meta(),
 	}); !errors.Is(err, domain.ErrRejected) {
@@ -90,7 +90,7 @@ func testAppendDecidesAgainstHistory(t *testing.T, cfg ledger.CacheConfig) {
 
 	purchase := ledger.Touchpoint{ID: uuid.New(), Event: domain.PurchaseCompleted{OrderID: order, Amount: 1250, Currency: "EUR",
 		Lines: []domain.OrderLine{{SKU: "TEA-GREEN-100G", Quantity: 1, UnitAmount: 1250}}}, Metadata: meta()}
-	res, err := s.Append(ctx, customer, eventstore.Any, purchase)
+	res, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, purchase)
 	if err != nil {
 		t.Fatalf("purchase: %v", err)
 	}
@@ -101,19 +101,19 @@ func testAppendDecidesAgainstHistory(t *testing.T, cfg ledger.CacheConfig) {
 	refund := func(amount int64) ledger.Touchpoint {
 		return ledger.Touchpoint{Event: domain.RefundIssued{RefundID: uuid.New(), OrderID: order, Amount: amount, Currency: "EUR"}, Metadata: meta()}
 	}
-	if _, err := s.Append(ctx, customer, eventstore.Any, refund(1000), refund(251)); !errors.Is(err, domain.ErrRejected) {
+	if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, refund(1000), refund(251)); !errors.Is(err, domain.ErrRejected) {
 		t.Fatalf("refunds above the order amount in one append: got %v, want ErrRejected", err)
 	}
 	if got := streamLen(t, store, customer); got != 2 {
 		t.Fatalf("a rejected append wrote something: stream has %d events, want 2", got)
 	}
-	if _, err := s.Append(ctx, customer, eventstore.Exact(1), refund(1000), refund(250)); err != nil {
+	if _, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Exact(1), refund(1000), refund(250)); err != nil {
 		t.Fatalf("refunds up to the order amount: %v", err)
 	}
 
 	// An idempotent retry of the purchase returns the original result even
 	// though the aggregate would now reject a second order with its id.
-	again, err := s.Append(ctx, customer, eventstore.Any, purchase)
+	again, err := s.Append(ctx, domain.RoleSystem, customer, eventstore.Any, purchase)
 	if err != nil || again != res {
 		t.Fatalf("retry of the purchase: got %+v, %v; want %+v", again, err, res)
 	}
@@ -152,7 +152,7 @@ func testAppendRejectsBadInputWithoutWriting(t *testing.T, cfg ledger.CacheConfi
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Append(ctx, tt.customer, tt.expected, tt.tps...)
+			_, err := s.Append(ctx, domain.RoleSystem, tt.customer, tt.expected, tt.tps...)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -202,7 +202,7 @@ func testAppendAnyRedecidesAfterConcurrentWrite(t *testing.T, cfg ledger.CacheCo
 	store := &racingStore{Store: base, customer: customer, races: 2}
 	s := newService(t, store, cfg)
 
-	res, err := s.Append(context.Background(), customer, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "mine"}, Metadata: meta()})
+	res, err := s.Append(context.Background(), domain.RoleSystem, customer, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "mine"}, Metadata: meta()})
 	if err != nil {
 		t.Fatalf("append with Any under two racing writers: %v", err)
 	}
@@ -211,7 +211,7 @@ func testAppendAnyRedecidesAfterConcurrentWrite(t *testing.T, cfg ledger.CacheCo
 	}
 
 	store.races = 1
-	if _, err := s.Append(context.Background(), customer, eventstore.Exact(3), ledger.Touchpoint{Event: domain.NoteAdded{Body: "exact"}, Metadata: meta()}); !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+	if _, err := s.Append(context.Background(), domain.RoleSystem, customer, eventstore.Exact(3), ledger.Touchpoint{Event: domain.NoteAdded{Body: "exact"}, Metadata: meta()}); !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		t.Fatalf("exact expected version overtaken by a racing writer: got %v, want ErrWrongExpectedVersion", err)
 	}
 }

@@ -23,7 +23,7 @@ func TestReactorAppender(t *testing.T) {
 		app := ledger.ReactorAppender{Service: l}
 		id := uuid.New()
 		md := domain.Metadata{OccurredAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Actor: "system:reactor/test"}
-		if _, err := l.Append(ctx, id, eventstore.NoStream, ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé"}, Metadata: md}); err != nil {
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.NoStream, ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé"}, Metadata: md}); err != nil {
 			t.Fatal(err)
 		}
 		note := reactor.Emitted{ID: uuid.NewSHA1(id, []byte("note")), Event: domain.NoteAdded{Body: "SLA breached"}, Metadata: md}
@@ -52,7 +52,7 @@ func TestEarningRemainder(t *testing.T) {
 		id, order, earning := uuid.New(), uuid.New(), uuid.New()
 		md := domain.Metadata{OccurredAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Actor: "service:shop"}
 		tp := func(e domain.Event) ledger.Touchpoint { return ledger.Touchpoint{Event: e, Metadata: md} }
-		if _, err := l.Append(ctx, id, eventstore.NoStream,
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.NoStream,
 			tp(domain.CustomerRegistered{CustomerID: id, Name: "Zoé"}),
 			tp(domain.PurchaseCompleted{OrderID: order, Amount: 12990, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "BEANS", Quantity: 1, UnitAmount: 12990}}}),
 			tp(domain.PointsEarned{EarningID: earning, Points: 100, Reason: domain.EarnPurchase, OrderID: &order, ExpiresAt: md.OccurredAt.AddDate(1, 0, 0)}),

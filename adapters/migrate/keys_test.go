@@ -131,7 +131,7 @@ func TestCopyKeys(t *testing.T) {
 				{uuid.New(), "Bruno Platypusson", "bruno.platypus@example.es"},
 			}
 			for _, p := range people {
-				if _, err := l.Append(ctx, p.id, eventstore.NoStream,
+				if _, err := l.Append(ctx, domain.RoleSystem, p.id, eventstore.NoStream,
 					ledger.Touchpoint{ID: uuid.New(), Event: domain.CustomerRegistered{CustomerID: p.id, Name: p.name, Country: "FR"}, Metadata: md},
 					ledger.Touchpoint{ID: uuid.New(), Event: domain.IdentifierLinked{Kind: domain.IdentifierEmail, Value: p.email}, Metadata: md},
 					ledger.Touchpoint{ID: uuid.New(), Event: domain.NoteAdded{Body: "note about " + p.name}, Metadata: md},

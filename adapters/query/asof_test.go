@@ -57,7 +57,7 @@ func TestAsOf(t *testing.T) {
 		at := func(d string, e domain.Event) ledger.Touchpoint {
 			return ledger.Touchpoint{Event: e, Metadata: domain.Metadata{OccurredAt: day(d), Actor: "user:ana"}}
 		}
-		res, err := l.Append(ctx, id, eventstore.NoStream,
+		res, err := l.Append(ctx, domain.RoleSystem, id, eventstore.NoStream,
 			at("2026-01-10", domain.CustomerRegistered{CustomerID: id, Name: "Zoé Nguyen"}),
 			at("2026-01-20", domain.PurchaseCompleted{OrderID: uuid.New(), Amount: 4000, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "BEANS-1KG", Quantity: 2, UnitAmount: 2000}}}),
 			at("2026-02-01", domain.OpportunityOpened{OpportunityID: opp, Name: "Office machines", Amount: 500000, Currency: "EUR", Stage: domain.StageQualification, ExpectedClose: "2026-06-30"}),
@@ -72,7 +72,7 @@ func TestAsOf(t *testing.T) {
 		}
 		cut := first[0].RecordedAt
 		waitPast(cut)
-		if _, err := l.Append(ctx, id, eventstore.Exact(res.Version),
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.Exact(res.Version),
 			at("2026-02-15", domain.PurchaseCompleted{OrderID: uuid.New(), Amount: 2500, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "MUG", Quantity: 1, UnitAmount: 2500}}}),
 			at("2026-03-10", domain.OpportunityStageChanged{OpportunityID: opp, Stage: domain.StageProposal}),
 			at("2026-03-11", domain.TicketResolved{TicketID: ticket, Resolution: "Burr replaced"}),
@@ -171,7 +171,7 @@ func TestAsOfRevealsAndErases(t *testing.T) {
 		l.Keys = kr
 		id := uuid.New()
 		md := domain.Metadata{OccurredAt: day("2026-01-10"), Actor: "user:ana"}
-		if _, err := l.Append(ctx, id, eventstore.NoStream, ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé Nguyen"}, Metadata: md}); err != nil {
+		if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.NoStream, ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé Nguyen"}, Metadata: md}); err != nil {
 			t.Fatal(err)
 		}
 		h := query.NewHistory(s)

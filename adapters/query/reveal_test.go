@@ -39,7 +39,7 @@ func TestAnswersAreRevealed(t *testing.T) {
 		domain.IdentifierLinked{Kind: domain.IdentifierEmail, Value: "zoe@example.fr"},
 		domain.NoteAdded{Body: long},
 	} {
-		if _, err := l.Append(ctx, c, eventstore.Any, ledger.Touchpoint{Event: e, Metadata: md}); err != nil {
+		if _, err := l.Append(ctx, domain.RoleSystem, c, eventstore.Any, ledger.Touchpoint{Event: e, Metadata: md}); err != nil {
 			t.Fatal(err)
 		}
 	}

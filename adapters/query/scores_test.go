@@ -31,7 +31,7 @@ func TestChurnRiskAt(t *testing.T) {
 	}
 	for i, e := range events {
 		at := first.AddDate(0, 0, 10*max(i-1, 0))
-		if _, err := l.Append(ctx, c, eventstore.Any, ledger.Touchpoint{Event: e, Metadata: domain.Metadata{OccurredAt: at, Actor: "user:marta"}}); err != nil {
+		if _, err := l.Append(ctx, domain.RoleSystem, c, eventstore.Any, ledger.Touchpoint{Event: e, Metadata: domain.Metadata{OccurredAt: at, Actor: "user:marta"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -430,12 +430,14 @@ func (c *customer) purchase(at time.Time) {
 		lines = append(lines, l)
 		total += l.Quantity * l.UnitAmount
 	}
+	var shipping int64
 	if total < c.price(4000) {
-		total += c.price(490) // shipping
+		shipping = c.price(490)
+		total += shipping
 	}
 	channel := pickWeighted(r, []string{"web", "app", "store"}, []int{70, 20, 10})
 	corr := "order-" + order.String()[:8]
-	buy := c.add(at, domain.PurchaseCompleted{OrderID: order, Amount: total, Currency: c.t.Currency, Lines: lines}, "service:shop", channel, corr, nil)
+	buy := c.add(at, domain.PurchaseCompleted{OrderID: order, Amount: total, Currency: c.t.Currency, Lines: lines, Shipping: shipping}, "service:shop", channel, corr, nil)
 	msg := c.messageID()
 	sent := c.add(at.Add(30*time.Second), domain.EmailSent{MessageID: msg, Subject: "Your order " + order.String()[:8], From: "orders@shop.example", To: c.email, Template: "order-confirmation"}, "service:mailer", "email", corr, buy)
 	if r.IntN(100) < 65 {

@@ -94,7 +94,7 @@ func appendCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		defer kr.Close()
 		l := ledger.New(e.store)
 		l.Keys = kr
-		res, err := l.Append(ctx, customerID, exp, tp)
+		res, err := l.Append(ctx, domain.RoleAdmin, customerID, exp, tp) // the operator, with the store in hand
 		if err != nil {
 			return err
 		}

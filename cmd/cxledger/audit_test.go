@@ -263,7 +263,7 @@ func TestServeFinishesInterruptedErasure(t *testing.T) {
 			l.Keys = kr
 			id := uuid.New()
 			md := domain.Metadata{OccurredAt: time.Now().UTC(), Actor: "user:dpo"}
-			if _, err := l.Append(ctx, id, eventstore.NoStream,
+			if _, err := l.Append(ctx, domain.RoleSystem, id, eventstore.NoStream,
 				ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Interrupted Person"}, Metadata: md},
 				ledger.Touchpoint{Event: domain.CustomerForgotten{Request: "DSR-9"}, Metadata: md}, // the key is not destroyed: the crash
 			); err != nil {

@@ -41,6 +41,7 @@ func importCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	channel := fs.String("channel", "", "channel of rows without one")
 	rejects := fs.String("rejects", "", "also write rejected rows to this NDJSON file ({line, field, error, input})")
 	strict := fs.Bool("strict", false, "stop at the first bad row (rows are then appended one by one, in file order)")
+	as := fs.String("as", "service", "role the rows are written as: service, or admin (which may also grant PointsEarned); see the README's \"Who may write which event\"")
 	window := fs.Int("window", importer.DefaultWindow, "rows read before appending; one customer's rows in a window become one append")
 	lookup := fs.Bool("lookup", true, "resolve identifiers through the identity read model before deriving a new customer id")
 	progress := fs.Duration("progress-every", 5*time.Second, "how often to report progress when standard error is not a terminal (0: never)")
@@ -130,7 +131,7 @@ func importCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		defer rep.close()
 		bar := newProgress(e, counted, size, *progress)
 		cfg := importer.Config{
-			Batch: *batch, Window: *window, Strict: *strict,
+			Batch: *batch, Window: *window, Strict: *strict, Role: domain.Role(*as),
 			OnReject: rep.report, OnProgress: bar.update,
 			// Ids of new customers are keyed, generational: a forgotten
 			// customer's address registers a new customer.

@@ -396,7 +396,7 @@ func TestServeBrokerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	offline := uuid.New()
-	_, err = ledger.New(bolt).Append(ctx, customer, eventstore.Any, ledger.Touchpoint{ID: offline, Event: domain.NoteAdded{Body: "appended while serve was down"}, Metadata: domain.Metadata{OccurredAt: time.Now(), Actor: "user:cli"}})
+	_, err = ledger.New(bolt).Append(ctx, domain.RoleSystem, customer, eventstore.Any, ledger.Touchpoint{ID: offline, Event: domain.NoteAdded{Body: "appended while serve was down"}, Metadata: domain.Metadata{OccurredAt: time.Now(), Actor: "user:cli"}})
 	_ = bolt.Close()
 	if err != nil {
 		t.Fatal(err)

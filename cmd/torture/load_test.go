@@ -319,8 +319,12 @@ func (a *appender) touchpoint(c *customerState) domain.Event {
 	case 5:
 		return domain.EmailSent{MessageID: "<" + a.newID().String() + "@torture.example>", Subject: "Votre commande", From: "support@shop.example", To: "zoe@example.fr"}
 	case 6, 7:
-		return domain.PurchaseCompleted{OrderID: a.newID(), Amount: 100 + rng.Int64N(100_000), Currency: currencies[rng.IntN(len(currencies))],
-			Lines: []domain.OrderLine{{SKU: "EBIKE-40", Description: "Vélo électrique", Quantity: 1 + rng.Int64N(3), UnitAmount: 100}}}
+		amount := 100 + rng.Int64N(100_000)
+		currency := currencies[rng.IntN(len(currencies))]
+		qty := 1 + rng.Int64N(3)
+		// The amount reconciles with the lines: the remainder is shipping.
+		return domain.PurchaseCompleted{OrderID: a.newID(), Amount: amount, Currency: currency, Shipping: amount % qty,
+			Lines: []domain.OrderLine{{SKU: "EBIKE-40", Description: "Vélo électrique", Quantity: qty, UnitAmount: amount / qty}}}
 	case 8:
 		if len(c.orders) == 0 {
 			return nil

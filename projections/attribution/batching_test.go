@@ -75,8 +75,9 @@ func randomCampaigns(t testing.TB, seed uint64, customers, events int) []domain.
 				o = orders[c][rng.IntN(len(orders[c]))] // a repeated order id
 			}
 			orders[c] = append(orders[c], o)
-			e = domain.PurchaseCompleted{OrderID: o.id, Amount: int64(rng.IntN(20_000)), Currency: o.currency,
-				Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitAmount: 100}}}
+			amount := int64(rng.IntN(20_000))
+			e = domain.PurchaseCompleted{OrderID: o.id, Amount: amount, Currency: o.currency,
+				Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitAmount: amount}}}
 		default:
 			var o orderRef
 			if len(orders[c]) == 0 || rng.IntN(5) == 0 {

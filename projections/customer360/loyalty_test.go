@@ -34,11 +34,13 @@ func day(n int) time.Time { return projectiontest.Day0.AddDate(0, 0, n) }
 // 200.00 = 500.00 EUR, exactly silver.
 func loyaltyScenario(t testing.TB) *projectiontest.Log {
 	l := projectiontest.NewLog(t)
-	line := []domain.OrderLine{{SKU: "BIKE-BELL", Quantity: 1, UnitAmount: 100}}
+	line := func(amount int64) []domain.OrderLine {
+		return []domain.OrderLine{{SKU: "BIKE-BELL", Quantity: 1, UnitAmount: amount}}
+	}
 	l.Add(zoe, day(0), domain.CustomerRegistered{CustomerID: zoe, Name: "Zoë Ångström-Nguyễn"})
-	l.Add(zoe, day(10), domain.PurchaseCompleted{OrderID: order1, Amount: 30_000, Currency: "EUR", Lines: line})
+	l.Add(zoe, day(10), domain.PurchaseCompleted{OrderID: order1, Amount: 30_000, Currency: "EUR", Lines: line(30_000)})
 	l.Add(zoe, day(10), domain.PointsEarned{EarningID: earnA, Points: 300, Reason: domain.EarnPurchase, OrderID: new(order1), ExpiresAt: day(10).AddDate(1, 0, 0)})
-	l.Add(zoe, day(100), domain.PurchaseCompleted{OrderID: order2, Amount: 25_000, Currency: "EUR", Lines: line})
+	l.Add(zoe, day(100), domain.PurchaseCompleted{OrderID: order2, Amount: 25_000, Currency: "EUR", Lines: line(25_000)})
 	l.Add(zoe, day(100), domain.PointsEarned{EarningID: earnB, Points: 250, Reason: domain.EarnPurchase, OrderID: new(order2), ExpiresAt: day(100).AddDate(0, 6, 0)})
 	l.Add(zoe, day(101), domain.RefundIssued{RefundID: refund, OrderID: order2, Amount: 5_000, Currency: "EUR", Reason: "Scratched"})
 	l.Add(zoe, day(120), domain.PointsEarned{EarningID: earnC, Points: 100, Reason: domain.EarnBonus, Rule: "birthday-2025"})

@@ -239,7 +239,8 @@ func RandomHistory(t testing.TB, seed uint64, n int) []domain.Envelope {
 		case 7:
 			ev = domain.EmailSent{MessageID: "<m1@x.example>", Subject: "Votre commande", From: "support@shop.example", To: "zoe@example.fr"}
 		case 8:
-			o := domain.PurchaseCompleted{OrderID: id(), Amount: int64(rng.IntN(100_000)), Currency: pick(currencies), Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitAmount: 100}}}
+			amount := int64(rng.IntN(100_000))
+			o := domain.PurchaseCompleted{OrderID: id(), Amount: amount, Currency: pick(currencies), Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitAmount: amount}}}
 			ev = o
 		case 9:
 			if len(c.orders) == 0 {
