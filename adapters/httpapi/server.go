@@ -437,7 +437,9 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.ln = ln
+	// Refusals net/http writes itself become problem documents too
+	// (refusals.go).
+	s.ln = shapingListener{Listener: ln, s: s}
 	// The http.Server exists from here on, so that a Shutdown racing a
 	// Serve that has not started yet sees it (and Serve then returns at
 	// once).
