@@ -183,6 +183,13 @@ func testPoison(t *testing.T, tr transport) {
 		{uuid.NewString(), `{"identifier":{"kind":"email","value":"not-an-email"},"type":"NoteAdded","event":{"body":"x"}}`, "invalid email"},
 		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"actor":"bob"`), "metadata.actor"},
 		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"unknownField":true`), "unknown field"},
+		// What encoding/json lets through: last key wins, keys match in
+		// any case, lone surrogates and bad bytes become U+FFFD.
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"type":"TicketOpened"`), `duplicate key "type"`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"Type":"TicketOpened"`), `differ only in case`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x","body":"y"}`, ""), `duplicate key "event.body"`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x\ud800"}`, ""), `unpaired surrogate escape at "event.body"`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, "{\"body\":\"caf\xe9\"}", ""), `invalid UTF-8 at "event.body"`},
 	}
 	for _, c := range cases {
 		rig.send(t, c.id, c.payload)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/importer"
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/google/uuid"
 )
@@ -56,6 +57,8 @@ func FuzzDecodeLine(f *testing.F) {
 		`{"customerId":"` + anaID + `","type":"NoteAdded","event":null,"occurredAt":"` + when + `"}`,
 		`{"customerId":"00000000-0000-0000-0000-000000000000","type":"NoteAdded","event":{"body":"x"},"occurredAt":"` + when + `"}`,
 		"{\"customerId\":\"" + anaID + "\",\"type\":\"NoteAdded\",\"event\":{\"body\":\"\xff\"}}",
+		`{"customerId":"` + anaID + `","type":"NoteAdded","event":{"body":"x","Body":"y"},"occurredAt":"` + when + `"}`,
+		`{"customerId":"` + anaID + `","type":"NoteAdded","event":{"body":"\ud83d"},"occurredAt":"` + when + `"}`,
 		`{"type":1}`, `[]`, `null`, `{}`, ``,
 	} {
 		f.Add([]byte(s))
@@ -63,6 +66,11 @@ func FuzzDecodeLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		row, err := importer.DecodeLine(line, importer.Defaults{Actor: "import:fuzz", Now: func() time.Time { return fuzzNow }})
 		checkRow(t, row, err)
+		if err == nil {
+			if serr := strictjson.Check(line); serr != nil {
+				t.Fatalf("accepted a line strictjson refuses: %v", serr)
+			}
+		}
 	})
 }
 
