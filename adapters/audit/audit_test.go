@@ -289,5 +289,12 @@ func TestBuildMarksWhatCannotBeShown(t *testing.T) {
 		if got, want := tl.Entries[1].Summary, "Note: "+keyring.Undecryptable; got != want {
 			t.Errorf("tampered note summary %q, want %q", got, want)
 		}
+		var text bytes.Buffer
+		if err := tl.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsRune(text.String(), '\u202e') || !strings.Contains(text.String(), "[U+202E]") {
+			t.Errorf("the terminal output shows the override raw:\n%s", text.String())
+		}
 	})
 }
