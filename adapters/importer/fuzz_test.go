@@ -127,3 +127,25 @@ func FuzzCSVRecord(f *testing.F) {
 		checkRow(t, row, err)
 	})
 }
+
+// TestCSVJSONCellIsStrict: a "json" cell is outside JSON like an NDJSON
+// line: a lone surrogate escape or a repeated key is refused, naming the
+// column, instead of being decoded into U+FFFD or a last-wins value.
+func TestCSVJSONCellIsStrict(t *testing.T) {
+	dec, err := fuzzMapping.Compile(strings.Split(fuzzHeader, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cell, reason := range map[string]string{
+		`["Ana\ud800"]`:         "unpaired surrogate",
+		`[{"a":1,"a":2}]`:       "duplicate key",
+		`{"name":"x","Name":1}`: "differ only in case",
+	} {
+		rec := strings.Split("email,zoe@example.fr,MeetingHeld,2025-03-14T09:26:53Z,,,,,,,,,,", ",")
+		rec[len(rec)-1] = cell
+		_, err := dec.Decode(rec, importer.Defaults{Actor: "import:test", Now: func() time.Time { return fuzzNow }})
+		if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), reason) {
+			t.Errorf("cell %s: error %v, want one mentioning %q", cell, err, reason)
+		}
+	}
+}
