@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"golang.org/x/mod/sumdb/note"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -516,8 +517,8 @@ func checkQuery(raw string) error {
 	if err != nil {
 		return malformed("query string: %v", err)
 	}
-	for name, values := range q {
-		for _, v := range append([]string{name}, values...) {
+	for _, name := range slices.Sorted(maps.Keys(q)) { // the same answer every time
+		for _, v := range append([]string{name}, q[name]...) {
 			if !utf8.ValidString(v) {
 				return malformed("query parameter %s: not valid UTF-8", strconv.QuoteToGraphic(name))
 			}
