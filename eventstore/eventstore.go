@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,8 +188,29 @@ const DefaultReadLimit = 1000
 
 // Filter restricts a read of the global log. The zero Filter matches all.
 type Filter struct {
-	// Types, when not empty, keeps only events of these types.
+	// Types, when not empty, keeps only events of these types, compared
+	// byte for byte: no pattern ("%" and "_" are characters like any
+	// other), no case folding. A type no event can have (empty, not
+	// UTF-8, holding NUL) matches nothing and is no error.
 	Types []string
+}
+
+// StorableTypes returns f.Types without the types no event can have —
+// not valid UTF-8 or holding NUL, which Append refuses — for a backend
+// that cannot even compare them (PostgreSQL refuses NUL in a text
+// parameter). matchAny is false when f has types but none of them is
+// storable: the filter matches nothing. f.Types itself is returned when
+// every type is storable.
+func (f Filter) StorableTypes() (types []string, matchAny bool) {
+	if !slices.ContainsFunc(f.Types, func(t string) bool { return !text(t) }) {
+		return f.Types, true
+	}
+	for _, t := range f.Types {
+		if text(t) {
+			types = append(types, t)
+		}
+	}
+	return types, len(types) > 0
 }
 
 // Match reports whether r passes the filter.

@@ -239,3 +239,62 @@ func TestBuildSealedAndForgotten(t *testing.T) {
 		}
 	})
 }
+
+// TestBuildMarksWhatCannotBeShown: on every store, the auditor's summaries
+// show a tampered sealed value as keyring.Undecryptable (not its
+// ciphertext) and a name's bidi override as a visible mark.
+func TestBuildMarksWhatCannotBeShown(t *testing.T) {
+	backends.Each(t, func(t *testing.T, s eventstore.Store) {
+		ctx := t.Context()
+		kr := keyringtest.Memory(t)
+		l := ledger.New(s)
+		l.Keys = kr
+		id := uuid.New()
+		md := domain.Metadata{OccurredAt: day("2026-01-10"), Actor: "user:ana"}
+		if _, err := l.Append(ctx, domain.RoleService, id, eventstore.NoStream,
+			ledger.Touchpoint{Event: domain.CustomerRegistered{CustomerID: id, Name: "Zoé \u202eneyugN\u202c"}, Metadata: md},
+		); err != nil {
+			t.Fatal(err)
+		}
+		// A note whose sealed body was altered after sealing, as a
+		// tampered backup or a bad disk would hold it.
+		tok, err := kr.SealString(ctx, id, "Allergic to hazelnuts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := []byte(tok)
+		if b[len(b)-2] == 'A' {
+			b[len(b)-2] = 'B'
+		} else {
+			b[len(b)-2] = 'A'
+		}
+		data, _ := json.Marshal(domain.NoteAdded{Body: string(b)})
+		if _, err := s.Append(ctx, domain.StreamID(id), eventstore.Exact(0), eventstore.EventData{
+			ID: uuid.New(), Type: domain.TypeNoteAdded, Data: data,
+			Metadata: eventstore.Metadata{OccurredAt: md.OccurredAt, Actor: md.Actor, SchemaVersion: 1},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cp, _ := checkpoint(t, s)
+		tl, err := audit.Build(ctx, s, s.(notary.HashStore), id, cp, audit.Options{Reveal: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tl.Entries) != 2 {
+			t.Fatalf("entries: %+v", tl.Entries)
+		}
+		if got, want := tl.Entries[0].Summary, "Customer registered: Zoé [U+202E]neyugN[U+202C]"; got != want {
+			t.Errorf("registration summary %q, want %q", got, want)
+		}
+		if got, want := tl.Entries[1].Summary, "Note: "+keyring.Undecryptable; got != want {
+			t.Errorf("tampered note summary %q, want %q", got, want)
+		}
+		var text bytes.Buffer
+		if err := tl.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsRune(text.String(), '\u202e') || !strings.Contains(text.String(), "[U+202E]") {
+			t.Errorf("the terminal output shows the override raw:\n%s", text.String())
+		}
+	})
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cxledger/cxledger/domain"
 )
 
 // WriteJSON writes t as one indented JSON document.
@@ -62,7 +64,9 @@ func (t Timeline) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POS\tV\tOCCURRED\tRECORDED\tACTOR\tCHANNEL\tWHAT\tPROOF")
 	for _, e := range t.Entries {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Position, e.Version, stamp(e.OccurredAt), stamp(e.RecordedAt), dash(e.Actor), dash(e.Channel), e.Summary, e.Proof)
+		// Text for a terminal: metadata strings are shown like the
+		// summary, hidden and control characters as marks.
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Position, e.Version, stamp(e.OccurredAt), stamp(e.RecordedAt), dash(e.Actor), dash(e.Channel), domain.ForDisplay(e.Summary), e.Proof)
 		if e.CorrelationID != "" || e.CausationID != "" {
 			fmt.Fprintf(tw, "\t\t\t\t\t\t  correlation %s, causation %s\t\n", dash(e.CorrelationID), dash(e.CausationID))
 		}
@@ -99,9 +103,11 @@ func stamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
 }
 
+// dash shows s for a terminal: "-" when empty, hidden and control
+// characters as marks (domain.ForDisplay).
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return domain.ForDisplay(s)
 }

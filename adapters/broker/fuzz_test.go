@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/google/uuid"
 )
@@ -20,6 +21,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"identifier":{"kind":"phone","value":"+34 911 23 45 67"},"name":"Bruno","type":"CustomerRegistered","event":{}}`,
 		`{"customerId":"0f8c7d2e-3b4a-4c5d-9e6f-7a8b9c0d1e2f","type":"NoteAdded","event":{"body":"x"}} {}`,
 		`{"type":"NoteAdded","event":null,"extra":1}`,
+		`{"customerId":"0f8c7d2e-3b4a-4c5d-9e6f-7a8b9c0d1e2f","type":"NoteAdded","TYPE":"CallLogged","event":{"body":"x"}}`,
+		`{"customerId":"0f8c7d2e-3b4a-4c5d-9e6f-7a8b9c0d1e2f","type":"NoteAdded","event":{"body":"\udc00"}}`,
 		`[`, `null`, ``,
 	} {
 		f.Add([]byte(s))
@@ -37,6 +40,9 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		if tp.Type == "" || len(tp.Event) == 0 {
 			t.Fatalf("accepted a message without type or event: %s", payload)
+		}
+		if err := strictjson.Check(payload); err != nil {
+			t.Fatalf("accepted a payload strictjson refuses: %v", err)
 		}
 		if _, err := domain.Parse(tp.Type, tp.Event); err != nil && !errors.Is(err, domain.ErrInvalid) && !errors.Is(err, domain.ErrUnknownType) {
 			t.Fatalf("domain.Parse: %v", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
@@ -268,9 +269,16 @@ func (in *Ingest) Ingest(ctx context.Context, messageID string, payload []byte) 
 }
 
 // decodeMessage reads a TouchpointMessage strictly: outside input with an
-// unknown field is more likely a producer bug than something to ignore.
+// unknown field is more likely a producer bug than something to ignore,
+// and it is held to strictjson.Check like every request body.
 func decodeMessage(payload []byte) (TouchpointMessage, error) {
 	var tp TouchpointMessage
+	// Invalid UTF-8 and lone surrogates would be stored as U+FFFD; a
+	// repeated key (or one repeated in another case) would be read as
+	// its last value here and maybe as its first by another consumer.
+	if err := strictjson.Check(payload); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
+		return TouchpointMessage{}, fmt.Errorf("%w: payload: %v", ErrInvalidMessage, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&tp); err != nil {

@@ -187,6 +187,13 @@ func testPoison(t *testing.T, tr transport) {
 		// customer or mint points around the API's authority table.
 		{uuid.NewString(), touchpoint(customer, domain.TypeCustomerForgotten, `{"request":"DSR-x"}`, ""), "role service may not append CustomerForgotten"},
 		{uuid.NewString(), touchpoint(customer, domain.TypePointsEarned, fmt.Sprintf(`{"earningId":%q,"points":1000000,"reason":"bonus","rule":"any"}`, uuid.New()), ""), "role service may not append PointsEarned"},
+		// What encoding/json lets through: last key wins, keys match in
+		// any case, lone surrogates and bad bytes become U+FFFD.
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"type":"TicketOpened"`), `duplicate key "type"`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x"}`, `,"Type":"TicketOpened"`), `differ only in case`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x","body":"y"}`, ""), `duplicate key "event.body"`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, `{"body":"x\ud800"}`, ""), `unpaired surrogate escape at "event.body"`},
+		{uuid.NewString(), touchpoint(customer, domain.TypeNoteAdded, "{\"body\":\"caf\xe9\"}", ""), `invalid UTF-8 at "event.body"`},
 	}
 	for _, c := range cases {
 		rig.send(t, c.id, c.payload)

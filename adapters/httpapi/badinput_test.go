@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,8 +21,11 @@ import (
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/boltstore"
+	"github.com/cxledger/cxledger/eventstore/pgstore"
+	"github.com/cxledger/cxledger/eventstore/pgstore/pgtest"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/boltrm"
+	"github.com/cxledger/cxledger/projections/pgrm"
 	"github.com/google/uuid"
 )
 
@@ -116,7 +120,7 @@ func fileHash(t *testing.T, path string) string {
 }
 
 // snapshot is the store as a reader sees it: its head and every record.
-func snapshot(t *testing.T, s *boltstore.Store) (uint64, []byte) {
+func snapshot(t *testing.T, s httpapi.Store) (uint64, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	head, err := s.Head(ctx)
@@ -236,13 +240,32 @@ func TestBadInputLeavesTheStoreUnchanged(t *testing.T) {
 	storeBefore, rmBefore := e.settle(t)
 	headBefore, logBefore := snapshot(t, e.store)
 
-	cases := badInputCases(e.server)
+	runBadInputs(t, e.harness)
+
+	headAfter, logAfter := snapshot(t, e.store)
+	if headAfter != headBefore || !bytes.Equal(logAfter, logBefore) {
+		t.Errorf("the log changed: head %d → %d", headBefore, headAfter)
+	}
+	// Stopped, the files are read with nobody writing them.
+	e.stop()
+	if got := fileHash(t, e.storePath); got != storeBefore {
+		t.Errorf("store file changed: sha256 %s → %s", storeBefore, got)
+	}
+	if got := fileHash(t, e.rmPath); got != rmBefore {
+		t.Errorf("read-model file changed: sha256 %s → %s", rmBefore, got)
+	}
+}
+
+// runBadInputs sends the table through h's server, checking each refusal.
+func runBadInputs(t *testing.T, h *harness) {
+	t.Helper()
+	cases := badInputCases(h.server)
 	categories := map[string]int{}
 	for _, tc := range cases {
 		cat, _, _ := strings.Cut(tc.name, "/")
 		categories[cat]++
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.call(t, tc.role, tc.method, tc.path, tc.body, tc.header...)
+			r := h.call(t, tc.role, tc.method, tc.path, tc.body, tc.header...)
 			if r.status != tc.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
 			}
@@ -255,6 +278,11 @@ func TestBadInputLeavesTheStoreUnchanged(t *testing.T) {
 			}
 			if tc.hides != "" && strings.Contains(string(r.body), tc.hides) {
 				t.Errorf("the answer shows %q: %s", tc.hides, r.body)
+			}
+			// Text from the request is shown neutralized: no bidi
+			// override or zero-width character reaches a reader.
+			if i := bytes.IndexFunc(r.body, isHiddenRune); i >= 0 {
+				t.Errorf("problem echoes %U raw: %s", []rune(string(r.body[i:]))[0], r.body)
 			}
 		})
 	}
@@ -269,19 +297,83 @@ func TestBadInputLeavesTheStoreUnchanged(t *testing.T) {
 	for _, c := range names {
 		t.Logf("%-12s %3d cases", c, categories[c])
 	}
+}
 
-	headAfter, logAfter := snapshot(t, e.store)
+// isHiddenRune reports the characters that must not reach a reader raw:
+// bidi controls and zero-width characters.
+func isHiddenRune(r rune) bool {
+	switch {
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C,
+		r >= 0x200B && r <= 0x200D, r == 0x2060, r == 0xFEFF:
+		return true
+	}
+	return false
+}
+
+// TestBadInputLeavesPostgresUnchanged runs the same table on the
+// PostgreSQL store and read models: after every refusal the log reads the
+// same and every read model has the same digest.
+func TestBadInputLeavesPostgresUnchanged(t *testing.T) {
+	ctx := context.Background()
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	store, err := pgstore.Open(ctx, url, pgstore.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	rm, err := pgrm.Open(ctx, url, pgrm.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rm.Close() })
+	h, eng, stop := serveOver(t, store, rm, func(c *httpapi.Config) { c.MaxBodyBytes = 256 << 10 })
+	t.Cleanup(stop)
+	seedFixture(t, h)
+	digestsBefore := caughtUpDigests(t, store, eng, rm)
+	headBefore, logBefore := snapshot(t, store)
+
+	runBadInputs(t, h)
+
+	headAfter, logAfter := snapshot(t, store)
 	if headAfter != headBefore || !bytes.Equal(logAfter, logBefore) {
 		t.Errorf("the log changed: head %d → %d", headBefore, headAfter)
 	}
-	// Stopped, the files are read with nobody writing them.
-	e.stop()
-	if got := fileHash(t, e.storePath); got != storeBefore {
-		t.Errorf("store file changed: sha256 %s → %s", storeBefore, got)
+	if got := caughtUpDigests(t, store, eng, rm); !maps.Equal(got, digestsBefore) {
+		t.Errorf("read models changed:\n%v\n→\n%v", digestsBefore, got)
 	}
-	if got := fileHash(t, e.rmPath); got != rmBefore {
-		t.Errorf("read-model file changed: sha256 %s → %s", rmBefore, got)
+}
+
+// caughtUpDigests waits until every read model is live at the store's
+// head and returns their digests by name.
+func caughtUpDigests(t *testing.T, store httpapi.Store, eng *projections.Engine, rm projections.Backend) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	head, err := store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		caughtUp := true
+		for _, st := range eng.Status() {
+			caughtUp = caughtUp && st.State == projections.StateLive && st.Checkpoint == head && st.Active != ""
+		}
+		if caughtUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read models did not catch up with position %d: %+v", head, eng.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := map[string]string{}
+	for _, st := range eng.Status() {
+		d, err := projections.Digest(ctx, rm, st.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[st.Name] = d
+	}
+	return out
 }
 
 func namesProblem(p httpapi.Problem, want string) bool {
@@ -396,6 +488,28 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		{name: "utf8/in a field name", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"agent"`, "\"ag\xffent\"", 1), status: 400, slug: "malformed", names: "UTF-8"},
 		{name: "utf8/in a registration", role: S, method: "POST", path: "/v1/customers", body: register("\"company\":\"Caf\xc3\","), status: 400, slug: "malformed", names: "UTF-8"},
 		{name: "utf8/in an identifier lookup", role: S, method: "GET", path: "/v1/customers?identifier=email:%ff%fe@example.com", status: 400, slug: "malformed", names: "identifier"},
+		{name: "utf8/lone high surrogate in event data", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", note(`"caf\ud800"`))), status: 400, slug: "malformed", names: "events[0].data.body"},
+		{name: "utf8/lone low surrogate in a registration", role: S, method: "POST", path: "/v1/customers", body: register(`"company":"\udc00Caf",`), status: 400, slug: "malformed", names: "company"},
+		{name: "utf8/surrogates reversed", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", note(`"\ude42\ud83d"`))), status: 400, slug: "malformed", names: "events[0].data.body"},
+		{name: "utf8/forget reason", role: D, method: "POST", path: ana + "/forget", body: "{\"request\":\"DSR-7\",\"reason\":\"caf\xe9\"}", status: 400, slug: "malformed", names: "reason"},
+		{name: "utf8/forget request surrogate", role: D, method: "POST", path: ana + "/forget", body: `{"request":"DSR-\udbff"}`, status: 400, slug: "malformed", names: "request"},
+
+		// Repeated keys: a proxy reading the first would see another
+		// request than the one executed.
+		{name: "keys/expectedVersion twice", role: S, method: "POST", path: anaEvents, body: `{"expectedVersion":0,"expectedVersion":"any","events":[` + call() + `]}`, status: 400, slug: "malformed", names: "expectedVersion"},
+		{name: "keys/expectedVersion in two cases", role: S, method: "POST", path: anaEvents, body: `{"expectedVersion":0,"ExpectedVersion":"any","events":[` + call() + `]}`, status: 400, slug: "malformed", names: "ExpectedVersion"},
+		{name: "keys/events twice", role: S, method: "POST", path: anaEvents, body: `{"events":[],"events":[` + call() + `]}`, status: 400, slug: "malformed", names: "events"},
+		{name: "keys/type twice", role: S, method: "POST", path: anaEvents, body: appendBody("", strings.Replace(call(), `"type":"CallLogged"`, `"type":"NoteAdded","type":"CallLogged"`, 1)), status: 400, slug: "malformed", names: "events[0].type"},
+		{name: "keys/escaped repeat in data", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", `{"body":"a","b\u006fdy":"b"}`)), status: 400, slug: "malformed", names: "events[0].data.body"},
+		{name: "keys/data keys in two cases", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "NoteAdded", `{"body":"a","BODY":"b"}`)), status: 400, slug: "malformed", names: "events[0].data.BODY"},
+		{name: "keys/metadata actor twice", role: S, method: "POST", path: anaEvents, body: strings.Replace(good, `"actor":"user:marta"`, `"actor":"user:marta","actor":"service:x"`, 1), status: 400, slug: "malformed", names: "events[0].metadata.actor"},
+		{name: "keys/register name twice", role: S, method: "POST", path: "/v1/customers", body: register(`"name":"Ana",`), status: 400, slug: "malformed", names: "name"},
+		{name: "keys/register customerId in two cases", role: S, method: "POST", path: "/v1/customers", body: register(fmt.Sprintf(`"customerId":%q,"customerID":%q,`, uuid.New(), anaID)), status: 400, slug: "malformed", names: "customerID"},
+		{name: "keys/forget request twice", role: D, method: "POST", path: ana + "/forget", body: `{"request":"DSR-1","request":"DSR-2"}`, status: 400, slug: "malformed", names: "request"},
+
+		// Hostile path segments: the problem names them neutralized.
+		{name: "ids/bidi override in the customer id", role: S, method: "POST", path: "/v1/customers/%E2%80%AE" + anaID.String() + "/events", body: good, status: 400, slug: "malformed", names: "is not a uuid"},
+		{name: "ids/zero-width space in a route", role: S, method: "GET", path: "/v1/customers/" + anaID.String() + "/%E2%80%8Btimeline", status: 404, slug: "not-found", names: "no route"},
 
 		// Duplicate ids with different content.
 		{name: "duplicate/id reused in the same stream", role: S, method: "POST", path: anaEvents, body: appendBody("", event(noteID, "NoteAdded", note(`"something else"`))), status: 409, slug: "duplicate-event", names: noteID.String()},
@@ -420,6 +534,13 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		{name: "content/text plain", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Type", "text/plain"}, status: 415, slug: "unsupported-media-type", names: "application/json"},
 		{name: "content/form", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 415, slug: "unsupported-media-type", names: "application/json"},
 		{name: "content/register multipart", role: S, method: "POST", path: "/v1/customers", body: register(""), header: []string{"Content-Type", "multipart/form-data; boundary=x"}, status: 415, slug: "unsupported-media-type", names: "application/json"},
+		{name: "content/no content type", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Type", ""}, status: 415, slug: "unsupported-media-type", names: "Content-Type"},
+		{name: "content/register no content type", role: S, method: "POST", path: "/v1/customers", body: register(""), header: []string{"Content-Type", ""}, status: 415, slug: "unsupported-media-type", names: "Content-Type"},
+		{name: "content/forget no content type", role: D, method: "POST", path: ana + "/forget", body: `{"request":"DSR-1"}`, header: []string{"Content-Type", ""}, status: 415, slug: "unsupported-media-type", names: "Content-Type"},
+		{name: "content/gzip on a plain body", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Encoding", "gzip"}, status: 415, slug: "unsupported-media-type", names: "Content-Encoding"},
+		{name: "content/register deflate", role: S, method: "POST", path: "/v1/customers", body: register(""), header: []string{"Content-Encoding", "identity, deflate"}, status: 415, slug: "unsupported-media-type", names: "Content-Encoding"},
+		{name: "content/latin-1 charset", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Type", "application/json; charset=iso-8859-1"}, status: 415, slug: "unsupported-media-type", names: "charset"},
+		{name: "content/unparsable type", role: S, method: "POST", path: anaEvents, body: good, header: []string{"Content-Type", "application/json; charset"}, status: 415, slug: "unsupported-media-type", names: "Content-Type"},
 		{name: "content/no events member", role: S, method: "POST", path: anaEvents, body: `{"expectedVersion":"any"}`, status: 422, slug: "invalid", names: "events"},
 		{name: "content/empty events", role: S, method: "POST", path: anaEvents, body: `{"events":[]}`, status: 422, slug: "invalid", names: "events"},
 		{name: "content/null events", role: S, method: "POST", path: anaEvents, body: `{"events":null}`, status: 422, slug: "invalid", names: "events"},
@@ -485,6 +606,16 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		{name: "query/channels unordered", role: A, method: "GET", path: "/v1/analytics/channels?from=2026-02-01&to=2026-01-01", status: 400, slug: "malformed", names: "ordered"},
 		{name: "query/pipeline closedFrom", role: A, method: "GET", path: "/v1/pipeline?closedFrom=31/12/2025", status: 400, slug: "malformed", names: "closedFrom"},
 		{name: "query/digest not a bool", role: U, method: "GET", path: "/v1/projections?digest=please", status: 400, slug: "malformed", names: "digest"},
+		{name: "query/NUL in a type filter", role: A, method: "GET", path: "/v1/events?types=%00", status: 400, slug: "malformed", names: "types"},
+		{name: "query/NUL after a type", role: U, method: "GET", path: "/v1/events?types=CallLogged%00", status: 400, slug: "malformed", names: "types"},
+		{name: "query/escape character in an identifier", role: S, method: "GET", path: "/v1/customers?identifier=email:ana%1b@example.com", status: 400, slug: "malformed", names: "identifier"},
+		{name: "query/C1 control in a timeline filter", role: U, method: "GET", path: ana + "/timeline?channels=web%C2%85", status: 400, slug: "malformed", names: "channels"},
+		{name: "query/NUL in a parameter name", role: A, method: "GET", path: "/v1/events?%00=1", status: 400, slug: "malformed", names: "query parameter"},
+		{name: "query/invalid UTF-8 in a type filter", role: A, method: "GET", path: "/v1/events?types=%ff", status: 400, slug: "malformed", names: "types"},
+		{name: "query/bad escape", role: A, method: "GET", path: "/v1/events?types=%zz", status: 400, slug: "malformed", names: "query string"},
+		{name: "query/bidi in a stream read", role: S, method: "GET", path: anaEvents + "?backwards=%E2%80%AEtrue", status: 400, slug: "malformed", names: "backwards"},
+		{name: "query/minPosition beyond the head", role: S, method: "GET", path: ana + "?minPosition=1000000", status: 400, slug: "malformed", names: "minPosition"},
+		{name: "query/minPosition beyond the head on a lookup", role: U, method: "GET", path: "/v1/customers?identifier=email:ana@example.com&minPosition=18446744073709551615", status: 400, slug: "malformed", names: "minPosition"},
 
 		// The live feed.
 		{name: "sse/Last-Event-ID not a number", role: A, method: "GET", path: "/v1/events/live", header: []string{"Last-Event-ID", "abc"}, status: 400, slug: "malformed", names: "Last-Event-ID"},

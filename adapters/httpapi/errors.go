@@ -189,6 +189,18 @@ func problemFor(err error) (p *Problem, internal bool) {
 	}, true
 }
 
+// neutralize passes every text member through domain.ForDisplay: they
+// echo the request (its path, field names, values), and a bidi override or
+// zero-width character in them would reach whoever reads the problem raw.
+func (p *Problem) neutralize() {
+	for _, s := range []*string{&p.Detail, &p.Instance, &p.Field, &p.Rule, &p.Stream, &p.EventType, &p.Entity, &p.EntityID} {
+		*s = domain.ForDisplay(*s)
+	}
+	for i := range p.Errors {
+		p.Errors[i].Field, p.Errors[i].Rule = domain.ForDisplay(p.Errors[i].Field), domain.ForDisplay(p.Errors[i].Rule)
+	}
+}
+
 // validationErrors collects every *domain.ValidationError in err's tree,
 // in order: errors.As would find only the first.
 func validationErrors(err error) []*domain.ValidationError {
@@ -220,6 +232,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p, internal := problemFor(err)
 	p.Instance = r.URL.Path
 	p.RequestID = requestID(r.Context())
+	p.neutralize()
 	log := loggerFrom(r.Context(), s.log)
 	switch {
 	case internal:

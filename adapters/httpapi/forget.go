@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -42,13 +41,17 @@ type ForgetResponse struct {
 	KeyDestroyed bool `json:"keyDestroyed"`
 }
 
-// DecodeForgetRequest reads a ForgetRequest strictly: one JSON object,
-// no unknown fields, a request reference.
+// DecodeForgetRequest reads a ForgetRequest strictly: one JSON object of
+// valid UTF-8 without repeated keys or lone surrogates (as every body, see
+// decodeJSON), no unknown fields, a request reference.
 func DecodeForgetRequest(body io.Reader) (ForgetRequest, error) {
 	var req ForgetRequest
 	data, err := io.ReadAll(body)
 	if err != nil {
-		return ForgetRequest{}, fmt.Errorf("read body: %w", err)
+		return ForgetRequest{}, jsonProblem(err)
+	}
+	if err := strictBody(data); err != nil {
+		return ForgetRequest{}, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -74,8 +77,8 @@ func (s *Server) forget(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !isJSON(r) {
-		return fmt.Errorf("%w: send Content-Type: application/json", ErrUnsupportedMediaType)
+	if err := requireJSON(r); err != nil {
+		return err
 	}
 	req, err := DecodeForgetRequest(r.Body)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/google/uuid"
 )
 
@@ -93,6 +95,8 @@ func FuzzDecodeRegisterRequest(f *testing.F) {
 		`{"name":"x","metadata":{"occurredAt":20260102,"actor":"service:crm"}}`,
 		`{"name":"x","customerId":"nope"}`,
 		`{"name":"caf` + "\xe9" + `"}`,
+		`{"name":"Ana","NAME":"Bruno","metadata":{"occurredAt":"2026-01-02T10:00:00Z","actor":"service:crm"}}`,
+		`{"name":"Ana\udbff","metadata":{"occurredAt":"2026-01-02T10:00:00Z","actor":"service:crm"}}`,
 		`{"nmae":"x"}`, `null`, `[]`, ``,
 	} {
 		f.Add([]byte(s))
@@ -110,6 +114,9 @@ func FuzzDecodeRegisterRequest(f *testing.F) {
 		if id == uuid.Nil || len(tps) == 0 {
 			t.Fatalf("accepted a registration of %s with %d events", id, len(tps))
 		}
+		if err := strictjson.Check(body); err != nil {
+			t.Fatalf("accepted a body strictjson refuses: %v", err)
+		}
 		seen := map[uuid.UUID]bool{}
 		for i, tp := range tps {
 			if err := tp.Event.Validate(); err != nil {
@@ -122,6 +129,35 @@ func FuzzDecodeRegisterRequest(f *testing.F) {
 				t.Fatalf("event %d has id %s, nil or repeated", i, tp.ID)
 			}
 			seen[tp.ID] = true
+		}
+	})
+}
+
+// FuzzDecodeForgetRequest: the erasure request decoder never panics, every
+// error maps to a 4xx problem, and what it accepts is strict JSON with a
+// request reference, and a CustomerForgotten that validates.
+func FuzzDecodeForgetRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"request":"DSR-2026-001","reason":"art. 17 request by e-mail"}`,
+		`{"request":"DSR-1","request":"DSR-2"}`, `{"request":"DSR-1","Reason":"a","reason":"b"}`,
+		`{"request":"DSR-\ud800"}`, "{\"request\":\"DSR\",\"reason\":\"caf\xe9\"}",
+		`{"request":" "}`, `{}`, `null`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeForgetRequest(bytes.NewReader(body))
+		if err != nil {
+			if p, internal := problemFor(err); internal || p.Status < 400 || p.Status > 499 {
+				t.Fatalf("error %v maps to %d (internal %v)", err, p.Status, internal)
+			}
+			return
+		}
+		if err := strictjson.Check(body); err != nil {
+			t.Fatalf("accepted a body strictjson refuses: %v", err)
+		}
+		if strings.TrimSpace(req.Request) == "" || !utf8.ValidString(req.Reason) {
+			t.Fatalf("accepted %+v", req)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/cxledger/cxledger/domain"
 )
 
@@ -20,6 +21,8 @@ func FuzzDecodeAppendRequest(f *testing.F) {
 	f.Add([]byte(`{"expectedVersion":-7,"events":null}`))
 	f.Add([]byte(`[1,2,3]`))
 	f.Add([]byte(`{"events":[{"type":"NoteAdded","data":"x"}]} trailing`))
+	f.Add([]byte(`{"expectedVersion":0,"expectedVersion":"any","events":[{"type":"NoteAdded","data":{"body":"x"},"metadata":{"occurredAt":"2026-01-02T10:00:00Z","actor":"service:crm"}}]}`))
+	f.Add([]byte(`{"events":[{"type":"NoteAdded","data":{"body":"\udc00x"},"metadata":{"occurredAt":"2026-01-02T10:00:00Z","actor":"service:crm"}}]}`))
 	f.Add([]byte(``))
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -29,6 +32,9 @@ func FuzzDecodeAppendRequest(f *testing.F) {
 				t.Fatalf("error %v maps to %d (internal %v)", err, p.Status, internal)
 			}
 			return
+		}
+		if err := strictjson.Check(body); err != nil {
+			t.Fatalf("accepted a body strictjson refuses: %v", err)
 		}
 		if !expected.Valid() {
 			t.Fatalf("accepted invalid expected version %d", int64(expected))

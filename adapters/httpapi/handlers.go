@@ -49,8 +49,8 @@ func customerID(r *http.Request) (uuid.UUID, error) {
 
 // register: POST /v1/customers.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
-	if !isJSON(r) {
-		return fmt.Errorf("%w: send Content-Type: application/json", ErrUnsupportedMediaType)
+	if err := requireJSON(r); err != nil {
+		return err
 	}
 	id, tps, err := DecodeRegisterRequest(r.Body, s.cfg.Now(), func() uuid.UUID { return uuid.Must(uuid.NewV7()) })
 	if err != nil {
@@ -71,8 +71,8 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !isJSON(r) {
-		return fmt.Errorf("%w: send Content-Type: application/json", ErrUnsupportedMediaType)
+	if err := requireJSON(r); err != nil {
+		return err
 	}
 	expected, tps, err := DecodeAppendRequest(r.Body, s.cfg.Now())
 	if err != nil {
@@ -431,7 +431,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 // waitFor makes reads consistent with the caller's own writes: with
 // ?minPosition=P it waits (up to ConsistencyWait) until the named read
-// models have applied position P, the Position of an append response.
+// models have applied position P, the Position of an append response. A
+// P beyond the log's head is refused at once (400): no append answered
+// with it, so no wait could end well. Every append is committed before it
+// answers, so the head is never below a position a client was given.
 func (s *Server) waitFor(r *http.Request, names ...string) error {
 	raw := r.URL.Query().Get("minPosition")
 	if raw == "" {
@@ -445,6 +448,7 @@ func (s *Server) waitFor(r *http.Request, names ...string) error {
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	headChecked := false
 	for {
 		behind := ""
 		for _, st := range s.cfg.Projections.Status() {
@@ -454,6 +458,18 @@ func (s *Server) waitFor(r *http.Request, names ...string) error {
 		}
 		if behind == "" {
 			return nil
+		}
+		if !headChecked {
+			// A position beyond the log's head is none an append has
+			// answered with: waiting for it would only end in a 503.
+			head, err := s.cfg.Store.Head(r.Context())
+			if err != nil {
+				return err
+			}
+			if want > head {
+				return malformed("minPosition=%d is beyond the log's head (%d): pass the position of an append response", want, head)
+			}
+			headChecked = true
 		}
 		select {
 		case <-r.Context().Done():

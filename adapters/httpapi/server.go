@@ -14,12 +14,18 @@ import (
 	"fmt"
 	"golang.org/x/mod/sumdb/note"
 	"log/slog"
+	"maps"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/adapters/keyring"
@@ -302,6 +308,10 @@ func (s *Server) authorize(rt route) http.Handler {
 			s.writeError(w, r, fmt.Errorf("%w: role %s may not %s", ErrForbidden, role, rt.pattern))
 			return
 		}
+		if err := checkQuery(r.URL.RawQuery); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		if rt.pattern != "GET /v1/events/live" {
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -428,7 +438,9 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.ln = ln
+	// Refusals net/http writes itself become problem documents too
+	// (refusals.go).
+	s.ln = shapingListener{Listener: ln, s: s}
 	// The http.Server exists from here on, so that a Shutdown racing a
 	// Serve that has not started yet sees it (and Serve then returns at
 	// once).
@@ -492,14 +504,60 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// isJSON reports whether a request's content type is JSON (or absent,
-// which curl users forget).
-func isJSON(r *http.Request) bool {
+// checkQuery refuses, for every route, a query string that does not parse
+// or whose names or values are not UTF-8 or hold control characters (NUL
+// included): no parameter has a use for them, and a store may refuse them
+// with an error of its own (PostgreSQL cannot hold NUL in text) that would
+// surface as a 500. The parameter is named, its value quoted escaped.
+func checkQuery(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return malformed("query string: %v", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) { // the same answer every time
+		for _, v := range append([]string{name}, q[name]...) {
+			if !utf8.ValidString(v) {
+				return malformed("query parameter %s: not valid UTF-8", strconv.QuoteToGraphic(name))
+			}
+			if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+				return malformed("query parameter %s: control character %U is not allowed", strconv.QuoteToGraphic(name), []rune(v[i:])[0])
+			}
+		}
+	}
+	return nil
+}
+
+// requireJSON refuses a request body the server would have to guess
+// about, with ErrUnsupportedMediaType (415): a Content-Type other than
+// application/json (or a +json type; a charset, if any, must be UTF-8), a
+// missing one — a body of unknown type is not read as JSON by default —
+// and any Content-Encoding but identity: the body is decoded as it is
+// sent, never decompressed, so a gzip body would be refused as malformed
+// JSON or, worse, a proxy and the server would disagree on its meaning.
+func requireJSON(r *http.Request) error {
+	for _, ce := range r.Header.Values("Content-Encoding") {
+		for _, c := range strings.Split(ce, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return fmt.Errorf("%w: Content-Encoding %s: bodies are not decompressed; send the JSON as it is (Content-Encoding: identity)", ErrUnsupportedMediaType, strconv.QuoteToGraphic(c))
+			}
+		}
+	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return true
+		return fmt.Errorf("%w: no Content-Type: send Content-Type: application/json", ErrUnsupportedMediaType)
 	}
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.TrimSpace(strings.ToLower(mt))
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("%w: Content-Type %s cannot be read (%v): send Content-Type: application/json", ErrUnsupportedMediaType, strconv.QuoteToGraphic(ct), err)
+	}
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return fmt.Errorf("%w: Content-Type %s: send Content-Type: application/json", ErrUnsupportedMediaType, strconv.QuoteToGraphic(mt))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return fmt.Errorf("%w: charset %s: JSON is UTF-8 (send Content-Type: application/json)", ErrUnsupportedMediaType, strconv.QuoteToGraphic(cs))
+	}
+	return nil
 }

@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cxledger/cxledger/adapters/ledger"
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/google/uuid"
@@ -187,17 +187,22 @@ const maxEvents = 1000
 // and trailing data are errors, so that a misspelt field is reported
 // instead of silently ignored.
 //
-// The body must be valid UTF-8 (RFC 8259): encoding/json would otherwise
-// replace invalid bytes with U+FFFD and store text the client never sent.
-// Reading it whole costs nothing more, as the body is bounded by
-// Config.MaxBodyBytes and decoded in full anyway.
+// Before decoding, the body is held to strictjson.Check: valid UTF-8
+// (RFC 8259; encoding/json would otherwise replace invalid bytes with
+// U+FFFD and store text the client never sent), no lone surrogate escape
+// (which it turns into U+FFFD alike), and no key twice in an object, nor
+// two keys differing only in case (encoding/json keeps the last and
+// matches fields case-insensitively, so a proxy reading the first key
+// would see another request than the one executed). Reading the body whole
+// costs nothing more: it is bounded by Config.MaxBodyBytes and decoded in
+// full anyway.
 func decodeJSON(r io.Reader, v any) error {
 	body, err := io.ReadAll(r)
 	if err != nil {
 		return jsonProblem(err)
 	}
-	if !utf8.Valid(body) {
-		return malformed("body is not valid UTF-8 (at byte %d)", invalidUTF8At(body))
+	if err := strictBody(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -210,18 +215,35 @@ func decodeJSON(r io.Reader, v any) error {
 	return nil
 }
 
-// invalidUTF8At returns the offset of the first byte of b that is not
-// part of valid UTF-8.
-func invalidUTF8At(b []byte) int {
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size <= 1 {
-			return i
-		}
-		i += size
+// strictBody reports what strictjson.Check finds in a body as a 400 naming
+// the member (`duplicate key "expectedVersion"`), with its path as the
+// problem's field. Syntax errors are left to the decoder, whose messages
+// say more.
+func strictBody(body []byte) error {
+	err := strictjson.Check(body)
+	var se *strictjson.Error
+	if err == nil || errors.Is(err, strictjson.ErrSyntax) || !errors.As(err, &se) {
+		return nil
 	}
-	return len(b)
+	if errors.Is(err, strictjson.ErrInvalidUTF8) && se.Path == "" {
+		return malformed("body is not valid UTF-8 (at byte %d)", se.Offset)
+	}
+	rule := se.Err.Error()
+	if errors.Is(err, strictjson.ErrDuplicateKey) {
+		rule = "appears twice in its object (keys may not repeat, nor differ only in case)"
+	}
+	return fmt.Errorf("%w: %w", ErrMalformed, &fieldError{msg: err.Error(), ve: &domain.ValidationError{Field: se.Path, Rule: rule}})
 }
+
+// fieldError carries a message of its own and a validation error naming
+// the field, so that a 400 also fills the problem's field and errors.
+type fieldError struct {
+	msg string
+	ve  *domain.ValidationError
+}
+
+func (e *fieldError) Error() string { return e.msg }
+func (e *fieldError) Unwrap() error { return e.ve }
 
 // jsonProblem turns a decoding error into ErrMalformed, ErrTooLarge, or a
 // validation error naming the field when the JSON is well formed but a

@@ -104,6 +104,9 @@ var conversions = []string{"string", "int", "number", "bool", "amount", "json"}
 // ParseMapping reads a mapping from its JSON form, strictly.
 func ParseMapping(data []byte) (Mapping, error) {
 	var m Mapping
+	if err := strictJSON(data); err != nil {
+		return Mapping{}, fmt.Errorf("mapping: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
@@ -376,6 +379,9 @@ func (d *RecordDecoder) convert(event *any, f boundField, raw string) error {
 	case "json":
 		if !json.Valid([]byte(s)) {
 			return bad("must be a JSON value")
+		}
+		if err := strictJSON([]byte(s)); err != nil {
+			return bad("%s", domain.ForDisplay(err.Error()))
 		}
 		v = json.RawMessage(s)
 	case "amount":

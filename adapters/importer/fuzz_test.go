@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/importer"
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/google/uuid"
 )
@@ -56,6 +57,8 @@ func FuzzDecodeLine(f *testing.F) {
 		`{"customerId":"` + anaID + `","type":"NoteAdded","event":null,"occurredAt":"` + when + `"}`,
 		`{"customerId":"00000000-0000-0000-0000-000000000000","type":"NoteAdded","event":{"body":"x"},"occurredAt":"` + when + `"}`,
 		"{\"customerId\":\"" + anaID + "\",\"type\":\"NoteAdded\",\"event\":{\"body\":\"\xff\"}}",
+		`{"customerId":"` + anaID + `","type":"NoteAdded","event":{"body":"x","Body":"y"},"occurredAt":"` + when + `"}`,
+		`{"customerId":"` + anaID + `","type":"NoteAdded","event":{"body":"\ud83d"},"occurredAt":"` + when + `"}`,
 		`{"type":1}`, `[]`, `null`, `{}`, ``,
 	} {
 		f.Add([]byte(s))
@@ -63,6 +66,11 @@ func FuzzDecodeLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		row, err := importer.DecodeLine(line, importer.Defaults{Actor: "import:fuzz", Now: func() time.Time { return fuzzNow }})
 		checkRow(t, row, err)
+		if err == nil {
+			if serr := strictjson.Check(line); serr != nil {
+				t.Fatalf("accepted a line strictjson refuses: %v", serr)
+			}
+		}
 	})
 }
 
@@ -118,4 +126,26 @@ func FuzzCSVRecord(f *testing.F) {
 		row, err := dec.Decode(rec, importer.Defaults{Actor: "import:fuzz", Now: func() time.Time { return fuzzNow }})
 		checkRow(t, row, err)
 	})
+}
+
+// TestCSVJSONCellIsStrict: a "json" cell is outside JSON like an NDJSON
+// line: a lone surrogate escape or a repeated key is refused, naming the
+// column, instead of being decoded into U+FFFD or a last-wins value.
+func TestCSVJSONCellIsStrict(t *testing.T) {
+	dec, err := fuzzMapping.Compile(strings.Split(fuzzHeader, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cell, reason := range map[string]string{
+		`["Ana\ud800"]`:         "unpaired surrogate",
+		`[{"a":1,"a":2}]`:       "duplicate key",
+		`{"name":"x","Name":1}`: "differ only in case",
+	} {
+		rec := strings.Split("email,zoe@example.fr,MeetingHeld,2025-03-14T09:26:53Z,,,,,,,,,,", ",")
+		rec[len(rec)-1] = cell
+		_, err := dec.Decode(rec, importer.Defaults{Actor: "import:test", Now: func() time.Time { return fuzzNow }})
+		if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), reason) {
+			t.Errorf("cell %s: error %v, want one mentioning %q", cell, err, reason)
+		}
+	}
 }

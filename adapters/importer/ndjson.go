@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cxledger/cxledger/adapters/strictjson"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/google/uuid"
@@ -66,11 +67,16 @@ type wireIdentifier struct {
 
 // DecodeLine decodes one NDJSON line (without its newline) into a Row
 // whose event and metadata are valid. Unknown fields, a second JSON value
-// on the line, invalid UTF-8 and every invalid field are errors wrapping
-// domain.ErrInvalid (or domain.ErrUnknownType), naming the field.
+// on the line, invalid UTF-8, a key repeated in an object (or repeated in
+// another case), a lone surrogate escape, and every invalid field are
+// errors wrapping domain.ErrInvalid (or domain.ErrUnknownType), naming the
+// field.
 func DecodeLine(line []byte, d Defaults) (Row, error) {
 	if !utf8.Valid(line) {
 		return Row{}, invalid("", "not valid UTF-8 (at byte %d)", invalidUTF8At(line))
+	}
+	if err := strictJSON(line); err != nil {
+		return Row{}, err
 	}
 	var w wireRow
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -262,6 +268,21 @@ func checkName(field, s string) error {
 		return invalid(field, "must be a single line")
 	}
 	return nil
+}
+
+// strictJSON reports what strictjson.Check finds in outside JSON as a
+// validation error naming the member; syntax errors are left to the
+// decoder, whose messages say more.
+func strictJSON(b []byte) error {
+	err := strictjson.Check(b)
+	var se *strictjson.Error
+	if err == nil || errors.Is(err, strictjson.ErrSyntax) || !errors.As(err, &se) {
+		return nil
+	}
+	if errors.Is(err, strictjson.ErrDuplicateKey) {
+		return invalid(se.Path, "%v: keys may not repeat, nor differ only in case", err)
+	}
+	return invalid(se.Path, "%v", err)
 }
 
 // wireError turns an encoding/json failure into a *domain.ValidationError

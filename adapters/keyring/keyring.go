@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -89,6 +90,9 @@ type Options struct {
 	CacheTTL time.Duration
 	// Now is the clock tombstones are dated by; default time.Now.
 	Now func() time.Time
+	// Logger receives the warning for a sealed value that does not open
+	// (see Undecryptable); default slog.Default().
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -100,6 +104,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,63 @@ func newKeyring(t *testing.T, backend keyring.Backend) *keyring.Keyring {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// tamper flips one bit of the ciphertext of a token (its last base64url
+// character but one, so that the encoding stays canonical).
+func tamper(tok string) string {
+	b := []byte(tok)
+	i := len(b) - 2
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+// TestTamperedValueIsMarkedAndLogged: a value of the customer's that does
+// not open reads as Undecryptable wherever it is revealed, and each
+// reveal logs a warning naming the customer (and the event) but not the
+// value.
+func TestTamperedValueIsMarkedAndLogged(t *testing.T) {
+	ctx := context.Background()
+	var logs bytes.Buffer
+	k, err := keyring.Open(ctx, masterKey(1), keyring.NewMemory(), keyring.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	good, err := k.SealString(ctx, zoe, "Zoë Nguyễn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := tamper(good)
+	data, _ := json.Marshal(map[string]string{"name": bad, "company": good})
+	rec := eventstore.Record{ID: uuid.MustParse("7d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a"), Stream: domain.StreamID(zoe), Type: domain.TypeCustomerRegistered, Data: data}
+	recs, err := k.RevealRecords(ctx, []eventstore.Record{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"company":"Zoë Nguyễn","name":"` + keyring.Undecryptable + `"}`; string(recs[0].Data) != want {
+		t.Errorf("revealed %s, want %s", recs[0].Data, want)
+	}
+	line := logs.String()
+	for _, want := range []string{"level=WARN", "customer=" + zoe.String(), "event=" + rec.ID.String(), "values=1"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log %q lacks %q", line, want)
+		}
+	}
+	if strings.Contains(line, bad[len(bad)-20:]) || strings.Contains(line, "Zoë") {
+		t.Errorf("log shows the value: %q", line)
+	}
+	logs.Reset()
+	if s, err := k.Reveal(ctx, zoe, "Customer registered: "+bad); err != nil || s != "Customer registered: "+keyring.Undecryptable {
+		t.Errorf("Reveal = %q, %v", s, err)
+	}
+	if !strings.Contains(logs.String(), "customer="+zoe.String()) {
+		t.Errorf("no warning for a summary: %q", logs.String())
+	}
+}
 
 // samples holds one event of every type that has personal data, with every
 // personal field set, realistic and unicode.
@@ -219,7 +277,8 @@ func TestReveal(t *testing.T) {
 		{name: "two tokens", in: zoeName + " / " + zoeNote, want: "Zoë Nguyễn / line one\nline two"},
 		{name: "clipped by fn", in: "Note: " + zoeNote, want: "Note: line one …", fn: func(s string) string { return strings.Split(s, "\n")[0] + " …" }},
 		{name: "another customer's token is left", in: anaName, want: anaName},
-		{name: "a forged token is left", in: forged, want: forged},
+		{name: "a forged token is undecryptable", in: forged, want: keyring.Undecryptable},
+		{name: "a tampered token is undecryptable", in: "Note: " + tamper(zoeNote) + " (web)", want: "Note: " + keyring.Undecryptable + " (web)"},
 		{name: "a bare prefix", in: "enc:v1:", want: "enc:v1:"},
 		{name: "prefix with a bad uuid", in: "enc:v1:not-a-uuid:AAAA", want: "enc:v1:not-a-uuid:AAAA"},
 		{name: "upper-case uuid is not canonical", in: strings.Replace(zoeName, zoe.String(), strings.ToUpper(zoe.String()), 1), want: strings.Replace(zoeName, zoe.String(), strings.ToUpper(zoe.String()), 1)},

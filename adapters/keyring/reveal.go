@@ -19,6 +19,14 @@ import (
 // destroyed: the customer was forgotten.
 const Erased = "[erased]"
 
+// Undecryptable is what a reveal shows in place of a value of the
+// customer's that does not open with their live key — tampered with,
+// damaged, or sealed under a key that is not theirs — instead of the
+// ciphertext, which a reader could take for data. Each such reveal is
+// logged as a warning naming the customer (and the event, where known),
+// never the value.
+const Undecryptable = "[undecryptable]"
+
 // revealer opens the tokens of one customer within one call, loading the
 // key at most once.
 type revealer struct {
@@ -29,11 +37,14 @@ type revealer struct {
 	dk       *dataKey
 	st       state
 	err      error
+	// failed counts the customer's tokens that did not open.
+	failed int
 }
 
 // reveal returns the replacement of one token: its plaintext, Erased when
-// the customer's key is destroyed, or the token itself when it is another
-// customer's, does not open, or no key was ever made.
+// the customer's key is destroyed, Undecryptable when it is the customer's
+// but does not open (or no key of theirs was ever made), or the token
+// itself when it is another customer's.
 func (r *revealer) reveal(t Token, text string) (plain string, opened bool) {
 	if t.Customer != r.customer || r.err != nil {
 		return text, false
@@ -53,15 +64,27 @@ func (r *revealer) reveal(t Token, text string) (plain string, opened bool) {
 			return p, true
 		}
 	}
-	return text, false
+	r.failed++
+	return Undecryptable, false
+}
+
+// warn logs the tokens that did not open, with attrs saying where they
+// were (the event, when known).
+func (r *revealer) warn(attrs ...any) {
+	if r.failed == 0 {
+		return
+	}
+	args := append([]any{"customer", r.customer, "values", r.failed}, attrs...)
+	r.k.opts.Logger.WarnContext(r.ctx, "keyring: sealed values do not open (tampered or damaged); shown as "+Undecryptable, args...)
 }
 
 // Reveal returns s with every token of customer in it — the whole of s, or
 // embedded in longer text such as a timeline summary — replaced by its
-// plaintext, or by Erased once the customer was forgotten. Tokens of other
-// customers, and tokens that do not open (forged or damaged), are left as
-// they are: they are ciphertext, and say nothing. A nil Keyring returns s.
-// The error is the key store's, when it cannot be read.
+// plaintext, or by Erased once the customer was forgotten. A token of the
+// customer's that does not open (forged, tampered with or damaged) shows as
+// Undecryptable, and is logged as a warning. Tokens of other customers are
+// left as they are: they are ciphertext, and say nothing. A nil Keyring
+// returns s. The error is the key store's, when it cannot be read.
 func (k *Keyring) Reveal(ctx context.Context, customer uuid.UUID, s string) (string, error) {
 	return k.RevealFunc(ctx, customer, s, nil)
 }
@@ -84,6 +107,7 @@ func (k *Keyring) RevealFunc(ctx context.Context, customer uuid.UUID, s string, 
 	if r.err != nil {
 		return "", r.err
 	}
+	r.warn()
 	return out, nil
 }
 
@@ -95,6 +119,12 @@ func (k *Keyring) RevealFunc(ctx context.Context, customer uuid.UUID, s string, 
 // this works on the text and keeps every other byte. A nil Keyring returns
 // doc.
 func (k *Keyring) RevealJSON(ctx context.Context, customer uuid.UUID, doc []byte) ([]byte, error) {
+	return k.revealJSON(ctx, customer, doc)
+}
+
+// revealJSON is RevealJSON; attrs locate doc in the warning about tokens
+// that do not open.
+func (k *Keyring) revealJSON(ctx context.Context, customer uuid.UUID, doc []byte, attrs ...any) ([]byte, error) {
 	if k == nil || !bytes.Contains(doc, []byte(domain.SealedPrefix)) {
 		return doc, nil
 	}
@@ -102,13 +132,14 @@ func (k *Keyring) RevealJSON(ctx context.Context, customer uuid.UUID, doc []byte
 	out := ReplaceTokens(string(doc), func(t Token, text string) string {
 		p, opened := r.reveal(t, text)
 		if !opened {
-			return p // the token, or Erased: neither needs escaping
+			return p // the token, Erased or Undecryptable: none needs escaping
 		}
 		return jsonStringContent(p)
 	})
 	if r.err != nil {
 		return nil, r.err
 	}
+	r.warn(attrs...)
 	return []byte(out), nil
 }
 
@@ -136,7 +167,7 @@ func (k *Keyring) RevealRecords(ctx context.Context, recs []eventstore.Record) (
 		if err != nil {
 			continue
 		}
-		data, err := k.RevealJSON(ctx, customer, rec.Data)
+		data, err := k.revealJSON(ctx, customer, rec.Data, "event", rec.ID, "stream", rec.Stream, "position", rec.Position)
 		if err != nil {
 			return nil, err
 		}

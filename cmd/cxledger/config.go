@@ -127,7 +127,7 @@ func openKeyring(ctx context.Context, c storeConfig, log *slog.Logger) (*keyring
 		}
 		backend = b
 	}
-	k, err := keyring.Open(ctx, mk, backend, keyring.Options{})
+	k, err := keyring.Open(ctx, mk, backend, keyring.Options{Logger: log})
 	if err != nil {
 		_ = backend.Close()
 		return nil, err

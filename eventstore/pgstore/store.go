@@ -394,13 +394,17 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 	if s.isClosed() {
 		return nil, fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrClosed)
 	}
+	types, ok := opts.Filter.StorableTypes()
+	if !ok {
+		return nil, nil // only types no event can have: PostgreSQL would refuse NUL
+	}
 	var recs []eventstore.Record
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		var rows pgx.Rows
-		if len(opts.Filter.Types) == 0 {
+		if len(types) == 0 {
 			rows, _ = conn.Query(ctx, s.sql.readAll, clampInt64(opts.After), limitOf(opts.Limit))
 		} else {
-			rows, _ = conn.Query(ctx, s.sql.readAllTyped, clampInt64(opts.After), limitOf(opts.Limit), opts.Filter.Types)
+			rows, _ = conn.Query(ctx, s.sql.readAllTyped, clampInt64(opts.After), limitOf(opts.Limit), types)
 		}
 		var err error
 		recs, err = pgx.CollectRows(rows, scanRecord)

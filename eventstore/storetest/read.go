@@ -277,6 +277,28 @@ func (s *suite) readAllTests() []test {
 				}
 			}
 		}},
+		{"FilterIsLiteral", func(t *testing.T) {
+			// Types are compared byte for byte: LIKE wildcards, case,
+			// and types no event can have (NUL, invalid UTF-8) match
+			// nothing and are no error — on PostgreSQL too, which
+			// refuses NUL in text.
+			f := s.newLogFixture(t)
+			purchases := filtered(f.all, eventstore.Filter{Types: []string{typePurchaseCompleted}})
+			if len(purchases) == 0 {
+				t.Fatal("fixture: no purchases")
+			}
+			for _, typ := range []string{"%", "_", "%%", "Purchase%", "P_rchaseCompleted", "purchasecompleted", "PURCHASECOMPLETED",
+				typePurchaseCompleted + "%", typePurchaseCompleted + " ", "\x00", typePurchaseCompleted + "\x00", "\xff", "Purchase\xffCompleted"} {
+				recs, err := f.st.ReadAll(testContext(t), eventstore.ReadAllOptions{Filter: eventstore.Filter{Types: []string{typ}}})
+				if err != nil || len(recs) != 0 {
+					t.Errorf("ReadAll(type %q) = %d events, %v; want none, no error", typ, len(recs), err)
+				}
+			}
+			got := readAll(t, testContext(t), f.st, 0, 2, eventstore.Filter{Types: []string{"\x00", "%", typePurchaseCompleted, "\xfe"}})
+			if err := sameRecords(got, purchases); err != nil {
+				t.Errorf("ReadAll(NUL, %%, %s, invalid UTF-8): %v", typePurchaseCompleted, err)
+			}
+		}},
 		{"FilterMatchingNothing", func(t *testing.T) {
 			f := s.newLogFixture(t)
 			recs, err := f.st.ReadAll(testContext(t), eventstore.ReadAllOptions{Filter: eventstore.Filter{Types: []string{"CustomerTeleported"}}})

@@ -69,7 +69,7 @@ const Name = "timeline"
 // Version is the read model's schema version; bump it when a key or a
 // stored value (summaries included) changes, so that the engine rebuilds
 // the timeline.
-const Version = 1
+const Version = 2 // 2: summaries neutralized by domain.ForDisplay
 
 // Paging limits.
 const (
@@ -347,8 +347,17 @@ func (q Query) matches(e Entry) bool {
 
 // Summarize returns the short human summary of an event, and the same
 // summary without personal data (equal to the first when the event holds
-// none). Free text is cut to one line of at most 80 characters.
+// none). Free text is cut to one line of at most 80 characters, and the
+// whole summary is text for people: bidi controls and zero-width
+// characters in names and free text are shown as marks (domain.ForDisplay),
+// so that a name cannot reorder or disguise the summary around it. The
+// event itself keeps them.
 func Summarize(e domain.Envelope) (full, redacted string) {
+	full, redacted = summarize(e)
+	return domain.ForDisplay(full), domain.ForDisplay(redacted)
+}
+
+func summarize(e domain.Envelope) (full, redacted string) {
 	same := func(s string) (string, string) { return s, s }
 	with := func(base, detail string) (string, string) {
 		if detail = Clip(detail); detail == "" {
@@ -572,8 +581,9 @@ func points(n int64) string {
 func short(id uuid.UUID) string { return id.String()[:8] + "…" }
 
 // Clip reduces free text to its first line, at most 80 characters, as
-// summaries quote it. A sealed value is kept whole (see the package
-// comment): the edge that reveals it clips the plaintext with Clip.
+// summaries quote it, neutralized for display (domain.ForDisplay). A sealed
+// value is kept whole (see the package comment): the edge that reveals it
+// clips the plaintext with Clip.
 func Clip(s string) string {
 	s = strings.TrimSpace(s)
 	if domain.IsSealed(s) {
@@ -586,7 +596,7 @@ func Clip(s string) string {
 		r := []rune(s)
 		s = strings.TrimSpace(string(r[:79])) + "…"
 	}
-	return s
+	return domain.ForDisplay(s)
 }
 
 func capitalize(s string) string {

@@ -358,6 +358,12 @@ func TestSummarize(t *testing.T) {
 		{domain.DiscountIssued{DiscountID: order2, Code: "BDAY-1A2B3C4D", PercentOff: 10, ValidUntil: time.Date(2025, 8, 13, 0, 0, 0, 0, time.UTC), Reason: "birthday"}, "Discount issued: 10% off, code BDAY-1A2B3C4D, valid until 2025-08-13 (birthday)", "Discount issued: 10% off, code BDAY-1A2B3C4D, valid until 2025-08-13 (birthday)"},
 		{domain.ProfileUpdated{Birthday: new("1988-07-14")}, "Profile updated: birthday", "Profile updated: birthday"},
 		{domain.ProfileUpdated{Locale: new("fr-FR"), Birthday: new("")}, "Profile updated: locale, birthday", "Profile updated: locale, birthday"},
+		// Bidi overrides and zero-width characters in names and free
+		// text are shown as marks: stored as data, never rendered raw.
+		{domain.CustomerRegistered{Name: "Ana \u202Eanahcnas\u202C Ñúñez"}, "Customer registered: Ana [U+202E]anahcnas[U+202C] Ñúñez", "Customer registered"},
+		{domain.NoteAdded{Body: "refund\u2067 approved\u2069 \u200Bok\uFEFF"}, "Note: refund[U+2067] approved[U+2069] [U+200B]ok[U+FEFF]", "Note"},
+		{domain.ChatConversationHeld{Agent: "user:m\u200Darta", Messages: 2, DurationSeconds: 60}, "Chat with user:m[U+200D]arta, 2 messages, 1m0s", "Chat with user:m[U+200D]arta, 2 messages, 1m0s"},
+		{domain.PointsRedeemed{Points: 5, Reward: "Caf\u200Fé"}, "Redeemed 5 points for Caf[U+200F]é", "Redeemed 5 points for Caf[U+200F]é"},
 		{nil, "", ""},
 	} {
 		full, redacted := timeline.Summarize(env(c.ev))
