@@ -77,12 +77,24 @@ var (
 	automation = Authority{Writers: []Role{RoleSystem}, Why: "only the ledger's reactors decide it"}
 )
 
+// TypeAccessRecorded is the access log's record of a read of personal
+// data (adapters/access). It is not a customer event — no codec, never in
+// a customer's stream — but it is in the log, so the table names who may
+// write it: the access log alone.
+const TypeAccessRecorded = "AccessRecorded"
+
+// logTypes are the types of the log that are not customer events, each with
+// a row in the table.
+var logTypes = []string{TypeAccessRecorded}
+
 // authority is the table: every event type the codec knows has a row
-// (a test enumerates Types()). Types that are not domain events are not
-// in it: the ledger appends only to customer streams, and the access log's
-// AccessRecorded (written by adapters/access to "access-" streams, never
-// through the ledger) is an unknown type to every write path.
+// (a test enumerates Types()), and so does each of logTypes. No write path
+// can append a log type (they have no codec; the access log writes its own
+// "access-" streams); their rows make a client that tries get a 403 naming
+// who writes them, like any system-only type.
 var authority = map[string]Authority{
+	TypeAccessRecorded: {Writers: []Role{RoleSystem}, Why: "only the access log records who read what (in access-<id> streams, never a customer's)"},
+
 	TypeCustomerRegistered: touchpoint,
 	TypeProfileUpdated:     touchpoint,
 	TypeIdentifierLinked:   touchpoint,
@@ -192,7 +204,7 @@ func WritersText(writers []Role) string {
 func AuthorityTable() string {
 	var b strings.Builder
 	b.WriteString("| Event type | Who may append it | Why |\n|---|---|---|\n")
-	for _, typ := range Types() {
+	for _, typ := range append(Types(), logTypes...) {
 		a := authority[typ]
 		who := "system only"
 		if !a.SystemOnly() {

@@ -19,11 +19,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 )
 
 // Type is the event type of an access entry.
-const Type = "AccessRecorded"
+const Type = domain.TypeAccessRecorded
 
 // StreamPrefix starts every access stream's name.
 const StreamPrefix = "access-"

@@ -135,6 +135,30 @@ func authorityMatrix(t *testing.T, h *harness, store header) {
 	if want := len(domain.Types()) * len(httpapi.Roles); accepted+refused != want {
 		t.Errorf("%d accepted + %d refused, want %d attempts", accepted, refused, want)
 	}
+	// The access log's records are in the log but no customer event: a
+	// client that tries to write one is told who may (403), not that the
+	// type is unknown.
+	for _, role := range []httpapi.Role{httpapi.RoleService, httpapi.RoleAdmin} {
+		customer := uuid.New()
+		if r := h.call(t, httpapi.RoleService, "POST", "/v1/customers", registerBody(customer, customer.String()[:8]+"@example.com")); r.status != http.StatusCreated {
+			t.Fatalf("register: %d %s", r.status, r.body)
+		}
+		before, err := store.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := `{"expectedVersion":"any","events":[{"id":"` + uuid.NewString() + `","type":"AccessRecorded","data":{"reader":"x"},"metadata":{"occurredAt":"` + at.Format(time.RFC3339Nano) + `","actor":"user:marta","channel":"web"}}]}`
+		r := h.call(t, role, "POST", "/v1/customers/"+customer.String()+"/events", forged)
+		if r.status != http.StatusForbidden {
+			t.Fatalf("%s appending AccessRecorded: %d %s, want 403", role, r.status, r.body)
+		}
+		if p := r.problem(t); p.EventType != domain.TypeAccessRecorded || !slices.Equal(p.AllowedRoles, []string{"system"}) {
+			t.Errorf("problem %+v does not name AccessRecorded and system", p)
+		}
+		if after, err := store.Head(ctx); err != nil || after != before {
+			t.Errorf("the refusal moved the head %d → %d (%v)", before, after, err)
+		}
+	}
 	t.Logf("%d appends accepted, %d refused", accepted, refused)
 }
 

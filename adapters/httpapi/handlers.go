@@ -77,13 +77,27 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) error {
 	expected, tps, err := DecodeAppendRequest(r.Body, s.cfg.Now())
 	if err != nil {
 		s.metrics.observeAppend("invalid", 0)
-		return err
+		return forbiddenFirst(r.Context(), err)
 	}
 	res, err := s.doAppend(r.Context(), id, expected, tps)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, AppendResponse{CustomerID: id, Stream: domain.StreamID(id), Version: res.Version, Position: res.Position})
+}
+
+// forbiddenFirst turns the decoding error of a type no client may append
+// (a log type such as AccessRecorded, which has no codec) into the 403
+// naming who may, as the ledger answers for every other type: to the
+// client it is a type it may not write, not an unknown one.
+func forbiddenFirst(ctx context.Context, err error) error {
+	var unknown *domain.UnknownTypeError
+	if errors.As(err, &unknown) {
+		if ferr := domain.MayAppend(principal(ctx).Role, unknown.Type); errors.Is(ferr, domain.ErrForbidden) {
+			return ferr
+		}
+	}
+	return err
 }
 
 // doAppend appends through the shared write path, as the request's role
