@@ -19,6 +19,8 @@ import (
 // reads the last committed state even while a long batch runs, as with
 // the durable backends. Updates of one namespace are serialised.
 type Memory struct {
+	LocalLeases
+
 	mu      sync.RWMutex
 	spaces  map[string]*memSpace
 	active  map[string]string
@@ -29,6 +31,7 @@ type Memory struct {
 type memSpace struct {
 	data       map[string][]byte
 	checkpoint uint64
+	retired    bool
 }
 
 // NewMemory returns an empty in-memory backend.
@@ -42,6 +45,16 @@ var errMemoryClosed = fmt.Errorf("read-model backend closed")
 // fn returns nil. A namespace dropped while fn ran is not brought back: the
 // update fails.
 func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) error {
+	return m.update(ctx, ns, nil, fn)
+}
+
+// Commit implements Backend.
+func (m *Memory) Commit(ctx context.Context, ns string, c Claim, fn func(Writer) error) error {
+	return m.update(ctx, ns, &c, fn)
+}
+
+// update is Update, or Commit when c is set.
+func (m *Memory) update(ctx context.Context, ns string, c *Claim, fn func(Writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -65,6 +78,16 @@ func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) e
 	m.mu.RLock()
 	base := m.spaces[ns]
 	m.mu.RUnlock()
+	if c != nil {
+		var cp uint64
+		retired := false
+		if base != nil {
+			cp, retired = base.checkpoint, base.retired
+		}
+		if err := CheckClaim(ns, *c, base != nil, retired, cp, m.Holds(c.Lease)); err != nil {
+			return err
+		}
+	}
 	w := &memWriter{memReader: memReader{data: map[string][]byte{}}}
 	if base != nil {
 		w.data, w.checkpoint = maps.Clone(base.data), base.checkpoint
@@ -79,6 +102,15 @@ func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) e
 		return errMemoryClosed
 	case base != nil && m.spaces[ns] != base:
 		return fmt.Errorf("read-model namespace %s dropped during the update", ns)
+	case c != nil && (m.spaces[ns] == nil || m.spaces[ns].retired):
+		return fmt.Errorf("namespace %s dropped or retired during the commit: %w", ns, ErrFenced)
+	case c != nil && !c.Lease.IsZero() && !m.Holds(c.Lease):
+		return fmt.Errorf("lease %s lost during the commit: %w", c.Lease.Name, ErrFenced)
+	}
+	if base != nil {
+		if err := CheckForward(ns, base.checkpoint, w.checkpoint); err != nil {
+			return err
+		}
 	}
 	m.spaces[ns] = &memSpace{data: w.data, checkpoint: w.checkpoint}
 	return nil
@@ -131,6 +163,12 @@ func (m *Memory) Activate(_ context.Context, name, ns string) error {
 	defer m.mu.Unlock()
 	if _, ok := m.spaces[ns]; !ok {
 		m.spaces[ns] = &memSpace{data: map[string][]byte{}}
+	}
+	if old := m.active[name]; old != "" && old != ns {
+		if s := m.spaces[old]; s != nil {
+			// Replace, never mutate: a concurrent Update compares pointers.
+			m.spaces[old] = &memSpace{data: s.data, checkpoint: s.checkpoint, retired: true}
+		}
 	}
 	m.active[name] = ns
 	return nil

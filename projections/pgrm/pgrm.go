@@ -59,6 +59,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -290,6 +291,65 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 	})
 }
 
+// Commit implements projections.Backend. In one READ COMMITTED transaction
+// it locks the namespace's row (so writers of one namespace take turns),
+// checks the claim against it and, FOR SHARE, against the lease's row: a
+// takeover, an UPDATE of that row, then waits for this commit to end, so
+// the lease cannot change hands between the check and the commit. Expiry
+// is judged by the database's clock. The commit notifies channel
+// NotifyChannel with "<schema> <namespace> <checkpoint>", delivered to
+// listeners when it commits.
+func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn func(projections.Writer) error) (err error) {
+	defer wrap(&err, "commit %s", ns)
+	if err := projections.CheckName("namespace", ns); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		// See Update: a lost read-model commit is applied again, whole.
+		if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
+			return fmt.Errorf("synchronous_commit: %w", err)
+		}
+		var cp int64
+		var retired bool
+		err := tx.QueryRow(ctx, `select checkpoint, retired from `+b.meta("namespaces")+` where ns = $1 for update`, ns).Scan(&cp, &retired)
+		exists := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock namespace: %w", err)
+		}
+		held := true
+		if !c.Lease.IsZero() {
+			err := tx.QueryRow(ctx, `select expires_at > clock_timestamp() from `+b.meta("leases")+`
+				where name = $1 and owner = $2 and epoch = $3 for share`, c.Lease.Name, c.Lease.Owner, c.Lease.Epoch).Scan(&held)
+			if errors.Is(err, pgx.ErrNoRows) {
+				held = false
+			} else if err != nil {
+				return fmt.Errorf("check lease %s: %w", c.Lease.Name, err)
+			}
+		}
+		if err := projections.CheckClaim(ns, c, exists, retired, uint64(cp), held); err != nil {
+			return err
+		}
+		w := &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
+		defer func() { w.tx = nil }()
+		if err := fn(w); err != nil {
+			return err
+		}
+		if w.setCheckpoint {
+			if err := projections.CheckForward(ns, uint64(cp), uint64(w.checkpoint)); err != nil {
+				return err
+			}
+			// Payload: schema, namespace, checkpoint; the notification
+			// is delivered only if the transaction commits.
+			w.notify = true
+		}
+		return w.flush(ctx)
+	})
+}
+
+// NotifyChannel is the channel fenced commits notify (see Commit), so that
+// other processes learn of a read model's progress without polling.
+const NotifyChannel = "cxledger_readmodels"
+
 // View implements projections.Backend on a REPEATABLE READ snapshot. A
 // namespace that does not exist reads as empty, except one dropped after it
 // served a read model: that one reads as the read model's active namespace
@@ -395,6 +455,10 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 			return err
 		}
 		batch := &pgx.Batch{}
+		// Retire the namespace served until now in the same step, so that
+		// its writer, fenced, cannot commit to it after the switch.
+		batch.Queue(`update `+b.meta("namespaces")+` set retired = true
+			where ns = (select ns from `+b.meta("active")+` where name = $1) and ns <> $2`, name, ns)
 		batch.Queue(`insert into `+b.meta("active")+` (name, ns) values ($1, $2)
 			on conflict (name) do update set ns = excluded.ns`, name, ns)
 		batch.Queue(`insert into `+b.meta("served")+` (ns, name) values ($1, $2)
@@ -596,6 +660,7 @@ type writer struct {
 	pending       map[string]change
 	checkpoint    int64
 	setCheckpoint bool
+	notify        bool // Commit: notify NotifyChannel of the checkpoint
 }
 
 func (w *writer) usable(ctx context.Context) error {
@@ -683,6 +748,9 @@ func (w *writer) flush(ctx context.Context) error {
 	batch := w.queueWrites()
 	if w.setCheckpoint {
 		batch.Queue(`update `+w.b.meta("namespaces")+` set checkpoint = $2 where ns = $1`, w.ns, w.checkpoint)
+		if w.notify {
+			batch.Queue(`select pg_notify($1, $2)`, NotifyChannel, w.b.schema+" "+w.ns+" "+strconv.FormatInt(w.checkpoint, 10))
+		}
 	}
 	return w.send(ctx, batch)
 }
@@ -700,6 +768,10 @@ func (w *writer) send(ctx context.Context, batch *pgx.Batch) error {
 		return nil
 	}
 	if err := w.tx.SendBatch(ctx, batch).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.ConstraintName == "rm__checkpoint_forward" {
+			return fmt.Errorf("%w: %s", projections.ErrCheckpointBackwards, pgErr.Message)
+		}
 		if isCode(err, "22P02", "22021") { // invalid json, invalid UTF-8
 			for k, c := range w.pending {
 				if !c.del && !json.Valid([]byte(c.value)) {
