@@ -53,7 +53,11 @@ func (m *Memory) Commit(ctx context.Context, ns string, c Claim, fn func(Writer)
 	return m.update(ctx, ns, &c, fn)
 }
 
-// update is Update, or Commit when c is set.
+// update is Update, or Commit when c is set. Updates of one namespace take
+// turns; a Commit does not wait for them: it works on a snapshot and
+// installs its result only if the namespace is still that snapshot (no
+// other write committed meanwhile), so that a writer stalled inside fn —
+// a paused owner — never blocks the owner that took over.
 func (m *Memory) update(ctx context.Context, ns string, c *Claim, fn func(Writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -72,19 +76,16 @@ func (m *Memory) update(ctx context.Context, ns string, c *Claim, fn func(Writer
 		m.writers[ns] = wmu
 	}
 	m.mu.Unlock()
-	wmu.Lock()
-	defer wmu.Unlock()
+	if c == nil {
+		wmu.Lock()
+		defer wmu.Unlock()
+	}
 
 	m.mu.RLock()
 	base := m.spaces[ns]
 	m.mu.RUnlock()
 	if c != nil {
-		var cp uint64
-		retired := false
-		if base != nil {
-			cp, retired = base.checkpoint, base.retired
-		}
-		if err := CheckClaim(ns, *c, base != nil, retired, cp, m.Holds(c.Lease)); err != nil {
+		if err := m.checkClaim(ns, *c, base); err != nil {
 			return err
 		}
 	}
@@ -100,12 +101,16 @@ func (m *Memory) update(ctx context.Context, ns string, c *Claim, fn func(Writer
 	switch {
 	case m.closed:
 		return errMemoryClosed
+	case c != nil:
+		// Checked again at install, under the lock every write takes.
+		if m.spaces[ns] != base {
+			return fmt.Errorf("namespace %s changed during the commit: %w", ns, ErrFenced)
+		}
+		if err := m.checkClaim(ns, *c, base); err != nil {
+			return err
+		}
 	case base != nil && m.spaces[ns] != base:
 		return fmt.Errorf("read-model namespace %s dropped during the update", ns)
-	case c != nil && (m.spaces[ns] == nil || m.spaces[ns].retired):
-		return fmt.Errorf("namespace %s dropped or retired during the commit: %w", ns, ErrFenced)
-	case c != nil && !c.Lease.IsZero() && !m.Holds(c.Lease):
-		return fmt.Errorf("lease %s lost during the commit: %w", c.Lease.Name, ErrFenced)
 	}
 	if base != nil {
 		if err := CheckForward(ns, base.checkpoint, w.checkpoint); err != nil {
@@ -114,6 +119,16 @@ func (m *Memory) update(ctx context.Context, ns string, c *Claim, fn func(Writer
 	}
 	m.spaces[ns] = &memSpace{data: w.data, checkpoint: w.checkpoint}
 	return nil
+}
+
+// checkClaim checks c against base, the namespace as found (nil: none).
+func (m *Memory) checkClaim(ns string, c Claim, base *memSpace) error {
+	var cp uint64
+	retired := false
+	if base != nil {
+		cp, retired = base.checkpoint, base.retired
+	}
+	return CheckClaim(ns, c, base != nil, retired, cp, m.Holds(c.Lease))
 }
 
 // View implements Backend.

@@ -62,6 +62,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -291,14 +292,19 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 	})
 }
 
-// Commit implements projections.Backend. In one READ COMMITTED transaction
-// it locks the namespace's row (so writers of one namespace take turns),
-// checks the claim against it and, FOR SHARE, against the lease's row: a
-// takeover, an UPDATE of that row, then waits for this commit to end, so
-// the lease cannot change hands between the check and the commit. Expiry
-// is judged by the database's clock. The commit notifies channel
-// NotifyChannel with "<schema> <namespace> <checkpoint>", delivered to
-// listeners when it commits.
+// Commit implements projections.Backend in one READ COMMITTED transaction.
+// fn runs first, its writes buffered; only then are the namespace's row
+// locked (so writers of one namespace take turns) and the claim checked
+// against it and, FOR SHARE, against the lease's row: a takeover, an
+// UPDATE of that row, then waits for this commit to end, so the lease
+// cannot change hands between the check and the commit. Locking last keeps
+// a writer stalled in fn — a paused process — from blocking the owner that
+// took over; what fn read is still current if the checkpoint is
+// unchanged, since every engine commit moves it. Expiry is judged by the
+// database's clock. A session left idle in the transaction (a process
+// stopped mid-commit) is ended by the server after commitIdleTimeout,
+// releasing its locks. The commit notifies NotifyChannel with "<schema>
+// <namespace> <checkpoint>", delivered to listeners when it commits.
 func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn func(projections.Writer) error) (err error) {
 	defer wrap(&err, "commit %s", ns)
 	if err := projections.CheckName("namespace", ns); err != nil {
@@ -306,12 +312,23 @@ func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn
 	}
 	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		// See Update: a lost read-model commit is applied again, whole.
-		if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
-			return fmt.Errorf("synchronous_commit: %w", err)
+		if _, err := tx.Exec(ctx, "set local synchronous_commit = off; set local idle_in_transaction_session_timeout = "+strconv.Itoa(int(commitIdleTimeout.Milliseconds()))); err != nil {
+			return fmt.Errorf("session settings: %w", err)
 		}
+		w := &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
+		defer func() { w.tx = nil }()
 		var cp int64
 		var retired bool
-		err := tx.QueryRow(ctx, `select checkpoint, retired from `+b.meta("namespaces")+` where ns = $1 for update`, ns).Scan(&cp, &retired)
+		err := tx.QueryRow(ctx, `select checkpoint, retired from `+b.meta("namespaces")+` where ns = $1`, ns).Scan(&cp, &retired)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return projections.CheckClaim(ns, c, false, false, 0, false)
+		} else if err != nil {
+			return fmt.Errorf("read namespace: %w", err)
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `select checkpoint, retired from `+b.meta("namespaces")+` where ns = $1 for update`, ns).Scan(&cp, &retired)
 		exists := err == nil
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("lock namespace: %w", err)
@@ -329,22 +346,19 @@ func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn
 		if err := projections.CheckClaim(ns, c, exists, retired, uint64(cp), held); err != nil {
 			return err
 		}
-		w := &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
-		defer func() { w.tx = nil }()
-		if err := fn(w); err != nil {
-			return err
-		}
 		if w.setCheckpoint {
 			if err := projections.CheckForward(ns, uint64(cp), uint64(w.checkpoint)); err != nil {
 				return err
 			}
-			// Payload: schema, namespace, checkpoint; the notification
-			// is delivered only if the transaction commits.
 			w.notify = true
 		}
 		return w.flush(ctx)
 	})
 }
+
+// commitIdleTimeout ends a Commit's session left idle in its transaction
+// (its process stopped), so its locks do not block the next owner.
+const commitIdleTimeout = 10 * time.Second
 
 // NotifyChannel is the channel fenced commits notify (see Commit), so that
 // other processes learn of a read model's progress without polling.
