@@ -94,7 +94,9 @@ func applyBatch(ctx context.Context, b Backend, ns string, p Projection, cache *
 func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *objectCache, items []*item, through uint64, claim *Claim) error {
 	write := b.Update
 	if claim != nil {
-		write = func(ctx context.Context, ns string, fn func(Writer) error) error { return b.Commit(ctx, ns, *claim, fn) }
+		write = func(ctx context.Context, ns string, fn func(Writer) error) error {
+			return b.Commit(ctx, ns, *claim, fn)
+		}
 	}
 	err := write(ctx, ns, func(w Writer) error {
 		tx := newTx(ctx, w, cache)
