@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -242,4 +243,120 @@ func checkLeaseArgs(name, owner string, ttl time.Duration) error {
 // CheckLeaseArgs validates AcquireLease's arguments, for backends.
 func CheckLeaseArgs(name, owner string, ttl time.Duration) error {
 	return checkLeaseArgs(name, owner, ttl)
+}
+
+// LeaseConfig tunes RunOwned.
+type LeaseConfig struct {
+	// Name is the lease: what is owned ("relay/broker_relay").
+	Name string
+	// Owner names this process (see Config.Owner); empty means
+	// DefaultOwner().
+	Owner string
+	// TTL is how long the lease lasts without renewal; 0 means 6s.
+	TTL time.Duration
+	// Interval is how often the lease is renewed, and tried for while
+	// another process holds it; 0 means TTL/4.
+	Interval time.Duration
+	// OnWaiting, if set, is called once each time the lease turns out to
+	// be held by another owner (for logging).
+	OnWaiting func(err error)
+}
+
+func (c *LeaseConfig) setDefaults() {
+	if c.Owner == "" {
+		c.Owner = DefaultOwner()
+	}
+	if c.TTL <= 0 {
+		c.TTL = 6 * time.Second
+	}
+	if c.Interval <= 0 || c.Interval >= c.TTL {
+		c.Interval = c.TTL / 4
+	}
+}
+
+// RunOwned runs work only while this process holds the lease cfg.Name,
+// until ctx ends: the shape of kubernetes' leader election, with fencing
+// left to work (every write it commits names the lease it was given, see
+// Claim). It acquires the lease (trying every Interval while another owner
+// holds it), calls work with a context that is cancelled the moment the
+// lease is lost or cannot be renewed for a whole TTL, and, when work
+// returns, releases the lease so that another process takes over at once.
+// An error from work is returned only if the lease was still held (the
+// caller decides to retry); work ending because the lease was lost starts
+// the acquiring again. RunOwned returns nil when ctx ends.
+func RunOwned(ctx context.Context, leases Leases, cfg LeaseConfig, work func(ctx context.Context, l Lease) error) error {
+	cfg.setDefaults()
+	waiting := false
+	for {
+		l, err := leases.AcquireLease(ctx, cfg.Name, cfg.Owner, cfg.TTL)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !errors.Is(err, ErrLeaseHeld) {
+				return fmt.Errorf("acquire lease %s: %w", cfg.Name, err)
+			}
+			if !waiting && cfg.OnWaiting != nil {
+				cfg.OnWaiting(err)
+			}
+			waiting = true
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(cfg.Interval):
+			}
+			continue
+		}
+		waiting = false
+		lost, werr := runHeld(ctx, leases, cfg, l, work)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !lost && werr != nil {
+			return werr
+		}
+	}
+}
+
+// runHeld runs work under held lease l, renewing it, and reports whether
+// the lease was lost.
+func runHeld(ctx context.Context, leases Leases, cfg LeaseConfig, l Lease, work func(context.Context, Lease) error) (lost bool, err error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var lostFlag atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		renewed := time.Now()
+		t := time.NewTicker(cfg.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			start := time.Now()
+			err := leases.RenewLease(wctx, l, cfg.TTL)
+			switch {
+			case err == nil:
+				renewed = start
+			case wctx.Err() != nil:
+				return
+			case errors.Is(err, ErrLeaseLost) || time.Since(renewed) >= cfg.TTL:
+				lostFlag.Store(true)
+				cancel()
+				return
+			}
+		}
+	}()
+	err = work(wctx, l)
+	cancel()
+	<-done
+	if !lostFlag.Load() {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = leases.ReleaseLease(rctx, l)
+		rcancel()
+	}
+	return lostFlag.Load(), err
 }
