@@ -504,7 +504,7 @@ func runEraser(ctx context.Context, store eventstore.Store, keys *keyring.Keyrin
 func (m *Main) reactors(rs []rules.Rule) (*reactor.Engine, error) {
 	l := ledger.New(m.store)
 	l.Keys = m.keys
-	eng := reactor.New(m.store, m.rm, ledger.ReactorAppender{Service: l}, reactor.Config{Logger: m.Log.With("component", "reactor"), StartAtHead: true})
+	eng := reactor.New(m.store, m.rm, ledger.ReactorAppender{Service: l}, reactor.Config{Logger: m.Log.With("component", "reactor"), StartAtHead: true, Leases: m.rm})
 	for _, r := range rs {
 		if err := eng.Register(rules.Reactor(r, m.Log)); err != nil {
 			return nil, usageErr("--rules %s: %v", m.RulesFile, err)
