@@ -38,6 +38,16 @@ type Backend interface {
 	// name served before is retired in the same step: no Commit to it
 	// succeeds after the switch.
 	Activate(ctx context.Context, name, ns string) error
+	// Switch moves the reads of name from namespace from ("" when none
+	// is active) to namespace to, atomically and only if no reader would
+	// see the read model go back in time: from is still the active one
+	// (else an error wrapping ErrFenced: another process switched first)
+	// and to's checkpoint is at least from's (else ErrNotCaughtUp: the
+	// builder catches up further and tries again). Like Activate it retires
+	// from, so that its owner's next Commit is fenced. While it runs,
+	// Commits to from wait, so from's checkpoint cannot move past the
+	// comparison.
+	Switch(ctx context.Context, name, from, to string) error
 	// Drop deletes namespace ns with its checkpoint. Dropping a namespace
 	// that does not exist is not an error.
 	Drop(ctx context.Context, ns string) error

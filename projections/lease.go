@@ -40,6 +40,9 @@ var (
 	// writer read it). Nothing was written; the writer must re-read where
 	// things stand.
 	ErrFenced = errors.New("commit fenced")
+	// ErrNotCaughtUp: a Switch found the new namespace behind the one
+	// serving reads.
+	ErrNotCaughtUp = errors.New("new generation has not caught up with the active one")
 	// ErrCheckpointBackwards: a write would move a namespace's checkpoint
 	// to an earlier position. Checkpoints only grow: a rebuild writes a new
 	// namespace instead.
@@ -212,6 +215,21 @@ func CheckClaim(ns string, c Claim, exists, retired bool, checkpoint uint64, lea
 		return fmt.Errorf("lease %s (owner %s, epoch %d) is no longer held: %w", c.Lease.Name, c.Lease.Owner, c.Lease.Epoch, ErrFenced)
 	case checkpoint != c.From:
 		return fmt.Errorf("checkpoint of %s is %d, the writer started from %d (another writer?): %w", ns, checkpoint, c.From, ErrFenced)
+	}
+	return nil
+}
+
+// CheckSwitch is the decision of Backend.Switch, shared by the backends:
+// given the active namespace found, whether to exists (and is not
+// retired) and both checkpoints, may the reads move from from to to?
+func CheckSwitch(name, from, to, active string, toExists bool, fromCP, toCP uint64) error {
+	switch {
+	case active != from:
+		return fmt.Errorf("switch %s from %q: %q serves it now (another process switched?): %w", name, from, active, ErrFenced)
+	case !toExists:
+		return fmt.Errorf("switch %s to %s: no such namespace (or retired): %w", name, to, ErrFenced)
+	case from != "" && toCP < fromCP:
+		return fmt.Errorf("switch %s to %s at %d: %s is at %d: %w", name, to, toCP, from, fromCP, ErrNotCaughtUp)
 	}
 	return nil
 }

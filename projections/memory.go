@@ -189,6 +189,35 @@ func (m *Memory) Activate(_ context.Context, name, ns string) error {
 	return nil
 }
 
+// Switch implements Backend.
+func (m *Memory) Switch(_ context.Context, name, from, to string) error {
+	if err := CheckName("read-model name", name); err != nil {
+		return err
+	}
+	if err := CheckName("namespace", to); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var fromCP uint64
+	if s := m.spaces[from]; s != nil {
+		fromCP = s.checkpoint
+	}
+	dst := m.spaces[to]
+	var toCP uint64
+	if dst != nil {
+		toCP = dst.checkpoint
+	}
+	if err := CheckSwitch(name, from, to, m.active[name], dst != nil && !dst.retired, fromCP, toCP); err != nil {
+		return err
+	}
+	if s := m.spaces[from]; s != nil && from != to {
+		m.spaces[from] = &memSpace{data: s.data, checkpoint: s.checkpoint, retired: true}
+	}
+	m.active[name] = to
+	return nil
+}
+
 // Drop implements Backend.
 func (m *Memory) Drop(_ context.Context, ns string) error {
 	m.mu.Lock()

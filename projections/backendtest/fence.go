@@ -249,5 +249,39 @@ func (s *suite) fenceTests() []test {
 				t.Fatalf("checkpoint %d, want 20", got)
 			}
 		}},
+		{"SwitchOnlyWhenCaughtUp", func(t *testing.T, ctx context.Context, b projections.Backend) {
+			put(t, ctx, b, "orders_v1_g1", 10, kv{"k", `{"gen":1}`})
+			put(t, ctx, b, "orders_v1_g2", 8, kv{"k", `{"gen":2}`})
+			if err := b.Switch(ctx, "orders", "", "orders_v1_g1"); err != nil {
+				t.Fatalf("first Switch (nothing active): %v", err)
+			}
+			if err := b.Switch(ctx, "orders", "orders_v1_g1", "orders_v1_g2"); !errors.Is(err, projections.ErrNotCaughtUp) {
+				t.Fatalf("Switch to a namespace behind: %v, want ErrNotCaughtUp", err)
+			}
+			if ns, _ := b.Active(ctx, "orders"); ns != "orders_v1_g1" {
+				t.Fatalf("active %s after a refused switch", ns)
+			}
+			if err := commitPut(ctx, b, "orders_v1_g2", projections.Claim{From: 8}, "k", `{"gen":2}`, 10); err != nil {
+				t.Fatal(err)
+			}
+			wantFenced(t, b.Switch(ctx, "orders", "orders_v1_g9", "orders_v1_g2"), "Switch from a namespace that is not active")
+			wantFenced(t, b.Switch(ctx, "orders", "orders_v1_g1", "orders_v1_g7"), "Switch to a missing namespace")
+			if err := b.Switch(ctx, "orders", "orders_v1_g1", "orders_v1_g2"); err != nil {
+				t.Fatalf("Switch once caught up: %v", err)
+			}
+			if ns, _ := b.Active(ctx, "orders"); ns != "orders_v1_g2" {
+				t.Fatalf("active %s after the switch", ns)
+			}
+			wantFenced(t, commitPut(ctx, b, "orders_v1_g1", projections.Claim{From: 10}, "k", `{"gen":1}`, 11), "Commit to the namespace switched away from")
+			var got string
+			err := projections.View(ctx, b, "orders", func(r projections.Reader) error {
+				v, _, err := r.Get(ctx, "k")
+				got = string(v)
+				return err
+			})
+			if err != nil || got != `{"gen":2}` {
+				t.Fatalf("read after the switch: %s, %v", got, err)
+			}
+		}},
 	}
 }

@@ -424,6 +424,41 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 	})
 }
 
+// Switch implements projections.Backend in one write transaction.
+func (b *Backend) Switch(ctx context.Context, name, from, to string) (err error) {
+	defer wrap(&err, "switch %s from %q to %s", name, from, to)
+	if err := projections.CheckName("read-model name", name); err != nil {
+		return err
+	}
+	if err := projections.CheckName("namespace", to); err != nil {
+		return err
+	}
+	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
+		active := string(m.active.Get([]byte(name)))
+		fromCP, err := checkpointIn(m, from)
+		if err != nil {
+			return err
+		}
+		toCP, err := checkpointIn(m, to)
+		if err != nil {
+			return err
+		}
+		toExists := tx.Bucket([]byte(to)) != nil && m.retired.Get([]byte(to)) == nil
+		if err := projections.CheckSwitch(name, from, to, active, toExists, fromCP, toCP); err != nil {
+			return err
+		}
+		if from != "" && from != to {
+			if err := m.retired.Put([]byte(from), []byte{1}); err != nil {
+				return err
+			}
+		}
+		if err := m.active.Put([]byte(name), []byte(to)); err != nil {
+			return err
+		}
+		return m.served.Put([]byte(to), []byte(name))
+	})
+}
+
 // Drop implements projections.Backend. The namespace's served record stays,
 // so that View of the dropped namespace follows its read model (see View).
 // Read transactions already open keep reading the dropped data: bbolt frees

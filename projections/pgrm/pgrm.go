@@ -488,6 +488,63 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 	})
 }
 
+// Switch implements projections.Backend in one transaction: it locks the
+// read model's pointer and both namespaces' rows (in name order, so two
+// switches cannot deadlock; a Commit to from waits meanwhile), compares,
+// then retires from, repoints the read model and replaces its view.
+func (b *Backend) Switch(ctx context.Context, name, from, to string) (err error) {
+	defer wrap(&err, "switch %s from %q to %s", name, from, to)
+	if err := checkViewName(name); err != nil {
+		return err
+	}
+	if err := projections.CheckName("namespace", to); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		var active string
+		err := tx.QueryRow(ctx, `select ns from `+b.meta("active")+` where name = $1 for update`, name).Scan(&active)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock pointer: %w", err)
+		}
+		rows, err := tx.Query(ctx, `select ns, checkpoint, retired from `+b.meta("namespaces")+`
+			where ns = any($1::text[]) order by ns for update`, []string{from, to})
+		if err != nil {
+			return fmt.Errorf("lock namespaces: %w", err)
+		}
+		var fromCP, toCP int64
+		toExists := false
+		for rows.Next() {
+			var ns string
+			var cp int64
+			var retired bool
+			if err := rows.Scan(&ns, &cp, &retired); err != nil {
+				rows.Close()
+				return err
+			}
+			switch ns {
+			case from:
+				fromCP = cp
+			case to:
+				toCP, toExists = cp, !retired
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := projections.CheckSwitch(name, from, to, active, toExists, uint64(fromCP), uint64(toCP)); err != nil {
+			return err
+		}
+		batch := &pgx.Batch{}
+		batch.Queue(`update `+b.meta("namespaces")+` set retired = true where ns = $1 and ns <> $2`, from, to)
+		batch.Queue(`insert into `+b.meta("active")+` (name, ns) values ($1, $2)
+			on conflict (name) do update set ns = excluded.ns`, name, to)
+		batch.Queue(`insert into `+b.meta("served")+` (ns, name) values ($1, $2)
+			on conflict (ns) do update set name = excluded.name`, to, name)
+		batch.Queue(`create or replace view ` + b.schema + `.` + name + ` as select key, value from ` + b.table(to))
+		return tx.SendBatch(ctx, batch).Close()
+	})
+}
+
 // Drop implements projections.Backend. It waits for Updates of ns (their
 // row lock) and for Views reading it (their table lock), then removes the
 // namespace's row and table in one transaction; its rm__served record
