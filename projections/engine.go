@@ -469,7 +469,18 @@ func (e *Engine) open(ctx context.Context, s *slot) (cur, next *runner, err erro
 		e.log.InfoContext(ctx, "projections: building new version beside the active one",
 			"projection", name, "active", active, "namespace", resume, "from", cp)
 	}
+	// A build in progress, in this process or another (its rebuild lease
+	// is held), owns the generations above the active one: not leftovers.
+	building := false
+	if leases, err := e.b.ListLeases(ctx); err == nil {
+		for _, li := range leases {
+			building = building || (li.Name == RebuildLeaseName(name) && li.Held)
+		}
+	}
 	for _, n := range mine {
+		if building && n.gen > activeGen {
+			continue
+		}
 		if !keep[n.ns] && n.ver <= version {
 			if err := e.b.Drop(ctx, n.ns); err != nil {
 				return nil, nil, fmt.Errorf("open %s: drop leftover %s: %w", name, n.ns, err)

@@ -105,7 +105,17 @@ func (e *Engine) own(rs *runState) {
 			case err == nil:
 				e.mu.Lock()
 				s.renewed = start
+				cur := s.cur
 				e.mu.Unlock()
+				// A rebuild, here or in another process, may have switched
+				// the read model to a new generation: the live runner,
+				// still on the old one, starts again on it (an idle one
+				// would otherwise not learn of it until its next commit).
+				if !restart && cur != nil {
+					if active, err := e.b.Active(rs.ctx, s.p.Name()); err == nil && active != "" && active != cur.ns {
+						restart = true
+					}
+				}
 				if restart {
 					e.restartSlot(rs, s)
 				}
@@ -164,10 +174,14 @@ func (e *Engine) restartSlot(rs *runState, s *slot) {
 	e.startSlots(rs, []*slot{s})
 }
 
-// fenced is called by a runner of s whose commit was fenced.
-func (e *Engine) fenced(s *slot) {
+// fenced is called by a runner whose commit was fenced. A runner of the
+// projection's own lease (the live one, or a version build) is started
+// again; a rebuild's runner is its build's business.
+func (e *Engine) fenced(r *runner) {
 	e.mu.Lock()
-	s.restart = true
+	if !r.lease.IsZero() && r.lease == r.s.lease {
+		r.s.restart = true
+	}
 	e.mu.Unlock()
 }
 

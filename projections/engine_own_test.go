@@ -2,6 +2,8 @@ package projections
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -191,5 +193,89 @@ func TestPausedOwnerCommitsNothing(t *testing.T) {
 	}
 	if d, want := digestOf(t, mem, gated.Name()), replayDigest(t, h.store, &counter{}); d != want {
 		t.Error("digest after a fenced owner differs from a single replay")
+	}
+}
+
+// TestRebuildByAnotherEngine rebuilds a read model from the engine that
+// does not own it, while the owner applies new events: one rebuild at a
+// time across engines, the switch waits until the new generation has
+// caught up with the owner's, the owner goes on on the new generation,
+// and the result equals a single replay. Replay beside running engines
+// does the same for every read model.
+func TestRebuildByAnotherEngine(t *testing.T) {
+	h := newHistory(t, 23)
+	h.grow(25, 400)
+	b := NewMemory()
+	cnt := &counter{}
+	owner := start(t, h.store, b, ownConfig("engine-a"), cnt)
+	owner.waitLive(t, cnt.Name(), h.head())
+	other := start(t, h.store, b, ownConfig("engine-b"), &counter{})
+	before := owner.status(t, cnt.Name()).Namespace
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	writing := make(chan struct{})
+	go func() {
+		defer close(writing)
+		for range 20 {
+			h.touch()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	var log progressLog
+	if err := other.Rebuild(ctx, cnt.Name(), log.add); err != nil {
+		t.Fatal(err)
+	}
+	<-writing
+	after, err := b.Active(ctx, cnt.Name())
+	if err != nil || after == before {
+		t.Fatalf("active namespace after the rebuild: %s (before %s), %v", after, before, err)
+	}
+	if reps := log.all(); len(reps) == 0 || !reps[len(reps)-1].Done {
+		t.Fatalf("progress reports %+v: want a last one with Done", reps)
+	}
+	// A second build while one runs elsewhere is refused: hold the lease.
+	l, err := b.AcquireLease(ctx, RebuildLeaseName(cnt.Name()), "someone-else", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Rebuild(ctx, cnt.Name(), nil); !errors.Is(err, ErrRebuildInProgress) {
+		t.Fatalf("a rebuild while another holds the rebuild lease: %v, want ErrRebuildInProgress", err)
+	}
+	if err := b.ReleaseLease(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+
+	h.grow(1, 30)
+	if err := other.WaitFor(ctx, h.head(), cnt.Name()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the owner on the new generation", func() bool {
+		st := owner.status(t, cnt.Name())
+		return st.Owned && st.Namespace == after && st.Checkpoint >= h.head()
+	})
+	if cp := checkCounted(t, b, after); cp != h.head() {
+		t.Fatalf("checkpoint %d, head %d", cp, h.head())
+	}
+	if ns, _ := b.Namespaces(ctx); slices.Contains(ns, before) {
+		t.Fatalf("the old generation %s is still there: %v", before, ns)
+	}
+
+	// Replay beside the running engines: every read model switched, the
+	// owner follows.
+	if err := Replay(ctx, h.store, b, []Projection{&counter{}}, ownConfig("replay"), nil); err != nil {
+		t.Fatal(err)
+	}
+	third, _ := b.Active(ctx, cnt.Name())
+	if third == after {
+		t.Fatal("Replay did not switch to a new generation")
+	}
+	h.grow(1, 10)
+	if err := owner.WaitFor(ctx, h.head(), cnt.Name()); err != nil {
+		t.Fatal(err)
+	}
+	checkCounted(t, b, third)
+	if d, want := digestOf(t, b, cnt.Name()), replayDigest(t, h.store, &counter{}); d != want {
+		t.Error("digest after rebuilds beside a live owner differs from a single replay")
 	}
 }

@@ -76,6 +76,12 @@ func (e *Engine) newRunner(s *slot, ns string, checkpoint uint64) *runner {
 	e.mu.Lock()
 	lease := s.lease
 	e.mu.Unlock()
+	return e.newRunnerLease(s, ns, checkpoint, lease)
+}
+
+// newRunnerLease is newRunner with the lease its commits are fenced by
+// (a rebuild's, rather than the projection's).
+func (e *Engine) newRunnerLease(s *slot, ns string, checkpoint uint64, lease Lease) *runner {
 	r := &runner{
 		e: e, s: s, ns: ns, lease: lease, startAt: checkpoint,
 		done: make(chan struct{}), live: make(chan struct{}), state: StateStarting,
@@ -398,7 +404,7 @@ func (r *runner) loop(g *group) {
 				// again from the backend's state if it still owns it.
 				log.WarnContext(r.ctx, "projections: commit fenced; stopping", "checkpoint", r.checkpoint.Load(), "error", err)
 				r.exit(nil)
-				r.e.fenced(r.s)
+				r.e.fenced(r)
 				return
 			}
 			log.ErrorContext(r.ctx, "projections: projection stopped", "checkpoint", r.checkpoint.Load(), "error", err)
@@ -460,6 +466,16 @@ func (r *runner) apply(pages []*page) error {
 	}
 	r.changed.Notify()
 	return nil
+}
+
+// isLive reports whether r has caught up with the log once.
+func (r *runner) isLive() bool {
+	select {
+	case <-r.live:
+		return true
+	default:
+		return false
+	}
 }
 
 // markLive records that r has caught up with the log.
