@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -52,7 +53,16 @@ type tokenEntry struct {
 	hash [sha256.Size]byte
 	role Role
 	name string
+	// origin says where the token was listed ("tokens line 3"), so that
+	// a second listing can name the first.
+	origin string
 }
+
+// ErrDuplicateToken is returned when a token is listed twice, under one
+// role or under two: a token under service and admin would otherwise act
+// as whichever entry the lookup met last, and a copy-paste slip in a
+// tokens file would hand out admin silently.
+var ErrDuplicateToken = errors.New("token listed twice")
 
 // Principal is who a request acts as: the token's role and name.
 type Principal struct {
@@ -69,6 +79,12 @@ func (t *Tokens) Add(role Role, token string) error { return t.AddNamed(role, to
 // AddNamed registers token for role under name (see Principal.Name); ""
 // means the default name.
 func (t *Tokens) AddNamed(role Role, token, name string) error {
+	return t.add(role, token, name, "")
+}
+
+// add registers token for role under name, listed at origin (for the
+// error naming a second listing; "" when unknown).
+func (t *Tokens) add(role Role, token, name, origin string) error {
 	if len(name) > 64 || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return fmt.Errorf("token name must be at most 64 printable characters without spaces")
 	}
@@ -85,10 +101,21 @@ func (t *Tokens) AddNamed(role Role, token, name string) error {
 		return fmt.Errorf("the token for role %s has %d bytes, want at least %d (e.g. openssl rand -hex 32)", role, len(token), MinTokenLength)
 	}
 	h := sha256.Sum256([]byte(token))
+	for _, e := range t.entries {
+		if e.hash == h {
+			where := ""
+			if e.origin != "" {
+				where = " at " + e.origin
+			}
+			// The earlier entry is named by where it was listed and its
+			// role, never by the token.
+			return fmt.Errorf("%w: the same token is already listed%s for role %s; give each role its own token", ErrDuplicateToken, where, e.role)
+		}
+	}
 	if name == "" {
 		name = string(role) + "-" + hex.EncodeToString(h[:4])
 	}
-	t.entries = append(t.entries, tokenEntry{hash: h, role: role, name: name})
+	t.entries = append(t.entries, tokenEntry{hash: h, role: role, name: name, origin: origin})
 	return nil
 }
 
@@ -118,8 +145,9 @@ func (t *Tokens) Lookup(token string) (Principal, bool) {
 // ParseTokens reads a token file: either JSON — {"tokens":[{"role":…,
 // "token":…, "name":…}]} or the bare array — or lines "role token [name]"
 // (blank lines and lines starting with # are skipped). The optional name
-// identifies the holder in the access log. Errors name the line, never the
-// token.
+// identifies the holder in the access log. A token listed twice, under
+// any roles, is refused (ErrDuplicateToken), naming both listings. Errors
+// name the line, never the token.
 func ParseTokens(data []byte, into *Tokens) error {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
@@ -141,7 +169,7 @@ func ParseTokens(data []byte, into *Tokens) error {
 			return fmt.Errorf("tokens: not valid JSON: %w", err)
 		}
 		for i, e := range list {
-			if err := into.AddNamed(e.Role, e.Token, e.Name); err != nil {
+			if err := into.add(e.Role, e.Token, e.Name, fmt.Sprintf("tokens entry %d", i)); err != nil {
 				return fmt.Errorf("tokens: entry %d: %w", i, err)
 			}
 		}
@@ -161,7 +189,7 @@ func ParseTokens(data []byte, into *Tokens) error {
 		if len(fields) == 3 {
 			name = fields[2]
 		}
-		if err := into.AddNamed(Role(fields[0]), fields[1], name); err != nil {
+		if err := into.add(Role(fields[0]), fields[1], name, fmt.Sprintf("tokens line %d", n)); err != nil {
 			return fmt.Errorf("tokens: line %d: %w", n, err)
 		}
 	}
@@ -172,6 +200,8 @@ func ParseTokens(data []byte, into *Tokens) error {
 }
 
 // ParseTokensEnv reads the CXLEDGER_TOKENS form: "role:token,role:token".
+// Parsed into the Tokens a file filled, a token both there and here is
+// refused (ErrDuplicateToken), naming the file's line.
 func ParseTokensEnv(s string, into *Tokens) error {
 	for i, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
@@ -182,7 +212,7 @@ func ParseTokensEnv(s string, into *Tokens) error {
 		if !ok {
 			return fmt.Errorf("CXLEDGER_TOKENS: entry %d: want role:token", i+1)
 		}
-		if err := into.Add(Role(strings.TrimSpace(role)), strings.TrimSpace(token)); err != nil {
+		if err := into.add(Role(strings.TrimSpace(role)), strings.TrimSpace(token), "", fmt.Sprintf("CXLEDGER_TOKENS entry %d", i+1)); err != nil {
 			return fmt.Errorf("CXLEDGER_TOKENS: entry %d: %w", i+1, err)
 		}
 	}

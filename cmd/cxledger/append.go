@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -14,13 +13,14 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{"append", "append a touchpoint (one event) to a customer's stream", appendCommand})
+	register(command{name: "append", short: "append a touchpoint (one event) to a customer's stream", flags: appendCommand, creates: true})
 }
 
-func appendCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func appendCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	customer := fs.String("customer", "", "customer id (uuid); omitted for CustomerRegistered, a new id is made")
 	typ := fs.String("type", "", "event type, e.g. CallLogged ("+strings.Join(domain.Types(), ", ")+")")
 	data := fs.String("event", "", "event payload as a JSON object ('-' reads it from standard input)")
@@ -80,6 +80,12 @@ func appendCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			if tp.ID, err = uuid.Parse(*id); err != nil {
 				return usageErr("--id: %v", err)
 			}
+		}
+		if len(e.args) > 0 {
+			return usageErr("append takes no arguments (use --customer)")
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {

@@ -3,23 +3,25 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/adapters/bench"
 )
 
 func init() {
-	registerOwnStore(command{"bench", "measure appends, replay, timeline reads and live latency against baselines, in scratch space", benchCommand})
+	// bench opens only scratch stores of its own.
+	register(command{name: "bench", short: "measure appends, replay, timeline reads and live latency against baselines, in scratch space", flags: benchCommand})
 }
 
 // defaultBenchPostgres is the server tried when neither --store nor
 // CXLEDGER_STORE names one: the local development database.
 const defaultBenchPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
-func benchCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func benchCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	quick := fs.Bool("quick", false, "a tiny run for CI smoke tests (20,000 events, 0.5s cases)")
 	events := fs.Int("events", 0, "events in the seeded log replayed and read (default 1,000,000; 20,000 with --quick)")
 	duration := fs.Duration("duration", 0, "duration of each append case (default 3s; 0.5s with --quick)")

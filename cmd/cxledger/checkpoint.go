@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cxledger/cxledger/eventstore"
@@ -17,25 +17,26 @@ import (
 )
 
 func init() {
-	registerOwnStore(command{
+	register(command{
 		name:  "checkpoint",
 		short: "sign a checkpoint of the log's Merkle tree (--key FILE); 'checkpoint keygen' makes the key",
 		flags: checkpointCommand,
+		subs: []command{{
+			name:  "keygen",
+			short: "make an Ed25519 checkpoint signing key (--name NAME --out FILE) and print the verifier key for auditors",
+			flags: keygenCommand,
+		}},
 	})
 }
 
 // checkpointCommand syncs the log's Merkle tree and prints a signed
-// checkpoint of it; with the argument keygen, it makes a signing key
-// instead (and opens no store).
-func checkpointCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+// checkpoint of it; its child keygen makes the signing key.
+func checkpointCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	keyFile := fs.String("key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "file holding the signer key made by 'cxledger checkpoint keygen' (env CXLEDGER_CHECKPOINT_KEY)")
 	origin := fs.String("origin", "", "the log's name written in the checkpoint (default: the key's name)")
 	return func(ctx context.Context, e *env) error {
-		if len(e.args) > 0 && e.args[0] == "keygen" {
-			return keygen(e, e.args[1:])
-		}
 		if len(e.args) > 0 {
-			return usageErr("unexpected argument %q (flags go before arguments; 'cxledger checkpoint keygen' makes a key)", e.args[0])
+			return usageErr("unexpected argument %q ('cxledger checkpoint keygen' makes a key)", e.args[0])
 		}
 		if *keyFile == "" {
 			return usageErr("--key FILE is required (make one with 'cxledger checkpoint keygen --name NAME --out FILE')")
@@ -48,11 +49,10 @@ func checkpointCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			*origin = signer.Name()
 		}
 
-		store, err := openStore(ctx, e.cfg, e.log)
-		if err != nil {
+		if err := e.open(ctx); err != nil {
 			return err
 		}
-		defer store.Close()
+		store := e.store
 		hashes, err := treeHashes(store)
 		if err != nil {
 			return err
@@ -74,26 +74,26 @@ func checkpointCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	}
 }
 
-// keygen writes a new signer key to --out (mode 0600, never over an
-// existing file) and prints the verifier key for auditors.
-func keygen(e *env, args []string) error {
-	fs := flag.NewFlagSet("cxledger checkpoint keygen", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+// keygenCommand writes a new signer key to --out (mode 0600, never over
+// an existing file) and prints the verifier key for auditors. It opens no
+// store.
+func keygenCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	name := fs.String("name", "", "the key's name, conventionally the log's origin, e.g. ledger.example.com/cxledger")
 	out := fs.String("out", "", "file to write the secret signer key to (created with mode 0600)")
-	if err := fs.Parse(args); err != nil {
-		return usageErr("checkpoint keygen --name NAME --out FILE: %v", err)
-	}
-	if *name == "" || *out == "" || fs.NArg() > 0 {
+	return func(_ context.Context, e *env) error { return keygen(e, *name, *out) }
+}
+
+func keygen(e *env, name, out string) error {
+	if name == "" || out == "" || len(e.args) > 0 {
 		return usageErr("checkpoint keygen --name NAME --out FILE: both flags are required, nothing else")
 	}
-	skey, vkey, err := notary.GenerateKey(*name)
+	skey, vkey, err := notary.GenerateKey(name)
 	if err != nil {
 		return usageErr("--name: %v", err)
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("%s exists: refusing to overwrite a signing key", *out)
+		return fmt.Errorf("%s exists: refusing to overwrite a signing key", out)
 	}
 	if err != nil {
 		return fmt.Errorf("create key file: %w", err)

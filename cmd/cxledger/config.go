@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/keyring/boltkeys"
@@ -55,26 +56,9 @@ const envMasterKey = "CXLEDGER_MASTER_KEY"
 // configured: each host generating its own would lock all but the first
 // out (the key check value would differ).
 func (c storeConfig) masterKey(log *slog.Logger) (keyring.MasterKey, error) {
-	if c.MasterKeyFile != "" {
-		mk, err := keyring.ReadMasterKeyFile(c.MasterKeyFile)
-		if err != nil {
-			return keyring.MasterKey{}, fmt.Errorf("--master-key-file: %w", err)
-		}
-		return mk, nil
-	}
-	if v, ok := os.LookupEnv(envMasterKey); ok && v != "" {
-		mk, err := keyring.ParseMasterKey(v)
-		if err != nil {
-			return keyring.MasterKey{}, fmt.Errorf("%s: %w", envMasterKey, err)
-		}
-		return mk, nil
-	}
-	kind, _, err := c.parse()
-	if err != nil {
-		return keyring.MasterKey{}, err
-	}
-	if kind != kindEmbedded {
-		return keyring.MasterKey{}, usageErr("no master key configured: a PostgreSQL or KurrentDB store needs --master-key-file FILE or %s (base64 of 32 bytes, e.g. from openssl rand -base64 32), the same on every host", envMasterKey)
+	mk, ok, err := c.configuredMasterKey()
+	if err != nil || ok {
+		return mk, err
 	}
 	path := filepath.Join(c.Data, masterKeyFileName)
 	mk, created, err := keyring.LoadOrCreateMasterKeyFile(path)
@@ -85,6 +69,35 @@ func (c storeConfig) masterKey(log *slog.Logger) (keyring.MasterKey, error) {
 		log.Warn("GENERATED A NEW MASTER KEY: it protects every customer's personal data. BACK IT UP NOW, SEPARATELY FROM THE DATA: without it no personal data can ever be read again; kept beside the data, a copy of the data directory exposes it. Move it out of the data directory and pass --master-key-file or "+envMasterKey+" in production.", "file", path)
 	}
 	return mk, nil
+}
+
+// configuredMasterKey reads the master key from --master-key-file or
+// CXLEDGER_MASTER_KEY; ok is false when neither is set and the store is
+// the embedded one (masterKey then uses DATA/master.key). It creates
+// nothing, so commands check it before opening anything.
+func (c storeConfig) configuredMasterKey() (mk keyring.MasterKey, ok bool, err error) {
+	if c.MasterKeyFile != "" {
+		mk, err := keyring.ReadMasterKeyFile(c.MasterKeyFile)
+		if err != nil {
+			return keyring.MasterKey{}, false, fmt.Errorf("--master-key-file: %w", err)
+		}
+		return mk, true, nil
+	}
+	if v, ok := os.LookupEnv(envMasterKey); ok && v != "" {
+		mk, err := keyring.ParseMasterKey(v)
+		if err != nil {
+			return keyring.MasterKey{}, false, fmt.Errorf("%s: %w", envMasterKey, err)
+		}
+		return mk, true, nil
+	}
+	kind, _, err := c.parse()
+	if err != nil {
+		return keyring.MasterKey{}, false, err
+	}
+	if kind != kindEmbedded {
+		return keyring.MasterKey{}, false, usageErr("no master key configured: a PostgreSQL or KurrentDB store needs --master-key-file FILE or %s (base64 of 32 bytes, e.g. from openssl rand -base64 32), the same on every host", envMasterKey)
+	}
+	return keyring.MasterKey{}, false, nil
 }
 
 // openKeyring opens the keyring beside the event store: the key store is
@@ -122,7 +135,7 @@ func openKeyring(ctx context.Context, c storeConfig, log *slog.Logger) (*keyring
 	return k, nil
 }
 
-func (c *storeConfig) register(fs *flag.FlagSet) {
+func (c *storeConfig) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Data, "data", envOr("CXLEDGER_DATA", defaultDataDir), "directory of the embedded store's data file (env CXLEDGER_DATA)")
 	fs.StringVar(&c.Store, "store", os.Getenv("CXLEDGER_STORE"), "event store: empty for the embedded store, postgres://user@host:port/db, or esdb:// / kurrentdb://host:2113 (env CXLEDGER_STORE)")
 	fs.StringVar(&c.Schema, "pg-schema", envOr("CXLEDGER_PG_SCHEMA", pgstore.DefaultSchema), "PostgreSQL schema of the ledger's tables (env CXLEDGER_PG_SCHEMA)")

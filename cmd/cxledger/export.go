@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,13 +9,14 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/exporter"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{"export", "export the global log or one customer as NDJSON or Parquet", exportCommand})
+	register(command{name: "export", short: "export the global log or one customer as NDJSON or Parquet", flags: exportCommand})
 }
 
-func exportCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func exportCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	format := fs.String("format", "ndjson", "ndjson (the record JSON that import reads back) or parquet (a flat table for analysts' tools)")
 	customer := fs.String("customer", "", "export this customer's stream instead of the global log")
 	after := fs.Uint64("after", 0, "global log: start after this position")
@@ -51,6 +51,9 @@ func exportCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			return nil, usageErr("--format must be ndjson or parquet")
 		}
 		if _, err := newWriter(io.Discard); err != nil {
+			return err
+		}
+		if err := e.open(ctx); err != nil {
 			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)

@@ -3,18 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 )
 
 func init() {
-	register(command{"forget", "erase a customer (GDPR art. 17): record CustomerForgotten, then destroy their data key", forgetCommand})
+	register(command{name: "forget", args: "ID", short: "erase a customer (GDPR art. 17): record CustomerForgotten, then destroy their data key", flags: forgetCommand})
 }
 
 // forgetCommand erases one customer by crypto-shredding: CustomerForgotten
@@ -24,19 +24,12 @@ func init() {
 // after any rebuild — while the stored events keep their bytes. Running it
 // again finishes an erasure that a crash interrupted between the two steps,
 // and is harmless otherwise.
-func forgetCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func forgetCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	request := fs.String("request", "", "reference of the erasure request (ticket or case number); required, stays readable")
 	reason := fs.String("reason", "", "why, as free text; sealed with the customer's key, so erased with the rest")
 	actor := fs.String("actor", defaultActor(), "who records the erasure: user:<name>, service:<name>, system:<name>")
 	return func(ctx context.Context, e *env) error {
 		args := e.args
-		if len(args) > 1 {
-			// `forget ID --request REF`: flags may follow the id.
-			if err := fs.Parse(args[1:]); err != nil {
-				return usageErr("%v", err)
-			}
-			args = append([]string{args[0]}, fs.Args()...)
-		}
 		if len(args) != 1 {
 			return usageErr("name one customer id")
 		}
@@ -46,6 +39,9 @@ func forgetCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		}
 		if strings.TrimSpace(*request) == "" {
 			return usageErr("--request is required: the reference of the erasure request")
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,10 +20,11 @@ import (
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{"import", "import touchpoints from NDJSON or CSV (idempotent: re-run to resume)", importCommand})
+	register(command{name: "import", args: "FILE|-", short: "import touchpoints from NDJSON or CSV (idempotent: re-run to resume)", flags: importCommand, creates: true})
 }
 
 // listFlag collects a repeated flag.
@@ -32,8 +32,9 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+func (l *listFlag) Type() string       { return "list" }
 
-func importCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func importCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	format := fs.String("format", "", "input format: ndjson or csv (default: from the file name, .csv is csv)")
 	batch := fs.String("batch", "", "batch name: event ids derive from it and the line numbers (default: a hash of the file's content; required for standard input)")
 	actor := fs.String("actor", "", "actor of rows without one (default import:<batch>)")
@@ -114,6 +115,9 @@ func importCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			src = importer.NewNDJSON(counted, defaults)
 		}
 
+		if err := e.open(ctx); err != nil {
+			return err
+		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
 			return err

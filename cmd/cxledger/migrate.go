@@ -5,12 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/keyring/boltkeys"
@@ -21,7 +22,7 @@ import (
 )
 
 func init() {
-	registerOwnStore(command{
+	register(command{
 		name:  "migrate",
 		short: "copy the whole ledger and its customers' keys to another store (resumable), then verify the copy",
 		flags: migrateFlags,
@@ -50,7 +51,7 @@ type keysSummary struct {
 	Verified     int64 `json:"verified"`
 }
 
-func migrateFlags(fs *flag.FlagSet) func(ctx context.Context, e *env) error {
+func migrateFlags(fs *pflag.FlagSet) func(ctx context.Context, e *env) error {
 	from := fs.String("from", "", "source store: a data directory (embedded), postgres://…, esdb://… or kurrentdb://…")
 	to := fs.String("to", "", "target store, as --from")
 	fromSchema := fs.String("from-pg-schema", pgstore.DefaultSchema, "PostgreSQL schema of the source")

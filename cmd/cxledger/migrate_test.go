@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -158,7 +159,12 @@ func TestMigrateCarriesKeys(t *testing.T) {
 	if _, _, err := keyring.LoadOrCreateMasterKeyFile(otherKey); err != nil {
 		t.Fatal(err)
 	}
-	must("read", "--all", "--data", otherDir, "--master-key-file", otherKey) // sets up its key store
+	// Sets up its key store under the other key.
+	kr, err := openKeyring(context.Background(), storeConfig{Data: otherDir, MasterKeyFile: otherKey}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr.Close()
 	code, _, errOut := cli(t, "", "migrate", "--from", dataDir, "--to", otherDir)
 	if code != 1 || !strings.Contains(errOut, "another master key") {
 		t.Fatalf("migrate into another master key's store: exit %d, %s", code, errOut)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -11,46 +10,73 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{"read", "print a customer's stream, or the global log with --all", readCommand})
+	register(command{name: "read", args: "ID | --all", short: "print a customer's stream, or the global log with --all", flags: readCommand})
 }
 
-func readCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func readCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	all := fs.Bool("all", false, "read the global log instead of one customer's stream")
 	after := fs.Uint64("after", 0, "with --all: start after this global position")
 	from := fs.Uint64("from", 0, "first stream version to read (default 0, or the last event with --backwards)")
 	backwards := fs.Bool("backwards", false, "read the stream from the newest event back")
-	limit := fs.Int("limit", 100, "maximum number of events")
+	limit := fs.Int("limit", 100, "maximum number of events (0: every event); when more follow, standard error says so")
 	types := fs.String("types", "", "with --all: comma-separated event types to keep")
 	asJSON := fs.Bool("json", false, "print one JSON record per line (NDJSON) instead of text")
 	return func(ctx context.Context, e *env) error {
-		if *limit <= 0 {
-			return usageErr("--limit must be positive")
+		if *limit < 0 {
+			return usageErr("--limit must be positive, or 0 for every event")
 		}
-		var recs []eventstore.Record
-		var err error
+		var page func(n int) ([]eventstore.Record, error)
+		var next func(last eventstore.Record) bool
+		var more string
 		if *all {
 			if len(e.args) > 0 {
 				return usageErr("--all reads the global log: no customer argument")
 			}
-			recs, err = e.store.ReadAll(ctx, eventstore.ReadAllOptions{After: *after, Limit: *limit, Filter: typeFilter(*types)})
+			opts := eventstore.ReadAllOptions{After: *after, Filter: typeFilter(*types)}
+			page = func(n int) ([]eventstore.Record, error) {
+				opts.Limit = n
+				return e.store.ReadAll(ctx, opts)
+			}
+			next = func(last eventstore.Record) bool {
+				opts.After = last.Position
+				more = fmt.Sprintf("--after %d", last.Position)
+				return true
+			}
 		} else {
 			if len(e.args) != 1 {
 				return usageErr("name one customer id (or use --all)")
 			}
-			customer, perr := uuid.Parse(e.args[0])
-			if perr != nil {
-				return usageErr("customer id: %v", perr)
+			customer, err := uuid.Parse(e.args[0])
+			if err != nil {
+				return usageErr("customer id: %v", err)
 			}
-			opts := eventstore.ReadStreamOptions{From: *from, Backwards: *backwards, Limit: *limit}
+			opts := eventstore.ReadStreamOptions{From: *from, Backwards: *backwards}
 			if *backwards && !flagSet(fs, "from") {
 				opts.From = eventstore.FromEnd
 			}
-			recs, err = e.store.ReadStream(ctx, domain.StreamID(customer), opts)
+			stream := domain.StreamID(customer)
+			page = func(n int) ([]eventstore.Record, error) {
+				opts.Limit = n
+				return e.store.ReadStream(ctx, stream, opts)
+			}
+			next = func(last eventstore.Record) bool {
+				if *backwards {
+					if last.Version == 0 {
+						return false
+					}
+					opts.From = last.Version - 1
+				} else {
+					opts.From = last.Version + 1
+				}
+				more = fmt.Sprintf("--from %d", opts.From)
+				return true
+			}
 		}
-		if err != nil {
+		if err := e.open(ctx); err != nil {
 			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
@@ -58,10 +84,35 @@ func readCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		defer kr.Close()
-		if recs, err = kr.RevealRecords(ctx, recs); err != nil {
-			return err
+		// Pages of at most DefaultReadLimit, printed as they come: --limit 0
+		// reads a log of any length in bounded memory.
+		printed := 0
+		for *limit == 0 || printed < *limit {
+			n := eventstore.DefaultReadLimit
+			if *limit > 0 {
+				n = min(n, *limit-printed)
+			}
+			recs, err := page(n)
+			if err != nil {
+				return err
+			}
+			if recs, err = kr.RevealRecords(ctx, recs); err != nil {
+				return err
+			}
+			if err := printRecords(e.stdout, recs, *asJSON); err != nil {
+				return err
+			}
+			printed += len(recs)
+			if len(recs) < n || !next(recs[len(recs)-1]) {
+				return nil
+			}
 		}
-		return printRecords(e.stdout, recs, *asJSON)
+		// Stopped at --limit: say so when more events follow, on standard
+		// error, so that the output itself stays the records.
+		if rest, err := page(1); err == nil && len(rest) > 0 {
+			fmt.Fprintf(e.stderr, "cxledger read: stopped at --limit %d; more events follow (continue with %s, or --limit 0 for every event)\n", *limit, more)
+		}
+		return nil
 	}
 }
 
@@ -73,12 +124,6 @@ func typeFilter(s string) eventstore.Filter {
 		}
 	}
 	return f
-}
-
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // printRecords writes records as NDJSON, or as one readable line each:

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,9 +15,11 @@ import (
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 // withReadModels runs fn with the read-model backend open.
@@ -31,14 +33,17 @@ func withReadModels(ctx context.Context, e *env, fn func(projections.Backend) er
 }
 
 func init() {
-	register(command{"project", "keep every read model current (catch up, then live) until interrupted", projectCommand})
+	register(command{name: "project", short: "keep every read model current (catch up, then live) until interrupted", flags: projectCommand})
 }
 
-func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func projectCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	every := fs.Duration("status-every", 10*time.Second, "how often to log each read model's lag (0: never)")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("project takes no arguments")
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
@@ -85,14 +90,17 @@ func logStatus(ctx context.Context, eng *projections.Engine, e *env, every time.
 }
 
 func init() {
-	register(command{"replay", "rebuild read models from position 0 beside the live ones, then switch", replayCommand})
+	register(command{name: "replay", args: "[NAME...]", short: "rebuild read models from position 0 beside the live ones, then switch", flags: replayCommand})
 }
 
-func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func replayCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	batch := fs.Int("batch", 0, "events per read-model transaction (default 8192)")
 	return func(ctx context.Context, e *env) error {
 		if _, unknown := catalog.Select(catalog.Deps{}, e.args...); len(unknown) > 0 {
 			return usageErr("unknown read model %s (have %s)", strings.Join(unknown, ", "), names(catalog.All(catalog.Deps{})))
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
@@ -129,17 +137,21 @@ func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 }
 
 func init() {
-	register(command{"status", "each read model's namespace, checkpoint, lag and state digest", statusCommand})
+	register(command{name: "status", args: "[NAME...]", short: "each read model's namespace, checkpoint, lag and state digest", flags: statusCommand})
 }
 
-func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	digest := fs.Bool("digest", true, "compute each read model's state digest (SHA-256 over its contents)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, e *env) error {
-		// Names only: the status reads no event and opens no key.
+		// Names and types only: the status reads the types of the events
+		// after the checkpoints, never their data, and opens no key.
 		ps, unknown := catalog.Select(catalog.Deps{}, e.args...)
 		if len(unknown) > 0 {
 			return usageErr("unknown read model %s", strings.Join(unknown, ", "))
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		head, err := e.store.Head(ctx)
 		if err != nil {
@@ -182,6 +194,29 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if err != nil {
 			return err
 		}
+		// The lag of a built read model is the events after its
+		// checkpoint that it folds: records no read model reads (the
+		// access log that an offline view or timeline appends) are passed
+		// over by the engine when it next runs, and are no lag.
+		var built []int
+		var after []uint64
+		var handles []func(string) bool
+		for i, r := range rows {
+			if r.Namespace != "" && r.Lag > 0 {
+				built = append(built, i)
+				after = append(after, r.Checkpoint)
+				handles = append(handles, projections.Handles(ps[i]))
+			}
+		}
+		if len(built) > 0 {
+			lags, err := pendingEvents(ctx, e.store, head, after, handles)
+			if err != nil {
+				return err
+			}
+			for j, i := range built {
+				rows[i].Lag = lags[j]
+			}
+		}
 		if *asJSON {
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
@@ -199,10 +234,10 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 }
 
 func init() {
-	register(command{"view", "a customer's unified view (by id, or --identifier email:ana@example.com); --as-of DATE: as of a past moment", viewCommand})
+	register(command{name: "view", args: "ID | --identifier KIND:VALUE", short: "a customer's unified view (by id, or --identifier email:ana@example.com); --as-of DATE: as of a past moment", flags: viewCommand})
 }
 
-func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func viewCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	ident := fs.String("identifier", "", "find the customer by identifier: email:…, phone:…, or external:system:id")
 	asOf := fs.String("as-of", "", "the view as of this moment (RFC 3339 or YYYY-MM-DD), folded from the log")
 	basis := fs.String("basis", "recorded", "with --as-of: recorded (what the ledger knew then) or occurred (what had happened by then)")
@@ -219,6 +254,17 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		clock, err := query.ParseBasis(*basis)
 		if err != nil {
 			return usageErr("--basis %q: want recorded or occurred", *basis)
+		}
+		if _, _, ok := strings.Cut(*ident, ":"); *ident != "" && !ok {
+			return usageErr("--identifier wants kind:value, e.g. email:ana@example.com")
+		}
+		if len(e.args) == 1 {
+			if _, err := uuid.Parse(e.args[0]); err != nil {
+				return usageErr("customer id: %v", err)
+			}
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
@@ -271,6 +317,47 @@ func viewCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			return enc.Encode(v)
 		})
 	}
+}
+
+// statusScanLimit bounds the events status reads to count lags: beyond
+// it, every position counts (the lag is then an upper bound).
+const statusScanLimit = 100_000
+
+// pendingEvents counts, for each read model (its checkpoint after[i] and
+// its handles[i]), the events up to head after its checkpoint that it
+// folds. It reads the log once from the smallest checkpoint, at most
+// statusScanLimit events; positions beyond them all count.
+func pendingEvents(ctx context.Context, store eventstore.Store, head uint64, after []uint64, handles []func(string) bool) ([]uint64, error) {
+	lags := make([]uint64, len(after))
+	pos := slices.Min(after)
+	for read := 0; pos < head && read < statusScanLimit; {
+		recs, err := store.ReadAll(ctx, eventstore.ReadAllOptions{After: pos, Limit: min(eventstore.DefaultReadLimit, statusScanLimit-read)})
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			pos = head
+			break
+		}
+		for _, r := range recs {
+			if r.Position > head {
+				break
+			}
+			for i, cp := range after {
+				if r.Position > cp && handles[i](r.Type) {
+					lags[i]++
+				}
+			}
+		}
+		read += len(recs)
+		pos = recs[len(recs)-1].Position
+	}
+	for i, cp := range after {
+		if head > max(pos, cp) {
+			lags[i] += head - max(pos, cp) // not read: counted whatever it is
+		}
+	}
+	return lags, nil
 }
 
 // catalogDeps are the read models' dependencies on the keyring: the

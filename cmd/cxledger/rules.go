@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -19,48 +18,39 @@ import (
 )
 
 func init() {
-	registerOwnStore(command{
+	register(command{
 		name:  "rules",
 		short: "declarative rules: 'rules list --file F' shows them, 'rules test --file F [--rule N] [--now T] CUSTOMER' dry-runs them on a customer's history",
 		flags: rulesCommand,
+		subs: []command{
+			{name: "list", short: "show the rules of --file", flags: rulesListCommand},
+			{name: "test", args: "CUSTOMER", short: "dry-run the rules of --file on a customer's history, printing what they would emit and when", flags: rulesTestCommand},
+		},
 	})
 }
 
-// rulesCommand dispatches rules list and rules test. Each has its own
-// flags after the subcommand; the store flags may come before or after it.
-func rulesCommand(fs *flag.FlagSet) func(context.Context, *env) error {
-	return func(ctx context.Context, e *env) error {
+// rulesCommand is run only without a known subcommand: rules list and
+// rules test are its children.
+func rulesCommand(*pflag.FlagSet) func(context.Context, *env) error {
+	return func(_ context.Context, e *env) error {
 		if len(e.args) == 0 {
 			return usageErr("rules needs list or test")
 		}
-		sub := flag.NewFlagSet("cxledger rules "+e.args[0], flag.ContinueOnError)
-		sub.SetOutput(e.stdout)
-		file := sub.String("file", "", "the rules file (JSON, see projections/rules)")
-		var run func() error
-		switch e.args[0] {
-		case "list":
-			run = func() error { return rulesList(e, *file, sub.Args()) }
-		case "test":
-			cfg := e.cfg
-			cfg.register(sub)
-			name := sub.String("rule", "", "only this rule")
-			now := sub.String("now", "", "the dry run's now: timers due by then fire (RFC 3339 or YYYY-MM-DD; default the current time)")
-			run = func() error {
-				if !flagSet(sub, "data") && !flagSet(sub, "store") && !flagSet(sub, "pg-schema") && !flagSet(sub, "master-key-file") {
-					cfg = e.cfg // the store flags came before "test"
-				}
-				return rulesTest(ctx, e, cfg, *file, *name, *now, sub.Args())
-			}
-		default:
-			return usageErr("rules %q: want list or test", e.args[0])
-		}
-		if err := sub.Parse(e.args[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return usageErr("%v", err)
-		}
-		return run()
+		return usageErr("rules %q: want list or test", e.args[0])
+	}
+}
+
+func rulesListCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
+	file := fs.String("file", "", "the rules file (JSON, see projections/rules)")
+	return func(_ context.Context, e *env) error { return rulesList(e, *file, e.args) }
+}
+
+func rulesTestCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
+	file := fs.String("file", "", "the rules file (JSON, see projections/rules)")
+	name := fs.String("rule", "", "only this rule")
+	now := fs.String("now", "", "the dry run's now: timers due by then fire (RFC 3339 or YYYY-MM-DD; default the current time)")
+	return func(ctx context.Context, e *env) error {
+		return rulesTest(ctx, e, e.cfg, *file, *name, *now, e.args)
 	}
 }
 
@@ -144,7 +134,7 @@ func rulesTest(ctx context.Context, e *env, cfg storeConfig, file, name, nowFlag
 			return err
 		}
 	}
-	store, err := openStore(ctx, cfg, e.log)
+	store, err := openStoreFor(ctx, cfg, e.log, false)
 	if err != nil {
 		return err
 	}

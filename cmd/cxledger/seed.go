@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/seed"
@@ -13,27 +16,35 @@ import (
 )
 
 func init() {
-	register(command{"seed", "append a deterministic, realistic CRM history (demo, tests, benchmarks)", seedCommand})
+	register(command{name: "seed", short: "append a deterministic, realistic CRM history (demo, tests, benchmarks)", flags: seedCommand, creates: true})
 }
 
-func seedCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func seedCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	customers := fs.Int("customers", 1000, "number of customers")
 	seedValue := fs.Uint64("seed", 1, "random seed: the same seed gives byte-identical events")
 	heavy := fs.Int("heavy", 0, "make customer 0 a key account with exactly this many events (0: none)")
 	maxEvents := fs.Int("events", 0, "stop after this many events in total (0: no limit)")
 	concurrency := fs.Int("concurrency", 8, "concurrent appenders")
-	reference := fs.String("reference", seed.DefaultReference.Format(time.DateOnly), "history ends on this date (YYYY-MM-DD), two years after it starts")
+	now := fs.String("now", "", "history ends just before this moment, two years after it starts (RFC 3339 or YYYY-MM-DD; default: the start of today, UTC, so that runs on one day give the same events)")
+	reference := fs.String("reference", "", "the former name of --now")
+	_ = fs.MarkDeprecated("reference", "use --now")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("seed takes no arguments")
 		}
-		ref, err := time.Parse(time.DateOnly, *reference)
+		if *now != "" && *reference != "" {
+			return usageErr("--now and --reference name the same moment: give one")
+		}
+		ref, err := seedNow(cmp.Or(*now, *reference), time.Now())
 		if err != nil {
-			return usageErr("--reference: %v", err)
+			return err
 		}
 		cfg := seed.Config{Customers: *customers, Seed: *seedValue, HeavyEvents: *heavy, MaxEvents: *maxEvents, Concurrency: *concurrency, Reference: ref}
 		if err := cfg.Validate(); err != nil || *concurrency <= 0 {
 			return usageErr("%v", cmpErr(err, "--concurrency must be positive"))
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		kr, err := openKeyring(ctx, e.cfg, e.log)
 		if err != nil {
@@ -45,6 +56,9 @@ func seedCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				fmt.Fprintf(e.stdout, "seeding: %d customers, %d events, %.0f events/s\n", p.Customers, p.Events, p.EventsPerSecond())
 			}
 		})
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			return fmt.Errorf("%w; a ledger is seeded again only with the same --seed and --now (this run: --seed %d --now %s)", err, *seedValue, ref.Format(time.RFC3339))
+		}
 		if err != nil {
 			return err
 		}
@@ -55,6 +69,21 @@ func seedCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		fmt.Fprintf(e.stdout, "sample customer: %s (try: cxledger replay && cxledger view %s)\n", sum.Sample, sum.Sample)
 		return nil
 	}
+}
+
+// seedNow is the end of the seeded history: flag (RFC 3339 or a date),
+// or the start of the UTC day of clock. A day's start, not the moment, so
+// that seeding twice on one day gives the same events (and a retry writes
+// nothing).
+func seedNow(flag string, clock time.Time) (time.Time, error) {
+	if flag == "" {
+		return clock.UTC().Truncate(24 * time.Hour), nil
+	}
+	t, err := cliTime("--now", flag)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
 }
 
 // cmpErr returns err's message, or msg when err is nil.

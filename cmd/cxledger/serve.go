@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cxledger/cxledger/adapters/broker"
@@ -32,12 +32,12 @@ import (
 )
 
 func init() {
-	register(command{"serve", "serve the HTTP API (JSON under /v1), running every read model live and the broker (--broker)", serveCommand})
+	register(command{name: "serve", short: "serve the HTTP API (JSON under /v1), running every read model live and the broker (--broker)", flags: serveCommand, creates: true})
 }
 
 const defaultAddr = "127.0.0.1:8080"
 
-func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func serveCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	addr := fs.String("addr", envOr("CXLEDGER_ADDR", defaultAddr), "listen address (env CXLEDGER_ADDR)")
 	tokensFile := fs.String("tokens", os.Getenv("CXLEDGER_TOKENS_FILE"), "API tokens file: JSON or lines \"role token\" (env CXLEDGER_TOKENS_FILE; CXLEDGER_TOKENS=role:token,… adds more)")
 	insecure := fs.Bool("insecure-no-auth", false, "serve without authentication on a non-loopback address (every request is admin)")
@@ -61,7 +61,7 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		}
 		m := &Main{
 			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
-			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log, store: e.store,
+			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log,
 			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile, LeaseTTL: *leaseTTL,
 		}
 		if *automations != "" {
@@ -209,6 +209,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return usageErr("--rules %s: %v", m.RulesFile, err)
 		}
 	}
+	var signer note.Signer
+	if m.CheckpointKeyFile != "" {
+		if signer, err = loadSigner(m.CheckpointKeyFile, m.Log); err != nil {
+			return err
+		}
+	}
+	// A start refused for its address (taken, malformed, not ours) must
+	// create no data directory: try the address before opening anything.
+	// The port may be taken again before the real listen; that start then
+	// fails after creating the store, which is rare and harmless.
+	if err := tryListen(m.Addr); err != nil {
+		return err
+	}
 	defer func() {
 		if err != nil {
 			_ = m.Close()
@@ -254,12 +267,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	// The notary keeps the log's Merkle tree current beside the engine, off
 	// the append path; KurrentDB keeps none.
-	var signer note.Signer
-	if m.CheckpointKeyFile != "" {
-		if signer, err = loadSigner(m.CheckpointKeyFile, m.Log); err != nil {
-			return err
-		}
-	}
 	if hs, ok := m.store.(notary.HashStore); ok {
 		m.notary = notary.New(m.store, hs, m.Log.With("component", "notary"))
 		m.notDone = make(chan struct{})
@@ -426,12 +433,22 @@ func (m *Main) Close() error {
 
 // register adds the broker flags, each defaulting to its environment
 // variable.
-func registerBrokerFlags(fs *flag.FlagSet, c *broker.ServiceConfig) {
+func registerBrokerFlags(fs *pflag.FlagSet, c *broker.ServiceConfig) {
 	fs.StringVar(&c.Kind, "broker", envOr("CXLEDGER_BROKER", broker.KindNone), "message broker for touchpoint ingest and event publishing: none, nats (JetStream) or amqp (RabbitMQ) (env CXLEDGER_BROKER)")
 	fs.StringVar(&c.URL, "broker-url", os.Getenv("CXLEDGER_BROKER_URL"), "broker URL; default "+broker.DefaultNATSURL+" or "+broker.DefaultAMQPURL+" (env CXLEDGER_BROKER_URL)")
 	fs.StringVar(&c.IngestTopic, "ingest-topic", envOrSet("CXLEDGER_INGEST_TOPIC", broker.DefaultIngestTopic), "topic touchpoint messages are consumed from; empty disables ingest (env CXLEDGER_INGEST_TOPIC)")
 	fs.StringVar(&c.PoisonTopic, "poison-topic", envOrSet("CXLEDGER_POISON_TOPIC", broker.DefaultPoisonTopic), "topic receiving touchpoints that cannot be ingested, with the reason in metadata reason_poisoned (env CXLEDGER_POISON_TOPIC)")
 	fs.StringVar(&c.EventsTopic, "events-topic", envOrSet("CXLEDGER_EVENTS_TOPIC", broker.DefaultEventsTopic), "topic every appended event is published to; empty disables publishing (env CXLEDGER_EVENTS_TOPIC)")
+}
+
+// tryListen listens on addr and closes again at once: the serve command
+// checks its address before it creates anything.
+func tryListen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", addr, err)
+	}
+	return ln.Close()
 }
 
 // envOrSet is envOr for settings that an empty value turns off: a variable

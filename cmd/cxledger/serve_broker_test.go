@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/adapters/broker"
 	"github.com/cxledger/cxledger/adapters/broker/brokertest"
@@ -630,7 +630,7 @@ func TestBrokerFlagsAndEnvironment(t *testing.T) {
 	t.Setenv("CXLEDGER_BROKER_URL", "nats://n1:4222")
 	t.Setenv("CXLEDGER_INGEST_TOPIC", "") // set and empty: ingest off
 	t.Setenv("CXLEDGER_EVENTS_TOPIC", "crm.events")
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	var help bytes.Buffer
 	fs.SetOutput(&help)
 	var c broker.ServiceConfig

@@ -2,22 +2,26 @@ package main
 
 import (
 	"context"
-	"flag"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/eventstore"
 )
 
 func init() {
-	register(command{"tail", "follow the global log live (catch-up first with --after)", tailCommand})
+	register(command{name: "tail", short: "follow the global log live (catch-up first with --after)", flags: tailCommand})
 }
 
-func tailCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func tailCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	after := fs.Int64("after", -1, "replay from after this global position, then follow live (default: only new events)")
 	types := fs.String("types", "", "comma-separated event types to keep")
 	asJSON := fs.Bool("json", false, "print one JSON record per line (NDJSON) instead of text")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("tail takes no arguments")
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		start := uint64(0)
 		if *after >= 0 {

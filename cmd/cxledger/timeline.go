@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 
 	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/adapters/audit"
@@ -23,6 +23,7 @@ import (
 func init() {
 	register(command{
 		name:  "timeline",
+		args:  "ID",
 		short: "a customer's audited timeline: every event with who/when/why and its proof against a checkpoint (text, --format json|csv)",
 		flags: timelineCommand,
 	})
@@ -32,7 +33,7 @@ func init() {
 // against a signed checkpoint the auditor holds (--checkpoint and
 // --verifier) or, without one, against the tree as it is now (said so in
 // the output). The read is recorded in the access log.
-func timelineCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func timelineCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	format := fs.String("format", "text", "text, json or csv")
 	out := fs.String("out", "", "write to this file instead of standard output")
 	cpFile := fs.String("checkpoint", "", "a signed checkpoint to verify against (default: the tree as it is now, unsigned)")
@@ -68,15 +69,9 @@ func timelineCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			}
 		}
 
-		hashes, err := treeHashes(e.store)
-		if err != nil {
-			return err
-		}
-		tree, err := notary.New(e.store, hashes, e.log).Sync(ctx)
-		if err != nil {
-			return err
-		}
-		cp := notary.Checkpoint{Origin: "unsigned: the tree as it is now", Size: tree.N, Hash: tree.Hash, Time: time.Now().UTC().Truncate(time.Microsecond)}
+		// The checkpoint the auditor holds is read before the store is
+		// opened: a wrong one creates nothing.
+		var cp notary.Checkpoint
 		var signed string
 		if *cpFile != "" {
 			if *vkey == "" {
@@ -91,6 +86,20 @@ func timelineCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 			}
 			msg, _ := os.ReadFile(*cpFile)
 			signed = string(msg)
+		}
+		if err := e.open(ctx); err != nil {
+			return err
+		}
+		hashes, err := treeHashes(e.store)
+		if err != nil {
+			return err
+		}
+		tree, err := notary.New(e.store, hashes, e.log).Sync(ctx)
+		if err != nil {
+			return err
+		}
+		if *cpFile == "" {
+			cp = notary.Checkpoint{Origin: "unsigned: the tree as it is now", Size: tree.N, Hash: tree.Hash, Time: time.Now().UTC().Truncate(time.Microsecond)}
 		}
 
 		kr, err := openKeyring(ctx, e.cfg, e.log)

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cxledger/cxledger/domain"
@@ -28,14 +28,18 @@ func init() {
 // signed checkpoint, and optionally proves an older checkpoint consistent
 // with it and a customer's events included in it. Every check runs; the
 // command fails (exit 1) if any failed, naming the first bad position.
-func verifyCommand(fs *flag.FlagSet) func(context.Context, *env) error {
+func verifyCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	cpFile := fs.String("checkpoint", "", "file holding the signed checkpoint to verify against (required)")
 	vkey := fs.String("verifier", os.Getenv("CXLEDGER_CHECKPOINT_VERIFIER"), "the verifier key printed by 'checkpoint keygen', or a file holding it (required; env CXLEDGER_CHECKPOINT_VERIFIER)")
 	olderFile := fs.String("older", "", "an older signed checkpoint: prove that --checkpoint extends it")
 	customer := fs.String("customer", "", "a customer id: prove each of the customer's events included in the checkpoint")
+	summary := fs.Bool("summary", false, "with --customer: print only the customer's line of counts (verified, newer, failed, missing), not a line per event")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("unexpected argument %q", e.args[0])
+		}
+		if *summary && *customer == "" {
+			return usageErr("--summary applies to --customer")
 		}
 		if *cpFile == "" || *vkey == "" {
 			return usageErr("--checkpoint FILE and --verifier KEY|FILE are required")
@@ -66,6 +70,9 @@ func verifyCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				return usageErr("--older covers %d events, more than --checkpoint's %d: swap them", o.Size, cp.Size)
 			}
 			older = &o
+		}
+		if err := e.open(ctx); err != nil {
+			return err
 		}
 		hashes, err := treeHashes(e.store)
 		if err != nil {
@@ -103,7 +110,7 @@ func verifyCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		}
 
 		if customerID != uuid.Nil {
-			if err := verifyCustomer(ctx, w, e, hashes, domain.StreamID(customerID), cp); err != nil {
+			if err := verifyCustomer(ctx, w, e, hashes, domain.StreamID(customerID), cp, *summary); err != nil {
 				failed = append(failed, err)
 			}
 		}
@@ -112,18 +119,21 @@ func verifyCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 }
 
 // verifyCustomer proves each event of one customer's stream and prints a
-// line per event.
-func verifyCustomer(ctx context.Context, w io.Writer, e *env, hashes notary.HashStore, stream string, cp notary.Checkpoint) error {
+// line of counts, then (unless summary) a line per event.
+func verifyCustomer(ctx context.Context, w io.Writer, e *env, hashes notary.HashStore, stream string, cp notary.Checkpoint, summary bool) error {
 	statuses, err := notary.VerifyStream(ctx, e.store, hashes, stream, cp)
 	counts := map[notary.Status]int{}
 	for _, st := range statuses {
 		counts[st.Status]++
 	}
-	if len(statuses) > 0 {
+	if len(statuses) > 0 || err == nil {
 		fmt.Fprintf(w, "customer    %s: %d events: %d verified, %d newer than the checkpoint, %d failed, %d missing\n", stream, len(statuses),
 			counts[notary.StatusVerified], counts[notary.StatusNewer], counts[notary.StatusFailed], counts[notary.StatusMissing])
 	}
 	for _, st := range statuses {
+		if summary {
+			break
+		}
 		line := fmt.Sprintf("  version %-4d position %-8d", st.Event.Version, st.Event.Position)
 		if st.Leaf >= 0 {
 			line += fmt.Sprintf(" leaf %-8d", st.Leaf)
