@@ -73,15 +73,32 @@ func applyBatch(ctx context.Context, b Backend, ns string, p Projection, cache *
 			items = append(items, &item{env: batch[i]})
 		}
 	}
-	return applyItems(ctx, b, ns, p, cache, items, batch[len(batch)-1].Position)
+	// Checkpoints never move backwards; tools and tests that apply
+	// batches out of log order (to show order does not matter) keep the
+	// furthest one.
+	through := batch[len(batch)-1].Position
+	if cp, err := b.Checkpoint(ctx, ns); err != nil {
+		return fmt.Errorf("projection %s: checkpoint of %s: %w", p.Name(), ns, err)
+	} else if cp > through {
+		through = cp
+	}
+	return applyItems(ctx, b, ns, p, cache, items, through, nil)
 }
 
 // applyItems applies items (already restricted to the types p handles) and
 // sets the checkpoint to through, in one transaction. through may lie past
 // the last item: events of other types move the checkpoint too, so that a
-// projection's lag is measured against the whole log.
-func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *objectCache, items []*item, through uint64) error {
-	err := b.Update(ctx, ns, func(w Writer) error {
+// projection's lag is measured against the whole log. With a claim the
+// transaction is a fenced Backend.Commit, as every engine runner's is;
+// without one (ApplyBatch, tests and tools) a plain Update.
+func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *objectCache, items []*item, through uint64, claim *Claim) error {
+	write := b.Update
+	if claim != nil {
+		write = func(ctx context.Context, ns string, fn func(Writer) error) error {
+			return b.Commit(ctx, ns, *claim, fn)
+		}
+	}
+	err := write(ctx, ns, func(w Writer) error {
 		tx := newTx(ctx, w, cache)
 		for _, it := range items {
 			if err := applyOne(p, tx, it); err != nil {

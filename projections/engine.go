@@ -75,6 +75,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for rates and ETAs; nil means time.Now.
 	Now func() time.Time
+	// Owner names this engine in leases (see Leases): which process owns
+	// a projection. Empty means the host name, the process id and a
+	// random suffix, unique per engine.
+	Owner string
+	// LeaseTTL is how long a projection's lease lasts without renewal:
+	// after an owner dies without releasing it (SIGKILL, a lost network),
+	// another engine takes the projection over within about LeaseTTL +
+	// LeaseInterval. 0 means 6s.
+	LeaseTTL time.Duration
+	// LeaseInterval is how often held leases are renewed and free ones
+	// tried for; it must be well below LeaseTTL. 0 means LeaseTTL/4.
+	LeaseInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -105,6 +117,15 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Owner == "" {
+		c.Owner = DefaultOwner()
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 6 * time.Second
+	}
+	if c.LeaseInterval <= 0 || c.LeaseInterval >= c.LeaseTTL {
+		c.LeaseInterval = c.LeaseTTL / 4
+	}
 }
 
 // State is where a projection stands.
@@ -128,6 +149,9 @@ const (
 	StateFailed State = "failed"
 	// StateStopped: the engine stopped it.
 	StateStopped State = "stopped"
+	// StateStandby: another process owns it (holds its lease); this
+	// engine serves its reads and takes it over if that owner goes away.
+	StateStandby State = "standby"
 )
 
 // Status describes one projection.
@@ -156,6 +180,12 @@ type Status struct {
 	EventsPerSecond float64 `json:"eventsPerSecond"`
 	// Rebuild reports the new generation being built beside, if any.
 	Rebuild *Progress `json:"rebuild,omitempty"`
+	// Owner is the engine holding the projection's lease, as last seen
+	// ("" when none does); Epoch its fencing token; Owned whether that is
+	// this engine.
+	Owner string `json:"owner,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
+	Owned bool   `json:"owned"`
 }
 
 // Progress reports a build of a new generation from position 0.
@@ -212,6 +242,13 @@ type slot struct {
 	// handed over or abandoned, so that two cannot start at once.
 	building bool
 	openErr  error // why the projection could not start
+
+	// Ownership (see engine_own.go).
+	lease   Lease     // held lease; zero while another engine owns it
+	renewed time.Time // start of the last successful renewal (local clock)
+	holder  LeaseInfo // the lease as last listed, for Status
+	standby uint64    // checkpoint of the active namespace as last read, when not owned
+	restart bool      // a runner was fenced: start again from the backend's state
 }
 
 // NewEngine returns an engine reading src and writing b.
@@ -244,7 +281,7 @@ func (e *Engine) Register(p Projection) error {
 	rs := e.run
 	e.mu.Unlock()
 	if rs != nil {
-		e.startSlots(rs, []*slot{s})
+		e.acquire(rs, []*slot{s})
 	}
 	return nil
 }
@@ -268,7 +305,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	} else {
 		e.observeHead(h)
 	}
-	e.startSlots(rs, slots)
+	e.acquire(rs, slots)
+	e.refreshStandby(ctx)
+	e.spawn(rs, func() { e.own(rs) })
 	e.spawn(rs, func() { e.pollHead(rs.ctx) })
 
 	<-ctx.Done()
@@ -276,6 +315,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	rs.closing = true
 	e.mu.Unlock()
 	rs.wg.Wait()
+	// Hand over at once: the next owner need not wait for expiry.
+	e.releaseAll()
 	e.mu.Lock()
 	e.run = nil
 	e.mu.Unlock()
@@ -428,7 +469,18 @@ func (e *Engine) open(ctx context.Context, s *slot) (cur, next *runner, err erro
 		e.log.InfoContext(ctx, "projections: building new version beside the active one",
 			"projection", name, "active", active, "namespace", resume, "from", cp)
 	}
+	// A build in progress, in this process or another (its rebuild lease
+	// is held), owns the generations above the active one: not leftovers.
+	building := false
+	if leases, err := e.b.ListLeases(ctx); err == nil {
+		for _, li := range leases {
+			building = building || (li.Name == RebuildLeaseName(name) && li.Held)
+		}
+	}
 	for _, n := range mine {
+		if building && n.gen > activeGen {
+			continue
+		}
 		if !keep[n.ns] && n.ver <= version {
 			if err := e.b.Drop(ctx, n.ns); err != nil {
 				return nil, nil, fmt.Errorf("open %s: drop leftover %s: %w", name, n.ns, err)
@@ -464,8 +516,22 @@ func (e *Engine) Status() []Status {
 	for _, s := range slots {
 		e.mu.Lock()
 		cur, next, active, openErr := s.cur, s.next, s.active, s.openErr
+		lease, holder, standby := s.lease, s.holder, s.standby
 		e.mu.Unlock()
 		st := Status{Name: s.p.Name(), Version: s.p.Version(), Active: active, Head: head, State: StateStarting}
+		if !lease.IsZero() {
+			st.Owner, st.Epoch, st.Owned = lease.Owner, lease.Epoch, true
+		} else if running {
+			// Another engine owns it: report what the backend showed.
+			st.State, st.Namespace, st.Checkpoint = StateStandby, active, standby
+			st.Head = max(head, standby)
+			if holder.Held {
+				st.Owner, st.Epoch = holder.Owner, holder.Epoch
+			}
+			st.Lag = st.Head - st.Checkpoint
+			out = append(out, st)
+			continue
+		}
 		main := cur
 		if main == nil {
 			main = next

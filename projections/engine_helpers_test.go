@@ -390,10 +390,19 @@ type flakyBackend struct {
 var errCrash = errors.New("simulated crash before commit")
 
 func (b *flakyBackend) Update(ctx context.Context, ns string, fn func(Writer) error) error {
+	return b.Backend.Update(ctx, ns, b.flaky(ns, fn))
+}
+
+// Commit is the engine runners' write: it fails the same way.
+func (b *flakyBackend) Commit(ctx context.Context, ns string, c Claim, fn func(Writer) error) error {
+	return b.Backend.Commit(ctx, ns, c, b.flaky(ns, fn))
+}
+
+func (b *flakyBackend) flaky(ns string, fn func(Writer) error) func(Writer) error {
 	if !strings.HasPrefix(ns, b.prefix) {
-		return b.Backend.Update(ctx, ns, fn)
+		return fn
 	}
-	return b.Backend.Update(ctx, ns, func(w Writer) error {
+	return func(w Writer) error {
 		if err := fn(w); err != nil {
 			return err
 		}
@@ -401,7 +410,7 @@ func (b *flakyBackend) Update(ctx context.Context, ns string, fn func(Writer) er
 			return errCrash
 		}
 		return nil
-	})
+	}
 }
 
 // syncBuffer collects progress reports from the engine's goroutines.

@@ -48,6 +48,7 @@ type runner struct {
 	e       *Engine
 	s       *slot
 	ns      string
+	lease   Lease  // fences every commit (zero: Replay, which holds none)
 	startAt uint64 // checkpoint at start
 	cache   *objectCache
 	in      chan *page
@@ -72,8 +73,17 @@ type runner struct {
 }
 
 func (e *Engine) newRunner(s *slot, ns string, checkpoint uint64) *runner {
+	e.mu.Lock()
+	lease := s.lease
+	e.mu.Unlock()
+	return e.newRunnerLease(s, ns, checkpoint, lease)
+}
+
+// newRunnerLease is newRunner with the lease its commits are fenced by
+// (a rebuild's, rather than the projection's).
+func (e *Engine) newRunnerLease(s *slot, ns string, checkpoint uint64, lease Lease) *runner {
 	r := &runner{
-		e: e, s: s, ns: ns, startAt: checkpoint,
+		e: e, s: s, ns: ns, lease: lease, startAt: checkpoint,
 		done: make(chan struct{}), live: make(chan struct{}), state: StateStarting,
 	}
 	if e.cfg.CacheLimit > 0 {
@@ -389,6 +399,14 @@ func (r *runner) loop(g *group) {
 				r.exit(nil) // stopped mid-batch: the batch rolled back or committed whole
 				return
 			}
+			if errors.Is(err, ErrFenced) {
+				// Nothing was written. The engine starts the projection
+				// again from the backend's state if it still owns it.
+				log.WarnContext(r.ctx, "projections: commit fenced; stopping", "checkpoint", r.checkpoint.Load(), "error", err)
+				r.exit(nil)
+				r.e.fenced(r)
+				return
+			}
 			log.ErrorContext(r.ctx, "projections: projection stopped", "checkpoint", r.checkpoint.Load(), "error", err)
 			r.exit(err)
 			return
@@ -429,7 +447,7 @@ func (r *runner) apply(pages []*page) error {
 			}
 		}
 	}
-	if err := applyItems(r.ctx, r.e.b, r.ns, r.s.p, r.cache, items, through); err != nil {
+	if err := applyItems(r.ctx, r.e.b, r.ns, r.s.p, r.cache, items, through, &Claim{Lease: r.lease, From: cp}); err != nil {
 		return err
 	}
 	r.checkpoint.Store(through)
@@ -448,6 +466,16 @@ func (r *runner) apply(pages []*page) error {
 	}
 	r.changed.Notify()
 	return nil
+}
+
+// isLive reports whether r has caught up with the log once.
+func (r *runner) isLive() bool {
+	select {
+	case <-r.live:
+		return true
+	default:
+		return false
+	}
 }
 
 // markLive records that r has caught up with the log.

@@ -19,6 +19,8 @@ import (
 // reads the last committed state even while a long batch runs, as with
 // the durable backends. Updates of one namespace are serialised.
 type Memory struct {
+	LocalLeases
+
 	mu      sync.RWMutex
 	spaces  map[string]*memSpace
 	active  map[string]string
@@ -29,6 +31,7 @@ type Memory struct {
 type memSpace struct {
 	data       map[string][]byte
 	checkpoint uint64
+	retired    bool
 }
 
 // NewMemory returns an empty in-memory backend.
@@ -42,6 +45,20 @@ var errMemoryClosed = fmt.Errorf("read-model backend closed")
 // fn returns nil. A namespace dropped while fn ran is not brought back: the
 // update fails.
 func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) error {
+	return m.update(ctx, ns, nil, fn)
+}
+
+// Commit implements Backend.
+func (m *Memory) Commit(ctx context.Context, ns string, c Claim, fn func(Writer) error) error {
+	return m.update(ctx, ns, &c, fn)
+}
+
+// update is Update, or Commit when c is set. Updates of one namespace take
+// turns; a Commit does not wait for them: it works on a snapshot and
+// installs its result only if the namespace is still that snapshot (no
+// other write committed meanwhile), so that a writer stalled inside fn —
+// a paused owner — never blocks the owner that took over.
+func (m *Memory) update(ctx context.Context, ns string, c *Claim, fn func(Writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -59,12 +76,19 @@ func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) e
 		m.writers[ns] = wmu
 	}
 	m.mu.Unlock()
-	wmu.Lock()
-	defer wmu.Unlock()
+	if c == nil {
+		wmu.Lock()
+		defer wmu.Unlock()
+	}
 
 	m.mu.RLock()
 	base := m.spaces[ns]
 	m.mu.RUnlock()
+	if c != nil {
+		if err := m.checkClaim(ns, *c, base); err != nil {
+			return err
+		}
+	}
 	w := &memWriter{memReader: memReader{data: map[string][]byte{}}}
 	if base != nil {
 		w.data, w.checkpoint = maps.Clone(base.data), base.checkpoint
@@ -77,11 +101,34 @@ func (m *Memory) Update(ctx context.Context, ns string, fn func(Writer) error) e
 	switch {
 	case m.closed:
 		return errMemoryClosed
+	case c != nil:
+		// Checked again at install, under the lock every write takes.
+		if m.spaces[ns] != base {
+			return fmt.Errorf("namespace %s changed during the commit: %w", ns, ErrFenced)
+		}
+		if err := m.checkClaim(ns, *c, base); err != nil {
+			return err
+		}
 	case base != nil && m.spaces[ns] != base:
 		return fmt.Errorf("read-model namespace %s dropped during the update", ns)
 	}
+	if base != nil {
+		if err := CheckForward(ns, base.checkpoint, w.checkpoint); err != nil {
+			return err
+		}
+	}
 	m.spaces[ns] = &memSpace{data: w.data, checkpoint: w.checkpoint}
 	return nil
+}
+
+// checkClaim checks c against base, the namespace as found (nil: none).
+func (m *Memory) checkClaim(ns string, c Claim, base *memSpace) error {
+	var cp uint64
+	retired := false
+	if base != nil {
+		cp, retired = base.checkpoint, base.retired
+	}
+	return CheckClaim(ns, c, base != nil, retired, cp, m.Holds(c.Lease))
 }
 
 // View implements Backend.
@@ -132,7 +179,42 @@ func (m *Memory) Activate(_ context.Context, name, ns string) error {
 	if _, ok := m.spaces[ns]; !ok {
 		m.spaces[ns] = &memSpace{data: map[string][]byte{}}
 	}
+	if old := m.active[name]; old != "" && old != ns {
+		if s := m.spaces[old]; s != nil {
+			// Replace, never mutate: a concurrent Update compares pointers.
+			m.spaces[old] = &memSpace{data: s.data, checkpoint: s.checkpoint, retired: true}
+		}
+	}
 	m.active[name] = ns
+	return nil
+}
+
+// Switch implements Backend.
+func (m *Memory) Switch(_ context.Context, name, from, to string) error {
+	if err := CheckName("read-model name", name); err != nil {
+		return err
+	}
+	if err := CheckName("namespace", to); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var fromCP uint64
+	if s := m.spaces[from]; s != nil {
+		fromCP = s.checkpoint
+	}
+	dst := m.spaces[to]
+	var toCP uint64
+	if dst != nil {
+		toCP = dst.checkpoint
+	}
+	if err := CheckSwitch(name, from, to, m.active[name], dst != nil && !dst.retired, fromCP, toCP); err != nil {
+		return err
+	}
+	if s := m.spaces[from]; s != nil && from != to {
+		m.spaces[from] = &memSpace{data: s.data, checkpoint: s.checkpoint, retired: true}
+	}
+	m.active[name] = to
 	return nil
 }
 

@@ -53,8 +53,23 @@ type BackendCheckpoint struct {
 	Namespace string
 }
 
-// Load implements Checkpoint.
+// FencedCheckpoint is a Checkpoint whose saves a lease can fence: what a
+// relay with RelayConfig.Leases needs, so that a relay that lost its lease
+// without noticing cannot record progress for the new owner.
+type FencedCheckpoint interface {
+	Checkpoint
+	// SaveFenced records position only if l is still held and the saved
+	// position is still from; otherwise it fails with an error wrapping
+	// projections.ErrFenced.
+	SaveFenced(ctx context.Context, l projections.Lease, from, position uint64) error
+}
+
+// Load implements Checkpoint. It creates the namespace if needed, so that
+// fenced saves (which never create one) find it.
 func (c BackendCheckpoint) Load(ctx context.Context) (uint64, error) {
+	if err := c.Backend.Update(ctx, c.Namespace, func(projections.Writer) error { return nil }); err != nil {
+		return 0, fmt.Errorf("load checkpoint %s: %w", c.Namespace, err)
+	}
 	p, err := c.Backend.Checkpoint(ctx, c.Namespace)
 	if err != nil {
 		return 0, fmt.Errorf("load checkpoint %s: %w", c.Namespace, err)
@@ -65,6 +80,17 @@ func (c BackendCheckpoint) Load(ctx context.Context) (uint64, error) {
 // Save implements Checkpoint.
 func (c BackendCheckpoint) Save(ctx context.Context, position uint64) error {
 	err := c.Backend.Update(ctx, c.Namespace, func(w projections.Writer) error {
+		return w.SetCheckpoint(ctx, position)
+	})
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s at %d: %w", c.Namespace, position, err)
+	}
+	return nil
+}
+
+// SaveFenced implements FencedCheckpoint with a fenced Backend.Commit.
+func (c BackendCheckpoint) SaveFenced(ctx context.Context, l projections.Lease, from, position uint64) error {
+	err := c.Backend.Commit(ctx, c.Namespace, projections.Claim{Lease: l, From: from}, func(w projections.Writer) error {
 		return w.SetCheckpoint(ctx, position)
 	})
 	if err != nil {
@@ -114,6 +140,17 @@ type RelayConfig struct {
 	MaxBackoff time.Duration
 	// Logger receives failures and recoveries (default slog.Default()).
 	Logger *slog.Logger
+	// Leases, when set, makes the relay one across every process sharing
+	// them: it publishes only while it holds the lease Lease.Name (default
+	// "relay/broker"), and each checkpoint save is fenced by that lease
+	// (Checkpoint must be a FencedCheckpoint). A process that takes over
+	// resumes from the last committed checkpoint, so the events its
+	// predecessor published after that are published again: at least once
+	// across a failover, once otherwise. The message id is the event id,
+	// for consumers to deduplicate.
+	Leases projections.Leases
+	// Lease tunes the lease (name, owner, TTL, renewal interval).
+	Lease projections.LeaseConfig
 }
 
 func (c *RelayConfig) setDefaults() {
@@ -132,6 +169,9 @@ func (c *RelayConfig) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Lease.Name == "" {
+		c.Lease.Name = "relay/broker"
+	}
 }
 
 // Validate reports a missing field.
@@ -148,6 +188,9 @@ func (c RelayConfig) Validate() error {
 	}
 	if c.Topic == nil {
 		errs = append(errs, errors.New("missing Topic"))
+	}
+	if _, ok := c.Checkpoint.(FencedCheckpoint); c.Leases != nil && c.Checkpoint != nil && !ok {
+		errs = append(errs, errors.New("Leases need a FencedCheckpoint"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("broker: relay: %w", err)
@@ -177,9 +220,24 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 // the checkpoint unwritable, a read error — is logged and retried with
 // backoff from the last committed checkpoint.
 func (r *Relay) Run(ctx context.Context) error {
+	if r.cfg.Leases == nil {
+		return r.run(ctx, nil)
+	}
+	lc := r.cfg.Lease
+	lc.OnWaiting = func(err error) {
+		r.cfg.Logger.InfoContext(ctx, "broker: relay on standby: another process publishes", "lease", lc.Name, "holder", err)
+	}
+	return projections.RunOwned(ctx, r.cfg.Leases, lc, func(ctx context.Context, l projections.Lease) error {
+		r.cfg.Logger.InfoContext(ctx, "broker: relay owns the lease; publishing", "lease", l.Name, "epoch", l.Epoch)
+		return r.run(ctx, &l)
+	})
+}
+
+// run is Run under lease (nil: none).
+func (r *Relay) run(ctx context.Context, lease *projections.Lease) error {
 	failures := 0
 	for {
-		err := r.follow(ctx, func() { failures = 0 })
+		err := r.follow(ctx, lease, func() { failures = 0 })
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -197,7 +255,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // follow subscribes from the checkpoint and publishes until an error.
 // progress is called after every committed batch.
-func (r *Relay) follow(ctx context.Context, progress func()) error {
+func (r *Relay) follow(ctx context.Context, lease *projections.Lease, progress func()) error {
 	from, err := r.cfg.Checkpoint.Load(ctx)
 	if err != nil {
 		return err
@@ -215,9 +273,15 @@ func (r *Relay) follow(ctx context.Context, progress func()) error {
 		// the batch again. A bounded timeout keeps shutdown prompt.
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := r.cfg.Checkpoint.Save(saveCtx, last); err != nil {
+		if lease != nil {
+			err = r.cfg.Checkpoint.(FencedCheckpoint).SaveFenced(saveCtx, *lease, from, last)
+		} else {
+			err = r.cfg.Checkpoint.Save(saveCtx, last)
+		}
+		if err != nil {
 			return err
 		}
+		from = last
 		progress()
 		return nil
 	})

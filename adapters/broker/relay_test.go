@@ -283,3 +283,57 @@ func TestNewRelayValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayOneOwnerAcrossProcesses runs two relays with leases on one
+// backend, as two serve processes on one PostgreSQL schema would: only the
+// lease holder publishes, so every event reaches the broker once; when it
+// shuts down the other takes over from the checkpoint and nothing is lost
+// or published twice.
+func TestRelayOneOwnerAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	tr := transports[0]
+	store := newStore(t)
+	var customers []uuid.UUID
+	for i := range 4 {
+		customers = append(customers, register(t, store, fmt.Sprintf("Client %d", i)))
+	}
+	appendNotes(t, store, customers, 30)
+
+	pub, sub := tr.new(t)
+	topic := brokertest.Topic(t, "events")
+	col := brokertest.Collect(t, sub, topic)
+	backend := projections.NewMemory()
+	cp := broker.BackendCheckpoint{Backend: backend, Namespace: "broker_relay"}
+	relay := func(owner string) func() {
+		return startRelay(t, broker.RelayConfig{Log: store, Checkpoint: cp, Publisher: pub, Topic: broker.FixedTopic(topic), BatchSize: 5,
+			Leases: backend, Lease: projections.LeaseConfig{Owner: owner, TTL: 300 * time.Millisecond, Interval: 30 * time.Millisecond}})
+	}
+	stopA := relay("process-a")
+	eventually(t, 10*time.Second, "the first relay owning the lease", func() bool {
+		ls, _ := backend.ListLeases(context.Background())
+		return len(ls) == 1 && ls[0].Owner == "process-a" && ls[0].Held
+	})
+	relay("process-b")
+	appendNotes(t, store, customers, 20)
+	head, _ := store.Head(context.Background())
+	eventually(t, 30*time.Second, "every event on the broker", func() bool { return len(index(col.All()).first) == int(head) })
+	eventually(t, 10*time.Second, "the checkpoint at the head", func() bool {
+		p, err := cp.Load(context.Background())
+		return err == nil && p == head
+	})
+
+	stopA() // clean shutdown: released at once
+	appendNotes(t, store, customers, 15)
+	head, _ = store.Head(context.Background())
+	eventually(t, 30*time.Second, "every event on the broker after the handover", func() bool { return len(index(col.All()).first) == int(head) })
+	got := index(col.All())
+	checkDelivery(t, store, got)
+	for id, n := range got.count {
+		if n != 1 {
+			t.Errorf("event %s published %d times with two relays and a clean handover, want once", id, n)
+		}
+	}
+	if ls, _ := backend.ListLeases(context.Background()); len(ls) != 1 || ls[0].Owner != "process-b" {
+		t.Errorf("lease after the handover: %+v, want process-b", ls)
+	}
+}

@@ -389,6 +389,10 @@ func (b *Service) runRelay(ctx context.Context, conn *brokerConn) {
 		Publisher:  conn.pub,
 		Topic:      FixedTopic(b.cfg.EventsTopic),
 		Logger:     b.log,
+		// One relay among every process sharing the read-model backend:
+		// each event is published once per lease holder, not per process.
+		Leases: b.rm,
+		Lease:  projections.LeaseConfig{Name: "relay/" + RelayNamespace},
 	})
 	if err != nil {
 		b.log.Error("broker: relay not started", "error", err)

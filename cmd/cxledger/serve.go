@@ -48,6 +48,7 @@ func serveCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	loyaltyRates := fs.String("loyalty-rates", os.Getenv("CXLEDGER_LOYALTY_RATES"), "loyalty points per purchase, CURRENCY=POINTS/PER_AMOUNT, comma-separated (e.g. EUR=1/1,JPY=1/100); empty: no loyalty reactor (env CXLEDGER_LOYALTY_RATES)")
 	loyaltyExpiry := fs.Duration("loyalty-expiry", loyalty.DefaultExpiry, "how long earned points last (0: forever)")
 	cpKey := fs.String("checkpoint-key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "signer key file ('cxledger checkpoint keygen') with which GET /v1/audit/checkpoint signs (env CXLEDGER_CHECKPOINT_KEY; none: that route answers 503)")
+	leaseTTL := fs.Duration("lease-ttl", 6*time.Second, "with several processes on one PostgreSQL schema: how long a projection, reactor or relay lease lasts unrenewed, the bound on failover after an owner dies")
 	var brk broker.ServiceConfig
 	registerBrokerFlags(fs, &brk)
 	return func(ctx context.Context, e *env) error {
@@ -61,7 +62,7 @@ func serveCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		m := &Main{
 			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
 			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log,
-			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile,
+			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile, LeaseTTL: *leaseTTL,
 		}
 		if *automations != "" {
 			if m.Automations, err = parseAutomations(*automations); err != nil {
@@ -144,6 +145,10 @@ type Main struct {
 	// with their default configuration.
 	Automations []string
 	Log         *slog.Logger
+	// LeaseTTL bounds failover when several processes share one
+	// PostgreSQL schema: a projection, reactor or relay whose owner died
+	// is taken over within about LeaseTTL (0: 6s).
+	LeaseTTL time.Duration
 	// API tunes the HTTP layer further (tests shorten timeouts); the
 	// fields Main owns (store, read models, tokens, keyring) are
 	// overwritten.
@@ -237,7 +242,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.rm, err = openReadModels(ctx, m.Config); err != nil {
 		return err
 	}
-	if m.engine, err = projections.NewEngine(m.store, m.rm, projections.Config{Logger: m.Log}); err != nil {
+	if m.engine, err = projections.NewEngine(m.store, m.rm, projections.Config{Logger: m.Log, LeaseTTL: m.LeaseTTL}); err != nil {
 		return fmt.Errorf("projection engine: %w", err)
 	}
 	deps, err := catalogDeps(m.keys)
@@ -521,7 +526,8 @@ func runEraser(ctx context.Context, store eventstore.Store, keys *keyring.Keyrin
 func (m *Main) reactors(rs []rules.Rule) (*reactor.Engine, error) {
 	l := ledger.New(m.store)
 	l.Keys = m.keys
-	eng := reactor.New(m.store, m.rm, ledger.ReactorAppender{Service: l}, reactor.Config{Logger: m.Log.With("component", "reactor"), StartAtHead: true})
+	eng := reactor.New(m.store, m.rm, ledger.ReactorAppender{Service: l}, reactor.Config{Logger: m.Log.With("component", "reactor"), StartAtHead: true,
+		Leases: m.rm, Lease: projections.LeaseConfig{Owner: m.engine.Owner(), TTL: m.LeaseTTL}})
 	for _, r := range rs {
 		if err := eng.Register(rules.Reactor(r, m.Log)); err != nil {
 			return nil, usageErr("--rules %s: %v", m.RulesFile, err)

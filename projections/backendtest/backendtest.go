@@ -72,6 +72,8 @@ func Run(t *testing.T, features Features, newBackend NewBackend) {
 		{"Validation", s.validationTests()},
 		{"Cancellation", s.cancellationTests()},
 		{"Close", s.closeTests()},
+		{"Lease", s.leaseTests()},
+		{"Fence", s.fenceTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

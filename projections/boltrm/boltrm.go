@@ -13,6 +13,9 @@
 //	        active      → sub-bucket: read-model name → namespace serving it
 //	        served      → sub-bucket: namespace → the read-model name it was
 //	                      last activated for (kept after a Drop; see View)
+//	        retired     → sub-bucket: namespace → empty, for a namespace an
+//	                      Activate switched away from (no Commit may
+//	                      write it again)
 //
 // Namespaces start with a letter, so no namespace bucket can be named _meta.
 //
@@ -108,6 +111,7 @@ var (
 	bucketCheckpoints = []byte("checkpoints")
 	bucketActive      = []byte("active")
 	bucketServed      = []byte("served")
+	bucketRetired     = []byte("retired")
 	keyFormat         = []byte("format")
 )
 
@@ -119,6 +123,9 @@ const layoutVersion = 1
 // concurrent use: updates take turns on bbolt's single write transaction,
 // reads run concurrently with them and each other.
 type Backend struct {
+	// LocalLeases are exact here: the file belongs to one process.
+	projections.LocalLeases
+
 	db     *bolt.DB
 	path   string
 	closed atomic.Bool
@@ -190,7 +197,7 @@ func initialize(db *bolt.DB) error {
 		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte{layoutVersion}) {
 			return fmt.Errorf("%w: layout version %v, this build reads %d", ErrCorrupt, f, layoutVersion)
 		}
-		for _, name := range [][]byte{bucketCheckpoints, bucketActive, bucketServed} {
+		for _, name := range [][]byte{bucketCheckpoints, bucketActive, bucketServed, bucketRetired} {
 			if _, err := meta.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s/%s: %w", bucketMeta, name, err)
 			}
@@ -207,15 +214,15 @@ func initialize(db *bolt.DB) error {
 func (b *Backend) Path() string { return b.path }
 
 // meta holds the sub-buckets of _meta in one transaction.
-type meta struct{ checkpoints, active, served *bolt.Bucket }
+type meta struct{ checkpoints, active, served, retired *bolt.Bucket }
 
 func openMeta(tx *bolt.Tx) (meta, error) {
 	m := tx.Bucket(bucketMeta)
 	if m == nil {
 		return meta{}, fmt.Errorf("%w: no %s bucket", ErrCorrupt, bucketMeta)
 	}
-	mt := meta{m.Bucket(bucketCheckpoints), m.Bucket(bucketActive), m.Bucket(bucketServed)}
-	if mt.checkpoints == nil || mt.active == nil || mt.served == nil {
+	mt := meta{m.Bucket(bucketCheckpoints), m.Bucket(bucketActive), m.Bucket(bucketServed), m.Bucket(bucketRetired)}
+	if mt.checkpoints == nil || mt.active == nil || mt.served == nil || mt.retired == nil {
 		return meta{}, fmt.Errorf("%w: incomplete %s bucket", ErrCorrupt, bucketMeta)
 	}
 	return mt, nil
@@ -279,21 +286,63 @@ func (b *Backend) view(ctx context.Context, fn func(tx *bolt.Tx, m meta) error) 
 // and ctx is not done. Updates of all namespaces take turns.
 func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Writer) error) (err error) {
 	defer wrap(&err, "update %s", ns)
+	return b.write(ctx, ns, nil, fn)
+}
+
+// Commit implements projections.Backend: Update's transaction, after the
+// claim is checked in it (see projections.Backend.Commit).
+func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn func(projections.Writer) error) (err error) {
+	defer wrap(&err, "commit %s", ns)
+	return b.write(ctx, ns, &c, fn)
+}
+
+// write is Update, or Commit when c is set.
+func (b *Backend) write(ctx context.Context, ns string, c *projections.Claim, fn func(projections.Writer) error) error {
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
 	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
-		bk, err := tx.CreateBucketIfNotExists([]byte(ns))
+		from, err := checkpointIn(m, ns)
 		if err != nil {
-			return fmt.Errorf("create bucket: %w", err)
+			return err
+		}
+		bk := tx.Bucket([]byte(ns))
+		if c != nil {
+			retired := m.retired.Get([]byte(ns)) != nil
+			if err := projections.CheckClaim(ns, *c, bk != nil, retired, from, b.Holds(c.Lease)); err != nil {
+				return err
+			}
+		} else if bk == nil {
+			if bk, err = tx.CreateBucket([]byte(ns)); err != nil {
+				return fmt.Errorf("create bucket: %w", err)
+			}
 		}
 		w := &writer{reader: reader{b: bk}, be: b, m: m, ns: ns, pending: map[string][]byte{}}
 		defer func() { w.b = nil }() // the Writer is valid only during fn
 		if err := fn(w); err != nil {
 			return err
 		}
-		return w.apply()
+		if err := w.apply(); err != nil {
+			return err
+		}
+		to, err := checkpointIn(m, ns)
+		if err != nil {
+			return err
+		}
+		return projections.CheckForward(ns, from, to)
 	})
+}
+
+// checkpointIn reads ns's checkpoint in a transaction's meta buckets.
+func checkpointIn(m meta, ns string) (uint64, error) {
+	v := m.checkpoints.Get([]byte(ns))
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: checkpoint of %d bytes", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // View implements projections.Backend on one read transaction. A namespace
@@ -329,13 +378,8 @@ func (b *Backend) Checkpoint(ctx context.Context, ns string) (pos uint64, err er
 		return 0, err
 	}
 	err = b.view(ctx, func(_ *bolt.Tx, m meta) error {
-		if v := m.checkpoints.Get([]byte(ns)); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("%w: checkpoint of %d bytes", ErrCorrupt, len(v))
-			}
-			pos = binary.BigEndian.Uint64(v)
-		}
-		return nil
+		pos, err = checkpointIn(m, ns)
+		return err
 	})
 	return pos, err
 }
@@ -368,10 +412,50 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 		if _, err := tx.CreateBucketIfNotExists([]byte(ns)); err != nil {
 			return fmt.Errorf("create bucket: %w", err)
 		}
+		if old := m.active.Get([]byte(name)); old != nil && string(old) != ns {
+			if err := m.retired.Put(bytes.Clone(old), []byte{1}); err != nil {
+				return err
+			}
+		}
 		if err := m.active.Put([]byte(name), []byte(ns)); err != nil {
 			return err
 		}
 		return m.served.Put([]byte(ns), []byte(name))
+	})
+}
+
+// Switch implements projections.Backend in one write transaction.
+func (b *Backend) Switch(ctx context.Context, name, from, to string) (err error) {
+	defer wrap(&err, "switch %s from %q to %s", name, from, to)
+	if err := projections.CheckName("read-model name", name); err != nil {
+		return err
+	}
+	if err := projections.CheckName("namespace", to); err != nil {
+		return err
+	}
+	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
+		active := string(m.active.Get([]byte(name)))
+		fromCP, err := checkpointIn(m, from)
+		if err != nil {
+			return err
+		}
+		toCP, err := checkpointIn(m, to)
+		if err != nil {
+			return err
+		}
+		toExists := tx.Bucket([]byte(to)) != nil && m.retired.Get([]byte(to)) == nil
+		if err := projections.CheckSwitch(name, from, to, active, toExists, fromCP, toCP); err != nil {
+			return err
+		}
+		if from != "" && from != to {
+			if err := m.retired.Put([]byte(from), []byte{1}); err != nil {
+				return err
+			}
+		}
+		if err := m.active.Put([]byte(name), []byte(to)); err != nil {
+			return err
+		}
+		return m.served.Put([]byte(to), []byte(name))
 	})
 }
 
@@ -386,6 +470,9 @@ func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
 	}
 	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
 		if err := tx.DeleteBucket([]byte(ns)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		if err := m.retired.Delete([]byte(ns)); err != nil {
 			return err
 		}
 		return m.checkpoints.Delete([]byte(ns))

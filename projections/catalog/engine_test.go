@@ -149,8 +149,19 @@ type failingBackend struct {
 var errCrash = errors.New("simulated crash before commit")
 
 func (f *failingBackend) Update(ctx context.Context, ns string, fn func(projections.Writer) error) error {
+	return f.Backend.Update(ctx, ns, f.failing(fn))
+}
+
+// Commit is the engine runners' write: it fails the same way.
+func (f *failingBackend) Commit(ctx context.Context, ns string, c projections.Claim, fn func(projections.Writer) error) error {
+	return f.Backend.Commit(ctx, ns, c, f.failing(fn))
+}
+
+// failing wraps fn to fail after its writes when it is the failAt-th
+// transaction.
+func (f *failingBackend) failing(fn func(projections.Writer) error) func(projections.Writer) error {
 	n := f.calls.Add(1)
-	return f.Backend.Update(ctx, ns, func(w projections.Writer) error {
+	return func(w projections.Writer) error {
 		if err := fn(w); err != nil {
 			return err
 		}
@@ -158,7 +169,7 @@ func (f *failingBackend) Update(ctx context.Context, ns string, fn func(projecti
 			return errCrash
 		}
 		return nil
-	})
+	}
 }
 
 // TestCrashAndResumeOnEveryBackend fails a read-model transaction mid-way,

@@ -59,8 +59,10 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -290,6 +292,78 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 	})
 }
 
+// Commit implements projections.Backend in one READ COMMITTED transaction.
+// fn runs first, its writes buffered; only then are the namespace's row
+// locked (so writers of one namespace take turns) and the claim checked
+// against it and, FOR SHARE, against the lease's row: a takeover, an
+// UPDATE of that row, then waits for this commit to end, so the lease
+// cannot change hands between the check and the commit. Locking last keeps
+// a writer stalled in fn — a paused process — from blocking the owner that
+// took over; what fn read is still current if the checkpoint is
+// unchanged, since every engine commit moves it. Expiry is judged by the
+// database's clock. A session left idle in the transaction (a process
+// stopped mid-commit) is ended by the server after commitIdleTimeout,
+// releasing its locks. The commit notifies NotifyChannel with "<schema>
+// <namespace> <checkpoint>", delivered to listeners when it commits.
+func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn func(projections.Writer) error) (err error) {
+	defer wrap(&err, "commit %s", ns)
+	if err := projections.CheckName("namespace", ns); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		// See Update: a lost read-model commit is applied again, whole.
+		if _, err := tx.Exec(ctx, "set local synchronous_commit = off; set local idle_in_transaction_session_timeout = "+strconv.Itoa(int(commitIdleTimeout.Milliseconds()))); err != nil {
+			return fmt.Errorf("session settings: %w", err)
+		}
+		w := &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
+		defer func() { w.tx = nil }()
+		var cp int64
+		var retired bool
+		err := tx.QueryRow(ctx, `select checkpoint, retired from `+b.meta("namespaces")+` where ns = $1`, ns).Scan(&cp, &retired)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return projections.CheckClaim(ns, c, false, false, 0, false)
+		} else if err != nil {
+			return fmt.Errorf("read namespace: %w", err)
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `select checkpoint, retired from `+b.meta("namespaces")+` where ns = $1 for update`, ns).Scan(&cp, &retired)
+		exists := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock namespace: %w", err)
+		}
+		held := true
+		if !c.Lease.IsZero() {
+			err := tx.QueryRow(ctx, `select expires_at > clock_timestamp() from `+b.meta("leases")+`
+				where name = $1 and owner = $2 and epoch = $3 for share`, c.Lease.Name, c.Lease.Owner, c.Lease.Epoch).Scan(&held)
+			if errors.Is(err, pgx.ErrNoRows) {
+				held = false
+			} else if err != nil {
+				return fmt.Errorf("check lease %s: %w", c.Lease.Name, err)
+			}
+		}
+		if err := projections.CheckClaim(ns, c, exists, retired, uint64(cp), held); err != nil {
+			return err
+		}
+		if w.setCheckpoint {
+			if err := projections.CheckForward(ns, uint64(cp), uint64(w.checkpoint)); err != nil {
+				return err
+			}
+			w.notify = true
+		}
+		return w.flush(ctx)
+	})
+}
+
+// commitIdleTimeout ends a Commit's session left idle in its transaction
+// (its process stopped), so its locks do not block the next owner.
+const commitIdleTimeout = 10 * time.Second
+
+// NotifyChannel is the channel fenced commits notify (see Commit), so that
+// other processes learn of a read model's progress without polling.
+const NotifyChannel = "cxledger_readmodels"
+
 // View implements projections.Backend on a REPEATABLE READ snapshot. A
 // namespace that does not exist reads as empty, except one dropped after it
 // served a read model: that one reads as the read model's active namespace
@@ -395,6 +469,10 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 			return err
 		}
 		batch := &pgx.Batch{}
+		// Retire the namespace served until now in the same step, so that
+		// its writer, fenced, cannot commit to it after the switch.
+		batch.Queue(`update `+b.meta("namespaces")+` set retired = true
+			where ns = (select ns from `+b.meta("active")+` where name = $1) and ns <> $2`, name, ns)
 		batch.Queue(`insert into `+b.meta("active")+` (name, ns) values ($1, $2)
 			on conflict (name) do update set ns = excluded.ns`, name, ns)
 		batch.Queue(`insert into `+b.meta("served")+` (ns, name) values ($1, $2)
@@ -407,6 +485,63 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 			return err
 		}
 		return nil
+	})
+}
+
+// Switch implements projections.Backend in one transaction: it locks the
+// read model's pointer and both namespaces' rows (in name order, so two
+// switches cannot deadlock; a Commit to from waits meanwhile), compares,
+// then retires from, repoints the read model and replaces its view.
+func (b *Backend) Switch(ctx context.Context, name, from, to string) (err error) {
+	defer wrap(&err, "switch %s from %q to %s", name, from, to)
+	if err := checkViewName(name); err != nil {
+		return err
+	}
+	if err := projections.CheckName("namespace", to); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		var active string
+		err := tx.QueryRow(ctx, `select ns from `+b.meta("active")+` where name = $1 for update`, name).Scan(&active)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock pointer: %w", err)
+		}
+		rows, err := tx.Query(ctx, `select ns, checkpoint, retired from `+b.meta("namespaces")+`
+			where ns = any($1::text[]) order by ns for update`, []string{from, to})
+		if err != nil {
+			return fmt.Errorf("lock namespaces: %w", err)
+		}
+		var fromCP, toCP int64
+		toExists := false
+		for rows.Next() {
+			var ns string
+			var cp int64
+			var retired bool
+			if err := rows.Scan(&ns, &cp, &retired); err != nil {
+				rows.Close()
+				return err
+			}
+			switch ns {
+			case from:
+				fromCP = cp
+			case to:
+				toCP, toExists = cp, !retired
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := projections.CheckSwitch(name, from, to, active, toExists, uint64(fromCP), uint64(toCP)); err != nil {
+			return err
+		}
+		batch := &pgx.Batch{}
+		batch.Queue(`update `+b.meta("namespaces")+` set retired = true where ns = $1 and ns <> $2`, from, to)
+		batch.Queue(`insert into `+b.meta("active")+` (name, ns) values ($1, $2)
+			on conflict (name) do update set ns = excluded.ns`, name, to)
+		batch.Queue(`insert into `+b.meta("served")+` (ns, name) values ($1, $2)
+			on conflict (ns) do update set name = excluded.name`, to, name)
+		batch.Queue(`create or replace view ` + b.schema + `.` + name + ` as select key, value from ` + b.table(to))
+		return tx.SendBatch(ctx, batch).Close()
 	})
 }
 
@@ -596,6 +731,7 @@ type writer struct {
 	pending       map[string]change
 	checkpoint    int64
 	setCheckpoint bool
+	notify        bool // Commit: notify NotifyChannel of the checkpoint
 }
 
 func (w *writer) usable(ctx context.Context) error {
@@ -683,6 +819,9 @@ func (w *writer) flush(ctx context.Context) error {
 	batch := w.queueWrites()
 	if w.setCheckpoint {
 		batch.Queue(`update `+w.b.meta("namespaces")+` set checkpoint = $2 where ns = $1`, w.ns, w.checkpoint)
+		if w.notify {
+			batch.Queue(`select pg_notify($1, $2)`, NotifyChannel, w.b.schema+" "+w.ns+" "+strconv.FormatInt(w.checkpoint, 10))
+		}
 	}
 	return w.send(ctx, batch)
 }
@@ -700,6 +839,10 @@ func (w *writer) send(ctx context.Context, batch *pgx.Batch) error {
 		return nil
 	}
 	if err := w.tx.SendBatch(ctx, batch).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.ConstraintName == "rm__checkpoint_forward" {
+			return fmt.Errorf("%w: %s", projections.ErrCheckpointBackwards, pgErr.Message)
+		}
 		if isCode(err, "22P02", "22021") { // invalid json, invalid UTF-8
 			for k, c := range w.pending {
 				if !c.del && !json.Valid([]byte(c.value)) {

@@ -93,7 +93,7 @@ func TestAnalystView(t *testing.T) {
 	}
 	// The tables analysts see, and tern's table apart from pgstore's.
 	tables := analyst(t, "select table_name::text from information_schema.tables where table_schema = $1 order by 1", b.Schema())
-	want := []string{"customer360", "cxledger_rm_schema_version", "rm__active", "rm__namespaces", "rm__served", "rm_customer360_v1_g2"}
+	want := []string{"customer360", "cxledger_rm_schema_version", "rm__active", "rm__leases", "rm__namespaces", "rm__served", "rm_customer360_v1_g2"}
 	if !slices.Equal(tables, want) {
 		t.Fatalf("schema holds %v, want %v", tables, want)
 	}

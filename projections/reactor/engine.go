@@ -47,6 +47,16 @@ type Config struct {
 	// not on years of history. A reactor with a namespace resumes from its
 	// checkpoint either way.
 	StartAtHead bool
+	// Leases, when set, gives each reactor one owner across every process
+	// sharing them (normally the read-model backend, as Backend is): a
+	// reactor runs only while its engine holds the lease "reactor/<name>",
+	// and every commit of its state is fenced by that lease, so that an
+	// owner that lost it without noticing (paused, cut off) commits
+	// nothing. Its emissions are idempotent by id, so one it had appended
+	// before losing the lease is not appended twice by the new owner.
+	Leases projections.Leases
+	// Lease tunes the leases (owner, TTL, renewal); its Name is ignored.
+	Lease projections.LeaseConfig
 }
 
 func (c *Config) setDefaults() {
@@ -150,15 +160,55 @@ func (e *Engine) Run(ctx context.Context) error {
 		cancel()
 	}
 	for _, ru := range runners {
+		if e.cfg.Leases == nil {
+			wg.Go(func() {
+				if err := ru.run(ctx); err != nil {
+					stop(err)
+				}
+			})
+			continue
+		}
+		lc := e.cfg.Lease
+		lc.Name = "reactor/" + ru.name
+		lc.OnWaiting = func(err error) {
+			ru.log().Info("reactor on standby: another process runs it", "holder", err)
+		}
 		wg.Go(func() {
-			if err := ru.follow(ctx); err != nil {
+			err := projections.RunOwned(ctx, e.cfg.Leases, lc, func(ctx context.Context, l projections.Lease) error {
+				ru.lease.Store(&l)
+				defer ru.lease.Store(nil)
+				ru.log().Info("reactor owns its lease; running", "epoch", l.Epoch)
+				return ru.run(ctx)
+			})
+			if err != nil {
 				stop(err)
 			}
 		})
-		wg.Go(func() { ru.timers(ctx) })
 	}
 	wg.Wait()
 	return fatal
+}
+
+// run follows the log and fires timers until ctx ends (nil) or the store
+// closes.
+func (ru *runner) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { ru.timers(ctx) })
+	err := ru.follow(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// commit writes the reactor's namespace: fenced by its lease (Config.Leases)
+// from the checkpoint it last committed, or a plain Update without leases.
+func (ru *runner) commit(ctx context.Context, fn func(projections.Writer) error) error {
+	if l := ru.lease.Load(); l != nil {
+		return ru.e.b.Commit(ctx, ru.ns, projections.Claim{Lease: *l, From: ru.processed.Load()}, fn)
+	}
+	return ru.e.b.Update(ctx, ru.ns, fn)
 }
 
 // Status describes one reactor.
@@ -229,6 +279,8 @@ type runner struct {
 	processed atomic.Uint64
 	watermark atomic.Int64
 	lastErr   atomic.Pointer[error]
+	// lease is held while the reactor runs under Config.Leases.
+	lease atomic.Pointer[projections.Lease]
 }
 
 func (ru *runner) log() *slog.Logger { return ru.e.cfg.Logger.With("reactor", ru.name) }
@@ -338,7 +390,7 @@ func (ru *runner) handle(ctx context.Context, batch []eventstore.Record) error {
 		}
 	}
 	last := batch[len(batch)-1]
-	err := ru.e.b.Update(ctx, ru.ns, func(w projections.Writer) error {
+	err := ru.commit(ctx, func(w projections.Writer) error {
 		for _, c := range done {
 			for _, ch := range c.changes {
 				if err := applyChange(ctx, w, ch); err != nil {
@@ -489,7 +541,7 @@ func (ru *runner) fire(ctx context.Context, t Timer) error {
 		return err
 	}
 	dk := dueKey(t)
-	err := ru.e.b.Update(ctx, ru.ns, func(w projections.Writer) error {
+	err := ru.commit(ctx, func(w projections.Writer) error {
 		if err := w.Delete(ctx, dk); err != nil {
 			return err
 		}

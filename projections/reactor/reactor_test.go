@@ -497,3 +497,76 @@ func TestStartAtHead(t *testing.T) {
 		}
 	})
 }
+
+// countingSLA is the SLA reactor counting the events it reacts to.
+type countingSLA struct {
+	slaReactor
+	n *atomic.Int64
+}
+
+func (r countingSLA) React(ctx context.Context, c *reactor.Context, e domain.Envelope) error {
+	r.n.Add(1)
+	return r.slaReactor.React(ctx, c, e)
+}
+
+// TestOneOwnerAcrossEngines runs two reactor engines with leases on one
+// backend, as two serve processes on one PostgreSQL schema would: only the
+// lease holder reacts, every emission happens once, and when it shuts down
+// the other engine takes the reactor over from its checkpoint and timers.
+func TestOneOwnerAcrossEngines(t *testing.T) {
+	t.Parallel()
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		t.Parallel()
+		s := memstore.New(memstore.Config{})
+		// Nothing is due while a scenario is written (an owner reacts
+		// live); then every timer is.
+		clk := &clock{now: base}
+		startOwned := func(owner string, n *atomic.Int64) *running {
+			e := reactor.New(s, b, storeAppender{s}, reactor.Config{Now: clk.Now, TimerInterval: 20 * time.Millisecond,
+				RetryDelay: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Leases: b,
+				Lease: projections.LeaseConfig{Owner: owner, TTL: 300 * time.Millisecond, Interval: 30 * time.Millisecond}})
+			if err := e.Register(countingSLA{slaReactor{sla: sla}, n}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- e.Run(ctx) }()
+			var once sync.Once
+			var err error
+			stop := func() error { once.Do(func() { cancel(); err = <-done }); return err }
+			t.Cleanup(func() { _ = stop() })
+			return &running{e: e, stop: stop}
+		}
+		var na, nb atomic.Int64
+		a := startOwned("engine-a", &na)
+		waitFor(t, "the first engine owning the reactor", func() bool {
+			ls, _ := b.ListLeases(context.Background())
+			return len(ls) == 1 && ls[0].Owner == "engine-a" && ls[0].Held
+		})
+		other := startOwned("engine-b", &nb)
+		scenario(t, s)
+		clk.Set(base.Add(3 * sla))
+		waitFor(t, "every note", func() bool { return len(notes(t, s)) >= scenarioNotes })
+		settle(t, s, a.e)
+		if nb.Load() != 0 {
+			t.Fatalf("the standby engine reacted to %d events", nb.Load())
+		}
+		if err := a.stop(); err != nil {
+			t.Fatal(err)
+		}
+		before := na.Load()
+		clk.Set(base)
+		scenario(t, s) // three more notes, now for the second engine
+		clk.Set(base.Add(3 * sla))
+		waitFor(t, "every note after the handover", func() bool { return len(notes(t, s)) >= 2*scenarioNotes })
+		settle(t, s, other.e)
+		got := notes(t, s)
+		once(t, got)
+		if len(got) != 2*scenarioNotes {
+			t.Fatalf("%d notes, want %d", len(got), 2*scenarioNotes)
+		}
+		if nb.Load() == 0 || na.Load() != before {
+			t.Fatalf("reactions: first engine %d (%d before stopping), second %d", na.Load(), before, nb.Load())
+		}
+	})
+}
