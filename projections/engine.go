@@ -87,6 +87,10 @@ type Config struct {
 	// LeaseInterval is how often held leases are renewed and free ones
 	// tried for; it must be well below LeaseTTL. 0 means LeaseTTL/4.
 	LeaseInterval time.Duration
+	// Standby never takes a lease: the engine runs no projection itself
+	// and only reports (Status) and waits for (WaitFor) what the owners in
+	// other processes commit — a stateless API replica's engine.
+	Standby bool
 }
 
 func (c *Config) setDefaults() {

@@ -49,6 +49,9 @@ func (e *Engine) Owner() string { return e.cfg.Owner }
 // projections it got, together, so that those starting at about the same
 // checkpoint share one subscription.
 func (e *Engine) acquire(rs *runState, slots []*slot) {
+	if e.cfg.Standby {
+		return
+	}
 	var got []*slot
 	for _, s := range slots {
 		e.mu.Lock()

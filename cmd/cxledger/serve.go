@@ -18,6 +18,7 @@ import (
 	"github.com/cxledger/cxledger/adapters/broker"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
+	"github.com/cxledger/cxledger/adapters/process"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
@@ -48,6 +49,7 @@ func serveCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	loyaltyRates := fs.String("loyalty-rates", os.Getenv("CXLEDGER_LOYALTY_RATES"), "loyalty points per purchase, CURRENCY=POINTS/PER_AMOUNT, comma-separated (e.g. EUR=1/1,JPY=1/100); empty: no loyalty reactor (env CXLEDGER_LOYALTY_RATES)")
 	loyaltyExpiry := fs.Duration("loyalty-expiry", loyalty.DefaultExpiry, "how long earned points last (0: forever)")
 	cpKey := fs.String("checkpoint-key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "signer key file ('cxledger checkpoint keygen') with which GET /v1/audit/checkpoint signs (env CXLEDGER_CHECKPOINT_KEY; none: that route answers 503)")
+	run := fs.String("run", envOr("CXLEDGER_RUN", "all"), "roles of this process, comma-separated: api, projections, reactors, relay, or all; several processes on one PostgreSQL schema share the work, one owner each (env CXLEDGER_RUN)")
 	leaseTTL := fs.Duration("lease-ttl", 6*time.Second, "with several processes on one PostgreSQL schema: how long a projection, reactor or relay lease lasts unrenewed, the bound on failover after an owner dies")
 	var brk broker.ServiceConfig
 	registerBrokerFlags(fs, &brk)
@@ -59,10 +61,14 @@ func serveCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		if err != nil {
 			return usageErr("%v", err)
 		}
+		roles, err := process.Parse(*run)
+		if err != nil {
+			return usageErr("--run: %v", err)
+		}
 		m := &Main{
 			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
 			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log,
-			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile, LeaseTTL: *leaseTTL,
+			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile, LeaseTTL: *leaseTTL, Roles: roles,
 		}
 		if *automations != "" {
 			if m.Automations, err = parseAutomations(*automations); err != nil {
@@ -145,6 +151,9 @@ type Main struct {
 	// with their default configuration.
 	Automations []string
 	Log         *slog.Logger
+	// Roles says what this process runs (zero: everything, as
+	// process.All): a stateless API replica, a worker, or all in one.
+	Roles process.Roles
 	// LeaseTTL bounds failover when several processes share one
 	// PostgreSQL schema: a projection, reactor or relay whose owner died
 	// is taken over within about LeaseTTL (0: 6s).
@@ -180,6 +189,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if m.ShutdownTimeout <= 0 {
 		m.ShutdownTimeout = 30 * time.Second
+	}
+	if m.Roles == (process.Roles{}) {
+		m.Roles = process.All()
 	}
 	if m.Tokens == nil {
 		m.Tokens = &httpapi.Tokens{}
@@ -219,8 +231,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// create no data directory: try the address before opening anything.
 	// The port may be taken again before the real listen; that start then
 	// fails after creating the store, which is rare and harmless.
-	if err := tryListen(m.Addr); err != nil {
-		return err
+	if m.Roles.API {
+		if err := tryListen(m.Addr); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -242,7 +256,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.rm, err = openReadModels(ctx, m.Config); err != nil {
 		return err
 	}
-	if m.engine, err = projections.NewEngine(m.store, m.rm, projections.Config{Logger: m.Log, LeaseTTL: m.LeaseTTL}); err != nil {
+	if m.engine, err = projections.NewEngine(m.store, m.rm, projections.Config{Logger: m.Log, LeaseTTL: m.LeaseTTL, Standby: !m.Roles.Projections}); err != nil {
 		return fmt.Errorf("projection engine: %w", err)
 	}
 	deps, err := catalogDeps(m.keys)
@@ -289,7 +303,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// Automation rules: reactors that append through the write path, so
 	// their actions are decided (consent, invariants) and sealed like any.
-	if len(ruleSet) > 0 || m.Loyalty != nil || len(m.Automations) > 0 {
+	if m.Roles.Reactors && (len(ruleSet) > 0 || m.Loyalty != nil || len(m.Automations) > 0) {
 		eng, err := m.reactors(ruleSet)
 		if err != nil {
 			return err
@@ -305,8 +319,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// The broker, too, runs until Close, in the background: a broker that
 	// is down delays ingest and publishing, never serving or appending.
-	if m.Broker.Enabled() {
-		bcfg := m.Broker
+	bcfg := m.Broker
+	if !m.Roles.Relay {
+		bcfg.EventsTopic = "" // another process publishes
+	}
+	if !m.Roles.API {
+		bcfg.IngestTopic = "" // ingest appends like the API: an API replica's job
+	}
+	if m.Broker.Enabled() && (bcfg.EventsTopic != "" || bcfg.IngestTopic != "") {
 		bcfg.Keys = m.keys
 		if m.broker, err = broker.NewService(bcfg, m.store, m.rm, m.Log); err != nil {
 			return err
@@ -314,6 +334,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.broker.Start(context.WithoutCancel(ctx))
 	}
 
+	if !m.Roles.API {
+		m.Log.Info("worker running (no HTTP API)", "roles", m.Roles.String(), "owner", m.engine.Owner(), "read_models", len(readModels))
+		return nil
+	}
 	cfg := m.API
 	cfg.Store, cfg.ReadModels, cfg.Projections, cfg.Keyring = m.store, m.rm, m.engine, m.keys
 	cfg.CheckpointSigner = signer
@@ -340,7 +364,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if authOff {
 		m.Log.Warn("AUTH DISABLED: no API tokens configured, every request is treated as admin; set --tokens FILE or CXLEDGER_TOKENS to enable auth", "addr", m.api.Addr())
 	}
-	m.Log.Info("serving the cxledger API", "url", m.URL(), "tokens", m.Tokens.Len(), "read_models", len(readModels), "broker", m.Broker.Kind)
+	m.Log.Info("serving the cxledger API", "url", m.URL(), "tokens", m.Tokens.Len(), "read_models", len(readModels), "broker", m.Broker.Kind,
+		"roles", m.Roles.String(), "owner", m.engine.Owner())
 	return nil
 }
 

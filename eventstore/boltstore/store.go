@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,11 +191,15 @@ func Open(path string, opts Options) (_ *Store, err error) {
 		NoStatistics: true,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
+		if holder := readHolder(path); holder != "" {
+			return nil, fmt.Errorf("%w: held by %s (is another cxledger running?)", ErrInUse, holder)
+		}
 		return nil, fmt.Errorf("%w (is another cxledger running?)", ErrInUse)
 	}
 	if err != nil {
 		return nil, err
 	}
+	writeHolder(path)
 	s := &Store{
 		db:         db,
 		path:       path,
@@ -214,6 +219,34 @@ func Open(path string, opts Options) (_ *Store, err error) {
 	s.lastRecorded = last
 	go s.runWriter()
 	return s, nil
+}
+
+// The holder file, <path>.holder, names the process holding the data file
+// (pid, host, start, command), so that a second process refused the file
+// can say which one to look for. The lock itself is bbolt's flock; the
+// holder file is only information: a crashed holder leaves it behind, and
+// the next process to open the file overwrites it.
+
+func holderPath(path string) string { return path + ".holder" }
+
+// writeHolder records this process as the data file's holder, best effort.
+func writeHolder(path string) {
+	host, _ := os.Hostname()
+	cmd := filepath.Base(os.Args[0])
+	if len(os.Args) > 1 {
+		cmd += " " + os.Args[1]
+	}
+	info := fmt.Sprintf("pid %d on %s since %s (%s)", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339), cmd)
+	_ = os.WriteFile(holderPath(path), []byte(info), 0o600)
+}
+
+// readHolder returns the recorded holder, or "" when none is recorded.
+func readHolder(path string) string {
+	b, err := os.ReadFile(holderPath(path))
+	if err != nil || len(b) > 512 {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // initialize creates the buckets of a new file, checks the layout version of
@@ -276,6 +309,7 @@ func (s *Store) Close() (err error) {
 		s.closeMu.Unlock()
 		close(s.closing)
 		<-s.writerDone
+		_ = os.Remove(holderPath(s.path))
 		if cerr := s.db.Close(); cerr != nil {
 			err = fmt.Errorf("boltstore: close %s: %w", s.path, cerr)
 		}

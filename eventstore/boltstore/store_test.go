@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,9 +164,9 @@ func TestOpenHeldByAnotherProcess(t *testing.T) {
 		t.Fatalf("child opened a file held by this process:\n%s", out)
 	}
 	msg, _, _ = strings.Cut(msg, "\n")
-	want := path + ": data file is in use by another process (is another cxledger running?)"
-	if !strings.Contains(msg, want) {
-		t.Errorf("child's error = %q, want it to contain %q", msg, want)
+	want := path + ": data file is in use by another process: held by pid " + strconv.Itoa(os.Getpid()) + " on "
+	if !strings.Contains(msg, want) || !strings.Contains(msg, "(is another cxledger running?)") {
+		t.Errorf("child's error = %q, want it to name this process (%q)", msg, want)
 	}
 }
 
