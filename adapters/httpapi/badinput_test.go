@@ -580,7 +580,8 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		{name: "authority/service queues a message", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "MessageQueued", fmt.Sprintf(`{"messageId":%q,"channel":"email","template":"t","purpose":"service"}`, uuid.New()))), status: 403, slug: "forbidden", names: "MessageQueued"},
 		{name: "authority/admin escalates a ticket", role: D, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "TicketEscalated", fmt.Sprintf(`{"ticketId":%q,"priority":"high","breach":"late","slaSeconds":60}`, ticketID))), status: 403, slug: "forbidden", names: "TicketEscalated"},
 		{name: "authority/service issues a discount", role: S, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "DiscountIssued", fmt.Sprintf(`{"discountId":%q,"code":"FREE-100","percentOff":100,"validUntil":"2030-01-01T00:00:00Z","reason":"because"}`, uuid.New()))), status: 403, slug: "forbidden", names: "DiscountIssued"},
-		{name: "authority/access record", role: D, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "AccessRecorded", `{}`)), status: 422, slug: "unknown-event-type", names: "AccessRecorded"},
+		{name: "authority/access record", role: D, method: "POST", path: anaEvents, body: appendBody("", event(uuid.New(), "AccessRecorded", `{}`)), status: 403, slug: "forbidden", names: "role admin may not append AccessRecorded; system only"},
+		{name: "authority/service forges an access record", role: S, method: "POST", path: anaEvents, body: appendBody("", call(), event(uuid.New(), "AccessRecorded", `{"reader":"x"}`)), status: 403, slug: "forbidden", names: "AccessRecorded"},
 
 		// Identifier lookups.
 		{name: "lookup/missing", role: S, method: "GET", path: "/v1/customers", status: 400, slug: "malformed", names: "identifier is required"},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -458,41 +459,40 @@ func (s *Server) waitFor(r *http.Request, names ...string) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.NewTimer(s.cfg.ConsistencyWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	headChecked := false
-	for {
-		behind := ""
+	behind := func() string {
 		for _, st := range s.cfg.Projections.Status() {
 			if slices.Contains(names, st.Name) && st.Checkpoint < want {
-				behind = st.Name
+				return st.Name
 			}
 		}
-		if behind == "" {
-			return nil
-		}
-		if !headChecked {
-			// A position beyond the log's head is none an append has
-			// answered with: waiting for it would only end in a 503.
-			head, err := s.cfg.Store.Head(r.Context())
-			if err != nil {
-				return err
-			}
-			if want > head {
-				return malformed("minPosition=%d is beyond the log's head (%d): pass the position of an append response", want, head)
-			}
-			headChecked = true
-		}
-		select {
-		case <-r.Context().Done():
-			return r.Context().Err()
-		case <-deadline.C:
-			return fmt.Errorf("%w: read model %s has not reached position %d within %s", ErrNotReady, behind, want, s.cfg.ConsistencyWait)
-		case <-tick.C:
-		}
+		return ""
 	}
+	if behind() == "" {
+		return nil
+	}
+	// A position beyond the log's head is none an append has answered
+	// with: waiting for it would only end in a 503.
+	head, err := s.cfg.Store.Head(r.Context())
+	if err != nil {
+		return err
+	}
+	if want > head {
+		return malformed("minPosition=%d is beyond the log's head (%d): pass the position of an append response", want, head)
+	}
+	// The engine waits for the owner of each read model, in this process
+	// or another (reading what the owner commits to the shared backend).
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ConsistencyWait)
+	defer cancel()
+	err = s.cfg.Projections.WaitFor(ctx, want, names...)
+	switch {
+	case err == nil:
+		return nil
+	case r.Context().Err() != nil:
+		return r.Context().Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: read model %s has not reached position %d within %s", ErrNotReady, cmp.Or(behind(), strings.Join(names, ", ")), want, s.cfg.ConsistencyWait)
+	}
+	return err
 }
 
 // Parameter helpers: every malformed parameter is a 400 naming it.

@@ -54,6 +54,9 @@ type Store interface {
 type Projections interface {
 	Status() []projections.Status
 	Rebuild(ctx context.Context, name string, progress func(projections.Progress)) error
+	// WaitFor waits until the named read models have applied position
+	// pos, whichever process owns them.
+	WaitFor(ctx context.Context, pos uint64, names ...string) error
 }
 
 // Config is the server's configuration. Store, ReadModels and Projections
