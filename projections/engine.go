@@ -148,8 +148,10 @@ const (
 	// StateRebuilding: a new generation is being built beside the one
 	// serving reads (Rebuild, or a version change).
 	StateRebuilding State = "rebuilding"
-	// StateFailed: stopped by an error (a *ProjectionError for a poison
-	// event) until restarted; other projections go on.
+	// StateFailed: stopped by an error; other projections go on. A poison
+	// event (*ProjectionError) keeps it stopped until Restart; a transient
+	// error (the backend) is retried by the owning engine with a growing
+	// pause, so that an owner never sits on a lease it does not use.
 	StateFailed State = "failed"
 	// StateStopped: the engine stopped it.
 	StateStopped State = "stopped"
@@ -222,6 +224,9 @@ type Engine struct {
 	log *slog.Logger
 
 	head atomic.Uint64 // the largest head position seen
+	// progress wakes WaitFor when another process's commit is notified
+	// (Notifier).
+	progress eventstore.Signal
 
 	mu    sync.Mutex
 	slots map[string]*slot
@@ -253,6 +258,10 @@ type slot struct {
 	holder  LeaseInfo // the lease as last listed, for Status
 	standby uint64    // checkpoint of the active namespace as last read, when not owned
 	restart bool      // a runner was fenced: start again from the backend's state
+	// retries counts consecutive automatic restarts after a transient
+	// failure; retryAt is when the next may happen.
+	retries int
+	retryAt time.Time
 }
 
 // NewEngine returns an engine reading src and writing b.
@@ -312,6 +321,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.acquire(rs, slots)
 	e.refreshStandby(ctx)
 	e.spawn(rs, func() { e.own(rs) })
+	if n, ok := e.b.(Notifier); ok {
+		e.spawn(rs, func() { e.listen(rs.ctx, n) })
+	}
 	e.spawn(rs, func() { e.pollHead(rs.ctx) })
 
 	<-ctx.Done()

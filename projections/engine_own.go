@@ -119,6 +119,13 @@ func (e *Engine) own(rs *runState) {
 						restart = true
 					}
 				}
+				// An owner whose projection stopped on a transient error
+				// (the backend, not a poison event) would otherwise hold
+				// the lease over a read model nobody applies: it starts
+				// again, with a growing pause.
+				if !restart && e.transientFailure(s, cur) {
+					restart = true
+				}
 				if restart {
 					e.restartSlot(rs, s)
 				}
@@ -155,6 +162,36 @@ func (e *Engine) stopRunners(s *slot) {
 			r.stop()
 		}
 	}
+}
+
+// transientFailure reports whether cur, s's live runner, stopped on an
+// error that is not a poison event and its retry is due; it schedules the
+// next retry (doubling from RetryDelay up to a minute).
+func (e *Engine) transientFailure(s *slot, cur *runner) bool {
+	if cur == nil || cur.running() {
+		e.mu.Lock()
+		if cur != nil && cur.checkpoint.Load() > cur.startAt {
+			s.retries = 0 // progress since the last restart
+		}
+		e.mu.Unlock()
+		return false
+	}
+	err := cur.failure()
+	var pe *ProjectionError
+	if err == nil || errors.As(err, &pe) {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now()
+	if now.Before(s.retryAt) {
+		return false
+	}
+	delay := e.cfg.RetryDelay << min(s.retries, 7)
+	s.retries++
+	s.retryAt = now.Add(min(delay, time.Minute))
+	e.log.Warn("projections: restarting after a transient failure", "projection", s.p.Name(), "attempt", s.retries, "error", err)
+	return true
 }
 
 // demote stops s, whose lease this engine no longer holds.
@@ -243,6 +280,26 @@ func (e *Engine) releaseAll() {
 	}
 }
 
+// listen follows the commits other processes notify (Notifier): the
+// standby checkpoints Status shows move with them, and WaitFor wakes.
+func (e *Engine) listen(ctx context.Context, n Notifier) {
+	err := n.Listen(ctx, func(ns string, cp uint64) {
+		if ns != "" {
+			e.mu.Lock()
+			for _, s := range e.slots {
+				if s.lease.IsZero() && s.active == ns && cp > s.standby {
+					s.standby = cp
+				}
+			}
+			e.mu.Unlock()
+		}
+		e.progress.Notify()
+	})
+	if err != nil && ctx.Err() == nil {
+		e.log.WarnContext(ctx, "projections: listening for other processes' progress stopped; waits fall back to polling", "error", err)
+	}
+}
+
 // WaitFor waits until each named read model has applied position pos (or
 // ctx ends), whichever engine owns it: for a projection this engine runs it
 // follows the runner; for one another engine owns it reads the active
@@ -277,8 +334,12 @@ func (e *Engine) waitOne(ctx context.Context, name string, pos uint64) error {
 		}
 		// The runner stopped (fenced, demoted): read the backend instead.
 	}
+	// Another process owns it: read its progress from the backend, again
+	// whenever a commit is notified (Notifier), and at a slow poll in case
+	// a notice was lost.
 	delay := time.Millisecond
 	for {
+		wake := e.progress.C()
 		active, err := e.b.Active(ctx, name)
 		if err != nil {
 			return fmt.Errorf("wait for %s: %w", name, err)
@@ -295,8 +356,18 @@ func (e *Engine) waitOne(ctx context.Context, name string, pos uint64) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-wake:
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 25*time.Millisecond)
+		delay = min(2*delay, e.pollCeiling())
 	}
+}
+
+// pollCeiling is how often WaitFor reads a standby read model's progress
+// at most: rarely when commits are notified, often when they are not.
+func (e *Engine) pollCeiling() time.Duration {
+	if _, ok := e.b.(Notifier); ok {
+		return 250 * time.Millisecond
+	}
+	return 25 * time.Millisecond
 }

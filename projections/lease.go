@@ -96,6 +96,15 @@ type Leases interface {
 	ListLeases(ctx context.Context) ([]LeaseInfo, error)
 }
 
+// Notifier is what a backend shared by several processes offers to push
+// progress: Listen calls fn with the namespace and checkpoint of every
+// fenced commit, from any process, until ctx ends; ns "" means "notices
+// may have been lost (a reconnect): re-read". pgrm implements it with
+// LISTEN/NOTIFY; the embedded backends need none (one process).
+type Notifier interface {
+	Listen(ctx context.Context, fn func(ns string, checkpoint uint64)) error
+}
+
 // LocalLeases keeps leases in the process: the embedded backends' leases,
 // exact because their file belongs to one process at a time. It is safe
 // for concurrent use; the zero value is ready.

@@ -19,7 +19,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
-	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
@@ -113,46 +112,6 @@ func natsTopics(t *testing.T, natsURL string) broker.ServiceConfig {
 		}
 	})
 	return bc
-}
-
-// waitStreams waits until the server has provisioned the topics' streams.
-func waitStreams(t *testing.T, natsURL string, topics ...string) {
-	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, topic := range topics {
-		eventually(t, 20*time.Second, "stream of "+topic, func() bool {
-			_, err := js.StreamNameBySubject(topic)
-			return err == nil
-		})
-	}
-}
-
-// natsClient is a plain watermill JetStream publisher and subscriber, as a
-// producer or consumer outside the ledger would use.
-func natsClient(t *testing.T, natsURL string) (message.Publisher, message.Subscriber) {
-	t.Helper()
-	js := wnats.JetStreamConfig{SubscribeOptions: []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit()}}
-	pub, err := wnats.NewPublisher(wnats.PublisherConfig{URL: natsURL, JetStream: js}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := wnats.NewSubscriber(wnats.SubscriberConfig{URL: natsURL, JetStream: js, CloseTimeout: 5 * time.Second}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sub.Close()
-		_ = pub.Close()
-	})
-	return pub, sub
 }
 
 // eventually polls cond until it holds or the deadline passes.
@@ -251,8 +210,8 @@ func testServeBrokerNATS(t *testing.T, cfg storeConfig) {
 	bc := natsTopics(t, natsURL)
 	_, log := newLogBuffer(t)
 	m := startBrokerMain(t, cfg, bc, log)
-	waitStreams(t, natsURL, bc.IngestTopic, bc.PoisonTopic, bc.EventsTopic)
-	pub, sub := natsClient(t, natsURL)
+	brokertest.WaitStreams(t, natsURL, bc.IngestTopic, bc.PoisonTopic, bc.EventsTopic)
+	pub, sub := brokertest.NATSClient(t, natsURL)
 	events := brokertest.Collect(t, sub, bc.EventsTopic)
 	poison := brokertest.Collect(t, sub, bc.PoisonTopic)
 
@@ -347,8 +306,8 @@ func TestServeBrokerRestart(t *testing.T) {
 	defer cancel()
 
 	m := startBrokerMain(t, storeConfig{Data: dir}, bc, log)
-	waitStreams(t, natsURL, bc.IngestTopic, bc.EventsTopic)
-	pub, sub := natsClient(t, natsURL)
+	brokertest.WaitStreams(t, natsURL, bc.IngestTopic, bc.EventsTopic)
+	pub, sub := brokertest.NATSClient(t, natsURL)
 	events := brokertest.Collect(t, sub, bc.EventsTopic)
 	svc := client.New(m.URL(), serviceToken)
 	customer := uuid.New()
@@ -515,8 +474,8 @@ func TestServeBrokerDownAtStart(t *testing.T) {
 	eventually(t, 10*time.Second, "a logged retry", func() bool { return strings.Count(logs.String(), "broker unreachable") >= 2 })
 
 	proxy.up.Store(true)
-	waitStreams(t, natsURL, bc.IngestTopic, bc.EventsTopic)
-	pub, sub := natsClient(t, natsURL)
+	brokertest.WaitStreams(t, natsURL, bc.IngestTopic, bc.EventsTopic)
+	pub, sub := brokertest.NATSClient(t, natsURL)
 	events := brokertest.Collect(t, sub, bc.EventsTopic)
 	publish(t, pub, bc.IngestTopic, uuid.New(), broker.TouchpointMessage{CustomerID: &customer, Type: domain.TypeCallLogged, Event: callEvent(), OccurredAt: time.Now().UTC().Add(-time.Minute)})
 	eventually(t, 30*time.Second, "the ingested call", func() bool {

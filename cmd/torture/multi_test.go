@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cxledger/cxledger/adapters/broker/brokertest"
 	"github.com/cxledger/cxledger/adapters/client"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
@@ -48,11 +52,21 @@ func TestSeveralProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 
+	started := time.Now()
 	log := &serverLog{}
-	args := []string{"--store", url, "--pg-schema", schema, "--master-key-file", keyFile, "--lease-ttl", "1s"}
+	natsURL := brokertest.NATSURL(t)
+	topics := brokertest.Topic(t, "multi")
+	args := []string{"--store", url, "--pg-schema", schema, "--master-key-file", keyFile, "--lease-ttl", "1s",
+		"--broker", "nats", "--broker-url", natsURL, "--ingest-topic", topics + "_in", "--poison-topic", topics + "_poison", "--events-topic", topics + "_events"}
+	// Mixed roles: two all-in-one processes and a stateless API replica
+	// that never owns anything.
 	srvs := make([]*server, 3)
 	for i := range srvs {
-		srvs[i] = newServer(bin, args, log)
+		a := args
+		if i == 1 {
+			a = append(slices.Clone(args), "--run", "api")
+		}
+		srvs[i] = newServer(bin, a, log)
 		s := srvs[i]
 		t.Cleanup(s.abort)
 		p, err := s.launch()
@@ -68,6 +82,11 @@ func TestSeveralProcesses(t *testing.T) {
 			t.Logf("server logs, last lines:\n%s", log.tail(120))
 		}
 	})
+	// A consumer of the published log, as a downstream service would be:
+	// every event at least once, and once outside failover windows.
+	brokertest.WaitStreams(t, natsURL, topics+"_events")
+	_, sub := brokertest.NATSClient(t, natsURL)
+	published := brokertest.Collect(t, sub, topics+"_events")
 
 	// The sampler: no checkpoint may ever be seen lower than before.
 	var regressions atomic.Int64
@@ -105,6 +124,9 @@ func TestSeveralProcesses(t *testing.T) {
 	// The killer: SIGKILL whichever process owns customer360, ten times.
 	killCtx, stopKilling := context.WithCancel(ctx)
 	var killed atomic.Int64
+	var failovers []time.Duration // written by the killer only
+	var rebuilt atomic.Bool
+	var settledAt atomic.Uint64 // the head when the last failover had completed
 	var killing sync.WaitGroup
 	killing.Go(func() {
 		for killed.Load() < 10 && killCtx.Err() == nil {
@@ -126,11 +148,45 @@ func TestSeveralProcesses(t *testing.T) {
 					return
 				}
 				killed.Add(1)
+				// Failover: until another process owns the read model.
+				killedAt := time.Now()
+				for owned := false; !owned && ctx.Err() == nil; time.Sleep(20 * time.Millisecond) {
+					for _, o := range srvs {
+						if o == s {
+							continue
+						}
+						sts, _ := o.projectionStatus(ctx)
+						for _, st := range sts {
+							owned = owned || (st.Name == "customer360" && st.Owned)
+						}
+					}
+				}
+				failovers = append(failovers, time.Since(killedAt))
+				if h, err := headOf(ctx, url, schema); err == nil {
+					settledAt.Store(h)
+				}
+				if killed.Load() == 5 {
+					// A rebuild mid-load, asked of the API replica: it
+					// builds beside the owner and switches when caught up.
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srvs[1].URL()+"/v1/projections/customer360/rebuild", nil)
+					resp, err := srvs[1].http.Do(req)
+					if err != nil {
+						t.Errorf("rebuild: %v", err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusAccepted {
+						t.Errorf("rebuild: %s", resp.Status)
+						return
+					}
+					rebuilt.Store(true)
+				}
+				// The restart completes even if the load has ended.
 				p, err := s.launch()
 				if err == nil {
-					err = s.awaitReady(killCtx, p)
+					err = s.awaitReady(ctx, p)
 				}
-				if err != nil && killCtx.Err() == nil {
+				if err != nil {
 					t.Errorf("restart: %v", err)
 					return
 				}
@@ -158,7 +214,9 @@ func TestSeveralProcesses(t *testing.T) {
 	md := httpapi.Metadata{Actor: "service:checkout", Channel: "web"}
 	for i := range customers {
 		customers[i] = uuid.New()
-		req := httpapi.RegisterRequest{CustomerID: customers[i], EventID: uuid.New(), Name: fmt.Sprintf("Client %d — Ñandú", i), Metadata: md}
+		rmd := md
+		rmd.OccurredAt = time.Now().UTC().Truncate(time.Microsecond)
+		req := httpapi.RegisterRequest{CustomerID: customers[i], EventID: uuid.New(), Name: fmt.Sprintf("Client %d — Ñandú", i), Metadata: rmd}
 		for {
 			if _, err := pick("").Register(ctx, req); err == nil || ctx.Err() != nil {
 				break
@@ -167,7 +225,11 @@ func TestSeveralProcesses(t *testing.T) {
 	}
 	for killed.Load() < 10 && ctx.Err() == nil {
 		c := customers[rng.IntN(len(customers))]
-		tp := client.Touchpoint{ID: uuid.New(), Metadata: md, Event: domain.PurchaseCompleted{OrderID: uuid.New(), Amount: 100000, Currency: "EUR",
+		// Fixed id and occurred-at: a retry is the same request, and an
+		// idempotent one if an earlier attempt was stored.
+		tmd := md
+		tmd.OccurredAt = time.Now().UTC().Truncate(time.Microsecond)
+		tp := client.Touchpoint{ID: uuid.New(), Metadata: tmd, Event: domain.PurchaseCompleted{OrderID: uuid.New(), Amount: 100000, Currency: "EUR",
 			Lines: []domain.OrderLine{{SKU: "SKU-1", Description: "Chaise", Quantity: 1, UnitAmount: 100000}}}}
 		var res httpapi.AppendResponse
 		var via string
@@ -215,11 +277,19 @@ func TestSeveralProcesses(t *testing.T) {
 	}
 	// Every read model reaches the head, whoever owns it, before the
 	// processes stop.
+	t.Logf("load done after %s: %d purchases, head %d", time.Since(started).Round(time.Millisecond), appended, head)
 	for caughtUp := false; !caughtUp; time.Sleep(20 * time.Millisecond) {
+		sts, err := srvs[0].projectionStatus(ctx)
 		if ctx.Err() != nil {
+			for _, s := range srvs {
+				sts, err := s.projectionStatus(context.Background())
+				t.Logf("%s: %v", s.URL(), err)
+				for _, st := range sts {
+					t.Logf("  %s %s ns=%s cp=%d owner=%s owned=%v err=%s", st.Name, st.State, st.Namespace, st.Checkpoint, st.Owner, st.Owned, st.Error)
+				}
+			}
 			t.Fatalf("read models never reached the head %d", head)
 		}
-		sts, err := srvs[0].projectionStatus(ctx)
 		caughtUp = err == nil
 		for _, st := range sts {
 			caughtUp = caughtUp && st.Checkpoint >= head
@@ -248,10 +318,74 @@ func TestSeveralProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The broker: every customer event at least once; those appended
+	// after the last failover had completed, exactly once. Allow the
+	// relay its lease time plus a batch to catch up.
+	var want []eventstore.Record
+	for after := uint64(0); ; {
+		page, err := store.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Limit: 1000, Filter: eventstore.Filter{Types: domain.Types()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		want = append(want, page...)
+		after = page[len(page)-1].Position
+	}
+	counts := map[string]int{}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		clear(counts)
+		for _, m := range published.All() {
+			counts[m.UUID]++
+		}
+		missing := 0
+		for _, r := range want {
+			if counts[r.ID.String()] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events never reached the broker", missing, len(want))
+		}
+	}
+	dups := 0
+	for _, r := range want {
+		if n := counts[r.ID.String()]; n > 1 {
+			dups++
+			if r.Position > settledAt.Load() {
+				t.Errorf("event %s at %d, appended after the last failover, published %d times", r.ID, r.Position, n)
+			}
+		}
+	}
+	t.Logf("broker: %d events published, %d of them more than once (all before the last failover had completed)", len(want), dups)
+	if !rebuilt.Load() {
+		t.Fatal("no rebuild was started")
+	}
+	if ns, err := rm.Active(ctx, "customer360"); err != nil || !strings.HasSuffix(ns, "_g2") {
+		t.Errorf("customer360 serves %s after a rebuild mid-load (%v), want its second generation", ns, err)
+	}
 	f, err := verifyReadModels(ctx, store, rm, head, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.report(t)
-	t.Logf("%d purchases through 3 processes, %d owner kills, %d stale reads, %d checkpoint regressions", appended, killed.Load(), stale, regressions.Load())
+	slices.Sort(failovers)
+	t.Logf("%d purchases through 3 processes, %d owner kills, %d stale reads, %d checkpoint regressions; failover with --lease-ttl 1s: median %s, max %s",
+		appended, killed.Load(), stale, regressions.Load(), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
+}
+
+// headOf reads the log's head on a connection of its own.
+func headOf(ctx context.Context, url, schema string) (uint64, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var h int64
+	err = conn.QueryRow(ctx, `select coalesce(max(position), 0) from `+schema+`.events`).Scan(&h)
+	return uint64(h), err
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -109,4 +111,65 @@ func (b *Backend) ListLeases(ctx context.Context) (list []projections.LeaseInfo,
 		li.ExpiresIn = time.Duration(us) * time.Microsecond
 		return li, err
 	})
+}
+
+// Listen implements projections.Notifier: it LISTENs on NotifyChannel on a
+// connection of its own (outside the pool: held for as long as ctx lives)
+// and calls fn with the namespace and checkpoint of every fenced commit to
+// this schema, from any process, until ctx ends. A dropped connection is
+// reconnected with capped backoff, and fn is then called with ns "" (the
+// notifications sent meanwhile are lost: re-read what you wait for).
+func (b *Backend) Listen(ctx context.Context, fn func(ns string, checkpoint uint64)) error {
+	if err := b.check(ctx); err != nil {
+		return err
+	}
+	cfg := b.pool.Config().ConnConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["application_name"] = "cxledger-pgrm-listen"
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := b.listenOnce(ctx, cfg, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if b.closed.Load() {
+			return ErrClosed
+		}
+		_ = err // reconnect; the caller re-reads on the "" call
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return nil
+}
+
+func (b *Backend) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, fn func(string, uint64)) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "listen "+NotifyChannel); err != nil {
+		return err
+	}
+	fn("", 0) // (re)connected: whatever committed before is read afresh
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		schema, rest, ok1 := strings.Cut(n.Payload, " ")
+		ns, cp, ok2 := strings.Cut(rest, " ")
+		if !ok1 || !ok2 || schema != b.schema {
+			continue
+		}
+		if pos, err := strconv.ParseUint(cp, 10, 64); err == nil {
+			fn(ns, pos)
+		}
+	}
 }

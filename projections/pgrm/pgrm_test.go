@@ -157,3 +157,61 @@ func TestOpenTwiceAndConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestListenDeliversCommits: a fenced commit in one process is pushed to
+// the listeners of every process on the same schema (LISTEN/NOTIFY), and
+// not to those of another schema.
+func TestListenDeliversCommits(t *testing.T) {
+	ctx := t.Context()
+	writer, reader := open(t), open(t)
+	type note struct {
+		ns string
+		cp uint64
+	}
+	got := make(chan note, 16)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	connected := make(chan struct{}, 4)
+	go func() {
+		_ = reader.Listen(lctx, func(ns string, cp uint64) {
+			if ns == "" {
+				connected <- struct{}{}
+				return
+			}
+			got <- note{ns, cp}
+		})
+	}()
+	select {
+	case <-connected:
+	case <-time.After(30 * time.Second):
+		t.Fatal("listener never connected")
+	}
+	if err := writer.Update(ctx, "orders_v1_g1", func(w projections.Writer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The reader's schema is another one (open makes one per call): a
+	// commit there must not reach it. Then one on its own schema must.
+	err := writer.Commit(ctx, "orders_v1_g1", projections.Claim{From: 0}, func(w projections.Writer) error {
+		return w.SetCheckpoint(ctx, 7)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.Update(ctx, "orders_v1_g1", func(w projections.Writer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err = reader.Commit(ctx, "orders_v1_g1", projections.Claim{From: 0}, func(w projections.Writer) error {
+		return w.SetCheckpoint(ctx, 42)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-got:
+		if n != (note{"orders_v1_g1", 42}) {
+			t.Fatalf("notified %+v, want orders_v1_g1 at 42 (and nothing of the other schema)", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no notification of the commit")
+	}
+}

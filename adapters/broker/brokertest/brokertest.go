@@ -309,3 +309,52 @@ func AMQP(t testing.TB) (message.Publisher, message.Subscriber) {
 	})
 	return pub, sub
 }
+
+// NATSClient is a plain watermill JetStream publisher and subscriber on
+// natsURL, as a producer or consumer outside the ledger would use: it
+// provisions no stream, so it reads (from the start) and writes the streams
+// a cxledger server created. Both close when the test ends.
+func NATSClient(t testing.TB, natsURL string) (message.Publisher, message.Subscriber) {
+	t.Helper()
+	js := wnats.JetStreamConfig{SubscribeOptions: []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit()}}
+	pub, err := wnats.NewPublisher(wnats.PublisherConfig{URL: natsURL, JetStream: js}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := wnats.NewSubscriber(wnats.SubscriberConfig{URL: natsURL, JetStream: js, CloseTimeout: 5 * time.Second}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sub.Close()
+		_ = pub.Close()
+	})
+	return pub, sub
+}
+
+// WaitStreams waits (up to 20 s) until a server has created the JetStream
+// stream of each topic, so that a NATSClient subscribing then reads it from
+// the start.
+func WaitStreams(t testing.TB, natsURL string, topics ...string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range topics {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			_, err := js.StreamNameBySubject(topic)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no JetStream stream for %s: %v", topic, err)
+			}
+		}
+	}
+}
