@@ -209,6 +209,9 @@ type Progress struct {
 	ETA     time.Duration `json:"eta"`
 	// Done is set on the last report, once the new generation serves reads.
 	Done bool `json:"done"`
+	// Owner is the engine building it, when that is another process (its
+	// progress is then read from the backend: Position, Namespace).
+	Owner string `json:"owner,omitempty"`
 }
 
 // Engine runs projections: each from its own checkpoint, in batches that
@@ -262,6 +265,9 @@ type slot struct {
 	// failure; retryAt is when the next may happen.
 	retries int
 	retryAt time.Time
+	// remote is a build of a new generation by another process, as last
+	// seen (nil: none).
+	remote *Progress
 }
 
 // NewEngine returns an engine reading src and writing b.
@@ -532,7 +538,7 @@ func (e *Engine) Status() []Status {
 	for _, s := range slots {
 		e.mu.Lock()
 		cur, next, active, openErr := s.cur, s.next, s.active, s.openErr
-		lease, holder, standby := s.lease, s.holder, s.standby
+		lease, holder, standby, remote := s.lease, s.holder, s.standby, s.remote
 		e.mu.Unlock()
 		st := Status{Name: s.p.Name(), Version: s.p.Version(), Active: active, Head: head, State: StateStarting}
 		if !lease.IsZero() {
@@ -545,6 +551,11 @@ func (e *Engine) Status() []Status {
 				st.Owner, st.Epoch = holder.Owner, holder.Epoch
 			}
 			st.Lag = st.Head - st.Checkpoint
+			if remote != nil {
+				r := *remote
+				r.Head = max(st.Head, r.Position)
+				st.Rebuild = &r
+			}
 			out = append(out, st)
 			continue
 		}
@@ -556,6 +567,11 @@ func (e *Engine) Status() []Status {
 			snap := main.snapshot(now)
 			st.Namespace, st.Checkpoint, st.State, st.Err, st.EventsPerSecond = main.ns, snap.checkpoint, snap.state, snap.err, snap.rate
 			st.Head = max(head, snap.checkpoint)
+		}
+		if next == nil && remote != nil {
+			r := *remote
+			r.Head = max(st.Head, r.Position)
+			st.Rebuild = &r
 		}
 		if next != nil {
 			p := next.progress(now, st.Head)

@@ -239,14 +239,36 @@ func (e *Engine) refreshStandby(ctx context.Context) {
 	for _, li := range leases {
 		byName[li.Name] = li
 	}
+	var spaces []string
 	for _, s := range e.slotList() {
+		name := s.p.Name()
+		// A build by another process: show it, from the backend.
+		var remote *Progress
+		if li, ok := byName[RebuildLeaseName(name)]; ok && li.Held && li.Owner != e.cfg.Owner {
+			if spaces == nil {
+				spaces, _ = e.b.Namespaces(ctx)
+			}
+			remote = &Progress{Projection: name, Owner: li.Owner}
+			e.mu.Lock()
+			_, activeGen, _ := parseNamespace(name, s.active)
+			e.mu.Unlock()
+			best := 0
+			for _, ns := range spaces {
+				if _, g, ok := parseNamespace(name, ns); ok && g > activeGen && g > best {
+					best, remote.Namespace = g, ns
+				}
+			}
+			if remote.Namespace != "" {
+				remote.Position, _ = e.b.Checkpoint(ctx, remote.Namespace)
+			}
+		}
 		e.mu.Lock()
+		s.remote = remote
 		held := !s.lease.IsZero()
 		e.mu.Unlock()
 		if held {
 			continue
 		}
-		name := s.p.Name()
 		active, err := e.b.Active(ctx, name)
 		var cp uint64
 		if err == nil && active != "" {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/access"
@@ -404,10 +405,17 @@ func (s *Server) rebuild(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: %s", projections.ErrRebuildInProgress, name)
 	}
 	log := loggerFrom(r.Context(), s.log)
+	// The build starts here (it takes the rebuild lease, shared by every
+	// process) and goes on in the background: a refusal — another build
+	// of this read model, here or in another process — is answered now.
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		err := s.cfg.Projections.Rebuild(s.closing, name, nil)
+		err := s.cfg.Projections.Rebuild(s.closing, name, func(projections.Progress) { once.Do(func() { close(started) }) })
+		done <- err
 		switch {
 		case err == nil:
 			log.Info("rebuild done", "projection", name)
@@ -417,6 +425,13 @@ func (s *Server) rebuild(w http.ResponseWriter, r *http.Request) error {
 			log.Error("rebuild failed", "projection", name, "error", err)
 		}
 	}()
+	select {
+	case <-started:
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+	}
 	w.Header().Set("Location", "/v1/projections")
 	return writeJSON(w, http.StatusAccepted, map[string]any{"projection": name, "status": "rebuilding"})
 }
