@@ -164,11 +164,32 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			Head       uint64 `json:"head"`
 			Lag        uint64 `json:"lag"`
 			Digest     string `json:"digest,omitempty"`
+			// Owner and Epoch: the process holding the read model's lease
+			// ("" when none runs it); Rebuild: who builds a new generation.
+			Owner   string `json:"owner,omitempty"`
+			Epoch   int64  `json:"epoch,omitempty"`
+			Rebuild string `json:"rebuild,omitempty"`
 		}
 		var rows []row
 		err = withReadModels(ctx, e, func(b projections.Backend) error {
+			leases, err := b.ListLeases(ctx)
+			if err != nil {
+				return err
+			}
+			held := map[string]projections.LeaseInfo{}
+			for _, li := range leases {
+				if li.Held {
+					held[li.Name] = li
+				}
+			}
 			for _, p := range ps {
 				r := row{Name: p.Name(), Head: head}
+				if li, ok := held[projections.LeaseName(p.Name())]; ok {
+					r.Owner, r.Epoch = li.Owner, li.Epoch
+				}
+				if li, ok := held[projections.RebuildLeaseName(p.Name())]; ok {
+					r.Rebuild = li.Owner
+				}
 				ns, err := b.Active(ctx, p.Name())
 				if err != nil {
 					return err
@@ -221,13 +242,20 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "READ MODEL\tNAMESPACE\tCHECKPOINT\tHEAD\tLAG\tDIGEST")
+		fmt.Fprintln(tw, "READ MODEL\tNAMESPACE\tCHECKPOINT\tHEAD\tLAG\tOWNER\tDIGEST")
 		for _, r := range rows {
 			ns := r.Namespace
 			if ns == "" {
 				ns = "(not built: run cxledger replay)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", r.Name, ns, r.Checkpoint, r.Head, r.Lag, r.Digest)
+			owner := "-"
+			if r.Owner != "" {
+				owner = fmt.Sprintf("%s (epoch %d)", r.Owner, r.Epoch)
+			}
+			if r.Rebuild != "" {
+				owner += "; rebuilding: " + r.Rebuild
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.Name, ns, r.Checkpoint, r.Head, r.Lag, owner, r.Digest)
 		}
 		return tw.Flush()
 	}
