@@ -24,7 +24,7 @@ import (
 var errTreeMoved = errors.New("the stored tree moved")
 
 // treeLockKey derives the tree writers' advisory lock from the schema,
-// distinct from the append lock (lockKey).
+// distinct from every lock appends take.
 func treeLockKey(schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("cxledger/merkle/" + schema))

@@ -1,0 +1,165 @@
+-- Concurrent appends: positions from a sequence, one round trip per batch,
+-- and a reader-side high-water mark (see the package documentation,
+-- "Ordering").
+--
+-- Until this migration every append took one advisory lock per schema and
+-- numbered its events max(position)+1 under it, so that positions became
+-- visible strictly in order; but the lock was held through COMMIT, so
+-- appends of different streams, and of different processes, serialised on
+-- it. From here on:
+--
+--   * an append transaction first takes an exclusive advisory lock on its
+--     own transaction id, (lock_class, xid mod 2^32), held until it ends;
+--   * then the advisory locks of the streams it writes, in key order (so two
+--     batches never deadlock), decides each append against its stream's
+--     head read after those locks, and only then draws positions from
+--     events_position_seq, one consecutive run per append (a session lock
+--     held only while drawing): a conflict or an idempotent retry draws
+--     none;
+--   * a reader reads the sequence (h), then (a later statement) the xid
+--     locks held at that moment, from pg_locks, and waits on each: every
+--     transaction that drew a position <= h took its lock before drawing
+--     and holds it until it ends, so once these waits return every position
+--     <= h is committed or rolled back, and a read of "position <= h" in a
+--     new snapshot sees all of them that committed. Positions above h are
+--     left for the next read. (The transactions in progress listed by a
+--     snapshot would not do: it omits those whose xid is above every
+--     completed one's, which is exactly a young appender's.)
+--
+-- Positions can now have gaps (an append that fails in the database after
+-- drawing), which the contract allows; the sequence never goes back.
+
+create sequence {{.schema}}.events_position_seq as bigint minvalue 1;
+select setval('{{.schema}}.events_position_seq', coalesce((select max(position) from {{.schema}}.events), 0) + 1, false);
+
+-- append_batch decides and writes a batch of appends in one statement: with
+-- the COMMIT of its implicit transaction, one round trip. The r_* arrays
+-- hold one entry per append (its stream, its expected version as
+-- eventstore.ExpectedVersion encodes it: -2 any, -1 no stream, -4 stream
+-- exists, n exact, and its number of events), the e_* arrays one per event,
+-- appends one after the other. Each append is answered by one row, in order:
+--   status 0: written; head is the stream's new version, last_position the
+--             position of its last event;
+--   status 1: version conflict; head is the stream's version (-1: none);
+--   status 2: some of its event ids are stored already: nothing written, the
+--             caller tells an idempotent retry from a duplicate.
+-- A later append of the batch sees the earlier ones' events, as if they had
+-- committed separately.
+create function {{.schema}}.append_batch(
+    lock_class int4, r_stream text[], r_expected int8[], r_count int4[],
+    e_id uuid[], e_type text[], e_recorded timestamptz[], e_occurred timestamptz[],
+    e_actor text[], e_channel text[], e_correlation text[], e_causation text[],
+    e_schema_version int8[], e_data text[])
+returns table (status int2, head int8, last_position int8)
+language plpgsql volatile
+as $$
+declare
+    k int8;
+    i int;
+    n int;
+    lo int;
+    hi int;
+    cur int8;
+    want int8;
+    pos int8[];
+begin
+    perform pg_advisory_xact_lock(lock_class, (pg_current_xact_id()::text::int8 % 4294967296 - 2147483648)::int4);
+    for k in select distinct hashtextextended(s, lock_class) from unnest(r_stream) s order by 1 loop
+        perform pg_advisory_xact_lock(k);
+    end loop;
+    hi := 0;
+    for i in 1 .. coalesce(array_length(r_stream, 1), 0) loop
+        n := r_count[i];
+        lo := hi + 1;
+        hi := hi + n;
+        if exists (select 1 from {{.schema}}.events where event_id = any (e_id[lo:hi])) then
+            status := 2; head := null; last_position := null;
+            return next;
+            continue;
+        end if;
+        select coalesce(max(e.version), -1) into cur from {{.schema}}.events e where e.stream = r_stream[i];
+        want := r_expected[i];
+        if not (case want when -2 then true when -1 then cur = -1 when -4 then cur >= 0 else cur = want end) then
+            status := 1; head := cur; last_position := null;
+            return next;
+            continue;
+        end if;
+        -- The append's positions are one run of the log: drawn under a
+        -- session lock held only while drawing (never through COMMIT), so
+        -- no concurrent draw interleaves. Nothing between lock and unlock
+        -- can fail short of the session ending, which releases it.
+        perform pg_advisory_lock(lock_class # 1, 0);
+        select array_agg(p order by p) into pos
+            from (select nextval('{{.schema}}.events_position_seq') as p from generate_series(1, n)) q;
+        perform pg_advisory_unlock(lock_class # 1, 0);
+        insert into {{.schema}}.events (position, event_id, stream, version, type, recorded_at, occurred_at,
+            actor, channel, correlation_id, causation_id, schema_version, data)
+        select u.up, u.uid, r_stream[i], cur + u.uord, u.utype, u.urec, u.uocc, u.uact, u.uch, u.ucor, u.ucau, u.usv, u.udata::json
+        from unnest(pos, e_id[lo:hi], e_type[lo:hi], e_recorded[lo:hi], e_occurred[lo:hi], e_actor[lo:hi],
+                e_channel[lo:hi], e_correlation[lo:hi], e_causation[lo:hi], e_schema_version[lo:hi], e_data[lo:hi])
+            with ordinality as u(up, uid, utype, urec, uocc, uact, uch, ucor, ucau, usv, udata, uord);
+        status := 0; head := cur + n; last_position := pos[n];
+        return next;
+    end loop;
+end
+$$;
+
+-- visible_horizon returns h such that every position <= h is committed or
+-- will never be: the sequence's last value, after waiting for every
+-- transaction that may still hold a position at or below it. It must run
+-- outside any transaction that has itself drawn positions.
+create function {{.schema}}.visible_horizon(lock_class int4)
+returns int8
+language plpgsql volatile
+as $$
+declare
+    h int8;
+    x int8;
+begin
+    select case when is_called then last_value else last_value - 1 end into h from {{.schema}}.events_position_seq;
+    -- A new statement, after h was read: the appenders holding their xid
+    -- lock now (the lock table is read as it is, not through a snapshot).
+    for x in select l.objid::int8 from pg_locks l
+            where l.locktype = 'advisory' and l.objsubid = 2 and l.mode = 'ExclusiveLock' and l.granted
+              and l.database = (select oid from pg_database where datname = current_database())
+              and l.classid::int8 = (lock_class::int8 & 4294967295) loop
+        perform pg_advisory_xact_lock_shared(lock_class, (x - case when x >= 2147483648 then 4294967296 else 0 end)::int4);
+    end loop;
+    return h;
+end
+$$;
+
+-- read_all is ReadAll in one round trip: the horizon, then the page in a
+-- snapshot taken after it (each statement of a volatile function takes its
+-- own).
+create function {{.schema}}.read_all(lock_class int4, after int8, lim int, types text[])
+returns setof {{.schema}}.events
+language plpgsql volatile
+as $$
+declare
+    h int8 := {{.schema}}.visible_horizon(lock_class);
+begin
+    if types is null then
+        return query select * from {{.schema}}.events
+            where position > after and position <= h order by position limit lim;
+    else
+        return query select * from {{.schema}}.events
+            where position > after and position <= h and type = any (types) order by position limit lim;
+    end if;
+end
+$$;
+
+-- head is the position of the last committed event at or below the horizon.
+create function {{.schema}}.head(lock_class int4)
+returns int8
+language plpgsql volatile
+as $$
+declare
+    h int8 := {{.schema}}.visible_horizon(lock_class);
+begin
+    return coalesce((select max(position) from {{.schema}}.events where position <= h), 0);
+end
+$$;
+
+comment on table {{.schema}}.events is
+    'cxledger global event log; written only by eventstore/pgstore (append_batch), positions from events_position_seq, read through read_all/head';
