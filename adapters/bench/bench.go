@@ -10,6 +10,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,13 @@ type Config struct {
 	TimelineReads, LiveSamples int
 	// CPUProfile, when set, receives a pprof CPU profile of the replays.
 	CPUProfile string
+	// AppendsOnly skips the read side (seeding, replay, timeline, live
+	// latency): the append cases alone.
+	AppendsOnly bool
+	// Processes, when above 1, adds the multi-process cases on PostgreSQL:
+	// Clients single-event appenders (DefaultClients when 0) in 1 process,
+	// then spread over Processes processes sharing one schema.
+	Processes, Clients int
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -148,8 +156,10 @@ type Backend struct {
 	Seeding  Throughput   `json:"seeding"`
 	Replay   Replay       `json:"replay"`
 	Timeline Latency      `json:"timeline"`
-	Live     Latency      `json:"live"`
-	Targets  []Target     `json:"targets"`
+	// Processes are the multi-process cases (PostgreSQL, Config.Processes).
+	Processes []ProcessCase `json:"processes,omitempty"`
+	Live      Latency       `json:"live"`
+	Targets   []Target      `json:"targets"`
 }
 
 // AppendCase is one shape of appends: the ledger's figures, the baseline's
@@ -207,6 +217,11 @@ type Target struct {
 // that fails stops the run with its error; an unreachable PostgreSQL the
 // user did not ask for explicitly is skipped and listed in Report.Skipped.
 func Run(ctx context.Context, cfg Config) (Report, error) {
+	// A child of a multi-process case measures its share and returns an
+	// empty report; the parent reads the share from the child's file.
+	if child, err := runChild(ctx); child {
+		return Report{}, err
+	}
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -284,8 +299,22 @@ func measure(ctx context.Context, cfg Config, sut system, prof *os.File) (Backen
 			b.Appends = append(b.Appends, c)
 		}
 	}
-	if err := readSide(ctx, cfg, sut, &b, logf, prof); err != nil {
-		return b, fmt.Errorf("bench %s: %w", sut.name(), err)
+	if pg, ok := sut.(*postgres); ok && cfg.Processes > 1 {
+		clients := cmp.Or(cfg.Clients, DefaultClients)
+		for _, n := range []int{1, cfg.Processes} {
+			c, err := pg.processCase(ctx, n, clients, cfg.Duration)
+			if err != nil {
+				return b, fmt.Errorf("bench %s: %d processes: %w", sut.name(), n, err)
+			}
+			logf("appends from %d processes, %d clients × 1 event: %8.0f ev/s, p50 %.2f ms, p99 %.2f ms",
+				n, clients, c.Ledger.EventsPerSecond, c.Ledger.P50Ms, c.Ledger.P99Ms)
+			b.Processes = append(b.Processes, c)
+		}
+	}
+	if !cfg.AppendsOnly {
+		if err := readSide(ctx, cfg, sut, &b, logf, prof); err != nil {
+			return b, fmt.Errorf("bench %s: %w", sut.name(), err)
+		}
 	}
 	b.Targets = targets(sut.name(), b)
 	return b, nil
@@ -328,6 +357,14 @@ func targets(backend string, b Backend) []Target {
 			add("append "+shape+", fsync on", "≥ 20000 events/s", c.Ledger.EventsPerSecond, "events/s", c.Ledger.EventsPerSecond >= targetBoltSingle8)
 		}
 	}
+	if len(b.Processes) > 1 {
+		one, many := b.Processes[0], b.Processes[len(b.Processes)-1]
+		add(fmt.Sprintf("appends from %d processes vs 1 (%d clients)", many.Processes, many.Clients), "≥ 1.0×",
+			ratio(many.Ledger.EventsPerSecond, one.Ledger.EventsPerSecond), "×", many.Ledger.EventsPerSecond >= one.Ledger.EventsPerSecond)
+	}
+	if b.Replay.Events == 0 {
+		return ts // appends only: the read side was not measured
+	}
 	want, floor := "≥ 200000 events/s", float64(targetReplayBolt)
 	if backend == Postgres {
 		want, floor = "≥ 100000 events/s", targetReplayPG
@@ -337,4 +374,11 @@ func targets(backend string, b Backend) []Target {
 	add("timeline page p99", "< 10 ms", b.Timeline.P99Ms, "ms", b.Timeline.P99Ms < targetTimelineP99Ms)
 	add("live latency p99", "< 100 ms", b.Live.P99Ms, "ms", b.Live.P99Ms < targetLiveLatencyP99s)
 	return ts
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }

@@ -285,7 +285,7 @@ func (s *Store) runBatch(ctx context.Context, reqs []*appendReq) (_ []appendOutc
 		a.expected = append(a.expected, int64(r.expected))
 		a.count = append(a.count, int32(len(r.events)))
 		for i := range r.events {
-			a.add(&r.events[i], recorded)
+			a.add(r.stream, &r.events[i], recorded)
 		}
 	}
 
@@ -414,6 +414,7 @@ type batchArgs struct {
 	stream                                 []string
 	expected                               []int64
 	count                                  []int32
+	evStream                               []string
 	id                                     []pgtype.UUID
 	typ, actor, channel, correlation, caus []string
 	recorded, occurred                     []pgtype.Timestamptz
@@ -421,8 +422,9 @@ type batchArgs struct {
 	data                                   [][]byte
 }
 
-func (a *batchArgs) add(e *eventstore.EventData, recorded pgtype.Timestamptz) {
+func (a *batchArgs) add(stream string, e *eventstore.EventData, recorded pgtype.Timestamptz) {
 	m := e.Metadata.Normalize()
+	a.evStream = append(a.evStream, stream)
 	a.id = append(a.id, pgtype.UUID{Bytes: e.ID, Valid: true})
 	a.typ = append(a.typ, e.Type)
 	a.recorded = append(a.recorded, recorded)
@@ -438,7 +440,7 @@ func (a *batchArgs) add(e *eventstore.EventData, recorded pgtype.Timestamptz) {
 }
 
 func (a *batchArgs) args(lockClass int32) []any {
-	return []any{lockClass, a.stream, a.expected, a.count, a.id, a.typ, a.recorded, a.occurred,
+	return []any{lockClass, a.stream, a.expected, a.count, a.evStream, a.id, a.typ, a.recorded, a.occurred,
 		a.actor, a.channel, a.correlation, a.caus, a.schemaVersion, a.data}
 }
 

@@ -40,8 +40,8 @@
 // and subscribers, but not another store's append of position 2) and
 // torture_test.go.
 //
-// Each append's positions are one consecutive run, drawn under a session
-// advisory lock held only for the draw. Positions can have gaps (an append
+// Each batch's positions are one consecutive run (so each append's are too),
+// drawn under a session advisory lock held only for the draw. Positions can have gaps (an append
 // that fails in the database after drawing), which the contract allows.
 // Stream versions are guarded by one transaction advisory lock per stream
 // (keys in sorted order, so batches never deadlock): the head is read after
@@ -340,7 +340,7 @@ const columns = `position, event_id, stream, version, type, recorded_at, occurre
 func newStatements(schema string) statements {
 	events := schema + ".events"
 	return statements{
-		appendBatch: `select status, head, last_position from ` + schema + `.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		appendBatch: `select status, head, last_position from ` + schema + `.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		head:        `select ` + schema + `.head($1)`,
 		// The read, in one round trip, of what is below the horizon.
 		readAll:      `select ` + columns + ` from ` + schema + `.read_all($1, $2, $3, $4)`,

@@ -13,7 +13,7 @@
 --   * then the advisory locks of the streams it writes, in key order (so two
 --     batches never deadlock), decides each append against its stream's
 --     head read after those locks, and only then draws positions from
---     events_position_seq, one consecutive run per append (a session lock
+--     events_position_seq, one consecutive run per batch (a session lock
 --     held only while drawing): a conflict or an idempotent retry draws
 --     none;
 --   * a reader reads the sequence (h), then (a later statement) the xid
@@ -44,61 +44,98 @@ select setval('{{.schema}}.events_position_seq', coalesce((select max(position) 
 --   status 2: some of its event ids are stored already: nothing written, the
 --             caller tells an idempotent retry from a duplicate.
 -- A later append of the batch sees the earlier ones' events, as if they had
--- committed separately.
+-- committed separately. The work is set-based: a fixed number of statements
+-- per batch, whatever its number of appends and events; the decisions are
+-- made on arrays in memory.
 create function {{.schema}}.append_batch(
     lock_class int4, r_stream text[], r_expected int8[], r_count int4[],
-    e_id uuid[], e_type text[], e_recorded timestamptz[], e_occurred timestamptz[],
+    e_stream text[], e_id uuid[], e_type text[], e_recorded timestamptz[], e_occurred timestamptz[],
     e_actor text[], e_channel text[], e_correlation text[], e_causation text[],
     e_schema_version int8[], e_data text[])
 returns table (status int2, head int8, last_position int8)
 language plpgsql volatile
 as $$
 declare
-    k int8;
+    nreq int := coalesce(array_length(r_stream, 1), 0);
+    nev int := coalesce(array_length(e_id, 1), 0);
+    stored uuid[];
+    heads int8[];
+    ev_off int8[] := array_fill(null::int8, array[nev]); -- offset of the event's position in the batch's run; null: not written
+    ev_version int8[] := array_fill(null::int8, array[nev]);
+    r_status int2[] := array_fill(0::int2, array[nreq]);
+    r_head int8[] := array_fill(null::int8, array[nreq]);
+    r_last int8[] := array_fill(null::int8, array[nreq]);
+    total int8 := 0;
+    first int8;
     i int;
+    j int;
+    v int;
     n int;
     lo int;
-    hi int;
+    hi int := 0;
     cur int8;
     want int8;
-    pos int8[];
 begin
-    perform pg_advisory_xact_lock(lock_class, (pg_current_xact_id()::text::int8 % 4294967296 - 2147483648)::int4);
-    for k in select distinct hashtextextended(s, lock_class) from unnest(r_stream) s order by 1 loop
-        perform pg_advisory_xact_lock(k);
-    end loop;
-    hi := 0;
-    for i in 1 .. coalesce(array_length(r_stream, 1), 0) loop
+    -- Statements are few on purpose: each costs a plan execution and a
+    -- snapshot. First the lock on this transaction's id, then (target list
+    -- order) the streams' locks.
+    perform pg_advisory_xact_lock(lock_class, (pg_current_xact_id()::text::int8 % 4294967296 - 2147483648)::int4),
+        (select count(pg_advisory_xact_lock(l.k))
+            from (select distinct hashtextextended(s, lock_class) as k from unnest(r_stream) s order by 1) l);
+    -- Read after the locks, in a snapshot taken after them.
+    select (select array_agg(event_id) from {{.schema}}.events where event_id = any (e_id)),
+           (select array_agg(coalesce((select max(e.version) from {{.schema}}.events e where e.stream = u.s), -1) order by u.o)
+                from unnest(r_stream) with ordinality as u(s, o))
+        into stored, heads;
+    for i in 1 .. nreq loop
         n := r_count[i];
         lo := hi + 1;
         hi := hi + n;
-        if exists (select 1 from {{.schema}}.events where event_id = any (e_id[lo:hi])) then
-            status := 2; head := null; last_position := null;
-            return next;
+        if stored is not null and e_id[lo:hi] && stored then
+            r_status[i] := 2;
             continue;
         end if;
-        select coalesce(max(e.version), -1) into cur from {{.schema}}.events e where e.stream = r_stream[i];
+        j := array_position(r_stream, r_stream[i]); -- the stream's running head is kept at its first append
+        cur := heads[j];
         want := r_expected[i];
         if not (case want when -2 then true when -1 then cur = -1 when -4 then cur >= 0 else cur = want end) then
-            status := 1; head := cur; last_position := null;
-            return next;
+            r_status[i] := 1;
+            r_head[i] := cur;
             continue;
         end if;
-        -- The append's positions are one run of the log: drawn under a
-        -- session lock held only while drawing (never through COMMIT), so
-        -- no concurrent draw interleaves. Nothing between lock and unlock
-        -- can fail short of the session ending, which releases it.
-        perform pg_advisory_lock(lock_class # 1, 0);
-        select array_agg(p order by p) into pos
-            from (select nextval('{{.schema}}.events_position_seq') as p from generate_series(1, n)) q;
+        for v in 1 .. n loop
+            ev_off[lo + v - 1] := total;
+            ev_version[lo + v - 1] := cur + v;
+            total := total + 1;
+        end loop;
+        heads[j] := cur + n;
+        r_head[i] := cur + n;
+        r_last[i] := total - 1;
+    end loop;
+    if total > 0 then
+        -- The batch's positions are one run of the log: drawn under a
+        -- session lock held only while drawing (never through COMMIT), so no
+        -- concurrent draw interleaves. Nothing between lock and unlock can
+        -- fail short of the session ending, which releases it.
+        -- Every draw takes the lock, a single one too: a draw between
+        -- another batch's nextval and setval would take a value of its run.
+        select nextval('{{.schema}}.events_position_seq') into first from (select pg_advisory_lock(lock_class # 1, 0)) l;
+        if total > 1 then
+            perform setval('{{.schema}}.events_position_seq', first + total - 1);
+        end if;
         perform pg_advisory_unlock(lock_class # 1, 0);
         insert into {{.schema}}.events (position, event_id, stream, version, type, recorded_at, occurred_at,
             actor, channel, correlation_id, causation_id, schema_version, data)
-        select u.up, u.uid, r_stream[i], cur + u.uord, u.utype, u.urec, u.uocc, u.uact, u.uch, u.ucor, u.ucau, u.usv, u.udata::json
-        from unnest(pos, e_id[lo:hi], e_type[lo:hi], e_recorded[lo:hi], e_occurred[lo:hi], e_actor[lo:hi],
-                e_channel[lo:hi], e_correlation[lo:hi], e_causation[lo:hi], e_schema_version[lo:hi], e_data[lo:hi])
-            with ordinality as u(up, uid, utype, urec, uocc, uact, uch, ucor, ucau, usv, udata, uord);
-        status := 0; head := cur + n; last_position := pos[n];
+        select first + u.uoff, u.uid, u.ustream, u.uversion, u.utype, u.urec, u.uocc, u.uact, u.uch, u.ucor, u.ucau, u.usv, u.udata::json
+        from unnest(ev_off, ev_version, e_stream, e_id, e_type, e_recorded, e_occurred, e_actor,
+                e_channel, e_correlation, e_causation, e_schema_version, e_data)
+            as u(uoff, uversion, ustream, uid, utype, urec, uocc, uact, uch, ucor, ucau, usv, udata)
+        where u.uoff is not null;
+    end if;
+    for i in 1 .. nreq loop
+        status := r_status[i];
+        head := r_head[i];
+        last_position := first + r_last[i];
         return next;
     end loop;
 end
