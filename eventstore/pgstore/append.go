@@ -97,54 +97,109 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 }
 
-// writers is the number of group-commit goroutines per Store: how many
-// batches of one Store are in the database at once. Appends no longer
-// serialise on a lock (see the package documentation), so batches of one
+// writers is the number of goroutines committing batches, so the number
+// of batches of one Store in the database at once. Appends no longer
+// serialise on a lock (see the package documentation): batches of one
 // Store, and of other processes, commit concurrently and PostgreSQL groups
-// their WAL flushes. A few keep it opportunistic: what arrives while all are
-// in flight forms the next batch, so batches grow with the load, and a lone
-// append pays no added latency. Four measured better than two with 64
-// writers and with 100-event appends (cxledger bench, 2 CPUs shared with
-// other work: 64×1 0.79–1.51× the plain INSERTs against 0.77×, 64×100
-// 0.85–1.05× against 0.51×) and no worse with 8 single-event writers, where
-// sixteen (no batching to speak of) was no better either.
+// their WAL flushes.
 const writers = 4
+
+// smallBatch is the number of events below which a batch is small: one
+// small batch at a time is in the database per Store, and the appends that
+// arrive meanwhile wait to form the next one (opportunistic group commit:
+// no timer, only what queued while a commit was in flight). A batch of at
+// least smallBatch events goes as soon as a writer is free. Single-event
+// appends from a few writers thus share one call and one commit instead of
+// spreading over the writers in batches of one, each paying append_batch's
+// fixed cost; large appends still use every writer.
+const smallBatch = 32
 
 // maxBatchAppends bounds the appends of one batch: each distinct stream
 // takes one advisory lock, and PostgreSQL's lock table is shared and finite
 // (max_locks_per_transaction × max_connections).
 const maxBatchAppends = 256
 
-// writer is one group-commit goroutine. It blocks for one request, then
-// takes every other request already waiting, up to the batch bounds, without
-// waiting for more: under load the queue refills while a batch commits, so
-// batches grow with concurrency and a lone append pays no added latency.
-func (s *Store) writer() {
-	defer s.writersWG.Done()
-	// The batch context is the store's, not any caller's: a batch serves many
-	// callers, and one caller giving up must not abort the others' commit.
-	ctx := context.Background()
+// job is one batch handed from the collector to a writer.
+type job struct {
+	batch []*appendReq
+	small bool
+}
+
+// collector forms the batches. It blocks for one request, takes every other
+// request already waiting, and hands the batch to a free writer, except that
+// a small batch waits while another small one is in flight, growing with
+// what arrives meanwhile (see smallBatch). When the store closes, it hands
+// over what it holds and closes s.jobs, which ends the writers.
+func (s *Store) collector() {
+	defer close(s.jobs)
+	smallInFlight := false
 	for {
 		var first *appendReq
 		select {
 		case <-s.closed:
 			return
 		case first = <-s.reqs:
+		case <-s.smallDone:
+			smallInFlight = false
+			continue
 		}
 		batch := []*appendReq{first}
 		n, size := len(first.events), first.size
-	collect:
-		for n < s.opts.MaxBatchEvents && size < s.opts.MaxBatchBytes && len(batch) < maxBatchAppends {
+		full := func() bool {
+			return n >= s.opts.MaxBatchEvents || size >= s.opts.MaxBatchBytes || len(batch) >= maxBatchAppends
+		}
+		closed := false
+		for {
+			small := n < smallBatch
+			jobs, reqs := s.jobs, s.reqs
+			if small && smallInFlight && !closed {
+				jobs = nil // wait for the small batch in flight
+			}
+			if full() {
+				reqs = nil
+			}
 			select {
-			case r := <-s.reqs:
+			case jobs <- job{batch: batch, small: small}:
+				if small {
+					smallInFlight = true
+				}
+			case r := <-reqs:
 				batch = append(batch, r)
 				n += len(r.events)
 				size += r.size
-			default:
-				break collect
+				continue
+			case <-s.smallDone:
+				smallInFlight = false
+				continue
+			case <-s.closedOrNil(closed):
+				closed = true // hand over what is held, whatever its size
+				continue
 			}
+			break
 		}
-		s.commit(ctx, batch)
+	}
+}
+
+// closedOrNil is s.closed until the collector has seen it, then nil (a
+// select case that never fires).
+func (s *Store) closedOrNil(seen bool) <-chan struct{} {
+	if seen {
+		return nil
+	}
+	return s.closed
+}
+
+// writer commits the batches the collector hands it.
+func (s *Store) writer() {
+	defer s.writersWG.Done()
+	// The batch context is the store's, not any caller's: a batch serves many
+	// callers, and one caller giving up must not abort the others' commit.
+	ctx := context.Background()
+	for j := range s.jobs {
+		s.commit(ctx, j.batch)
+		if j.small {
+			s.smallDone <- struct{}{} // buffered: never blocks
+		}
 	}
 }
 

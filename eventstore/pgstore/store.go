@@ -53,11 +53,15 @@
 // every append of the batch, decides each in arrival order (stored ids, then
 // the expected version; a conflict or a retry draws no position and never
 // aborts the others) and writes the accepted ones; its statement's implicit
-// transaction commits. Two writer goroutines per Store each take one
-// request and every other request waiting at that moment (no artificial
-// delay; bounded in appends, events and bytes), so what queues while one
-// batch is in flight forms the next, and PostgreSQL groups the WAL flushes
-// of concurrent batches, of this process and others. Should a batch fail in
+// transaction commits. A collector goroutine forms the batches: it takes
+// one request and every other request waiting at that moment (no
+// artificial delay; bounded in appends, events and bytes) and hands the
+// batch to one of four writer goroutines. One small batch (under 32
+// events) at a time is in the database per Store; the appends that arrive
+// meanwhile form the next one, so a few single-event writers share one
+// call and one commit. Larger batches go to any free writer, and
+// PostgreSQL groups the WAL flushes of concurrent batches, of this process
+// and others. Should a batch fail in
 // the database (a value PostgreSQL rejects that Go validation let through,
 // a dropped connection), each request is re-run alone, so only the culprit
 // fails; a re-run of a request whose commit did happen is recognised by
@@ -211,10 +215,12 @@ type Store struct {
 	notify     chan struct{}
 	notifierWG sync.WaitGroup
 
-	reqs   chan *appendReq // unbuffered: a send means the writer took it
-	closed chan struct{}
-	once   sync.Once
-	wake   eventstore.Signal
+	reqs      chan *appendReq // unbuffered: a send means the collector took it
+	jobs      chan job        // batches from the collector to the writers
+	smallDone chan struct{}   // a small batch committed (see smallBatch)
+	closed    chan struct{}
+	once      sync.Once
+	wake      eventstore.Signal
 
 	writersWG    sync.WaitGroup
 	listenCancel context.CancelFunc
@@ -259,13 +265,19 @@ func Open(ctx context.Context, connString string, opts Options) (_ *Store, err e
 		sql:        newStatements(opts.Schema),
 		notify:     make(chan struct{}, 1),
 		reqs:       make(chan *appendReq),
+		jobs:       make(chan job),
+		smallDone:  make(chan struct{}, writers),
 		closed:     make(chan struct{}),
 		listenDone: make(chan struct{}),
 	}
 	listenCtx, cancel := context.WithCancel(context.Background())
 	s.listenCancel = cancel
 	go s.listen(listenCtx, cfg.Copy())
-	s.writersWG.Add(writers)
+	s.writersWG.Add(writers + 1)
+	go func() {
+		defer s.writersWG.Done()
+		s.collector()
+	}()
 	for range writers {
 		go s.writer()
 	}
