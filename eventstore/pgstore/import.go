@@ -97,10 +97,13 @@ func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
 			}
 			// Positions only once every check passed: a refused import
 			// draws none.
-			// One run of the log, drawn as append_batch draws it.
+			// One run of the log, drawn under the lock append_batch draws
+			// under (three statements, so that the order is certain).
+			if _, err := tx.Exec(ctx, `select pg_advisory_lock($1 # 1, 0)`, s.lockClass); err != nil {
+				return err
+			}
 			var positions []int64
-			err = tx.QueryRow(ctx, `select array_agg(p order by p) from (select pg_advisory_lock($1 # 1, 0)) l,
-				lateral (select nextval('`+s.opts.Schema+`.events_position_seq') as p from generate_series(1, $2::int)) q`, s.lockClass, len(records)).Scan(&positions)
+			err = tx.QueryRow(ctx, `select array_agg(nextval('`+s.opts.Schema+`.events_position_seq')) from generate_series(1, $1::int)`, len(records)).Scan(&positions)
 			if _, uerr := tx.Exec(ctx, `select pg_advisory_unlock($1 # 1, 0)`, s.lockClass); err == nil {
 				err = uerr
 			}

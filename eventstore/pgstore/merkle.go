@@ -14,7 +14,7 @@ import (
 
 // The Merkle tree over the log (eventstore/notary) lives in the tables
 // merkle_hashes and merkle_leaves (migration 002). AppendLeaves takes an
-// advisory lock of its own, not the append lock, so storing the tree never
+// advisory lock of its own, which appends never take, so storing the tree never
 // holds up an append; the lock and the primary keys make concurrent notaries
 // (several processes on one schema) take turns, and the loser is told to
 // reload.
