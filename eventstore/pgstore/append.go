@@ -313,21 +313,6 @@ const (
 	statusStored   = 2
 )
 
-// recordedAt is the RecordedAt of a batch: the clock, truncated to what
-// PostgreSQL keeps, and never before the previous batch of this Store (a
-// clock stepping back is clamped, as the contract asks). Batches of other
-// Stores commit concurrently and stamp their own clocks.
-func (s *Store) recordedAt() time.Time {
-	now := s.opts.Now().UTC().Truncate(time.Microsecond)
-	s.clockMu.Lock()
-	defer s.clockMu.Unlock()
-	if now.Before(s.lastRecorded) {
-		now = s.lastRecorded
-	}
-	s.lastRecorded = now
-	return now
-}
-
 // runBatch commits the requests in one transaction, one round trip: the
 // append_batch function (migration 003) decides every request against its
 // stream, in arrival order, and writes the accepted ones; the statement's
@@ -354,17 +339,13 @@ func (s *Store) runBatch(ctx context.Context, reqs []*appendReq) (_ []appendOutc
 		}
 	}()
 
-	var (
-		a        batchArgs
-		now      = s.recordedAt()
-		recorded = pgtype.Timestamptz{Time: now, Valid: true}
-	)
+	var a batchArgs
 	for _, r := range reqs {
 		a.stream = append(a.stream, r.stream)
 		a.expected = append(a.expected, int64(r.expected))
 		a.count = append(a.count, int32(len(r.events)))
 		for i := range r.events {
-			a.add(r.stream, &r.events[i], recorded)
+			a.add(r.stream, &r.events[i])
 		}
 	}
 
@@ -496,17 +477,16 @@ type batchArgs struct {
 	evStream                               []string
 	id                                     []pgtype.UUID
 	typ, actor, channel, correlation, caus []string
-	recorded, occurred                     []pgtype.Timestamptz
+	occurred                               []pgtype.Timestamptz
 	schemaVersion                          []int64
 	data                                   [][]byte
 }
 
-func (a *batchArgs) add(stream string, e *eventstore.EventData, recorded pgtype.Timestamptz) {
+func (a *batchArgs) add(stream string, e *eventstore.EventData) {
 	m := e.Metadata.Normalize()
 	a.evStream = append(a.evStream, stream)
 	a.id = append(a.id, pgtype.UUID{Bytes: e.ID, Valid: true})
 	a.typ = append(a.typ, e.Type)
-	a.recorded = append(a.recorded, recorded)
 	// A zero OccurredAt is stored as NULL, not as year 1, so that analysts
 	// see "unknown" and it reads back as the zero time.
 	a.occurred = append(a.occurred, pgtype.Timestamptz{Time: m.OccurredAt, Valid: !m.OccurredAt.IsZero()})
@@ -519,7 +499,7 @@ func (a *batchArgs) add(stream string, e *eventstore.EventData, recorded pgtype.
 }
 
 func (a *batchArgs) args(lockClass int32) []any {
-	return []any{lockClass, a.stream, a.expected, a.count, a.evStream, a.id, a.typ, a.recorded, a.occurred,
+	return []any{lockClass, a.stream, a.expected, a.count, a.evStream, a.id, a.typ, a.occurred,
 		a.actor, a.channel, a.correlation, a.caus, a.schemaVersion, a.data}
 }
 

@@ -283,6 +283,22 @@ func TestConcurrentWritersNoSkippedPosition(t *testing.T) {
 	for _, c := range subs {
 		c.waitFor(t, want, 20*time.Second)
 	}
+	// RecordedAt never decreases along the log, though three stores
+	// committed concurrently: it is read where positions are drawn.
+	var prev eventstore.Record
+	for after := uint64(0); after < head; {
+		page, err := tail.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Limit: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			if r.RecordedAt.Before(prev.RecordedAt) {
+				t.Fatalf("RecordedAt %v at position %d is before %v at position %d", r.RecordedAt, r.Position, prev.RecordedAt, prev.Position)
+			}
+			prev = r
+		}
+		after = page[len(page)-1].Position
+	}
 	stopTail()
 	if err := <-tailErr; err != nil {
 		t.Fatal(err)

@@ -140,8 +140,10 @@ type Options struct {
 	// and the one used briefly by migrations at Open); when 0, the URL's
 	// pool_max_conns or pgxpool's default, max(4, CPUs).
 	MaxConns int32
-	// Now is the clock stamping RecordedAt; time.Now when nil. Tests inject a
-	// fixed clock.
+	// Now is no longer used by appends: RecordedAt is PostgreSQL's clock,
+	// read where positions are drawn, so that it never decreases along the
+	// log even with several processes appending (migration 003). The field
+	// stays for callers that set it.
 	Now func() time.Time
 	// Poll is the subscriptions' safety-net re-read interval; DefaultPoll
 	// when 0.
@@ -206,9 +208,6 @@ type Store struct {
 	lockClass int32
 	channel   string // NOTIFY channel of this schema
 	sql       statements
-
-	clockMu      sync.Mutex
-	lastRecorded time.Time // RecordedAt of this Store's last batch
 
 	// notify wakes the notifier goroutine (buffered 1: requests made
 	// while a NOTIFY is being sent coalesce into one more).
@@ -352,7 +351,7 @@ const columns = `position, event_id, stream, version, type, recorded_at, occurre
 func newStatements(schema string) statements {
 	events := schema + ".events"
 	return statements{
-		appendBatch: `select status, head, last_position from ` + schema + `.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		appendBatch: `select status, head, last_position from ` + schema + `.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		head:        `select ` + schema + `.head($1)`,
 		// The read, in one round trip, of what is below the horizon.
 		readAll:      `select ` + columns + ` from ` + schema + `.read_all($1, $2, $3, $4)`,

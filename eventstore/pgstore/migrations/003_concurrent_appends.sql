@@ -49,7 +49,7 @@ select setval('{{.schema}}.events_position_seq', coalesce((select max(position) 
 -- made on arrays in memory.
 create function {{.schema}}.append_batch(
     lock_class int4, r_stream text[], r_expected int8[], r_count int4[],
-    e_stream text[], e_id uuid[], e_type text[], e_recorded timestamptz[], e_occurred timestamptz[],
+    e_stream text[], e_id uuid[], e_type text[], e_occurred timestamptz[],
     e_actor text[], e_channel text[], e_correlation text[], e_causation text[],
     e_schema_version int8[], e_data text[])
 returns table (status int2, head int8, last_position int8)
@@ -67,6 +67,7 @@ declare
     r_last int8[] := array_fill(null::int8, array[nreq]);
     total int8 := 0;
     first int8;
+    recorded timestamptz;
     i int;
     j int;
     v int;
@@ -119,17 +120,21 @@ begin
         -- fail short of the session ending, which releases it.
         -- Every draw takes the lock, a single one too: a draw between
         -- another batch's nextval and setval would take a value of its run.
-        select nextval('{{.schema}}.events_position_seq') into first from (select pg_advisory_lock(lock_class # 1, 0)) l;
+        -- RecordedAt is the server's clock read under the same lock, so it
+        -- never decreases along the log, across processes too (unless the
+        -- server's clock steps back).
+        select nextval('{{.schema}}.events_position_seq'), clock_timestamp() into first, recorded
+            from (select pg_advisory_lock(lock_class # 1, 0)) l;
         if total > 1 then
             perform setval('{{.schema}}.events_position_seq', first + total - 1);
         end if;
         perform pg_advisory_unlock(lock_class # 1, 0);
         insert into {{.schema}}.events (position, event_id, stream, version, type, recorded_at, occurred_at,
             actor, channel, correlation_id, causation_id, schema_version, data)
-        select first + u.uoff, u.uid, u.ustream, u.uversion, u.utype, u.urec, u.uocc, u.uact, u.uch, u.ucor, u.ucau, u.usv, u.udata::json
-        from unnest(ev_off, ev_version, e_stream, e_id, e_type, e_recorded, e_occurred, e_actor,
+        select first + u.uoff, u.uid, u.ustream, u.uversion, u.utype, recorded, u.uocc, u.uact, u.uch, u.ucor, u.ucau, u.usv, u.udata::json
+        from unnest(ev_off, ev_version, e_stream, e_id, e_type, e_occurred, e_actor,
                 e_channel, e_correlation, e_causation, e_schema_version, e_data)
-            as u(uoff, uversion, ustream, uid, utype, urec, uocc, uact, uch, ucor, ucau, usv, udata)
+            as u(uoff, uversion, ustream, uid, utype, uocc, uact, uch, ucor, ucau, usv, udata)
         where u.uoff is not null;
     end if;
     for i in 1 .. nreq loop
