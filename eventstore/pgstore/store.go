@@ -325,8 +325,21 @@ func (s *Store) notifier() {
 			return err
 		})
 		cancel()
+		// At most one NOTIFY per notifyInterval: every one wakes the LISTEN
+		// connection of every process on the schema, so under load they
+		// would cost each process CPU in proportion to the number of
+		// processes; the commits meanwhile share the next one.
+		select {
+		case <-s.closed:
+			return
+		case <-time.After(notifyInterval):
+		}
 	}
 }
+
+// notifyInterval spaces a Store's NOTIFYs (see notifier): a few
+// milliseconds of delay for other processes' subscribers.
+const notifyInterval = 5 * time.Millisecond
 
 // migrateSchema creates the schema and runs the event store's migrations.
 func migrateSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
