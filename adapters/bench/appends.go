@@ -79,9 +79,17 @@ func newStream() string {
 // timed runs op from writers goroutines until d has passed and returns the
 // throughput and per-operation latency. op returns the events it wrote.
 func timed(ctx context.Context, writers int, d time.Duration, op func(ctx context.Context, w int) (int, error)) (Throughput, error) {
+	var lat [][]time.Duration
+	return timedWithLatencies(ctx, writers, d, &lat, op)
+}
+
+// timedWithLatencies is timed, also handing back every operation's latency,
+// per writer, in *latencies.
+func timedWithLatencies(ctx context.Context, writers int, d time.Duration, latencies *[][]time.Duration, op func(ctx context.Context, w int) (int, error)) (Throughput, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lat := make([][]time.Duration, writers)
+	*latencies = lat
 	var events atomic.Int64
 	var first error
 	var once sync.Once

@@ -25,12 +25,27 @@ func Print(w io.Writer, rep Report) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "seeding (set-up, not a target): %d events, %d customers in %.1fs = %.0f events/s\n",
-			b.Seeding.Events, b.Seeding.Operations, b.Seeding.Seconds, b.Seeding.EventsPerSecond)
-		fmt.Fprintf(w, "replay of every read model: %d events in %.2fs = %.0f events/s, peak RSS %.0f MiB (%s)\n",
-			b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20), b.Replay.RSSNote)
-		fmt.Fprintf(w, "timeline page: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", b.Timeline.P50Ms, b.Timeline.P99Ms, b.Timeline.MaxMs, b.Timeline.Samples, b.Timeline.What)
-		fmt.Fprintf(w, "live latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d appends (%s)\n", b.Live.P50Ms, b.Live.P99Ms, b.Live.MaxMs, b.Live.Samples, b.Live.What)
+		if len(b.Processes) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "processes\tclients\tevents/append\tledger ev/s\tp50 ms\tp99 ms\tvs 1 process\t")
+			for _, c := range b.Processes {
+				fmt.Fprintf(tw, "%d\t%d\t1\t%.0f\t%.2f\t%.2f\t%.2f×\t\n", c.Processes, c.Clients,
+					c.Ledger.EventsPerSecond, c.Ledger.P50Ms, c.Ledger.P99Ms, ratio(c.Ledger.EventsPerSecond, b.Processes[0].Ledger.EventsPerSecond))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if b.Replay.Events == 0 {
+			fmt.Fprintln(w, "read side not measured (appends only)")
+		} else {
+			fmt.Fprintf(w, "seeding (set-up, not a target): %d events, %d customers in %.1fs = %.0f events/s\n",
+				b.Seeding.Events, b.Seeding.Operations, b.Seeding.Seconds, b.Seeding.EventsPerSecond)
+			fmt.Fprintf(w, "replay of every read model: %d events in %.2fs = %.0f events/s, peak RSS %.0f MiB (%s)\n",
+				b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20), b.Replay.RSSNote)
+			fmt.Fprintf(w, "timeline page: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", b.Timeline.P50Ms, b.Timeline.P99Ms, b.Timeline.MaxMs, b.Timeline.Samples, b.Timeline.What)
+			fmt.Fprintf(w, "live latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d appends (%s)\n", b.Live.P50Ms, b.Live.P99Ms, b.Live.MaxMs, b.Live.Samples, b.Live.What)
+		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "target\twant\tgot\t")
 		for _, t := range b.Targets {

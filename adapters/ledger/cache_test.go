@@ -585,7 +585,7 @@ func TestCacheConcurrent(t *testing.T) {
 				case errors.Is(err, domain.ErrRejected):
 					return // fully refunded
 				case errors.Is(err, eventstore.ErrWrongExpectedVersion):
-					// Lost the race Attempts times in a row: try again.
+					// Lost the race for RetryFor: try again.
 				default:
 					t.Errorf("goroutine %d: %v", g, err)
 					return

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -56,10 +57,16 @@ type Service struct {
 	Now func() time.Time
 	// NewID makes ids for touchpoints that have none (default: uuid v7).
 	NewID func() uuid.UUID
-	// Attempts bounds how often an append with a non-exact expected version
-	// is re-decided after a concurrent writer moved the stream.
-	Attempts int
+	// RetryFor bounds how long an append with a non-exact expected version
+	// keeps being re-decided after concurrent writers moved the stream: it
+	// retries until RetryFor has passed since its first attempt (or ctx
+	// ends), not a fixed number of times, so that under contention from
+	// several processes it wins eventually instead of giving up.
+	RetryFor time.Duration
 }
+
+// DefaultRetryFor is Service.RetryFor of New and NewWithCache.
+const DefaultRetryFor = 2 * time.Second
 
 // New returns a Service over store with the DefaultCache of folded
 // histories.
@@ -74,7 +81,7 @@ func New(store Store) *Service { return NewWithCache(store, DefaultCache) }
 // the cached version before deciding, so the cache only saves reading what
 // this Service has already folded.
 func NewWithCache(store Store, cfg CacheConfig) *Service {
-	return &Service{store: store, cache: newCache(cfg), Now: time.Now, NewID: newEventID, Attempts: 5}
+	return &Service{store: store, cache: newCache(cfg), Now: time.Now, NewID: newEventID, RetryFor: DefaultRetryFor}
 }
 
 // CacheStats reports the cache's size and counters (all zero when it is
@@ -92,7 +99,7 @@ func (s *Service) CacheStats() CacheStats { return s.cache.snapshot() }
 // NoStream or StreamExists the stream must be in that state. With Any, the
 // service still appends at the exact version it decided against and, when
 // another writer got there first, decides again against the new history
-// (up to Attempts times), so that no invariant is ever checked against a
+// (until RetryFor has passed), so that no invariant is ever checked against a
 // stale history.
 //
 // as is the role the append is made by: each touchpoint's type must be
@@ -214,7 +221,7 @@ func (s *Service) decideAndAppend(ctx context.Context, stream string, customer u
 		sealed = true
 		return nil
 	}
-	attempts := max(s.Attempts, 1)
+	deadline := time.Now().Add(s.RetryFor)
 	for attempt := 1; ; attempt++ {
 		// After a version conflict this reads only what the other writer
 		// added since the last read.
@@ -244,8 +251,18 @@ func (s *Service) decideAndAppend(ctx context.Context, stream string, customer u
 			return eventstore.AppendResult{}, err
 		}
 		res, err := s.store.Append(ctx, stream, decided, data...)
-		if err != nil && errors.Is(err, eventstore.ErrWrongExpectedVersion) && decided != expected && attempt < attempts {
-			continue // another writer moved the stream; decide again
+		if err != nil && errors.Is(err, eventstore.ErrWrongExpectedVersion) && decided != expected && time.Now().Before(deadline) {
+			// Another writer moved the stream: decide again, at once the
+			// first time, then after a short random pause, so that writers
+			// racing on one stream from several processes spread out.
+			if attempt > 1 {
+				select {
+				case <-ctx.Done():
+					return eventstore.AppendResult{}, fmt.Errorf("append to %s after %d version conflicts: %w", stream, attempt, ctx.Err())
+				case <-time.After(rand.N(time.Duration(min(attempt, 10)) * time.Millisecond)):
+				}
+			}
+			continue
 		}
 		if err == nil {
 			h.appended(res, data)

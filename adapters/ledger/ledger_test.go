@@ -191,6 +191,34 @@ func (r *racingStore) ReadStream(ctx context.Context, stream string, opts events
 	return recs, err
 }
 
+// TestAppendAnyRetriesUntilDeadline: an Any append keeps re-deciding for
+// as long as RetryFor allows, however many times it loses the race (the
+// old fixed five attempts answered 409 under cross-process contention), and
+// with no time left it reports the conflict.
+func TestAppendAnyRetriesUntilDeadline(t *testing.T) {
+	eachCache(t, func(t *testing.T, cfg ledger.CacheConfig) {
+		base := memstore.New(memstore.Config{})
+		customer := uuid.New()
+		register(t, newService(t, base, cfg), customer)
+		const races = 40
+		store := &racingStore{Store: base, customer: customer, races: races}
+		s := newService(t, store, cfg)
+		res, err := s.Append(context.Background(), domain.RoleService, customer, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "mine"}, Metadata: meta()})
+		if err != nil {
+			t.Fatalf("append with Any after losing %d races: %v", races, err)
+		}
+		if res.Version != races+1 {
+			t.Fatalf("landed at version %d, want %d (after registration and %d racing notes)", res.Version, races+1, races)
+		}
+
+		store.races = 1
+		s.RetryFor = 0
+		if _, err := s.Append(context.Background(), domain.RoleService, customer, eventstore.Any, ledger.Touchpoint{Event: domain.NoteAdded{Body: "no time"}, Metadata: meta()}); !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			t.Fatalf("Any with RetryFor 0 overtaken once: got %v, want ErrWrongExpectedVersion", err)
+		}
+	})
+}
+
 func TestAppendAnyRedecidesAfterConcurrentWrite(t *testing.T) {
 	eachCache(t, testAppendAnyRedecidesAfterConcurrentWrite)
 }

@@ -29,6 +29,8 @@ func benchCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	jsonFile := fs.String("json", "", "also write the report as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each backend's replay to this file, the backend inserted before the extension (cpu.prof → cpu.embedded.prof)")
 	seedValue := fs.Uint64("seed", 1, "seed of the generated history")
+	appendsOnly := fs.Bool("appends-only", false, "measure the append cases only, not the read side")
+	processes := fs.Int("processes", 0, "also measure 16 single-event appenders on PostgreSQL from 1 process, then spread over this many processes on one schema")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("bench takes no arguments")
@@ -47,6 +49,7 @@ func benchCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			cfg.Backends = strings.Split(*backends, ",")
 		}
 		cfg.Seed, cfg.CPUProfile, cfg.Log = *seedValue, *cpuProfile, e.stdout
+		cfg.AppendsOnly, cfg.Processes = *appendsOnly, *processes
 		// The bench never writes the configured store: it makes its own
 		// scratch schemas on the server --store names.
 		cfg.PostgresURL, cfg.PostgresRequired = e.cfg.Store, e.cfg.Store != ""

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"runtime"
 	"strings"
 	"time"
 
@@ -98,44 +98,129 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 }
 
-// writers is the number of group-commit goroutines per Store. Batches still
-// commit one at a time (the advisory lock), but with two, the next batch is
-// collected and its first round trip (begin, lock request) is already
-// waiting in PostgreSQL while the current one flushes its commit, so the
-// lock passes on without an idle round trip, and requests that arrive
-// during a commit form the next batch instead of a string of tiny ones.
-const writers = 2
+// writers is the number of goroutines committing batches, so the number
+// of batches of one Store in the database at once. Appends no longer
+// serialise on a lock (see the package documentation): batches of one
+// Store, and of other processes, commit concurrently and PostgreSQL groups
+// their WAL flushes.
+const writers = 4
 
-// writer is one group-commit goroutine. It blocks for one request, then
-// takes every other request already waiting, up to the batch bounds, without
-// waiting for more: under load the queue refills while a batch commits, so
-// batches grow with concurrency and a lone append pays no added latency.
-func (s *Store) writer() {
-	defer s.writersWG.Done()
-	// The batch context is the store's, not any caller's: a batch serves many
-	// callers, and one caller giving up must not abort the others' commit.
-	ctx := context.Background()
+// smallBatch is the number of events below which a batch is small: one
+// small batch at a time is in the database per Store, and the appends that
+// arrive meanwhile wait to form the next one (opportunistic group commit:
+// no timer, only what queued while a commit was in flight). A batch of at
+// least smallBatch events goes as soon as a writer is free. Single-event
+// appends from a few writers thus share one call and one commit instead of
+// spreading over the writers in batches of one, each paying append_batch's
+// fixed cost; large appends still use every writer.
+const smallBatch = 32
+
+// maxBatchAppends bounds the appends of one batch: each distinct stream
+// takes one advisory lock, and PostgreSQL's lock table is shared and finite
+// (max_locks_per_transaction × max_connections).
+const maxBatchAppends = 256
+
+// job is one batch handed from the collector to a writer.
+type job struct {
+	batch []*appendReq
+	small bool
+}
+
+// collector forms the batches. It blocks for one request, takes every other
+// request already waiting, and hands the batch to a free writer, except that
+// a small batch waits while another small one is in flight, growing with
+// what arrives meanwhile (see smallBatch). When the store closes, it hands
+// over what it holds and closes s.jobs, which ends the writers.
+func (s *Store) collector() {
+	defer close(s.jobs)
+	smallInFlight := false
+	lastSmall := 0 // appends in the last small batch dispatched
 	for {
 		var first *appendReq
 		select {
 		case <-s.closed:
 			return
 		case first = <-s.reqs:
+		case <-s.smallDone:
+			smallInFlight = false
+			continue
 		}
 		batch := []*appendReq{first}
 		n, size := len(first.events), first.size
-	collect:
-		for n < s.opts.MaxBatchEvents && size < s.opts.MaxBatchBytes {
+		full := func() bool {
+			return n >= s.opts.MaxBatchEvents || size >= s.opts.MaxBatchBytes || len(batch) >= maxBatchAppends
+		}
+		// The appenders of the last small batch were just answered and are
+		// about to append again: let them run before dispatching, so that
+		// the next batch holds all of them rather than whoever was
+		// quickest, the rest waiting a whole commit for the one after. A
+		// few yields, not a timer: a lone appender never waits.
+		for spin := 0; spin < 3 && !smallInFlight && len(batch) < lastSmall && !full(); spin++ {
+			runtime.Gosched()
+		drain:
+			for !full() {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+					n += len(r.events)
+					size += r.size
+				default:
+					break drain
+				}
+			}
+		}
+		closed := false
+		for {
+			small := n < smallBatch
+			jobs, reqs := s.jobs, s.reqs
+			if small && smallInFlight && !closed {
+				jobs = nil // wait for the small batch in flight
+			}
+			if full() {
+				reqs = nil
+			}
 			select {
-			case r := <-s.reqs:
+			case jobs <- job{batch: batch, small: small}:
+				if small {
+					smallInFlight, lastSmall = true, len(batch)
+				}
+			case r := <-reqs:
 				batch = append(batch, r)
 				n += len(r.events)
 				size += r.size
-			default:
-				break collect
+				continue
+			case <-s.smallDone:
+				smallInFlight = false
+				continue
+			case <-s.closedOrNil(closed):
+				closed = true // hand over what is held, whatever its size
+				continue
 			}
+			break
 		}
-		s.commit(ctx, batch)
+	}
+}
+
+// closedOrNil is s.closed until the collector has seen it, then nil (a
+// select case that never fires).
+func (s *Store) closedOrNil(seen bool) <-chan struct{} {
+	if seen {
+		return nil
+	}
+	return s.closed
+}
+
+// writer commits the batches the collector hands it.
+func (s *Store) writer() {
+	defer s.writersWG.Done()
+	// The batch context is the store's, not any caller's: a batch serves many
+	// callers, and one caller giving up must not abort the others' commit.
+	ctx := context.Background()
+	for j := range s.jobs {
+		s.commit(ctx, j.batch)
+		if j.small {
+			s.smallDone <- struct{}{} // buffered: never blocks
+		}
 	}
 }
 
@@ -173,7 +258,7 @@ func (s *Store) commit(ctx context.Context, batch []*appendReq) {
 // commitAlone re-runs one request after its batch failed with batchErr,
 // retrying once more what may succeed on a second try: a lost connection
 // (whose commit may or may not have happened) or a unique violation from a
-// writer outside the store's lock.
+// concurrent append of the same event ids.
 func (s *Store) commitAlone(ctx context.Context, r *appendReq, batchErr error) appendOutcome {
 	err := batchErr
 	for attempt := 0; attempt < 3; attempt++ {
@@ -210,8 +295,9 @@ func appendError(stream string, err error) error {
 		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
 			return fmt.Errorf("pgstore: append to %q: %w (%v)", stream, eventstore.ErrDuplicateEvent, err)
 		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key":
-			// Only a writer bypassing the store's lock can cause this, and
-			// it kept racing over three attempts; its version is unknown.
+			// Only a writer bypassing the store's stream locks can cause
+			// this, and it kept racing over three attempts; its version is
+			// unknown.
 			return fmt.Errorf("pgstore: append to %q: %w: version taken concurrently by a writer outside the store (%v)", stream, eventstore.ErrWrongExpectedVersion, err)
 		case strings.HasPrefix(pgErr.Code, "22"): // data_exception
 			return fmt.Errorf("pgstore: append to %q: %w: rejected by PostgreSQL: %v", stream, eventstore.ErrInvalidEvent, err)
@@ -220,9 +306,19 @@ func appendError(stream string, err error) error {
 	return fmt.Errorf("pgstore: append to %q: %w", stream, err)
 }
 
-// runBatch commits the requests in one transaction and returns each one's
-// outcome (a decided conflict or duplicate is an outcome, not an error). An
-// error means nothing of the batch is known to be committed.
+// Statuses of append_batch's answer rows (migration 003).
+const (
+	statusWritten  = 0
+	statusConflict = 1
+	statusStored   = 2
+)
+
+// runBatch commits the requests in one transaction, one round trip: the
+// append_batch function (migration 003) decides every request against its
+// stream, in arrival order, and writes the accepted ones; the statement's
+// implicit transaction commits it. It returns each request's outcome (a
+// decided conflict or duplicate is an outcome, not an error). An error means
+// nothing of the batch is known to be committed.
 func (s *Store) runBatch(ctx context.Context, reqs []*appendReq) (_ []appendOutcome, err error) {
 	pooled, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -230,161 +326,181 @@ func (s *Store) runBatch(ctx context.Context, reqs []*appendReq) (_ []appendOutc
 	}
 	defer pooled.Release()
 	conn := pooled.Conn()
-	inTx := false
 	defer func() {
-		if inTx {
-			// Best effort: if the connection is broken, Release destroys it
-			// and the server rolls back on its own.
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err != nil && !conn.IsClosed() {
+			// append_batch holds a session lock while drawing positions;
+			// should a failure ever leave it held, it must not go back to
+			// the pool with the connection.
+			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, _ = conn.Exec(rctx, "rollback")
+			if _, uerr := conn.Exec(uctx, "select pg_advisory_unlock_all()"); uerr != nil {
+				_ = conn.Close(uctx)
+			}
 		}
 	}()
 
-	var ids []pgtype.UUID
-	streams := make([]string, 0, len(reqs))
-	seen := make(map[string]bool, len(reqs))
+	var a batchArgs
 	for _, r := range reqs {
-		if !seen[r.stream] {
-			seen[r.stream] = true
-			streams = append(streams, r.stream)
-		}
-		for _, e := range r.events {
-			ids = append(ids, pgtype.UUID{Bytes: e.ID, Valid: true})
+		a.stream = append(a.stream, r.stream)
+		a.expected = append(a.expected, int64(r.expected))
+		a.count = append(a.count, int32(len(r.events)))
+		for i := range r.events {
+			a.add(r.stream, &r.events[i])
 		}
 	}
 
-	// Round trip 1: begin, lock, and everything the decisions need. Each
-	// statement is its own statement, so the reads' snapshots are taken after
-	// the lock is granted (see the package documentation).
-	b := &pgx.Batch{}
-	b.Queue("begin isolation level read committed")
-	b.Queue("select pg_advisory_xact_lock($1)", s.lockKey)
-	b.Queue(s.sql.maxPosition)
-	b.Queue(s.sql.heads, streams)
-	b.Queue(s.sql.byIDs, ids)
-	inTx = true
-	br := conn.SendBatch(ctx, b)
-	var (
-		maxPos int64
-		heads  = make(map[string]int64, len(streams))
-		stored = make(map[uuid.UUID]*eventstore.Record)
-	)
-	err = func() error {
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if err := br.QueryRow().Scan(&maxPos); err != nil {
-			return err
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		var (
-			stream string
-			head   pgtype.Int8
-		)
-		if _, err := pgx.ForEachRow(rows, []any{&stream, &head}, func() error {
-			heads[stream] = -1
-			if head.Valid {
-				heads[stream] = head.Int64
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		recs, err := pgx.CollectRows(rows, scanRecord)
-		if err != nil {
-			return err
-		}
-		for i := range recs {
-			stored[recs[i].ID] = &recs[i]
-		}
-		return br.Close()
-	}()
-	if err != nil {
-		return nil, err
-	}
-
-	// Decide each request in arrival order against the heads as the earlier
-	// requests of this batch leave them.
-	outs := make([]appendOutcome, len(reqs))
-	now := s.opts.Now().UTC().Truncate(time.Microsecond)
-	var cols insertColumns
-	pos := maxPos
-	for i, r := range reqs {
-		current := heads[r.stream]
-		prior := make([]*eventstore.Record, len(r.events))
-		for j, e := range r.events {
-			prior[j] = stored[e.ID]
-		}
-		res, retry, err := eventstore.ResolveRetry(r.stream, r.expected, current, r.events, prior)
-		switch {
-		case err != nil:
-			outs[i].err = err
-			continue
-		case retry:
-			outs[i].res = res
-			continue
-		}
-		if err := eventstore.CheckExpected(r.stream, r.expected, current); err != nil {
-			outs[i].err = err
-			continue
-		}
-		for j, e := range r.events {
-			pos++
-			rec := &eventstore.Record{
-				ID: e.ID, Stream: r.stream, Type: e.Type,
-				Version: uint64(current + 1 + int64(j)), Position: uint64(pos),
-				RecordedAt: now, Data: e.Data, Metadata: e.Metadata.Normalize(),
-			}
-			cols.add(rec)
-			stored[e.ID] = rec // a later request of this batch may repeat it
-		}
-		heads[r.stream] = current + int64(len(r.events))
-		outs[i].res = eventstore.AppendResult{Version: uint64(heads[r.stream]), Position: uint64(pos)}
-	}
-	if len(cols.pos) == 0 {
-		return outs, nil // nothing to write; the deferred rollback frees the lock
-	}
-
-	// Round trip 2: insert, notify, commit. NOTIFY is transactional: other
-	// processes hear it only once the rows are visible.
 	hook := s.afterInsert.Load()
-	b = &pgx.Batch{}
-	b.Queue(s.sql.insert, cols.args()...)
-	b.Queue("select pg_notify($1, $2)", s.channel, strconv.FormatInt(pos, 10))
-	if hook == nil {
-		b.Queue("commit")
+	if hook != nil {
+		// Tests only: hold the transaction open between the writes and
+		// COMMIT, the window a reader must not see past.
+		if _, err := conn.Exec(ctx, "begin"); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, _ = conn.Exec(rctx, "rollback")
+			}
+		}()
 	}
-	br = conn.SendBatch(ctx, b)
-	if err := br.Close(); err != nil {
+	rows, _ := conn.Query(ctx, s.sql.appendBatch, a.args(s.lockClass)...)
+	outs := make([]appendOutcome, len(reqs))
+	var (
+		i       int
+		status  int16
+		head    pgtype.Int8
+		lastPos pgtype.Int8
+		written bool
+		stored  []int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&status, &head, &lastPos}, func() error {
+		if i >= len(reqs) {
+			return fmt.Errorf("append_batch answered more than %d rows", len(reqs))
+		}
+		r := reqs[i]
+		switch status {
+		case statusWritten:
+			outs[i].res = eventstore.AppendResult{Version: uint64(head.Int64), Position: uint64(lastPos.Int64)}
+			written = true
+		case statusConflict:
+			outs[i].err = eventstore.CheckExpected(r.stream, r.expected, head.Int64)
+			if outs[i].err == nil {
+				return fmt.Errorf("append_batch reported a conflict on %q at version %d, which satisfies %d", r.stream, head.Int64, r.expected)
+			}
+		case statusStored:
+			stored = append(stored, i)
+		default:
+			return fmt.Errorf("append_batch answered status %d", status)
+		}
+		i++
+		return nil
+	}); err != nil {
 		return nil, err
+	}
+	if i != len(reqs) {
+		return nil, fmt.Errorf("append_batch answered %d rows for %d appends", i, len(reqs))
 	}
 	if hook != nil {
 		(*hook)()
 		if _, err := conn.Exec(ctx, "commit"); err != nil {
 			return nil, err
 		}
+		// A transaction that cannot commit (already aborted) answers
+		// COMMIT with ROLLBACK and no error; check the state the server
+		// reported.
+		if st := conn.PgConn().TxStatus(); st != 'I' {
+			return nil, fmt.Errorf("transaction state %q after commit", st)
+		}
 	}
-	// A COMMIT that fails is reported by the server as an error, but a
-	// transaction that cannot commit (already aborted) answers COMMIT with
-	// ROLLBACK and no error; check the state the server reported.
-	if st := conn.PgConn().TxStatus(); st != 'I' {
-		return nil, fmt.Errorf("transaction state %q after commit", st)
+	if written {
+		s.wake.Notify()
+		s.notifyOthers()
 	}
-	inTx = false
-	s.wake.Notify()
+	// Appends whose ids were stored already: an idempotent retry or a
+	// duplicate, told apart against what is stored (rare: a second round
+	// trip only for them).
+	for _, i := range stored {
+		if outs[i], err = s.resolveStored(ctx, conn, reqs[i]); err != nil {
+			return nil, err
+		}
+	}
 	return outs, nil
+}
+
+// resolveStored answers an append some of whose event ids are stored: the
+// original result of an idempotent retry, or the contract's error.
+func (s *Store) resolveStored(ctx context.Context, conn *pgx.Conn, r *appendReq) (appendOutcome, error) {
+	ids := make([]pgtype.UUID, len(r.events))
+	for i, e := range r.events {
+		ids[i] = pgtype.UUID{Bytes: e.ID, Valid: true}
+	}
+	var head pgtype.Int8
+	if err := conn.QueryRow(ctx, s.sql.streamHead, r.stream).Scan(&head); err != nil {
+		return appendOutcome{}, err
+	}
+	rows, _ := conn.Query(ctx, s.sql.byIDs, ids)
+	recs, err := pgx.CollectRows(rows, scanRecord)
+	if err != nil {
+		return appendOutcome{}, err
+	}
+	byID := make(map[uuid.UUID]*eventstore.Record, len(recs))
+	for i := range recs {
+		byID[recs[i].ID] = &recs[i]
+	}
+	prior := make([]*eventstore.Record, len(r.events))
+	for i, e := range r.events {
+		prior[i] = byID[e.ID]
+	}
+	current := int64(-1)
+	if head.Valid {
+		current = head.Int64
+	}
+	res, retry, err := eventstore.ResolveRetry(r.stream, r.expected, current, r.events, prior)
+	switch {
+	case err != nil:
+		return appendOutcome{err: err}, nil
+	case retry:
+		return appendOutcome{res: res}, nil
+	}
+	// The ids were there when the batch ran and are gone now: nothing the
+	// store does removes events, so this is a writer outside it.
+	return appendOutcome{err: fmt.Errorf("pgstore: append to %q: stored event ids vanished during the append", r.stream)}, nil
+}
+
+// batchArgs are a batch's appends as append_batch takes them: one array
+// per append field and one per event column, whatever the number of rows.
+type batchArgs struct {
+	stream                                 []string
+	expected                               []int64
+	count                                  []int32
+	evStream                               []string
+	id                                     []pgtype.UUID
+	typ, actor, channel, correlation, caus []string
+	occurred                               []pgtype.Timestamptz
+	schemaVersion                          []int64
+	data                                   [][]byte
+}
+
+func (a *batchArgs) add(stream string, e *eventstore.EventData) {
+	m := e.Metadata.Normalize()
+	a.evStream = append(a.evStream, stream)
+	a.id = append(a.id, pgtype.UUID{Bytes: e.ID, Valid: true})
+	a.typ = append(a.typ, e.Type)
+	// A zero OccurredAt is stored as NULL, not as year 1, so that analysts
+	// see "unknown" and it reads back as the zero time.
+	a.occurred = append(a.occurred, pgtype.Timestamptz{Time: m.OccurredAt, Valid: !m.OccurredAt.IsZero()})
+	a.actor = append(a.actor, m.Actor)
+	a.channel = append(a.channel, m.Channel)
+	a.correlation = append(a.correlation, m.CorrelationID)
+	a.caus = append(a.caus, m.CausationID)
+	a.schemaVersion = append(a.schemaVersion, int64(m.SchemaVersion))
+	a.data = append(a.data, e.Data)
+}
+
+func (a *batchArgs) args(lockClass int32) []any {
+	return []any{lockClass, a.stream, a.expected, a.count, a.evStream, a.id, a.typ, a.occurred,
+		a.actor, a.channel, a.correlation, a.caus, a.schemaVersion, a.data}
 }
 
 // insertColumns are the batch's rows as one array per column, the shape

@@ -14,7 +14,7 @@ import (
 
 // The Merkle tree over the log (eventstore/notary) lives in the tables
 // merkle_hashes and merkle_leaves (migration 002). AppendLeaves takes an
-// advisory lock of its own, not the append lock, so storing the tree never
+// advisory lock of its own, which appends never take, so storing the tree never
 // holds up an append; the lock and the primary keys make concurrent notaries
 // (several processes on one schema) take turns, and the loser is told to
 // reload.
@@ -24,7 +24,7 @@ import (
 var errTreeMoved = errors.New("the stored tree moved")
 
 // treeLockKey derives the tree writers' advisory lock from the schema,
-// distinct from the append lock (lockKey).
+// distinct from every lock appends take.
 func treeLockKey(schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("cxledger/merkle/" + schema))

@@ -15,45 +15,61 @@
 // from a sequence, transaction B takes 8 and commits first; a reader sees 8,
 // records "I am at 8", and never sees 7 when A commits a moment later.
 //
-// pgstore avoids it by making positions visible strictly in order. Every
-// append transaction first takes one transaction-scoped advisory lock,
-// pg_advisory_xact_lock(key), the key derived from the schema name, and only
-// then reads max(position) and numbers its events from there: positions are
-// gapless and assigned in lock order. PostgreSQL releases transaction locks
-// only at the very end of commit, after the transaction has been removed from
-// the proc array, i.e. after it is visible to every new snapshot (in
-// CommitTransaction: RecordTransactionCommit, then ProcArrayEndTransaction,
-// then ResourceOwnerRelease of the locks). So when B gets the lock, A is
-// already visible, and any snapshot that sees B's positions also sees A's.
-// Hence a reader that has seen position N can never later see a smaller
-// position commit, and readers simply read "position > after ORDER BY
-// position" with no visibility bookkeeping. Two details keep it sound: the
-// lock is taken in its own statement and max(position) is read in a later one
-// (under READ COMMITTED each statement takes a fresh snapshot, so the read
-// happens after the lock is granted); and the transaction never runs at
-// REPEATABLE READ, whose snapshot would predate the lock. The proof is in
-// ordering_test.go: an append paused between insert and commit holds back a
-// concurrent append from another Store, and subscribers see every position in
-// order with none skipped.
+// Appends do take their positions from a sequence (events_position_seq,
+// migration 003) and commit concurrently; the reader keeps a high-water
+// mark instead. Every append transaction first takes an exclusive advisory
+// lock on its own transaction id, (lockClass, xid mod 2^32), held until it
+// ends, and only then draws positions. A reader (ReadAll and Head, in the
+// functions read_all and head) first reads the sequence's last value h, then,
+// in a later statement, lists the xid locks held at that moment from
+// pg_locks and waits on each with a shared lock. Any transaction that drew a
+// position <= h held its lock before drawing and keeps it until it has
+// committed or rolled back (PostgreSQL releases transaction locks after the
+// transaction is visible to every new snapshot), so when the waits return,
+// every position <= h is settled, and the page "position > after and
+// position <= h", read in a new snapshot, has no hole a later commit could
+// fill. Positions above h wait for the next read. (A snapshot's list of
+// transactions in progress would not do: it omits those whose xid is above
+// every completed one's, which is what a young appender's is.)
+//
+// The cost moved from writers to readers: a reader waits for the appends in
+// flight when it starts (one statement each, so milliseconds), and pays one
+// pg_locks scan per read; appends to different streams, from any number of
+// processes, no longer wait for each other. The proof is in ordering_test.go
+// (an append that drew position 1 and commits late holds back Head, ReadAll
+// and subscribers, but not another store's append of position 2) and
+// torture_test.go.
+//
+// Each batch's positions are one consecutive run (so each append's are too),
+// drawn under a session advisory lock held only for the draw. Positions can have gaps (an append
+// that fails in the database after drawing), which the contract allows.
+// Stream versions are guarded by one transaction advisory lock per stream
+// (keys in sorted order, so batches never deadlock): the head is read after
+// it, and the unique index on (stream, version) remains the last guard.
 //
 // # Group commit
 //
-// The lock serialises appenders, across processes too. Throughput comes from
-// group commit: a writer goroutine of the Store (two run, so that one batch
-// is queued on the lock while the other commits) takes every Append waiting
-// at that moment (no artificial delay; a batch is bounded in events and bytes)
-// and commits them in one transaction, in two round trips: (1) begin, take the
-// lock, read max(position), the heads of all streams involved and any already
-// stored event ids; then each request is decided in Go, in arrival order, with
-// eventstore.ResolveRetry and eventstore.CheckExpected, so one request's
-// conflict never aborts the others; (2) insert every accepted event with one
-// multi-row INSERT ... SELECT FROM unnest(arrays), pg_notify, commit. One
-// commit (one WAL flush) then serves many appends. Should the batch fail in
-// the database (a value PostgreSQL rejects that Go validation let through, a
-// dropped connection), each request is re-run alone, so only the culprit
+// Each batch is one round trip: the append_batch function takes arrays of
+// every append of the batch, decides each in arrival order (stored ids, then
+// the expected version; a conflict or a retry draws no position and never
+// aborts the others) and writes the accepted ones; its statement's implicit
+// transaction commits. A collector goroutine forms the batches: it takes
+// one request and every other request waiting at that moment (no
+// artificial delay; bounded in appends, events and bytes) and hands the
+// batch to one of four writer goroutines. One small batch (under 32
+// events) at a time is in the database per Store; the appends that arrive
+// meanwhile form the next one, so a few single-event writers share one
+// call and one commit. Larger batches go to any free writer, and
+// PostgreSQL groups the WAL flushes of concurrent batches, of this process
+// and others. Should a batch fail in
+// the database (a value PostgreSQL rejects that Go validation let through,
+// a dropped connection), each request is re-run alone, so only the culprit
 // fails; a re-run of a request whose commit did happen is recognised by
-// ResolveRetry as an idempotent retry, which resolves the ambiguity of a
-// connection lost during COMMIT.
+// eventstore.ResolveRetry as an idempotent retry, which resolves the
+// ambiguity of a connection lost during COMMIT. The NOTIFY that wakes other
+// processes' subscriptions is sent after the commit, in its own
+// transaction: inside the append it would take PostgreSQL's database-wide
+// notification lock through COMMIT and serialise every appender.
 //
 // # Subscriptions
 //
@@ -68,7 +84,7 @@
 // maintains (TreeSize, ReadHashes, AppendLeaves, LeafPositions, LeafIndex:
 // notary.HashStore) in the tables merkle_hashes and merkle_leaves, made by
 // migration 002 (merkle.go). Writing it takes an advisory lock of its own,
-// never the append lock, so appends do not wait for the notary.
+// which appends never take, so appends do not wait for the notary.
 package pgstore
 
 import (
@@ -124,8 +140,10 @@ type Options struct {
 	// and the one used briefly by migrations at Open); when 0, the URL's
 	// pool_max_conns or pgxpool's default, max(4, CPUs).
 	MaxConns int32
-	// Now is the clock stamping RecordedAt; time.Now when nil. Tests inject a
-	// fixed clock.
+	// Now is no longer used by appends: RecordedAt is PostgreSQL's clock,
+	// read where positions are drawn, so that it never decreases along the
+	// log even with several processes appending (migration 003). The field
+	// stays for callers that set it.
 	Now func() time.Time
 	// Poll is the subscriptions' safety-net re-read interval; DefaultPoll
 	// when 0.
@@ -182,16 +200,26 @@ var migrationFiles embed.FS
 // Store is an eventstore.Store on PostgreSQL. It is safe for concurrent use;
 // any number of Stores, in any number of processes, may share one schema.
 type Store struct {
-	opts    Options
-	pool    *pgxpool.Pool
-	lockKey int64  // pg_advisory_xact_lock key serialising appends to this schema
-	channel string // NOTIFY channel of this schema
-	sql     statements
+	opts Options
+	pool *pgxpool.Pool
+	// lockClass is the first key of the (class, xid) advisory locks by
+	// which readers wait for in-flight appends, and the seed of the
+	// streams' lock keys (see Ordering in the package documentation).
+	lockClass int32
+	channel   string // NOTIFY channel of this schema
+	sql       statements
 
-	reqs   chan *appendReq // unbuffered: a send means the writer took it
-	closed chan struct{}
-	once   sync.Once
-	wake   eventstore.Signal
+	// notify wakes the notifier goroutine (buffered 1: requests made
+	// while a NOTIFY is being sent coalesce into one more).
+	notify     chan struct{}
+	notifierWG sync.WaitGroup
+
+	reqs      chan *appendReq // unbuffered: a send means the collector took it
+	jobs      chan job        // batches from the collector to the writers
+	smallDone chan struct{}   // a small batch committed (see smallBatch)
+	closed    chan struct{}
+	once      sync.Once
+	wake      eventstore.Signal
 
 	writersWG    sync.WaitGroup
 	listenCancel context.CancelFunc
@@ -231,32 +259,87 @@ func Open(ctx context.Context, connString string, opts Options) (_ *Store, err e
 	s := &Store{
 		opts:       opts,
 		pool:       pool,
-		lockKey:    lockKey(opts.Schema),
+		lockClass:  lockClass(opts.Schema),
 		channel:    "cxledger_" + opts.Schema,
 		sql:        newStatements(opts.Schema),
+		notify:     make(chan struct{}, 1),
 		reqs:       make(chan *appendReq),
+		jobs:       make(chan job),
+		smallDone:  make(chan struct{}, writers),
 		closed:     make(chan struct{}),
 		listenDone: make(chan struct{}),
 	}
 	listenCtx, cancel := context.WithCancel(context.Background())
 	s.listenCancel = cancel
 	go s.listen(listenCtx, cfg.Copy())
-	s.writersWG.Add(writers)
+	s.writersWG.Add(writers + 1)
+	go func() {
+		defer s.writersWG.Done()
+		s.collector()
+	}()
 	for range writers {
 		go s.writer()
 	}
+	s.notifierWG.Add(1)
+	go s.notifier()
 	return s, nil
 }
 
-// lockKey derives the append lock's key from the schema name, so that every
-// process using one schema contends for the same lock and stores in different
-// schemas do not (a hash collision between two schemas would only serialise
-// them, never break them).
-func lockKey(schema string) int64 {
-	h := fnv.New64a()
+// lockClass derives the store's advisory lock class from the schema name,
+// so that every process using one schema agrees on it and stores in
+// different schemas do not meet (a hash collision between two schemas would
+// only make a reader of one wait for an append of the other, never break
+// either).
+func lockClass(schema string) int32 {
+	h := fnv.New32a()
 	h.Write([]byte("cxledger/eventstore/" + schema))
-	return int64(h.Sum64())
+	return int32(h.Sum32())
 }
+
+// notifyOthers asks the notifier to tell other processes' subscriptions
+// that the log grew.
+func (s *Store) notifyOthers() {
+	select {
+	case s.notify <- struct{}{}:
+	default: // one is pending already: it will cover this commit too
+	}
+}
+
+// notifier sends the NOTIFYs of this Store's commits, after them and in a
+// transaction of their own: a NOTIFY inside the append transaction would
+// take PostgreSQL's database-wide notification lock from pre-commit to the
+// end of COMMIT, WAL flush included, and so serialise every appender's
+// commit. Commits made while one NOTIFY is in flight share the next.
+func (s *Store) notifier() {
+	defer s.notifierWG.Done()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-s.notify:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Best effort: a lost NOTIFY is covered by Options.Poll.
+		_ = s.withConn(ctx, func(conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, "select pg_notify($1, '')", s.channel)
+			return err
+		})
+		cancel()
+		// At most one NOTIFY per notifyInterval: every one wakes the LISTEN
+		// connection of every process on the schema, so under load they
+		// would cost each process CPU in proportion to the number of
+		// processes; the commits meanwhile share the next one.
+		select {
+		case <-s.closed:
+			return
+		case <-time.After(notifyInterval):
+		}
+	}
+}
+
+// notifyInterval spaces a Store's NOTIFYs (see notifier): a few
+// milliseconds of delay for other processes' subscribers.
+const notifyInterval = 5 * time.Millisecond
 
 // migrateSchema creates the schema and runs the event store's migrations.
 func migrateSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
@@ -269,8 +352,8 @@ func migrateSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) erro
 
 // statements are the store's SQL, schema-qualified once at Open.
 type statements struct {
-	maxPosition, heads, byIDs, insert       string
-	readAll, readAllTyped                   string
+	appendBatch, head, readAll, streamHead  string
+	heads, byIDs, insert, lastRecorded      string
 	readForward, readBackward, streamExists string
 }
 
@@ -281,7 +364,12 @@ const columns = `position, event_id, stream, version, type, recorded_at, occurre
 func newStatements(schema string) statements {
 	events := schema + ".events"
 	return statements{
-		maxPosition: `select coalesce(max(position), 0) from ` + events,
+		appendBatch: `select status, head, last_position from ` + schema + `.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		head:        `select ` + schema + `.head($1)`,
+		// The read, in one round trip, of what is below the horizon.
+		readAll:      `select ` + columns + ` from ` + schema + `.read_all($1, $2, $3, $4)`,
+		streamHead:   `select max(version) from ` + events + ` where stream = $1`,
+		lastRecorded: `select recorded_at from ` + events + ` order by position desc limit 1`,
 		// One index probe per stream on (stream, version).
 		heads: `select u.stream, (select max(e.version) from ` + events + ` e where e.stream = u.stream)
 			from unnest($1::text[]) as u(stream)`,
@@ -294,8 +382,6 @@ func newStatements(schema string) statements {
 			from unnest($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[],
 				$7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::text[])
 				as u(p, i, s, v, t, r, o, a, c, co, ca, sv, d)`,
-		readAll:      `select ` + columns + ` from ` + events + ` where position > $1 order by position limit $2`,
-		readAllTyped: `select ` + columns + ` from ` + events + ` where position > $1 and type = any($3::text[]) order by position limit $2`,
 		readForward:  `select ` + columns + ` from ` + events + ` where stream = $1 and version >= $2 order by version limit $3`,
 		readBackward: `select ` + columns + ` from ` + events + ` where stream = $1 and version <= $2 order by version desc limit $3`,
 		streamExists: `select exists (select 1 from ` + events + ` where stream = $1)`,
@@ -385,10 +471,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	return recs, nil
 }
 
-// ReadAll implements eventstore.Store. It needs no visibility check of its
-// own: positions become visible strictly in order (see the package
-// documentation), so every committed position up to the largest one read is
-// already visible.
+// ReadAll implements eventstore.Store, in one round trip (the read_all
+// function of migration 003): it reads only positions at or below the
+// horizon, after waiting for the appends in flight that may still commit a
+// position below it (see Ordering in the package documentation). It
+// therefore returns every append that returned before it was called.
 func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.Record, error) {
 	op := fmt.Sprintf("read all after %d", opts.After)
 	if s.isClosed() {
@@ -400,12 +487,10 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 	}
 	var recs []eventstore.Record
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
-		var rows pgx.Rows
 		if len(types) == 0 {
-			rows, _ = conn.Query(ctx, s.sql.readAll, clampInt64(opts.After), limitOf(opts.Limit))
-		} else {
-			rows, _ = conn.Query(ctx, s.sql.readAllTyped, clampInt64(opts.After), limitOf(opts.Limit), types)
+			types = nil // NULL: every type
 		}
+		rows, _ := conn.Query(ctx, s.sql.readAll, s.lockClass, clampInt64(opts.After), limitOf(opts.Limit), types)
 		var err error
 		recs, err = pgx.CollectRows(rows, scanRecord)
 		return err
@@ -416,14 +501,15 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 	return recs, nil
 }
 
-// Head implements eventstore.Store.
+// Head implements eventstore.Store: the last committed position at or
+// below the horizon, which like ReadAll waits for the appends in flight.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if s.isClosed() {
 		return 0, fmt.Errorf("pgstore: head: %w", eventstore.ErrClosed)
 	}
 	var head int64
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
-		return conn.QueryRow(ctx, s.sql.maxPosition).Scan(&head)
+		return conn.QueryRow(ctx, s.sql.head, s.lockClass).Scan(&head)
 	})
 	if err != nil {
 		return 0, s.fail(ctx, "head", err)
@@ -452,6 +538,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closed)
 		s.writersWG.Wait()
+		s.notifierWG.Wait()
 		s.listenCancel()
 		<-s.listenDone
 		s.pool.Close()
