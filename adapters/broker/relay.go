@@ -190,7 +190,7 @@ func (c RelayConfig) Validate() error {
 		errs = append(errs, errors.New("missing Topic"))
 	}
 	if _, ok := c.Checkpoint.(FencedCheckpoint); c.Leases != nil && c.Checkpoint != nil && !ok {
-		errs = append(errs, errors.New("Leases need a FencedCheckpoint"))
+		errs = append(errs, errors.New("a relay with leases needs a FencedCheckpoint"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("broker: relay: %w", err)
