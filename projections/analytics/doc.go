@@ -59,12 +59,16 @@
 //     or added: a customer's monetary score ranks them only against the
 //     customers with the same main currency.
 //
-// Each is scored 1–5 by quintile: score = 1 + ⌊5·w ÷ N⌋, where N is the
-// number of customers ranked together and w the number of them with a
-// strictly worse value. Ten customers with distinct values score
-// 1,1,2,2,3,3,4,4,5,5; equal values always score the same (the lower
-// score of their tie), so a base where most customers bought once gives
-// them all frequency 1. Segments are assigned by SegmentOf's rules:
+// Each is scored 1–5 by quintile, ties at their midrank: a customer whose
+// value w customers of the N ranked together beat from below and t share
+// (themselves included) sits at the quantile q = (w + t/2) ÷ N and scores
+// ⌈5q⌉. Ten customers with distinct values score 1,1,2,2,3,3,4,4,5,5;
+// equal values always score the same, the middle of the places they span.
+// So a lone customer, or a base all tied (everyone bought once, today),
+// scores 3 — the middle, not the bottom, since nobody does better — and
+// segment needs_attention, not lost. Small bases are ranked by the same
+// rule (two customers score 2 and 4, three 1, 3 and 5). Segments are
+// assigned by SegmentOf's rules:
 //
 //	champions           R ≥ 4, F ≥ 4, M ≥ 4   recent, frequent, big spenders
 //	loyal               R ≥ 3, F ≥ 4          frequent and not lapsed

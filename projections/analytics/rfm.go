@@ -254,10 +254,14 @@ func (b *Base) score() {
 	}
 }
 
-// quintiles scores n customers 1 to 5 within their group: a customer's
-// score is 1 + ⌊5·w ÷ N⌋, where w counts the customers of its group with a
-// strictly lower value (higher is better) and N the size of the group.
-// Equal values get equal scores.
+// quintiles scores n customers 1 to 5 within their group by the midrank
+// of their value (higher is better): a customer whose value w customers of
+// the group beat from below and t customers share (themselves included)
+// sits at the quantile q = (w + t/2) ÷ N, N the size of the group, and
+// scores ⌈5q⌉. Distinct values score as plain quintiles (ten customers:
+// 1,1,2,2,3,3,4,4,5,5); a tie scores the middle of the places it spans,
+// so a lone customer, or a group all tied, scores 3 — neither better nor
+// worse than the others — rather than the bottom score.
 func quintiles(n int, group func(int) string, value func(int) int64) []int {
 	groups := map[string][]int{}
 	for i := range n {
@@ -266,15 +270,25 @@ func quintiles(n int, group func(int) string, value func(int) int64) []int {
 	out := make([]int, n)
 	for _, members := range groups {
 		slices.SortStableFunc(members, func(i, j int) int { return cmp.Compare(value(i), value(j)) })
-		w := 0
-		for k, i := range members {
-			if k > 0 && value(i) != value(members[k-1]) {
-				w = k
+		for k := 0; k < len(members); {
+			end := k + 1
+			for end < len(members) && value(members[end]) == value(members[k]) {
+				end++
 			}
-			out[i] = 1 + 5*w/len(members)
+			s := midrankScore(k, end-k, len(members))
+			for _, i := range members[k:end] {
+				out[i] = s
+			}
+			k = end
 		}
 	}
 	return out
+}
+
+// midrankScore is ⌈5·(w + t/2) ÷ n⌉ in integers: ⌈5(2w + t) ÷ 2n⌉, which
+// lies in 1..5 for 0 ≤ w, 1 ≤ t, w + t ≤ n.
+func midrankScore(w, t, n int) int {
+	return (5*(2*w+t) + 2*n - 1) / (2 * n)
 }
 
 // mainCurrency returns the currency with the most orders (ties: the first
