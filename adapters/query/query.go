@@ -81,20 +81,16 @@ func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, err
 		return CustomerView{}, err
 	}
 	v.SetTier(s.Tiers, s.Now())
-	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
-		score, err := analytics.CustomerScore(ctx, r, id, s.Now())
-		switch {
-		case errors.Is(err, projections.ErrNotFound):
-			v.Score = nil
-			return nil
-		case err != nil:
-			return err
-		}
-		v.Score = &score
-		return nil
-	})
-	if err != nil {
+	// The analytics figures are two lookups (the customer's record, the
+	// stored model); a customer without them, or a store whose analytics
+	// read model is not built yet, gets the view without a score.
+	score, err := s.Score(ctx, id)
+	switch {
+	case errors.Is(err, projections.ErrNotFound), errors.Is(err, projections.ErrNotActive):
+	case err != nil:
 		return CustomerView{}, fmt.Errorf("analytics of customer %s: %w", id, err)
+	default:
+		v.Score = &score
 	}
 	if v.Score != nil {
 		v.Segment = string(v.Score.Segment)
@@ -214,50 +210,97 @@ func (s *Service) Pipeline(ctx context.Context, opts pipeline.Options) (Pipeline
 	return rep, err
 }
 
-// RFM scores every customer with a purchase at the service's clock.
-func (s *Service) RFM(ctx context.Context) ([]analytics.CustomerRFM, error) {
-	var out []analytics.CustomerRFM
-	err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
-		var err error
-		out, err = analytics.RFM(ctx, r, s.Now())
-		return err
+// RFMReport is the RFM list: every buyer scored by the stored model, and
+// which fit and analysis date the scores are as of.
+type RFMReport struct {
+	Model     *analytics.ModelInfo    `json:"model"`
+	Customers []analytics.CustomerRFM `json:"customers"`
+}
+
+// RFM scores every customer with a purchase by the stored model (one pass
+// over the customers read model, no fit), or fails with
+// analytics.ErrNoModel before the first fit.
+func (s *Service) RFM(ctx context.Context) (RFMReport, error) {
+	fit, ok, err := analytics.LoadFit(ctx, s.b)
+	if err != nil {
+		return RFMReport{}, err
+	}
+	if !ok {
+		return RFMReport{}, analytics.ErrNoModel
+	}
+	var out RFMReport
+	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+		out = RFMReport{Model: fit.Info(), Customers: []analytics.CustomerRFM{}}
+		return analytics.ScoreAll(ctx, r, fit, func(c analytics.CustomerRFM) error {
+			out.Customers = append(out.Customers, c)
+			return nil
+		})
 	})
 	return out, err
 }
 
-// Score returns one customer's analytics figures, or an error wrapping
-// projections.ErrNotFound when the customer never bought or answered.
+// Score returns one customer's analytics figures by lookup (their record
+// and the stored model; without a model, the facts and the reason), or an
+// error wrapping projections.ErrNotFound when the customer never bought or
+// answered.
 func (s *Service) Score(ctx context.Context, id uuid.UUID) (analytics.Score, error) {
+	fit, _, err := analytics.LoadFit(ctx, s.b)
+	if err != nil {
+		return analytics.Score{}, err
+	}
 	var out analytics.Score
-	err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
 		var err error
-		out, err = analytics.CustomerScore(ctx, r, id, s.Now())
+		out, err = analytics.ScoreFrom(ctx, r, id, fit, s.Now())
 		return err
 	})
 	return out, err
 }
 
 // ChurnRisk returns a customer's rhythm churn risk (analytics.Score's
-// ChurnRisk) as of at, scored against the analytics read model as it is
-// now; ok is false for a customer without a score (never bought, or no
-// rhythm known). It implements engage.Scores for the at-risk retention
-// rule, which asks at each check's due time rather than at s.Now.
+// ChurnRisk) as of at, by lookup: their own rhythm, or the stored model's
+// pooled rhythm for a customer who bought on one day only; ok is false
+// for a customer without a score (never bought, or no rhythm known). It
+// implements engage.Scores for the at-risk retention rule, which asks at
+// each check's due time rather than at s.Now.
 func (s *Service) ChurnRisk(ctx context.Context, id uuid.UUID, at time.Time) (risk float64, ok bool, err error) {
-	var sc analytics.Score
+	fit, _, err := analytics.LoadFit(ctx, s.b)
+	if err != nil {
+		return 0, false, err
+	}
 	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
 		var err error
-		sc, err = analytics.CustomerScore(ctx, r, id, at)
+		risk, ok, err = analytics.ChurnRiskAt(ctx, r, id, fit, at)
 		return err
 	})
+	return risk, ok, err
+}
+
+// Model returns the stored analytics model, or analytics.ErrNoModel
+// before the first fit.
+func (s *Service) Model(ctx context.Context) (analytics.Fit, error) {
+	fit, ok, err := analytics.LoadFit(ctx, s.b)
 	switch {
-	case errors.Is(err, projections.ErrNotFound):
-		return 0, false, nil
 	case err != nil:
-		return 0, false, err
-	case sc.ChurnRisk == nil:
-		return 0, false, nil
+		return analytics.Fit{}, err
+	case !ok:
+		return analytics.Fit{}, analytics.ErrNoModel
 	}
-	return *sc.ChurnRisk, true, nil
+	return *fit, nil
+}
+
+// FitModel fits the analytics model now, as of opts.AsOf (zero: the
+// service's clock; an analysis date given pins it for the background
+// fitter), and stores it for every read. It scans the customers read
+// model and runs the fit: an analyst's or an operator's request, never a
+// read's.
+func (s *Service) FitModel(ctx context.Context, opts analytics.FitOptions) (analytics.Fit, error) {
+	opts.Now = s.Now()
+	opts.Pinned = !opts.AsOf.IsZero() || !opts.CalibrationEnd.IsZero()
+	if opts.Pinned && opts.AsOf.IsZero() {
+		opts.AsOf = opts.Now
+	}
+	return analytics.FitAndSave(ctx, s.b, opts)
 }
 
 // NPS returns the Net Promoter Score report.

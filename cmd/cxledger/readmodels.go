@@ -64,6 +64,7 @@ func projectCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				go logStatus(ctx, eng, e, *every)
 			}
 			e.log.Info("projecting the log into the read models", "read_models", len(all))
+			defer startAnalyticsFitter(ctx, b, e.log)()
 			return eng.Run(ctx)
 		})
 	}
@@ -123,7 +124,7 @@ func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "rebuilt %d read model(s) in %s\n", len(ps), time.Since(start).Round(time.Millisecond))
-			return nil
+			return refitAnalytics(ctx, b, ps, e.stdout)
 		})
 	}
 }

@@ -243,6 +243,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.stopEng, m.engDone = stop, make(chan struct{})
 	go func() {
 		defer close(m.engDone)
+		defer startAnalyticsFitter(engCtx, m.rm, m.Log)()
 		if err := m.engine.Run(engCtx); err != nil {
 			m.Log.Error("projection engine stopped", "error", err)
 		}

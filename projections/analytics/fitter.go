@@ -88,20 +88,11 @@ func (f *Fitter) Check(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	now := f.Now()
-	opts := FitOptions{Now: now, Horizon: f.Horizon}
-	if ok {
-		if !f.due(cur, pos, now) {
-			return false, nil
-		}
-		if cur.Pinned {
-			opts.AsOf, opts.Pinned, opts.Horizon = cur.AsOf, true, cur.HorizonDays
-			if cur.CalibrationEnd != nil {
-				opts.CalibrationEnd = *cur.CalibrationEnd
-			}
-		}
+	if ok && !f.due(cur, pos, now) {
+		return false, nil
 	}
 	start := time.Now()
-	fit, err := FitAndSave(ctx, f.Backend, opts)
+	fit, err := Refit(ctx, f.Backend, cur, now, f.Horizon)
 	if err != nil {
 		if errors.Is(err, projections.ErrNotActive) {
 			return false, nil
@@ -124,4 +115,18 @@ func (f *Fitter) due(cur *Fit, pos uint64, now time.Time) bool {
 		return true
 	}
 	return now.Sub(cur.FittedAt) >= f.MaxAge
+}
+
+// Refit fits and stores the model again at now, keeping the analysis date,
+// calibration end and horizon of cur when an analyst pinned them (cur may
+// be nil); otherwise as of now with horizon days (0: 90).
+func Refit(ctx context.Context, b projections.Backend, cur *Fit, now time.Time, horizon int) (Fit, error) {
+	opts := FitOptions{Now: now, Horizon: horizon}
+	if cur != nil && cur.Pinned {
+		opts.AsOf, opts.Pinned, opts.Horizon = cur.AsOf, true, cur.HorizonDays
+		if cur.CalibrationEnd != nil {
+			opts.CalibrationEnd = *cur.CalibrationEnd
+		}
+	}
+	return FitAndSave(ctx, b, opts)
 }
