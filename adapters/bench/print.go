@@ -31,6 +31,15 @@ func Print(w io.Writer, rep Report) error {
 			b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20), b.Replay.RSSNote)
 		fmt.Fprintf(w, "timeline page: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", b.Timeline.P50Ms, b.Timeline.P99Ms, b.Timeline.MaxMs, b.Timeline.Samples, b.Timeline.What)
 		fmt.Fprintf(w, "live latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d appends (%s)\n", b.Live.P50Ms, b.Live.P99Ms, b.Live.MaxMs, b.Live.Samples, b.Live.What)
+		for _, c := range b.Reads {
+			fmt.Fprintf(w, "reads over %d customers (%d events, %d buyers; model fitted once in %.1fs):\n", c.Customers, c.Events, c.Buyers, c.FitSeconds)
+			for _, l := range []struct {
+				name string
+				l    Latency
+			}{{"customer view", c.View}, {"identifier lookup", c.Lookup}, {"full RFM list", c.RFMList}} {
+				fmt.Fprintf(w, "  %-17s p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", l.name, l.l.P50Ms, l.l.P99Ms, l.l.MaxMs, l.l.Samples, l.l.What)
+			}
+		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "target\twant\tgot\t")
 		for _, t := range b.Targets {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/cxledger/cxledger/adapters/bench"
@@ -27,6 +28,8 @@ func benchCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 	jsonFile := fs.String("json", "", "also write the report as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each backend's replay to this file, the backend inserted before the extension (cpu.prof → cpu.embedded.prof)")
 	seedValue := fs.Uint64("seed", 1, "seed of the generated history")
+	readCustomers := fs.String("read-customers", "", "comma-separated populations the read path is measured over (default 793,100000; 300 with --quick)")
+	readsOnly := fs.Bool("reads-only", false, "measure only the read path (customer view, identifier lookup, full RFM list)")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("bench takes no arguments")
@@ -44,6 +47,16 @@ func benchCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if *backends != "" {
 			cfg.Backends = strings.Split(*backends, ",")
 		}
+		if *readCustomers != "" {
+			for _, f := range strings.Split(*readCustomers, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || n <= 0 {
+					return usageErr("--read-customers %q: want positive numbers, comma-separated", *readCustomers)
+				}
+				cfg.ReadCustomers = append(cfg.ReadCustomers, n)
+			}
+		}
+		cfg.ReadsOnly = *readsOnly
 		cfg.Seed, cfg.CPUProfile, cfg.Log = *seedValue, *cpuProfile, e.stdout
 		// The bench never writes the configured store: it makes its own
 		// scratch schemas on the server --store names.

@@ -53,22 +53,29 @@ func (f *Fitter) setDefaults() {
 }
 
 // Run checks at once and then every Interval until ctx ends; it returns
-// nil then. A failed check is logged and retried at the next tick.
+// nil then. Until a first model is stored it checks every few seconds
+// instead (a new server's read models are catching up). A failed check is
+// logged and retried at the next tick.
 func (f *Fitter) Run(ctx context.Context) error {
 	f.setDefaults()
-	t := time.NewTicker(f.Interval)
-	defer t.Stop()
 	for {
 		if _, err := f.Check(ctx); err != nil && ctx.Err() == nil {
 			f.Log.Warn("analytics model fit failed", "error", err)
 		}
+		wait := f.Interval
+		if _, ok, err := LoadFit(ctx, f.Backend); err == nil && !ok {
+			wait = min(wait, firstFitRetry)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
+
+// firstFitRetry is how often Run checks while no model is stored yet.
+const firstFitRetry = 5 * time.Second
 
 // Check refits and stores the model if it is due (see Fitter), and
 // reports whether it did. Before the customers read model exists there
