@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -298,6 +299,37 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// decodeFitRequest reads the body of POST /v1/analytics/model/fit: the
+// analysis date (default now), a calibration end a day or more before it,
+// and the horizon in days (0–3660).
+func decodeFitRequest(body io.Reader, now time.Time) (analytics.FitOptions, error) {
+	var req fitRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return analytics.FitOptions{}, err
+	}
+	var opts analytics.FitOptions
+	var err error
+	if opts.AsOf, err = timeParam(req.AsOf, "asOf"); err != nil {
+		return analytics.FitOptions{}, err
+	}
+	if opts.CalibrationEnd, err = timeParam(req.CalibrationEnd, "calibrationEnd"); err != nil {
+		return analytics.FitOptions{}, err
+	}
+	asOf := opts.AsOf
+	if asOf.IsZero() {
+		asOf = now
+	}
+	day := func(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+	switch {
+	case req.HorizonDays < 0 || req.HorizonDays > 3660:
+		return analytics.FitOptions{}, malformed("horizonDays=%d: want 0 (90) to 3660", req.HorizonDays)
+	case !opts.CalibrationEnd.IsZero() && !day(opts.CalibrationEnd).Before(day(asOf)):
+		return analytics.FitOptions{}, malformed("calibrationEnd %s must be a day before the analysis date %s", req.CalibrationEnd, asOf.UTC().Format(time.DateOnly))
+	}
+	opts.Horizon = req.HorizonDays
+	return opts, nil
+}
+
 // fitRequest is the body of POST /v1/analytics/model/fit.
 type fitRequest struct {
 	// AsOf is the analysis date (RFC 3339 or YYYY-MM-DD; empty: now, and
@@ -313,29 +345,10 @@ type fitRequest struct {
 // fitModel: POST /v1/analytics/model/fit — fit the analytics model now,
 // as of an analysis date, and serve it.
 func (s *Server) fitModel(w http.ResponseWriter, r *http.Request) error {
-	var req fitRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
+	opts, err := decodeFitRequest(r.Body, s.cfg.Now())
+	if err != nil {
 		return err
 	}
-	var opts analytics.FitOptions
-	var err error
-	if opts.AsOf, err = timeParam(req.AsOf, "asOf"); err != nil {
-		return err
-	}
-	if opts.CalibrationEnd, err = timeParam(req.CalibrationEnd, "calibrationEnd"); err != nil {
-		return err
-	}
-	asOf := opts.AsOf
-	if asOf.IsZero() {
-		asOf = s.cfg.Now()
-	}
-	switch {
-	case req.HorizonDays < 0 || req.HorizonDays > 3660:
-		return malformed("horizonDays=%d: want 0 (90) to 3660", req.HorizonDays)
-	case !opts.CalibrationEnd.IsZero() && !opts.CalibrationEnd.UTC().Truncate(24*time.Hour).Before(asOf.UTC().Truncate(24*time.Hour)):
-		return malformed("calibrationEnd %s must be a day before the analysis date %s", req.CalibrationEnd, asOf.UTC().Format(time.DateOnly))
-	}
-	opts.Horizon = req.HorizonDays
 	if err := s.waitFor(r, analytics.CustomersName); err != nil {
 		return err
 	}
