@@ -39,6 +39,7 @@ func Print(w io.Writer, rep Report) error {
 			}{{"customer view", c.View}, {"identifier lookup", c.Lookup}, {"full RFM list", c.RFMList}} {
 				fmt.Fprintf(w, "  %-17s p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", l.name, l.l.P50Ms, l.l.P99Ms, l.l.MaxMs, l.l.Samples, l.l.What)
 			}
+			fmt.Fprintf(w, "  %-17s %.0f ms of CPU per list (load-independent)\n", "", c.RFMListCPUMs)
 		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "target\twant\tgot\t")

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cxledger/cxledger/domain"
@@ -54,10 +55,41 @@ type Service struct {
 	// ledger has no keyring (plaintext read models). Read models keep
 	// tokens; only the answers are revealed.
 	Keys Keys
+
+	fits fitCache
 }
 
 // New returns a Service over the read models in b.
 func New(b projections.Backend) *Service { return &Service{b: b, Now: time.Now} }
+
+// fitTTL is how long the Service reuses the analytics model it read: a
+// refit by another process shows within it. A model stored through the
+// Service shows at once.
+const fitTTL = time.Second
+
+// fitCache holds the analytics model last read.
+type fitCache struct {
+	mu   sync.Mutex
+	fit  *analytics.Fit
+	read time.Time
+}
+
+// loadFit returns the stored analytics model (nil, false before the first
+// fit), from the cache when it is younger than fitTTL. Only a model found
+// is cached, so that the first fit shows at once.
+func (s *Service) loadFit(ctx context.Context) (*analytics.Fit, bool, error) {
+	s.fits.mu.Lock()
+	defer s.fits.mu.Unlock()
+	if s.fits.fit != nil && time.Since(s.fits.read) < fitTTL {
+		return s.fits.fit, true, nil
+	}
+	fit, ok, err := analytics.LoadFit(ctx, s.b)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	s.fits.fit, s.fits.read = fit, time.Now()
+	return fit, true, nil
+}
 
 // CustomerView is the unified view of one customer: everything an agent
 // needs so the customer never repeats themselves.
@@ -221,7 +253,7 @@ type RFMReport struct {
 // over the customers read model, no fit), or fails with
 // analytics.ErrNoModel before the first fit.
 func (s *Service) RFM(ctx context.Context) (RFMReport, error) {
-	fit, ok, err := analytics.LoadFit(ctx, s.b)
+	fit, ok, err := s.loadFit(ctx)
 	if err != nil {
 		return RFMReport{}, err
 	}
@@ -244,7 +276,7 @@ func (s *Service) RFM(ctx context.Context) (RFMReport, error) {
 // error wrapping projections.ErrNotFound when the customer never bought or
 // answered.
 func (s *Service) Score(ctx context.Context, id uuid.UUID) (analytics.Score, error) {
-	fit, _, err := analytics.LoadFit(ctx, s.b)
+	fit, _, err := s.loadFit(ctx)
 	if err != nil {
 		return analytics.Score{}, err
 	}
@@ -264,7 +296,7 @@ func (s *Service) Score(ctx context.Context, id uuid.UUID) (analytics.Score, err
 // implements engage.Scores for the at-risk retention rule, which asks at
 // each check's due time rather than at s.Now.
 func (s *Service) ChurnRisk(ctx context.Context, id uuid.UUID, at time.Time) (risk float64, ok bool, err error) {
-	fit, _, err := analytics.LoadFit(ctx, s.b)
+	fit, _, err := s.loadFit(ctx)
 	if err != nil {
 		return 0, false, err
 	}
@@ -300,7 +332,14 @@ func (s *Service) FitModel(ctx context.Context, opts analytics.FitOptions) (anal
 	if opts.Pinned && opts.AsOf.IsZero() {
 		opts.AsOf = opts.Now
 	}
-	return analytics.FitAndSave(ctx, s.b, opts)
+	fit, err := analytics.FitAndSave(ctx, s.b, opts)
+	if err != nil {
+		return analytics.Fit{}, err
+	}
+	s.fits.mu.Lock()
+	s.fits.fit, s.fits.read = &fit, time.Now()
+	s.fits.mu.Unlock()
+	return fit, nil
 }
 
 // NPS returns the Net Promoter Score report.

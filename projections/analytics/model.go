@@ -420,18 +420,24 @@ func ChurnRiskAt(ctx context.Context, r projections.Reader, id uuid.UUID, f *Fit
 // order, scored by the fit's bands: one pass over the read model, no fit.
 func ScoreAll(ctx context.Context, r projections.Reader, f *Fit, fn func(CustomerRFM) error) error {
 	return r.Scan(ctx, customerPrefix, "", func(key string, value []byte) (bool, error) {
-		var rec customerRecord
-		if err := json.Unmarshal(value, &rec); err != nil {
+		// Only what RFM ranks: skipping the instants and the survey
+		// answers saves their decoding on every customer.
+		var slim struct {
+			Orders int64            `json:"orders"`
+			Days   []int64          `json:"days"`
+			Money  map[string]money `json:"money"`
+		}
+		if err := json.Unmarshal(value, &slim); err != nil {
 			return false, fmt.Errorf("analytics: decode %q: %w", key, err)
 		}
-		if rec.Orders == 0 || len(rec.Days) == 0 {
+		if slim.Orders == 0 || len(slim.Days) == 0 {
 			return true, nil
 		}
 		id, err := uuid.Parse(strings.TrimPrefix(key, customerPrefix))
 		if err != nil {
 			return false, fmt.Errorf("analytics: key %q: %w", key, err)
 		}
-		return true, fn(f.rfmOf(id, rec))
+		return true, fn(f.rfmOf(id, customerRecord{Orders: slim.Orders, Days: slim.Days, Money: slim.Money}))
 	})
 }
 
