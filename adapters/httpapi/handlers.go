@@ -352,7 +352,12 @@ func (s *Server) fitModel(w http.ResponseWriter, r *http.Request) error {
 	if err := s.waitFor(r, analytics.CustomersName); err != nil {
 		return err
 	}
-	fit, err := s.query.FitModel(r.Context(), opts)
+	// The fit outlives the request's timeout (a large base takes seconds):
+	// it is stored even if the client gives up; only a shutdown stops it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	defer context.AfterFunc(s.closing, cancel)()
+	fit, err := s.query.FitModel(ctx, opts)
 	if err != nil {
 		return err
 	}
