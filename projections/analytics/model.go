@@ -354,7 +354,11 @@ func (f *Fit) population() population {
 
 // rfmOf returns a buyer's RFM entry by the fit's bands.
 func (f *Fit) rfmOf(id uuid.UUID, rec customerRecord) CustomerRFM {
-	fa := buyerFacts(rec, dayNumber(f.AsOf))
+	return f.rfmFromFacts(id, buyerFacts(rec, dayNumber(f.AsOf)))
+}
+
+// rfmFromFacts returns the RFM entry of a buyer's facts by the fit's bands.
+func (f *Fit) rfmFromFacts(id uuid.UUID, fa facts) CustomerRFM {
 	return fa.rfm(id, RFMScore{
 		Recency:   scoreIn(f.Bands.Recency, fa.recency),
 		Frequency: scoreIn(f.Bands.Frequency, fa.orders),
@@ -419,25 +423,26 @@ func ChurnRiskAt(ctx context.Context, r projections.Reader, id uuid.UUID, f *Fit
 // ScoreAll streams the RFM entry of every buyer in r, in customer id
 // order, scored by the fit's bands: one pass over the read model, no fit.
 func ScoreAll(ctx context.Context, r projections.Reader, f *Fit, fn func(CustomerRFM) error) error {
+	today := dayNumber(f.AsOf)
 	return r.Scan(ctx, customerPrefix, "", func(key string, value []byte) (bool, error) {
-		// Only what RFM ranks: skipping the instants and the survey
-		// answers saves their decoding on every customer.
-		var slim struct {
-			Orders int64            `json:"orders"`
-			Days   []int64          `json:"days"`
-			Money  map[string]money `json:"money"`
+		fa, buyer, ok := rfmFacts(value, today)
+		if !ok {
+			var rec customerRecord
+			if err := json.Unmarshal(value, &rec); err != nil {
+				return false, fmt.Errorf("analytics: decode %q: %w", key, err)
+			}
+			if buyer = rec.Orders > 0 && len(rec.Days) > 0; buyer {
+				fa = buyerFacts(rec, today)
+			}
 		}
-		if err := json.Unmarshal(value, &slim); err != nil {
-			return false, fmt.Errorf("analytics: decode %q: %w", key, err)
-		}
-		if slim.Orders == 0 || len(slim.Days) == 0 {
+		if !buyer {
 			return true, nil
 		}
 		id, err := uuid.Parse(strings.TrimPrefix(key, customerPrefix))
 		if err != nil {
 			return false, fmt.Errorf("analytics: key %q: %w", key, err)
 		}
-		return true, fn(f.rfmOf(id, customerRecord{Orders: slim.Orders, Days: slim.Days, Money: slim.Money}))
+		return true, fn(f.rfmFromFacts(id, fa))
 	})
 }
 
