@@ -86,6 +86,9 @@ func TestStoredFitEqualsFreshFit(t *testing.T) {
 	calEnd := asOf.AddDate(0, -4, 0)
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 		foldCustomers(t, b, events)
+		if f, ok, err := analytics.LoadFit(ctx, b); f != nil || ok || err != nil {
+			t.Fatalf("LoadFit before any fit: %v %v %v", f, ok, err)
+		}
 		for _, tc := range []struct {
 			name string
 			opts analytics.FitOptions
