@@ -47,6 +47,15 @@ func analyticsCommand(fs *flag.FlagSet) func(context.Context, *env) error {
 		if *horizon < 0 {
 			return usageErr("--horizon must not be negative")
 		}
+		if !opts.CalibrationEnd.IsZero() {
+			asOfDay := opts.AsOf
+			if asOfDay.IsZero() {
+				asOfDay = time.Now()
+			}
+			if day := func(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }; !day(opts.CalibrationEnd).Before(day(asOfDay)) {
+				return usageErr("--calibration-end %s must be a day before the analysis date %s", *calEnd, asOfDay.UTC().Format(time.DateOnly))
+			}
+		}
 		opts.Horizon = *horizon
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			q := query.New(b)
