@@ -14,8 +14,9 @@ import (
 // ever fits the model: every Interval it refits when there is no fit yet,
 // when the day has turned (an unpinned fit is as of its clock's day), when
 // the customers read model has moved MinEvents log positions past the
-// fit, or when it has moved at all and the fit is older than MaxAge. A
-// pinned fit (an analyst's analysis date) keeps its dates when refitted.
+// fit (any move past a fit of an empty base), or when it has moved at all
+// and the fit is older than MaxAge. A pinned fit (an analyst's analysis
+// date) keeps its dates when refitted.
 type Fitter struct {
 	// Backend holds the customers read model and the stored fit.
 	Backend projections.Backend
@@ -53,8 +54,8 @@ func (f *Fitter) setDefaults() {
 }
 
 // Run checks at once and then every Interval until ctx ends; it returns
-// nil then. Until a first model is stored it checks every few seconds
-// instead (a new server's read models are catching up). A failed check is
+// nil then. Until a model of a non-empty base is stored it checks every
+// few seconds instead (a new server's read models are catching up). A failed check is
 // logged and retried at the next tick.
 func (f *Fitter) Run(ctx context.Context) error {
 	f.setDefaults()
@@ -63,7 +64,7 @@ func (f *Fitter) Run(ctx context.Context) error {
 			f.Log.Warn("analytics model fit failed", "error", err)
 		}
 		wait := f.Interval
-		if _, ok, err := LoadFit(ctx, f.Backend); err == nil && !ok {
+		if cur, ok, err := LoadFit(ctx, f.Backend); err == nil && (!ok || cur.Buyers == 0) {
 			wait = min(wait, firstFitRetry)
 		}
 		select {
@@ -118,7 +119,9 @@ func (f *Fitter) due(cur *Fit, pos uint64, now time.Time) bool {
 		return true
 	case pos <= cur.Position:
 		return false
-	case pos-cur.Position >= f.MinEvents:
+	case pos-cur.Position >= f.MinEvents, cur.Buyers == 0:
+		// A model of an empty base (fitted while the read model was
+		// still catching up) is replaced as soon as anything arrives.
 		return true
 	}
 	return now.Sub(cur.FittedAt) >= f.MaxAge

@@ -38,6 +38,14 @@ func TestFitterRefitsWhenDue(t *testing.T) {
 	check("no read model yet", false)
 
 	events, _ := baseHistory(11, 120)
+	// A read model that exists but holds nothing yet (the engine has just
+	// opened it): the model of the empty base goes as soon as anything
+	// arrives.
+	foldCustomers(t, b, nil)
+	if fit := check("empty base", true); fit == nil || fit.Buyers != 0 {
+		t.Fatalf("empty base: %+v", fit)
+	}
+	check("empty base, nothing changed", false)
 	ns := projections.NamespaceFor(analytics.CustomersName, 1, 1)
 	apply := func(evs ...int) {
 		t.Helper()
@@ -47,7 +55,11 @@ func TestFitterRefitsWhenDue(t *testing.T) {
 			}
 		}
 	}
-	foldCustomers(t, b, events[:len(events)-100])
+	apply(0)
+	check("one event after an empty base", true)
+	if err := projections.ApplyBatch(ctx, b, ns, analytics.NewCustomers(analytics.Config{}), events[1:len(events)-100]); err != nil {
+		t.Fatal(err)
+	}
 	fit := check("first fit", true)
 	if fit == nil || !fit.FittedAt.Equal(rfmNow) || !fit.AsOf.Equal(rfmNow) || fit.Position == 0 {
 		t.Fatalf("first fit %+v", fit)
