@@ -205,8 +205,12 @@ type Progress struct {
 	EventsPerSecond float64 `json:"eventsPerSecond"`
 	// Elapsed is the time since the build started; ETA the estimated time
 	// to reach Head at the current rate (0 when unknown or caught up).
-	Elapsed time.Duration `json:"elapsed"`
-	ETA     time.Duration `json:"eta"`
+	Elapsed time.Duration `json:"-"`
+	ETA     time.Duration `json:"-"`
+	// ElapsedSeconds and ETASeconds are Elapsed and ETA in seconds, for
+	// JSON (a duration is never sent as unlabelled nanoseconds).
+	ElapsedSeconds float64 `json:"elapsedSeconds"`
+	ETASeconds     float64 `json:"etaSeconds"`
 	// Done is set on the last report, once the new generation serves reads.
 	Done bool `json:"done"`
 	// Owner is the engine building it, when that is another process (its

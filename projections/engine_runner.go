@@ -157,6 +157,7 @@ func (r *runner) progress(now time.Time, head uint64) Progress {
 		p.EventsPerSecond = float64(pos-r.startAt) / secs
 		p.ETA = time.Duration(float64(head-pos) / p.EventsPerSecond * float64(time.Second))
 	}
+	p.ElapsedSeconds, p.ETASeconds = p.Elapsed.Seconds(), p.ETA.Seconds()
 	return p
 }
 

@@ -63,6 +63,15 @@ type Config struct {
 	// TimelineReads and LiveSamples are the latency samples; default 1000
 	// and 200.
 	TimelineReads, LiveSamples int
+	// ReadCustomers are the populations the read path (customer view,
+	// identifier lookup, full RFM list) is measured over, each seeded
+	// apart; default 793 (the Superstore sample's size) and 100,000.
+	// RFMListReads is the number of full RFM lists read; default 20.
+	ReadCustomers []int
+	RFMListReads  int
+	// ReadsOnly measures the read path alone (no appends, replay,
+	// timeline or live latency).
+	ReadsOnly bool
 	// CPUProfile, when set, receives a pprof CPU profile of the replays.
 	CPUProfile string
 	// AppendsOnly skips the read side (seeding, replay, timeline, live
@@ -79,7 +88,8 @@ type Config struct {
 // Quick returns the configuration of a smoke test: a tiny log and short
 // cases, every measurement still made.
 func Quick() Config {
-	return Config{Events: 20_000, HeavyEvents: 2_000, Duration: 500 * time.Millisecond, TimelineReads: 200, LiveSamples: 20}
+	return Config{Events: 20_000, HeavyEvents: 2_000, Duration: 500 * time.Millisecond, TimelineReads: 200, LiveSamples: 20,
+		ReadCustomers: []int{300}, RFMListReads: 3}
 }
 
 func (c *Config) setDefaults() {
@@ -111,6 +121,12 @@ func (c *Config) setDefaults() {
 	if c.LiveSamples <= 0 {
 		c.LiveSamples = 200
 	}
+	if len(c.ReadCustomers) == 0 {
+		c.ReadCustomers = []int{793, 100_000}
+	}
+	if c.RFMListReads <= 0 {
+		c.RFMListReads = 20
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -123,9 +139,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("bench: unknown backend %q (want %s or %s)", b, Embedded, Postgres)
 		}
 	}
-	for _, n := range append(slices.Clone(c.Writers), c.Sizes...) {
+	for _, n := range append(append(slices.Clone(c.Writers), c.Sizes...), c.ReadCustomers...) {
 		if n <= 0 {
-			return fmt.Errorf("bench: writers and sizes must be positive, got %d", n)
+			return fmt.Errorf("bench: writers, sizes and read populations must be positive, got %d", n)
 		}
 	}
 	if slices.Contains(c.Backends, Postgres) && c.PostgresURL == "" {
@@ -159,6 +175,7 @@ type Backend struct {
 	// Processes are the multi-process cases (PostgreSQL, Config.Processes).
 	Processes []ProcessCase `json:"processes,omitempty"`
 	Live      Latency       `json:"live"`
+	Reads     []ReadCase    `json:"reads"`
 	Targets   []Target      `json:"targets"`
 }
 
@@ -288,6 +305,13 @@ func measure(ctx context.Context, cfg Config, sut system, prof *os.File) (Backen
 	if err != nil {
 		return b, err
 	}
+	if cfg.ReadsOnly {
+		if b.Reads, err = readPaths(ctx, cfg, sut.name(), logf); err != nil {
+			return b, fmt.Errorf("bench %s: %w", sut.name(), err)
+		}
+		b.Targets = readTargets(b.Reads)
+		return b, nil
+	}
 	for _, size := range cfg.Sizes {
 		for _, writers := range cfg.Writers {
 			c, err := appendCase(ctx, cfg, sut, tpl, writers, size)
@@ -316,7 +340,10 @@ func measure(ctx context.Context, cfg Config, sut system, prof *os.File) (Backen
 			return b, fmt.Errorf("bench %s: %w", sut.name(), err)
 		}
 	}
-	b.Targets = targets(sut.name(), b)
+	if b.Reads, err = readPaths(ctx, cfg, sut.name(), logf); err != nil {
+		return b, fmt.Errorf("bench %s: %w", sut.name(), err)
+	}
+	b.Targets = append(targets(sut.name(), b), readTargets(b.Reads)...)
 	return b, nil
 }
 

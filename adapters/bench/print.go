@@ -37,7 +37,7 @@ func Print(w io.Writer, rep Report) error {
 			}
 		}
 		if b.Replay.Events == 0 {
-			fmt.Fprintln(w, "read side not measured (appends only)")
+			fmt.Fprintln(w, "replay not measured (--appends-only or --reads-only)")
 		} else {
 			fmt.Fprintf(w, "seeding (set-up, not a target): %d events, %d customers in %.1fs = %.0f events/s\n",
 				b.Seeding.Events, b.Seeding.Operations, b.Seeding.Seconds, b.Seeding.EventsPerSecond)
@@ -45,6 +45,16 @@ func Print(w io.Writer, rep Report) error {
 				b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20), b.Replay.RSSNote)
 			fmt.Fprintf(w, "timeline page: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", b.Timeline.P50Ms, b.Timeline.P99Ms, b.Timeline.MaxMs, b.Timeline.Samples, b.Timeline.What)
 			fmt.Fprintf(w, "live latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d appends (%s)\n", b.Live.P50Ms, b.Live.P99Ms, b.Live.MaxMs, b.Live.Samples, b.Live.What)
+		}
+		for _, c := range b.Reads {
+			fmt.Fprintf(w, "reads over %d customers (%d events, %d buyers; model fitted once in %.1fs):\n", c.Customers, c.Events, c.Buyers, c.FitSeconds)
+			for _, l := range []struct {
+				name string
+				l    Latency
+			}{{"customer view", c.View}, {"identifier lookup", c.Lookup}, {"full RFM list", c.RFMList}} {
+				fmt.Fprintf(w, "  %-17s p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", l.name, l.l.P50Ms, l.l.P99Ms, l.l.MaxMs, l.l.Samples, l.l.What)
+			}
+			fmt.Fprintf(w, "  %-17s %.0f ms of CPU per list (load-independent)\n", "", c.RFMListCPUMs)
 		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "target\twant\tgot\t")

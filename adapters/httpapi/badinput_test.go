@@ -605,6 +605,10 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		{name: "query/timeline from not a time", role: U, method: "GET", path: ana + "/timeline?from=last-week", status: 400, slug: "malformed", names: "from"},
 		{name: "query/timeline limit too large", role: U, method: "GET", path: ana + "/timeline?limit=100000", status: 400, slug: "malformed", names: "limit"},
 		{name: "query/channels unordered", role: A, method: "GET", path: "/v1/analytics/channels?from=2026-02-01&to=2026-01-01", status: 400, slug: "malformed", names: "ordered"},
+		{name: "fit/asOf not a date", role: A, method: "POST", path: "/v1/analytics/model/fit", body: `{"asOf":"last week"}`, status: 400, slug: "malformed", names: "asOf"},
+		{name: "fit/calibration end after the analysis date", role: A, method: "POST", path: "/v1/analytics/model/fit", body: `{"asOf":"2026-01-01","calibrationEnd":"2026-01-01"}`, status: 400, slug: "malformed", names: "calibrationEnd"},
+		{name: "fit/horizon negative", role: A, method: "POST", path: "/v1/analytics/model/fit", body: `{"horizonDays":-1}`, status: 400, slug: "malformed", names: "horizonDays"},
+		{name: "fit/unknown field", role: A, method: "POST", path: "/v1/analytics/model/fit", body: `{"asOfDate":"2026-01-01"}`, status: 400, slug: "malformed", names: "asOfDate"},
 		{name: "query/pipeline closedFrom", role: A, method: "GET", path: "/v1/pipeline?closedFrom=31/12/2025", status: 400, slug: "malformed", names: "closedFrom"},
 		{name: "query/digest not a bool", role: U, method: "GET", path: "/v1/projections?digest=please", status: 400, slug: "malformed", names: "digest"},
 		{name: "query/NUL in a type filter", role: A, method: "GET", path: "/v1/events?types=%00", status: 400, slug: "malformed", names: "types"},
@@ -666,6 +670,8 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"GET /v1/audit/proof/inclusion":          {"/v1/audit/proof/inclusion?position=1", ""},
 		"GET /v1/audit/proof/consistency":        {"/v1/audit/proof/consistency?from=0&to=1", ""},
 		"GET /v1/customers/{id}/audit":           {"/v1/customers/" + anaID.String() + "/audit", ""},
+		"GET /v1/analytics/model":                {"/v1/analytics/model", ""},
+		"POST /v1/analytics/model/fit":           {"/v1/analytics/model/fit", `{}`},
 	}
 	routes := srv.Routes()
 	patterns := make([]string, 0, len(routes))

@@ -11,6 +11,7 @@ import (
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/analytics"
 )
 
 // Errors of the HTTP layer itself; the store's, the domain's and the
@@ -74,6 +75,7 @@ var errorTable = []problemKind{
 	{domain.ErrInvalid, http.StatusUnprocessableEntity, "invalid", "Invalid event"},
 	{eventstore.ErrInvalidEvent, http.StatusUnprocessableEntity, "invalid", "Invalid event"},
 	{ErrNotReady, http.StatusServiceUnavailable, "not-ready", "Read model not ready"},
+	{analytics.ErrNoModel, http.StatusServiceUnavailable, "no-model", "Analytics model not fitted yet"},
 	{projections.ErrNotActive, http.StatusServiceUnavailable, "not-ready", "Read model not ready"},
 	{projections.ErrNotRunning, http.StatusServiceUnavailable, "not-ready", "Projection engine not running"},
 	{ErrBusy, http.StatusServiceUnavailable, "busy", "Server busy"},

@@ -161,3 +161,38 @@ func FuzzDecodeForgetRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFitRequest: whatever the body of POST /v1/analytics/model/fit,
+// the decoder never panics, every error maps to a 4xx problem, and what it
+// accepts has a horizon within bounds and a calibration end before the
+// analysis date's day.
+func FuzzDecodeFitRequest(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"asOf":"2014-12-31"}`, `{"asOf":"2014-12-31","calibrationEnd":"2014-06-30","horizonDays":90}`,
+		`{"asOf":"2014-12-31T23:59:59+14:00","calibrationEnd":"2014-12-31T00:00:00-12:00"}`,
+		`{"calibrationEnd":"2030-01-01"}`, `{"horizonDays":-1}`, `{"horizonDays":1e9}`, `{"asOf":7}`,
+		`{"asof":"2014-12-31"}`, `{"asOfDate":"x"}`, `null`, `[]`, ``, `{"asOf":"caf` + "\xe9" + `"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		opts, err := decodeFitRequest(bytes.NewReader(body), now)
+		if err != nil {
+			if p, internal := problemFor(err); internal || p.Status < 400 || p.Status > 499 {
+				t.Fatalf("error %v maps to %d (internal %v)", err, p.Status, internal)
+			}
+			return
+		}
+		if opts.Horizon < 0 || opts.Horizon > 3660 {
+			t.Fatalf("accepted horizon %d", opts.Horizon)
+		}
+		asOf := opts.AsOf
+		if asOf.IsZero() {
+			asOf = now
+		}
+		if !opts.CalibrationEnd.IsZero() && !opts.CalibrationEnd.UTC().Truncate(24*time.Hour).Before(asOf.UTC().Truncate(24*time.Hour)) {
+			t.Fatalf("accepted calibration end %v with analysis date %v", opts.CalibrationEnd, asOf)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -297,13 +298,88 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, rep)
 }
 
-// rfm: GET /v1/analytics/rfm.
+// rfm: GET /v1/analytics/rfm — every buyer scored by the stored model,
+// with the fit and analysis date the scores are as of.
 func (s *Server) rfm(w http.ResponseWriter, r *http.Request) error {
 	out, err := s.query.RFM(r.Context())
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"customers": nonNil(out)})
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// model: GET /v1/analytics/model — the stored analytics model.
+func (s *Server) model(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.query.Model(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// decodeFitRequest reads the body of POST /v1/analytics/model/fit: the
+// analysis date (default now), a calibration end a day or more before it,
+// and the horizon in days (0–3660).
+func decodeFitRequest(body io.Reader, now time.Time) (analytics.FitOptions, error) {
+	var req fitRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return analytics.FitOptions{}, err
+	}
+	var opts analytics.FitOptions
+	var err error
+	if opts.AsOf, err = timeParam(req.AsOf, "asOf"); err != nil {
+		return analytics.FitOptions{}, err
+	}
+	if opts.CalibrationEnd, err = timeParam(req.CalibrationEnd, "calibrationEnd"); err != nil {
+		return analytics.FitOptions{}, err
+	}
+	asOf := opts.AsOf
+	if asOf.IsZero() {
+		asOf = now
+	}
+	day := func(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+	switch {
+	case req.HorizonDays < 0 || req.HorizonDays > 3660:
+		return analytics.FitOptions{}, malformed("horizonDays=%d: want 0 (90) to 3660", req.HorizonDays)
+	case !opts.CalibrationEnd.IsZero() && !day(opts.CalibrationEnd).Before(day(asOf)):
+		return analytics.FitOptions{}, malformed("calibrationEnd %s must be a day before the analysis date %s", req.CalibrationEnd, asOf.UTC().Format(time.DateOnly))
+	}
+	opts.Horizon = req.HorizonDays
+	return opts, nil
+}
+
+// fitRequest is the body of POST /v1/analytics/model/fit.
+type fitRequest struct {
+	// AsOf is the analysis date (RFC 3339 or YYYY-MM-DD; empty: now, and
+	// the background fitter follows the clock again).
+	AsOf string `json:"asOf"`
+	// CalibrationEnd fits the parameters on the history up to it and
+	// validates them on the rest (RFC 3339 or YYYY-MM-DD; optional).
+	CalibrationEnd string `json:"calibrationEnd"`
+	// HorizonDays is the horizon of expected purchases (0: 90).
+	HorizonDays int `json:"horizonDays"`
+}
+
+// fitModel: POST /v1/analytics/model/fit — fit the analytics model now,
+// as of an analysis date, and serve it.
+func (s *Server) fitModel(w http.ResponseWriter, r *http.Request) error {
+	opts, err := decodeFitRequest(r.Body, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.waitFor(r, analytics.CustomersName); err != nil {
+		return err
+	}
+	// The fit outlives the request's timeout (a large base takes seconds):
+	// it is stored even if the client gives up; only a shutdown stops it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	defer context.AfterFunc(s.closing, cancel)()
+	fit, err := s.query.FitModel(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, fit)
 }
 
 // score: GET /v1/analytics/customers/{id}.

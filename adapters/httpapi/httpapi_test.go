@@ -340,6 +340,8 @@ func TestRoles(t *testing.T) {
 		"GET /v1/audit/proof/inclusion":          "/v1/audit/proof/inclusion?position=1",
 		"GET /v1/audit/proof/consistency":        "/v1/audit/proof/consistency?from=0&to=1",
 		"GET /v1/customers/{id}/audit":           "/v1/customers/" + id.String() + "/audit",
+		"GET /v1/analytics/model":                "/v1/analytics/model",
+		"POST /v1/analytics/model/fit":           "/v1/analytics/model/fit",
 	}
 	// The expected table, written out so a change to the routes is a
 	// deliberate change here too.
@@ -372,6 +374,8 @@ func TestRoles(t *testing.T) {
 		"GET /v1/audit/proof/inclusion":          {U, D},
 		"GET /v1/audit/proof/consistency":        {U, D},
 		"GET /v1/customers/{id}/audit":           {U, D},
+		"GET /v1/analytics/model":                {A, D},
+		"POST /v1/analytics/model/fit":           {A, D},
 	}
 	if len(h.server.Routes()) != len(want) {
 		t.Fatalf("server has %d routes, the test knows %d", len(h.server.Routes()), len(want))
@@ -505,7 +509,15 @@ func TestReadYourWrites(t *testing.T) {
 	if err := json.Unmarshal(r.body, &feed); err != nil || len(feed.Events) != 1 || feed.Events[0].Position != 2 {
 		t.Fatalf("feed: %d %s", r.status, r.body)
 	}
-	for _, p := range []string{"/v1/pipeline", "/v1/analytics/rfm", "/v1/analytics/channels", "/v1/analytics/tickets", "/v1/analytics/nps", "/v1/projections?digest=true"} {
+	// Before the first fit the model routes say so; an analyst's fit makes
+	// them answer.
+	if r := h.call(t, httpapi.RoleAnalyst, "GET", "/v1/analytics/rfm", ""); r.status != 503 || !strings.Contains(string(r.body), "no-model") {
+		t.Errorf("rfm before a fit: %d %s", r.status, r.body)
+	}
+	if r := h.call(t, httpapi.RoleAnalyst, "POST", "/v1/analytics/model/fit", `{}`); r.status != 200 {
+		t.Errorf("fit: %d %s", r.status, r.body)
+	}
+	for _, p := range []string{"/v1/pipeline", "/v1/analytics/rfm", "/v1/analytics/model", "/v1/analytics/channels", "/v1/analytics/tickets", "/v1/analytics/nps", "/v1/projections?digest=true"} {
 		if r := h.call(t, httpapi.RoleAnalyst, "GET", p, ""); r.status != 200 {
 			t.Errorf("%s: %d %s", p, r.status, r.body)
 		}

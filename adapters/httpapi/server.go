@@ -257,6 +257,8 @@ func (s *Server) table() []route {
 		{"GET /v1/customers/{id}/audit", audit, s.auditTimeline},
 		{"GET /v1/pipeline", analyst, s.pipeline},
 		{"GET /v1/analytics/rfm", analyst, s.rfm},
+		{"GET /v1/analytics/model", analyst, s.model},
+		{"POST /v1/analytics/model/fit", analyst, s.fitModel},
 		{"GET /v1/analytics/channels", analyst, s.channels},
 		{"GET /v1/analytics/tickets", analyst, s.tickets},
 		{"GET /v1/analytics/nps", analyst, s.nps},

@@ -131,6 +131,11 @@ func (h *History) Customer(ctx context.Context, id uuid.UUID, a AsOf, withScore 
 		if err := h.foldLog(ctx, mem, scores, a); err != nil {
 			return AsOfView{}, err
 		}
+		// Rank the customer against the base as it was: the model
+		// fitted over the folded history as of the moment.
+		if _, err := analytics.FitAndSave(ctx, mem, analytics.FitOptions{Now: a.At, AsOf: a.At}); err != nil {
+			return AsOfView{}, err
+		}
 	} else if err := fold(ctx, mem, analytics.NewCustomers(analytics.Config{}), nil); err != nil {
 		return AsOfView{}, err
 	}

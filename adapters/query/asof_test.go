@@ -113,7 +113,10 @@ func TestAsOf(t *testing.T) {
 					t.Errorf("opportunities = %+v, want one in %s", v.OpenOpportunities, tt.stage)
 				}
 				if v.Score == nil {
-					t.Error("no score although the customer bought")
+					t.Fatal("no score although the customer bought")
+				}
+				if v.Score.Model == nil || !v.Score.Model.AsOf.Equal(tt.asOf.At) || v.Score.Segment == "" {
+					t.Errorf("score %+v: want ranked against the base as of the moment", v.Score)
 				}
 				if v.Basis != tt.asOf.Basis || !v.AsOf.Equal(tt.asOf.At) {
 					t.Errorf("as of %v %s, want %v %s", v.AsOf, v.Basis, tt.asOf.At, tt.asOf.Basis)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cxledger/cxledger/domain"
@@ -54,10 +55,41 @@ type Service struct {
 	// ledger has no keyring (plaintext read models). Read models keep
 	// tokens; only the answers are revealed.
 	Keys Keys
+
+	fits fitCache
 }
 
 // New returns a Service over the read models in b.
 func New(b projections.Backend) *Service { return &Service{b: b, Now: time.Now} }
+
+// fitTTL is how long the Service reuses the analytics model it read: a
+// refit by another process shows within it. A model stored through the
+// Service shows at once.
+const fitTTL = time.Second
+
+// fitCache holds the analytics model last read.
+type fitCache struct {
+	mu   sync.Mutex
+	fit  *analytics.Fit
+	read time.Time
+}
+
+// loadFit returns the stored analytics model (nil, false before the first
+// fit), from the cache when it is younger than fitTTL. Only a model found
+// is cached, so that the first fit shows at once.
+func (s *Service) loadFit(ctx context.Context) (*analytics.Fit, bool, error) {
+	s.fits.mu.Lock()
+	defer s.fits.mu.Unlock()
+	if s.fits.fit != nil && time.Since(s.fits.read) < fitTTL {
+		return s.fits.fit, true, nil
+	}
+	fit, ok, err := analytics.LoadFit(ctx, s.b)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	s.fits.fit, s.fits.read = fit, time.Now()
+	return fit, true, nil
+}
 
 // CustomerView is the unified view of one customer: everything an agent
 // needs so the customer never repeats themselves.
@@ -81,20 +113,16 @@ func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, err
 		return CustomerView{}, err
 	}
 	v.SetTier(s.Tiers, s.Now())
-	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
-		score, err := analytics.CustomerScore(ctx, r, id, s.Now())
-		switch {
-		case errors.Is(err, projections.ErrNotFound):
-			v.Score = nil
-			return nil
-		case err != nil:
-			return err
-		}
-		v.Score = &score
-		return nil
-	})
-	if err != nil {
+	// The analytics figures are two lookups (the customer's record, the
+	// stored model); a customer without them, or a store whose analytics
+	// read model is not built yet, gets the view without a score.
+	score, err := s.Score(ctx, id)
+	switch {
+	case errors.Is(err, projections.ErrNotFound), errors.Is(err, projections.ErrNotActive):
+	case err != nil:
 		return CustomerView{}, fmt.Errorf("analytics of customer %s: %w", id, err)
+	default:
+		v.Score = &score
 	}
 	if v.Score != nil {
 		v.Segment = string(v.Score.Segment)
@@ -214,50 +242,104 @@ func (s *Service) Pipeline(ctx context.Context, opts pipeline.Options) (Pipeline
 	return rep, err
 }
 
-// RFM scores every customer with a purchase at the service's clock.
-func (s *Service) RFM(ctx context.Context) ([]analytics.CustomerRFM, error) {
-	var out []analytics.CustomerRFM
-	err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
-		var err error
-		out, err = analytics.RFM(ctx, r, s.Now())
-		return err
+// RFMReport is the RFM list: every buyer scored by the stored model, and
+// which fit and analysis date the scores are as of.
+type RFMReport struct {
+	Model     *analytics.ModelInfo    `json:"model"`
+	Customers []analytics.CustomerRFM `json:"customers"`
+}
+
+// RFM scores every customer with a purchase by the stored model (one pass
+// over the customers read model, no fit), or fails with
+// analytics.ErrNoModel before the first fit.
+func (s *Service) RFM(ctx context.Context) (RFMReport, error) {
+	fit, ok, err := s.loadFit(ctx)
+	if err != nil {
+		return RFMReport{}, err
+	}
+	if !ok {
+		return RFMReport{}, analytics.ErrNoModel
+	}
+	var out RFMReport
+	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+		out = RFMReport{Model: fit.Info(), Customers: []analytics.CustomerRFM{}}
+		return analytics.ScoreAll(ctx, r, fit, func(c analytics.CustomerRFM) error {
+			out.Customers = append(out.Customers, c)
+			return nil
+		})
 	})
 	return out, err
 }
 
-// Score returns one customer's analytics figures, or an error wrapping
-// projections.ErrNotFound when the customer never bought or answered.
+// Score returns one customer's analytics figures by lookup (their record
+// and the stored model; without a model, the facts and the reason), or an
+// error wrapping projections.ErrNotFound when the customer never bought or
+// answered.
 func (s *Service) Score(ctx context.Context, id uuid.UUID) (analytics.Score, error) {
+	fit, _, err := s.loadFit(ctx)
+	if err != nil {
+		return analytics.Score{}, err
+	}
 	var out analytics.Score
-	err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
 		var err error
-		out, err = analytics.CustomerScore(ctx, r, id, s.Now())
+		out, err = analytics.ScoreFrom(ctx, r, id, fit, s.Now())
 		return err
 	})
 	return out, err
 }
 
 // ChurnRisk returns a customer's rhythm churn risk (analytics.Score's
-// ChurnRisk) as of at, scored against the analytics read model as it is
-// now; ok is false for a customer without a score (never bought, or no
-// rhythm known). It implements engage.Scores for the at-risk retention
-// rule, which asks at each check's due time rather than at s.Now.
+// ChurnRisk) as of at, by lookup: their own rhythm, or the stored model's
+// pooled rhythm for a customer who bought on one day only; ok is false
+// for a customer without a score (never bought, or no rhythm known). It
+// implements engage.Scores for the at-risk retention rule, which asks at
+// each check's due time rather than at s.Now.
 func (s *Service) ChurnRisk(ctx context.Context, id uuid.UUID, at time.Time) (risk float64, ok bool, err error) {
-	var sc analytics.Score
+	fit, _, err := s.loadFit(ctx)
+	if err != nil {
+		return 0, false, err
+	}
 	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
 		var err error
-		sc, err = analytics.CustomerScore(ctx, r, id, at)
+		risk, ok, err = analytics.ChurnRiskAt(ctx, r, id, fit, at)
 		return err
 	})
+	return risk, ok, err
+}
+
+// Model returns the stored analytics model, or analytics.ErrNoModel
+// before the first fit.
+func (s *Service) Model(ctx context.Context) (analytics.Fit, error) {
+	fit, ok, err := analytics.LoadFit(ctx, s.b)
 	switch {
-	case errors.Is(err, projections.ErrNotFound):
-		return 0, false, nil
 	case err != nil:
-		return 0, false, err
-	case sc.ChurnRisk == nil:
-		return 0, false, nil
+		return analytics.Fit{}, err
+	case !ok:
+		return analytics.Fit{}, analytics.ErrNoModel
 	}
-	return *sc.ChurnRisk, true, nil
+	return *fit, nil
+}
+
+// FitModel fits the analytics model now, as of opts.AsOf (zero: the
+// service's clock; an analysis date given pins it for the background
+// fitter), and stores it for every read. It scans the customers read
+// model and runs the fit: an analyst's or an operator's request, never a
+// read's.
+func (s *Service) FitModel(ctx context.Context, opts analytics.FitOptions) (analytics.Fit, error) {
+	opts.Now = s.Now()
+	opts.Pinned = !opts.AsOf.IsZero() || !opts.CalibrationEnd.IsZero()
+	if opts.Pinned && opts.AsOf.IsZero() {
+		opts.AsOf = opts.Now
+	}
+	fit, err := analytics.FitAndSave(ctx, s.b, opts)
+	if err != nil {
+		return analytics.Fit{}, err
+	}
+	s.fits.mu.Lock()
+	s.fits.fit, s.fits.read = &fit, time.Now()
+	s.fits.mu.Unlock()
+	return fit, nil
 }
 
 // NPS returns the Net Promoter Score report.

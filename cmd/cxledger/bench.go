@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -31,6 +32,8 @@ func benchCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	seedValue := fs.Uint64("seed", 1, "seed of the generated history")
 	appendsOnly := fs.Bool("appends-only", false, "measure the append cases only, not the read side")
 	processes := fs.Int("processes", 0, "also measure 16 single-event appenders on PostgreSQL from 1 process, then spread over this many processes on one schema")
+	readCustomers := fs.String("read-customers", "", "comma-separated populations the read path is measured over (default 793,100000; 300 with --quick)")
+	readsOnly := fs.Bool("reads-only", false, "measure only the read path (customer view, identifier lookup, full RFM list)")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("bench takes no arguments")
@@ -48,6 +51,16 @@ func benchCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		if *backends != "" {
 			cfg.Backends = strings.Split(*backends, ",")
 		}
+		if *readCustomers != "" {
+			for _, f := range strings.Split(*readCustomers, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || n <= 0 {
+					return usageErr("--read-customers %q: want positive numbers, comma-separated", *readCustomers)
+				}
+				cfg.ReadCustomers = append(cfg.ReadCustomers, n)
+			}
+		}
+		cfg.ReadsOnly = *readsOnly
 		cfg.Seed, cfg.CPUProfile, cfg.Log = *seedValue, *cpuProfile, e.stdout
 		cfg.AppendsOnly, cfg.Processes = *appendsOnly, *processes
 		// The bench never writes the configured store: it makes its own

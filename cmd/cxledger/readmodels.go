@@ -69,6 +69,7 @@ func projectCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 				go logStatus(ctx, eng, e, *every)
 			}
 			e.log.Info("projecting the log into the read models", "read_models", len(all))
+			defer startAnalyticsFitter(ctx, b, projections.LeaseConfig{Owner: eng.Owner()}, e.log)()
 			return eng.Run(ctx)
 		})
 	}
@@ -131,7 +132,7 @@ func replayCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "rebuilt %d read model(s) in %s\n", len(ps), time.Since(start).Round(time.Millisecond))
-			return nil
+			return refitAnalytics(ctx, b, ps, e.stdout)
 		})
 	}
 }

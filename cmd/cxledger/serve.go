@@ -275,6 +275,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.stopEng, m.engDone = stop, make(chan struct{})
 	go func() {
 		defer close(m.engDone)
+		if m.Roles.Projections {
+			defer startAnalyticsFitter(engCtx, m.rm, projections.LeaseConfig{Owner: m.engine.Owner(), TTL: m.LeaseTTL}, m.Log)()
+		}
 		if err := m.engine.Run(engCtx); err != nil {
 			m.Log.Error("projection engine stopped", "error", err)
 		}

@@ -51,17 +51,49 @@ func (m BGNBD) valid() bool {
 //
 // computed in logs.
 func (m BGNBD) LogLikelihood(o Observation) float64 {
+	return m.logLikelihood(o, m.repeatTerms(o.X))
+}
+
+// xTerms are the parts of an observation's log-likelihood that depend on
+// the parameters and x only.
+type xTerms struct{ a1, a2, logA, logBX1 float64 }
+
+func (m BGNBD) repeatTerms(x float64) xTerms {
 	r, alpha, a, b := m.R, m.Alpha, m.A, m.B
-	x := o.X
-	a1 := lgamma(r+x) - lgamma(r) + r*math.Log(alpha)
-	a2 := lgamma(a+b) + lgamma(b+x) - lgamma(b) - lgamma(a+b+x)
+	t := xTerms{
+		a1: lgamma(r+x) - lgamma(r) + r*math.Log(alpha),
+		a2: lgamma(a+b) + lgamma(b+x) - lgamma(b) - lgamma(a+b+x),
+	}
+	if x > 0 {
+		t.logA, t.logBX1 = math.Log(a), math.Log(b+x-1)
+	}
+	return t
+}
+
+func (m BGNBD) logLikelihood(o Observation, t xTerms) float64 {
+	r, alpha, x := m.R, m.Alpha, o.X
 	a3 := -(r + x) * math.Log(alpha+o.T)
 	if x == 0 {
-		return a1 + a2 + a3
+		return t.a1 + t.a2 + a3
 	}
-	a4 := math.Log(a) - math.Log(b+x-1) - (r+x)*math.Log(alpha+o.Tx)
+	a4 := t.logA - t.logBX1 - (r+x)*math.Log(alpha+o.Tx)
 	hi := math.Max(a3, a4)
-	return a1 + a2 + hi + math.Log(math.Exp(a3-hi)+math.Exp(a4-hi))
+	return t.a1 + t.a2 + hi + math.Log(math.Exp(a3-hi)+math.Exp(a4-hi))
+}
+
+// weightedLL is Σ weight · LogLikelihood over data sorted by X (as
+// compress leaves it), computing the terms of each x once: the same
+// figures as LogLikelihood, summed in the same order, a few times faster.
+func (m BGNBD) weightedLL(data []Observation) float64 {
+	var ll float64
+	var t xTerms
+	for i, o := range data {
+		if i == 0 || o.X != data[i-1].X {
+			t = m.repeatTerms(o.X)
+		}
+		ll += o.weight() * m.logLikelihood(o, t)
+	}
+	return ll
 }
 
 // PAlive is the probability that a customer with this history is still
@@ -152,11 +184,7 @@ func FitBGNBD(obs []Observation) (BGNBD, error) {
 				return math.Inf(1)
 			}
 		}
-		m := model(p)
-		var ll float64
-		for _, o := range data {
-			ll += o.weight() * m.LogLikelihood(o)
-		}
+		ll := model(p).weightedLL(data)
 		if math.IsNaN(ll) {
 			return math.Inf(1)
 		}

@@ -147,28 +147,40 @@ func TestFitBGNBDNeedsData(t *testing.T) {
 }
 
 func TestQuintiles(t *testing.T) {
-	values := []int64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
-	got := quintiles(len(values), func(int) string { return "" }, func(i int) int64 { return values[i] })
-	if want := []int{1, 1, 2, 2, 3, 3, 4, 4, 5, 5}; !slices.Equal(got, want) {
-		t.Errorf("distinct: %v, want %v", got, want)
-	}
-	ties := []int64{7, 7, 7, 7, 7}
-	got = quintiles(len(ties), func(int) string { return "" }, func(i int) int64 { return ties[i] })
-	if want := []int{1, 1, 1, 1, 1}; !slices.Equal(got, want) {
-		t.Errorf("all tied: %v, want %v", got, want)
+	for _, c := range []struct {
+		name   string
+		values []int64
+		want   []int
+	}{
+		{"ten distinct", []int64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, []int{1, 1, 2, 2, 3, 3, 4, 4, 5, 5}},
+		{"nine distinct, symmetric", []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}, []int{1, 1, 2, 2, 3, 4, 4, 5, 5}},
+		{"all tied", []int64{7, 7, 7, 7, 7}, []int{3, 3, 3, 3, 3}},
+		{"alone", []int64{42}, []int{3}},
+		{"two", []int64{5, 9}, []int{2, 4}},
+		{"two tied", []int64{9, 9}, []int{3, 3}},
+		{"three", []int64{1, 2, 3}, []int{1, 3, 5}},
+		{"most tied at the bottom", []int64{1, 1, 1, 1, 1, 1, 1, 1, 2, 3}, []int{2, 2, 2, 2, 2, 2, 2, 2, 5, 5}},
+		{"input order does not matter", []int64{3, 1, 2}, []int{5, 1, 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := quintiles(len(c.values), func(int) string { return "" }, func(i int) int64 { return c.values[i] })
+			if !slices.Equal(got, c.want) {
+				t.Errorf("quintiles(%v) = %v, want %v", c.values, got, c.want)
+			}
+		})
 	}
 }
 
 func TestNearestRank(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 20; i++ {
-		d = append(d, time.Duration(i))
+		d = append(d, time.Duration(i)*time.Second)
 	}
 	// n = 20: median rank ⌈10⌉ = 10, p90 rank ⌈18⌉ = 18.
-	if got := summarise(d); got.Median != 10 || got.P90 != 18 {
-		t.Errorf("%+v, want median 10, p90 18", got)
+	if got := summarise(d); got.MedianSeconds != 10 || got.P90Seconds != 18 {
+		t.Errorf("%+v, want median 10 s, p90 18 s", got)
 	}
-	if got := summarise([]time.Duration{5}); got.Median != 5 || got.P90 != 5 {
+	if got := summarise([]time.Duration{1500 * time.Millisecond}); got.MedianSeconds != 1.5 || got.P90Seconds != 1.5 {
 		t.Errorf("one value: %+v", got)
 	}
 	if got := summarise(nil); got != (Durations{}) {

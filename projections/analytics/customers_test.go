@@ -123,22 +123,24 @@ func TestRFM(t *testing.T) {
 			cur     string
 			net     int64
 		}
+		// Score ⌈5(w + t/2) ÷ N⌉, w customers below, t tied.
 		// Recency (N = 10): 365,200 → 1; 90,60 → 2; 40,20 → 3; 10,5 → 4; 3,1 → 5.
-		// Frequency: 1,1,1 → 1 (w = 0); 2,2 → 2 (w = 3); 3 → 3 (w = 5);
-		// 4 → 4 (w = 6); 5,5 → 4 (w = 7); 7 → 5 (w = 9).
-		// Monetary, EUR (N = 9): 1 000, 2 000 → 1; 5 000, 15 000 → 2;
-		// 20 000, 30 000 → 3; 50 000, 60 000 → 4; 80 000 → 5. USD (N = 1) → 1.
+		// Frequency: 1,1,1 → ⌈0.75⌉ = 1; 2,2 → ⌈2⌉ = 2; 3 → ⌈2.75⌉ = 3;
+		// 4 → ⌈3.25⌉ = 4; 5,5 → ⌈4⌉ = 4; 7 → ⌈4.75⌉ = 5.
+		// Monetary, EUR (N = 9, q = (w + ½)·5/9): 1 000, 2 000 → 1;
+		// 5 000, 15 000 → 2; 20 000 → ⌈2.5⌉ = 3; 30 000, 50 000 → 4;
+		// 60 000, 80 000 → 5. USD (N = 1): the lone customer → 3.
 		want := map[uuid.UUID]row{
-			c1:  {5, 5, 4, analytics.SegmentChampions, 1, 7, "EUR", 60_000},
+			c1:  {5, 5, 5, analytics.SegmentChampions, 1, 7, "EUR", 60_000},
 			c2:  {5, 4, 4, analytics.SegmentChampions, 3, 5, "EUR", 50_000},
 			c3:  {4, 1, 2, analytics.SegmentNew, 5, 1, "EUR", 5_000},
 			c4:  {4, 4, 5, analytics.SegmentChampions, 10, 4, "EUR", 80_000},
 			c5:  {3, 2, 3, analytics.SegmentNeedsAttention, 20, 2, "EUR", 20_000},
-			c6:  {3, 4, 3, analytics.SegmentLoyal, 40, 5, "EUR", 30_000},
+			c6:  {3, 4, 4, analytics.SegmentLoyal, 40, 5, "EUR", 30_000},
 			c7:  {2, 3, 2, analytics.SegmentAtRisk, 60, 3, "EUR", 15_000},
 			c8:  {2, 1, 1, analytics.SegmentHibernating, 90, 1, "EUR", 1_000},
 			c9:  {1, 2, 1, analytics.SegmentLost, 200, 2, "EUR", 2_000},
-			c10: {1, 1, 1, analytics.SegmentLost, 365, 1, "USD", 3_000},
+			c10: {1, 1, 3, analytics.SegmentLost, 365, 1, "USD", 3_000},
 		}
 		if len(got) != len(want) {
 			t.Fatalf("%d customers scored, want %d: %+v", len(got), len(want), got)
@@ -308,4 +310,40 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// A lone customer, or customers all tied, sit in the middle of their base:
+// a customer who bought today is not "lost" because nobody else bought.
+func TestRFMTinyAndTiedBases(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		buyer []uuid.UUID
+		want  analytics.RFMScore
+		seg   analytics.Segment
+	}{
+		{"one customer who bought today", []uuid.UUID{c1}, analytics.RFMScore{Recency: 3, Frequency: 3, Monetary: 3}, analytics.SegmentNeedsAttention},
+		{"three customers alike", []uuid.UUID{c1, c2, c3}, analytics.RFMScore{Recency: 3, Frequency: 3, Monetary: 3}, analytics.SegmentNeedsAttention},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var s projectiontest.Log
+			var events []domain.Envelope
+			for i, id := range c.buyer {
+				events = append(events, s.Add(id, daysAgo(0), purchase(i+1, 4_900, "EUR")))
+			}
+			b := projections.NewMemory()
+			r := projectiontest.Fold(t, b, analytics.NewCustomers(analytics.Config{}), events)
+			got, err := analytics.RFM(context.Background(), r, rfmNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(c.buyer) {
+				t.Fatalf("%d scored, want %d", len(got), len(c.buyer))
+			}
+			for _, g := range got {
+				if g.RFMScore != c.want || g.Segment != c.seg || g.RecencyDays != 0 {
+					t.Errorf("%s: %+v, want %+v %s, recency 0", g.CustomerID, g, c.want, c.seg)
+				}
+			}
+		})
+	}
 }

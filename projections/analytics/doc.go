@@ -1,5 +1,5 @@
 // Package analytics holds cxledger's customer-analytics read models and the
-// models computed from them at query time: RFM scores and segments,
+// models computed from them (fitted in the background, read by lookup): RFM scores and segments,
 // historical lifetime value, churn risk (a recency-versus-rhythm score and
 // the BG/NBD probability alive), channel mix, ticket SLA figures and NPS.
 //
@@ -48,7 +48,7 @@
 //
 // # RFM
 //
-// RFM scores every customer with at least one purchase, at now:
+// RFM scores every customer with at least one purchase, as of an analysis date (the fit's AsOf):
 //
 //   - Recency: whole UTC days from the last purchase day to now's day
 //     (fewer is better).
@@ -59,12 +59,16 @@
 //     or added: a customer's monetary score ranks them only against the
 //     customers with the same main currency.
 //
-// Each is scored 1–5 by quintile: score = 1 + ⌊5·w ÷ N⌋, where N is the
-// number of customers ranked together and w the number of them with a
-// strictly worse value. Ten customers with distinct values score
-// 1,1,2,2,3,3,4,4,5,5; equal values always score the same (the lower
-// score of their tie), so a base where most customers bought once gives
-// them all frequency 1. Segments are assigned by SegmentOf's rules:
+// Each is scored 1–5 by quintile, ties at their midrank: a customer whose
+// value w customers of the N ranked together beat from below and t share
+// (themselves included) sits at the quantile q = (w + t/2) ÷ N and scores
+// ⌈5q⌉. Ten customers with distinct values score 1,1,2,2,3,3,4,4,5,5;
+// equal values always score the same, the middle of the places they span.
+// So a lone customer, or a base all tied (everyone bought once, today),
+// scores 3 — the middle, not the bottom, since nobody does better — and
+// segment needs_attention, not lost. Small bases are ranked by the same
+// rule (two customers score 2 and 4, three 1, 3 and 5). Segments are
+// assigned by SegmentOf's rules:
 //
 //	champions           R ≥ 4, F ≥ 4, M ≥ 4   recent, frequent, big spenders
 //	loyal               R ≥ 3, F ≥ 4          frequent and not lapsed
@@ -105,7 +109,7 @@
 //
 // BG/NBD (PAlive, ExpectedPurchases). The beta-geometric/negative binomial
 // model of Fader, Hardie and Lee (2005) is fitted by maximum likelihood to
-// the whole base at query time (FitBGNBD: Nelder–Mead on the logarithms of
+// the whole base when the model is fitted (FitBGNBD: Nelder–Mead on the logarithms of
 // r, α, a, b; deterministic), with, per customer, x = purchase days − 1
 // repeat purchases, tx = last − first purchase day and T = now's day −
 // first purchase day, in days. PAlive is P(active | x, tx, T); for x = 0 the
@@ -139,9 +143,36 @@
 // latest answer to that survey. Repeated answers update a customer's
 // voice rather than multiply it.
 //
+// # The stored model
+//
+// Nothing on the read path fits the model or scans the base. FitModel
+// scores the whole base as of an analysis date and fits BG/NBD; the
+// result, a Fit, is kept in the read-model store (namespace
+// ModelNamespace) with the RFM quintile bands (the range of values each
+// score was given), the pooled rhythm, the parameters with their
+// log-likelihood, the customers read model's position it covers, the
+// analysis date, the time it was fitted and, when asked, a calibration
+// end with the holdout validation. A Fitter refits it in the background
+// (on a schedule and after enough new events); an analyst may fit as of a
+// chosen date, which the Fitter then keeps. A read (ScoreFrom, ScoreAll,
+// ChurnRiskAt) looks up the customer's record and the Fit: the figures are
+// those a fresh LoadBase at the Fit's analysis date gives over the same
+// history, to the digit, and say which fit and date they come from.
+// Without a fit the facts are served and the ranked figures are absent
+// with the reason (Score.Unscored).
+//
+// The analysis date matters for any history that ended before today:
+// with the wall clock every customer of an old dataset is lapsed. A fit's
+// recency, churn and T count to its AsOf day. With a calibration end the
+// parameters are fitted on the purchase days up to it (T counted to it),
+// and Validation compares the expected purchase days in the holdout
+// period (calibration end, AsOf] with the actual ones, overall and by
+// repeat purchases in calibration (FHL 2005, figure 4). On the CDNOW
+// calibration summary the fit reproduces the published estimates.
+//
 // # Cost
 //
-// Queries scan their read model: RFM and CustomerScore read every
-// customer and fit the model; callers scoring many customers should
-// LoadBase once and use Base.Score.
+// LoadBase, RFM and CustomerScore read every customer and fit the model:
+// they are the fresh computation the stored Fit is checked against, and
+// what FitModel runs, never what a request runs.
 package analytics

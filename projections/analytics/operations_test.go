@@ -2,6 +2,7 @@ package analytics_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
@@ -106,20 +107,25 @@ func TestTicketSLA(t *testing.T) {
 		// n = 2 → 1 and 2; n = 10 → 5 and 9; n = 3 → 2 and 3.
 		want := []analytics.PrioritySLA{
 			{Priority: domain.PriorityUrgent, Tickets: 4, Unresolved: 2,
-				FirstResponse: analytics.Durations{Count: 4, Median: 20 * time.Minute, P90: 40 * time.Minute},
-				Resolution:    analytics.Durations{Count: 2, Median: 2 * time.Hour, P90: 4 * time.Hour}},
+				FirstResponse: dur(4, 20*time.Minute, 40*time.Minute),
+				Resolution:    dur(2, 2*time.Hour, 4*time.Hour)},
 			{Priority: domain.PriorityHigh, Tickets: 10,
-				FirstResponse: analytics.Durations{Count: 10, Median: 5 * time.Hour, P90: 9 * time.Hour},
-				Resolution:    analytics.Durations{Count: 10, Median: 5 * day, P90: 9 * day}},
+				FirstResponse: dur(10, 5*time.Hour, 9*time.Hour),
+				Resolution:    dur(10, 5*day, 9*day)},
 			{Priority: domain.PriorityNormal, Tickets: 3, Unresolved: 1,
-				FirstResponse: analytics.Durations{Count: 3, Median: time.Hour, P90: 3 * time.Hour},
-				Resolution:    analytics.Durations{Count: 2, Median: day, P90: 5 * day}},
+				FirstResponse: dur(3, time.Hour, 3*time.Hour),
+				Resolution:    dur(2, day, 5*day)},
 			{Priority: domain.PriorityLow},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("TicketSLA\n got %+v\nwant %+v", got, want)
 		}
 	})
+}
+
+// dur is a Durations of count values, median and p90 given as durations.
+func dur(count int, median, p90 time.Duration) analytics.Durations {
+	return analytics.Durations{Count: count, MedianSeconds: median.Seconds(), P90Seconds: p90.Seconds()}
 }
 
 func TestChannelMix(t *testing.T) {
@@ -167,4 +173,16 @@ func TestChannelMix(t *testing.T) {
 			t.Errorf("empty period: %+v, %v", empty, err)
 		}
 	})
+}
+
+// Durations go on the wire as seconds, named as such (issue 14.17: not
+// unlabelled nanoseconds).
+func TestDurationsJSONInSeconds(t *testing.T) {
+	got, err := json.Marshal(dur(3, 90*time.Second, 1500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"count":3,"medianSeconds":90,"p90Seconds":1.5}`; string(got) != want {
+		t.Errorf("%s, want %s", got, want)
+	}
 }

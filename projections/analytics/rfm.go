@@ -128,6 +128,12 @@ type Score struct {
 	ExpectedPurchases *float64 `json:"expectedPurchases,omitempty"`
 	// NPS is the customer's latest survey answer (0–10), nil if none.
 	NPS *int `json:"nps,omitempty"`
+	// Model says which stored fit the figures come from and which date
+	// they are as of; nil for a fresh Base.
+	Model *ModelInfo `json:"model,omitempty"`
+	// Unscored says why the figures that need a fitted model (RFM scores,
+	// segment, P(alive)) are absent; "" when they are there.
+	Unscored string `json:"unscored,omitempty"`
 }
 
 // Options parameterise LoadBase.
@@ -156,9 +162,35 @@ type Base struct {
 // LoadBase reads the customers read model and scores the whole base at
 // now. It reads every customer: O(customers) plus the BG/NBD fit.
 func LoadBase(ctx context.Context, r projections.Reader, now time.Time, opts Options) (*Base, error) {
+	b, err := loadRecords(ctx, r, now, opts.Horizon)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.Model != nil:
+		if !opts.Model.valid() {
+			return nil, fmt.Errorf("analytics: BG/NBD parameters %+v must be positive", *opts.Model)
+		}
+		m := *opts.Model
+		b.model = &m
+	default:
+		m, err := FitBGNBD(b.observations())
+		if err != nil && !errors.Is(err, ErrNoFit) {
+			return nil, err
+		}
+		if err == nil {
+			b.model = &m
+		}
+	}
+	return b, nil
+}
+
+// loadRecords reads every customer record and computes the RFM scores and
+// the pooled rhythm at now; the BG/NBD model is left to the caller.
+func loadRecords(ctx context.Context, r projections.Reader, now time.Time, horizon int) (*Base, error) {
 	b := &Base{now: now, today: dayNumber(now), horizon: 90, records: map[uuid.UUID]customerRecord{}, rfm: map[uuid.UUID]CustomerRFM{}}
-	if opts.Horizon > 0 {
-		b.horizon = float64(opts.Horizon)
+	if horizon > 0 {
+		b.horizon = float64(horizon)
 	}
 	err := r.Scan(ctx, customerPrefix, "", func(key string, value []byte) (bool, error) {
 		var rec customerRecord
@@ -177,22 +209,6 @@ func LoadBase(ctx context.Context, r projections.Reader, now time.Time, opts Opt
 		return nil, err
 	}
 	b.score()
-	switch {
-	case opts.Model != nil:
-		if !opts.Model.valid() {
-			return nil, fmt.Errorf("analytics: BG/NBD parameters %+v must be positive", *opts.Model)
-		}
-		m := *opts.Model
-		b.model = &m
-	default:
-		m, err := FitBGNBD(b.observations())
-		if err != nil && !errors.Is(err, ErrNoFit) {
-			return nil, err
-		}
-		if err == nil {
-			b.model = &m
-		}
-	}
 	return b, nil
 }
 
@@ -219,19 +235,13 @@ func (b *Base) buyers() []uuid.UUID {
 // score computes the quintile scores and segments of every buyer.
 func (b *Base) score() {
 	buyers := b.buyers()
-	type facts struct {
-		recency, orders, monetary int64
-		currency                  string
-	}
 	f := make([]facts, len(buyers))
 	var gaps, repeats int64
 	for i, id := range buyers {
 		rec := b.records[id]
-		last := rec.Days[len(rec.Days)-1]
-		f[i] = facts{recency: max(0, b.today-last), orders: rec.Orders}
-		f[i].currency, f[i].monetary = mainCurrency(rec)
+		f[i] = buyerFacts(rec, b.today)
 		if n := int64(len(rec.Days)); n > 1 {
-			gaps += last - rec.Days[0]
+			gaps += rec.Days[n-1] - rec.Days[0]
 			repeats += n - 1
 		}
 	}
@@ -245,19 +255,39 @@ func (b *Base) score() {
 	fs := quintiles(len(f), one, func(i int) int64 { return f[i].orders })
 	ms := quintiles(len(f), func(i int) string { return f[i].currency }, func(i int) int64 { return f[i].monetary })
 	for i, id := range buyers {
-		c := CustomerRFM{
-			CustomerID: id, RFMScore: RFMScore{Recency: rs[i], Frequency: fs[i], Monetary: ms[i]},
-			RecencyDays: f[i].recency, Orders: f[i].orders, Currency: f[i].currency, MonetaryValue: f[i].monetary,
-		}
-		c.Segment = SegmentOf(c.RFMScore)
-		b.rfm[id] = c
+		b.rfm[id] = f[i].rfm(id, RFMScore{Recency: rs[i], Frequency: fs[i], Monetary: ms[i]})
 	}
 }
 
-// quintiles scores n customers 1 to 5 within their group: a customer's
-// score is 1 + ⌊5·w ÷ N⌋, where w counts the customers of its group with a
-// strictly lower value (higher is better) and N the size of the group.
-// Equal values get equal scores.
+// facts are the values RFM ranks a buyer by, at one day.
+type facts struct {
+	recency, orders, monetary int64
+	currency                  string
+}
+
+// buyerFacts returns the RFM values of a buyer (Orders > 0) at day today.
+func buyerFacts(rec customerRecord, today int64) facts {
+	f := facts{recency: max(0, today-rec.Days[len(rec.Days)-1]), orders: rec.Orders}
+	f.currency, f.monetary = mainCurrency(rec)
+	return f
+}
+
+// rfm is the customer's RFM entry with the given scores.
+func (f facts) rfm(id uuid.UUID, s RFMScore) CustomerRFM {
+	return CustomerRFM{
+		CustomerID: id, RFMScore: s, Segment: SegmentOf(s),
+		RecencyDays: f.recency, Orders: f.orders, Currency: f.currency, MonetaryValue: f.monetary,
+	}
+}
+
+// quintiles scores n customers 1 to 5 within their group by the midrank
+// of their value (higher is better): a customer whose value w customers of
+// the group beat from below and t customers share (themselves included)
+// sits at the quantile q = (w + t/2) ÷ N, N the size of the group, and
+// scores ⌈5q⌉. Distinct values score as plain quintiles (ten customers:
+// 1,1,2,2,3,3,4,4,5,5); a tie scores the middle of the places it spans,
+// so a lone customer, or a group all tied, scores 3 — neither better nor
+// worse than the others — rather than the bottom score.
 func quintiles(n int, group func(int) string, value func(int) int64) []int {
 	groups := map[string][]int{}
 	for i := range n {
@@ -266,15 +296,25 @@ func quintiles(n int, group func(int) string, value func(int) int64) []int {
 	out := make([]int, n)
 	for _, members := range groups {
 		slices.SortStableFunc(members, func(i, j int) int { return cmp.Compare(value(i), value(j)) })
-		w := 0
-		for k, i := range members {
-			if k > 0 && value(i) != value(members[k-1]) {
-				w = k
+		for k := 0; k < len(members); {
+			end := k + 1
+			for end < len(members) && value(members[end]) == value(members[k]) {
+				end++
 			}
-			out[i] = 1 + 5*w/len(members)
+			s := midrankScore(k, end-k, len(members))
+			for _, i := range members[k:end] {
+				out[i] = s
+			}
+			k = end
 		}
 	}
 	return out
+}
+
+// midrankScore is ⌈5·(w + t/2) ÷ n⌉ in integers: ⌈5(2w + t) ÷ 2n⌉, which
+// lies in 1..5 for 0 ≤ w, 1 ≤ t, w + t ≤ n.
+func midrankScore(w, t, n int) int {
+	return (5*(2*w+t) + 2*n - 1) / (2 * n)
 }
 
 // mainCurrency returns the currency with the most orders (ties: the first
@@ -298,20 +338,21 @@ func mainCurrency(rec customerRecord) (string, int64) {
 	return best, m.Gross - m.Refunded
 }
 
-// observation is the BG/NBD summary of a buyer in days.
-func (b *Base) observation(rec customerRecord) Observation {
-	first, last := rec.Days[0], rec.Days[len(rec.Days)-1]
+// observation is the BG/NBD summary in days of a buyer's purchase days
+// (at least one), observed until day today.
+func observation(days []int64, today int64) Observation {
+	first, last := days[0], days[len(days)-1]
 	return Observation{
-		X:  float64(len(rec.Days) - 1),
+		X:  float64(len(days) - 1),
 		Tx: float64(last - first),
-		T:  float64(max(b.today-first, last-first)),
+		T:  float64(max(today-first, last-first)),
 	}
 }
 
 func (b *Base) observations() []Observation {
 	var out []Observation
 	for _, id := range b.buyers() {
-		out = append(out, b.observation(b.records[id]))
+		out = append(out, observation(b.records[id].Days, b.today))
 	}
 	return out
 }
@@ -336,10 +377,28 @@ func (b *Base) Score(id uuid.UUID) (Score, error) {
 	if !ok {
 		return Score{}, fmt.Errorf("analytics: customer %s: %w", id, projections.ErrNotFound)
 	}
-	s := Score{CustomerRFM: CustomerRFM{CustomerID: id}, FirstPurchase: rec.FirstPurchase, LastPurchase: rec.LastPurchase, LifetimeValue: []Value{}}
-	if c, ok := b.rfm[id]; ok {
-		s.CustomerRFM = c
+	c, ok := b.rfm[id]
+	if !ok {
+		c = CustomerRFM{CustomerID: id}
 	}
+	return scoreRecord(rec, c, population{today: b.today, rhythm: b.rhythm, model: b.model, horizon: b.horizon}), nil
+}
+
+// population is what scoring one customer needs of the whole base: the
+// day the figures are as of, the pooled rhythm (0: none), the BG/NBD
+// parameters (nil: none) and the horizon of ExpectedPurchases in days.
+type population struct {
+	today   int64
+	rhythm  float64
+	model   *BGNBD
+	horizon float64
+}
+
+// scoreRecord computes a customer's Score from their record, their RFM
+// entry and the population figures. A fresh Base and a stored Fit both
+// score through it, so that they give the same figures to the digit.
+func scoreRecord(rec customerRecord, c CustomerRFM, p population) Score {
+	s := Score{CustomerRFM: c, FirstPurchase: rec.FirstPurchase, LastPurchase: rec.LastPurchase, LifetimeValue: []Value{}}
 	codes := make([]string, 0, len(rec.Money))
 	for code := range rec.Money {
 		codes = append(codes, code)
@@ -353,9 +412,9 @@ func (b *Base) Score(id uuid.UUID) (Score, error) {
 		s.NPS = &a.Score
 	}
 	if rec.Orders == 0 || len(rec.Days) == 0 {
-		return s, nil
+		return s
 	}
-	rhythm := b.rhythm
+	rhythm := p.rhythm
 	if n := len(rec.Days); n > 1 {
 		rhythm = float64(rec.Days[n-1]-rec.Days[0]) / float64(n-1)
 	}
@@ -363,15 +422,15 @@ func (b *Base) Score(id uuid.UUID) (Score, error) {
 		risk := 1 - math.Exp(-float64(s.RecencyDays)/rhythm)
 		s.RhythmDays, s.ChurnRisk = &rhythm, &risk
 	}
-	if b.model != nil {
-		o := b.observation(rec)
-		alive := b.model.PAlive(o)
+	if p.model != nil {
+		o := observation(rec.Days, p.today)
+		alive := p.model.PAlive(o)
 		s.PAlive = &alive
-		if e := b.model.ExpectedPurchases(b.horizon, o); !math.IsNaN(e) && !math.IsInf(e, 0) {
+		if e := p.model.ExpectedPurchases(p.horizon, o); !math.IsNaN(e) && !math.IsInf(e, 0) {
 			s.ExpectedPurchases = &e
 		}
 	}
-	return s, nil
+	return s
 }
 
 // RFM scores every customer with a purchase at now, in customer id order.

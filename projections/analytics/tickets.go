@@ -114,19 +114,20 @@ func (p tickets) Apply(tx *projections.Tx, e domain.Envelope) error {
 	return nil
 }
 
-// Durations summarises a set of durations. Median and P90 use the
-// nearest-rank method: the p-th percentile of n sorted values is the
-// value at rank ⌈p·n ÷ 100⌉ (1-based), always an observed value; the
-// median of an even count is the lower middle value.
+// Durations summarises a set of durations, in seconds (fractions kept).
+// MedianSeconds and P90Seconds use the nearest-rank method: the p-th
+// percentile of n sorted values is the value at rank ⌈p·n ÷ 100⌉
+// (1-based), always an observed value; the median of an even count is the
+// lower middle value.
 type Durations struct {
-	Count  int           `json:"count"`
-	Median time.Duration `json:"median"`
-	P90    time.Duration `json:"p90"`
+	Count         int     `json:"count"`
+	MedianSeconds float64 `json:"medianSeconds"`
+	P90Seconds    float64 `json:"p90Seconds"`
 }
 
 func summarise(d []time.Duration) Durations {
 	slices.Sort(d)
-	return Durations{Count: len(d), Median: nearestRank(d, 50), P90: nearestRank(d, 90)}
+	return Durations{Count: len(d), MedianSeconds: nearestRank(d, 50).Seconds(), P90Seconds: nearestRank(d, 90).Seconds()}
 }
 
 // nearestRank returns the p-th percentile of sorted values, 0 if none.

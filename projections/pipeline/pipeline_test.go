@@ -88,23 +88,23 @@ func TestSummary(t *testing.T) {
 			Stages: []pipeline.StageSummary{
 				{Stage: domain.StageProspecting, Probability: 0.10, Open: 1,
 					Amounts: []pipeline.Money{{"EUR", 50_000}}, Weighted: []pipeline.Money{{"EUR", 5_000}},
-					AverageAge: 20 * day, Visits: 2, AverageTime: 11 * day}, // A 2 d, G 20 d
+					AverageAgeSeconds: secs(20 * day), Visits: 2, AverageTimeSeconds: secs(11 * day)}, // A 2 d, G 20 d
 				{Stage: domain.StageQualification, Probability: 0.25, Open: 0,
 					Amounts: []pipeline.Money{}, Weighted: []pipeline.Money{},
-					Visits: 3, AverageTime: 10*day + 8*time.Hour}, // A 3 d, B 3 d, E 25 d
+					Visits: 3, AverageTimeSeconds: secs(10*day + 8*time.Hour)}, // A 3 d, B 3 d, E 25 d
 				{Stage: domain.StageProposal, Probability: 0.50, Open: 1,
 					Amounts: []pipeline.Money{{"EUR", 400_000}}, Weighted: []pipeline.Money{{"EUR", 200_000}},
-					AverageAge: 15 * day, Visits: 2, AverageTime: 17*day + 12*time.Hour}, // A 5 d, C 30 d
+					AverageAgeSeconds: secs(15 * day), Visits: 2, AverageTimeSeconds: secs(17*day + 12*time.Hour)}, // A 5 d, C 30 d
 				{Stage: domain.StageNegotiation, Probability: 0.75, Open: 1,
 					Amounts: []pipeline.Money{{"USD", 120_000}}, Weighted: []pipeline.Money{{"USD", 90_000}},
-					AverageAge: 10 * day, Visits: 1, AverageTime: 17 * day}, // B 17 d
+					AverageAgeSeconds: secs(10 * day), Visits: 1, AverageTimeSeconds: secs(17 * day)}, // B 17 d
 			},
 			Currencies: []pipeline.CurrencySummary{
 				{Currency: "EUR", Open: 2, OpenAmount: 450_000, WeightedForecast: 205_000,
 					Won: 2, WonAmount: 1_300_000, AverageDealSize: 650_000, Velocity: 32_500},
 				{Currency: "USD", Open: 1, OpenAmount: 120_000, WeightedForecast: 90_000},
 			},
-			Open: 3, Won: 2, Lost: 2, WinRate: 0.5, AverageCycle: 20 * day,
+			Open: 3, Won: 2, Lost: 2, WinRate: 0.5, AverageCycleSeconds: secs(20 * day),
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Summary:\n got %+v\nwant %+v", got, want)
@@ -121,8 +121,8 @@ func TestSummaryClosedWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Closed in the window: B lost (20 d), C won (30 d), G lost (20 d).
-		if got.Won != 1 || got.Lost != 2 || got.WinRate != 1.0/3 || got.AverageCycle != 23*day+8*time.Hour {
-			t.Errorf("won %d lost %d rate %v cycle %v, want 1, 2, 1/3, 23d8h", got.Won, got.Lost, got.WinRate, got.AverageCycle)
+		if got.Won != 1 || got.Lost != 2 || got.WinRate != 1.0/3 || got.AverageCycleSeconds != secs(23*day+8*time.Hour) {
+			t.Errorf("won %d lost %d rate %v cycle %v, want 1, 2, 1/3, 23d8h", got.Won, got.Lost, got.WinRate, got.AverageCycleSeconds)
 		}
 		// 2 open × 1/3 × 300 000 ÷ (70/3 d) = 600 000/70 per day.
 		eur := got.Currencies[0]
@@ -194,3 +194,6 @@ func TestProjection(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// secs is d in seconds, as the report states durations.
+func secs(d time.Duration) float64 { return d.Seconds() }

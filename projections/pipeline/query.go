@@ -81,8 +81,9 @@ type Report struct {
 	Lost int `json:"lost"`
 	// WinRate is Won ÷ (Won + Lost), 0 when nothing closed.
 	WinRate float64 `json:"winRate"`
-	// AverageCycle is the mean time from opening to winning or losing.
-	AverageCycle time.Duration `json:"averageCycle"`
+	// AverageCycleSeconds is the mean time from opening to winning or
+	// losing, in seconds (whole seconds).
+	AverageCycleSeconds float64 `json:"averageCycleSeconds"`
 }
 
 // StageSummary describes one stage.
@@ -95,13 +96,14 @@ type StageSummary struct {
 	Open     int     `json:"open"`
 	Amounts  []Money `json:"amounts"`
 	Weighted []Money `json:"weighted"`
-	// AverageAge is the mean time the open opportunities have spent in the
-	// stage so far, at Options.Now.
-	AverageAge time.Duration `json:"averageAge"`
+	// AverageAgeSeconds is the mean time the open opportunities have spent
+	// in the stage so far, at Options.Now, in seconds (whole seconds).
+	AverageAgeSeconds float64 `json:"averageAgeSeconds"`
 	// Visits counts completed stays in the stage (left by a stage change,
-	// a win or a loss) and AverageTime is their mean duration.
-	Visits      int64         `json:"visits"`
-	AverageTime time.Duration `json:"averageTime"`
+	// a win or a loss) and AverageTimeSeconds is their mean duration in
+	// seconds (whole seconds).
+	Visits             int64   `json:"visits"`
+	AverageTimeSeconds float64 `json:"averageTimeSeconds"`
 }
 
 // CurrencySummary holds the money figures of one currency.
@@ -216,7 +218,7 @@ func Summary(ctx context.Context, r projections.Reader, opts Options) (Report, e
 	}
 	if closed := sum.Won + sum.Lost; closed > 0 {
 		sum.WinRate = float64(sum.Won) / float64(closed)
-		sum.AverageCycle = time.Duration(math.Round(float64(cycleSeconds)/float64(closed))) * time.Second
+		sum.AverageCycleSeconds = meanSeconds(cycleSeconds, int64(closed))
 	}
 	weighted := map[string]float64{}
 	for _, stage := range Stages {
@@ -228,14 +230,14 @@ func Summary(ctx context.Context, r projections.Reader, opts Options) (Report, e
 			weighted[code] += float64(a.amounts[code]) * p
 		}
 		if a.open > 0 {
-			ss.AverageAge = meanSeconds(a.ageSeconds, int64(a.open))
+			ss.AverageAgeSeconds = meanSeconds(a.ageSeconds, int64(a.open))
 		}
 		if a.visits > 0 {
-			ss.AverageTime = meanSeconds(a.secs, a.visits)
+			ss.AverageTimeSeconds = meanSeconds(a.secs, a.visits)
 		}
 		sum.Stages = append(sum.Stages, ss)
 	}
-	cycleDays := sum.AverageCycle.Hours() / 24
+	cycleDays := sum.AverageCycleSeconds / 86400
 	for code, c := range cur {
 		c.WeightedForecast = int64(math.Round(weighted[code]))
 		if c.Won > 0 {
@@ -327,8 +329,9 @@ func Forecast(ctx context.Context, r projections.Reader, opts Options) ([]Foreca
 	return out, nil
 }
 
-func meanSeconds(total, n int64) time.Duration {
-	return time.Duration(math.Round(float64(total)/float64(n))) * time.Second
+// meanSeconds is total ÷ n rounded to whole seconds.
+func meanSeconds(total, n int64) float64 {
+	return math.Round(float64(total) / float64(n))
 }
 
 func sortedKeys[V any](m map[string]V) []string {
