@@ -3,9 +3,11 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // overlay is the Writer an engine runner's batch applies to: it reads a
@@ -97,13 +99,30 @@ func (o *overlay) Scan(ctx context.Context, prefix, after string, fn func(string
 	return emit("")
 }
 
-// Put buffers value, which the caller must not change afterwards.
+// Put buffers value, which the caller must not change afterwards. Its only
+// caller is Tx, whose values are encoding/json output: JSON by construction
+// (json.Marshal checks a MarshalJSON method's output too), so only their
+// UTF-8 is checked, which a MarshalJSON method could break; and a backend
+// offering PutChecked need not check them again inside its write
+// transaction. The JSON check was 6% of a full replay's CPU.
 func (o *overlay) Put(_ context.Context, key string, value []byte) error {
-	if value == nil {
-		value = []byte{}
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if !utf8.Valid(value) {
+		return fmt.Errorf("value at %q is not a UTF-8 JSON document", key)
 	}
 	o.pending[key] = value
 	return nil
+}
+
+// CheckedPutter is a Writer that can store a value its caller has already
+// checked to be a UTF-8 JSON document (and its key with CheckKey) without
+// checking it again: the engine checks a batch's values while folding it,
+// in parallel with other read models, rather than inside a backend's write
+// transaction, which is one at a time.
+type CheckedPutter interface {
+	PutChecked(ctx context.Context, key string, value []byte) error
 }
 
 // Delete buffers a delete.
@@ -121,12 +140,16 @@ func (o *overlay) SetCheckpoint(_ context.Context, position uint64) error {
 // writeTo stores the buffered writes and the checkpoint through w, in key
 // order (the order a B+tree takes them cheapest in).
 func (o *overlay) writeTo(ctx context.Context, w Writer) error {
+	put := w.Put
+	if cp, ok := w.(CheckedPutter); ok {
+		put = cp.PutChecked
+	}
 	for _, k := range slices.Sorted(maps.Keys(o.pending)) {
 		var err error
 		if v := o.pending[k]; v == nil {
 			err = w.Delete(ctx, k)
 		} else {
-			err = w.Put(ctx, k, v)
+			err = put(ctx, k, v)
 		}
 		if err != nil {
 			return err
