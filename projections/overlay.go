@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -137,16 +136,17 @@ func (o *overlay) SetCheckpoint(_ context.Context, position uint64) error {
 	return nil
 }
 
-// writeTo stores the buffered writes and the checkpoint through w, in key
-// order (the order a B+tree takes them cheapest in).
+// writeTo stores the buffered writes and the checkpoint through w. The
+// backends' writers buffer and order writes themselves (boltrm sorts them
+// for its B+tree), so they are handed over in map order.
 func (o *overlay) writeTo(ctx context.Context, w Writer) error {
 	put := w.Put
 	if cp, ok := w.(CheckedPutter); ok {
 		put = cp.PutChecked
 	}
-	for _, k := range slices.Sorted(maps.Keys(o.pending)) {
+	for k, v := range o.pending {
 		var err error
-		if v := o.pending[k]; v == nil {
+		if v == nil {
 			err = w.Delete(ctx, k)
 		} else {
 			err = put(ctx, k, v)

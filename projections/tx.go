@@ -153,7 +153,13 @@ func (tx *Tx) write(keep func(string) bool) error {
 			}
 			continue
 		}
-		raw, err := json.Marshal(e.val)
+		var raw []byte
+		var err error
+		if a, ok := e.val.(JSONAppender); ok {
+			raw, err = a.AppendJSON(nil)
+		} else {
+			raw, err = json.Marshal(e.val)
+		}
 		if err != nil {
 			return fmt.Errorf("encode %q: %w", key, err)
 		}
@@ -162,6 +168,16 @@ func (tx *Tx) write(keep func(string) bool) error {
 		}
 	}
 	return nil
+}
+
+// JSONAppender is a read-model value that encodes itself without
+// reflection. Tx uses it instead of encoding/json when a batch commits; its
+// output must be what encoding/json.Marshal gives for the value, so that
+// reads (which decode with encoding/json) and stored bytes do not depend on
+// which encoder wrote them. For values written once per event (the
+// timeline's), where reflection dominated a replay's encoding.
+type JSONAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
 }
 
 // done ends the batch: a cache grown past its limit is emptied, so memory
