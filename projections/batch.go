@@ -124,7 +124,7 @@ func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *
 	}
 	if cache != nil {
 		if err != nil {
-			clear(cache.m) // objects may hold changes that did not commit
+			cache.reset() // objects may hold changes that did not commit
 		} else {
 			cache.done()
 		}

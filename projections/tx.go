@@ -21,7 +21,9 @@ type Tx struct {
 }
 
 // entry is one cached read-model object: a pointer to its decoded value,
-// or absent (a miss or a delete, remembered so it is not read again).
+// or absent (a miss or a delete, remembered so it is not read again), or,
+// in a complete cache, stored but not held (val nil, absent false: read it
+// from the backend).
 type entry struct {
 	val    any // *T
 	absent bool
@@ -30,13 +32,36 @@ type entry struct {
 // objectCache holds decoded objects across batches. It is safe only because
 // one runner is the sole writer of its namespace; it is dropped whenever a
 // batch fails, since the objects may then hold uncommitted changes.
+//
+// A cache is complete when it knows every key of its namespace: the runner
+// started it on an empty namespace (checkpoint 0) and it has never
+// forgotten a key since. Then a key it does not know is absent without
+// asking the backend. A build from position 0 looks up every object
+// before creating it (about one miss per new object: 217,000 per million
+// events for the customer 360 view alone), each a round trip on
+// PostgreSQL. A complete cache that grows past its limit drops the values
+// but keeps the keys, and gives up completeness only past
+// completeKeysFactor times its limit. Its fenced commits guarantee nobody
+// else writes the namespace meanwhile: a Commit fails unless the checkpoint
+// is still the one the runner last committed.
 type objectCache struct {
-	m     map[string]*entry
-	limit int
+	m        map[string]*entry
+	limit    int
+	complete bool
 }
+
+// completeKeysFactor bounds the keys a complete cache remembers after
+// dropping their values, as a multiple of its limit.
+const completeKeysFactor = 25
 
 func newObjectCache(limit int) *objectCache {
 	return &objectCache{m: make(map[string]*entry), limit: limit}
+}
+
+// reset forgets everything, completeness included.
+func (c *objectCache) reset() {
+	clear(c.m)
+	c.complete = false
 }
 
 // newTx starts a unit of work over w.
@@ -51,17 +76,23 @@ func newTx(ctx context.Context, w Writer, cache *objectCache) *Tx {
 func (tx *Tx) Context() context.Context { return tx.ctx }
 
 func (tx *Tx) lookup(key string, typ reflect.Type) (*entry, error) {
-	if e, ok := tx.cache.m[key]; ok {
+	e, ok := tx.cache.m[key]
+	switch {
+	case ok && (e.absent || e.val != nil):
 		if !e.absent && reflect.TypeOf(e.val).Elem() != typ {
 			return nil, fmt.Errorf("read model key %q holds %s, not %s", key, reflect.TypeOf(e.val).Elem(), typ)
 		}
+		return e, nil
+	case !ok && tx.cache.complete:
+		e = &entry{absent: true}
+		tx.cache.m[key] = e
 		return e, nil
 	}
 	raw, ok, err := tx.w.Get(tx.ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("read %q: %w", key, err)
 	}
-	e := &entry{absent: !ok}
+	e = &entry{absent: !ok}
 	if ok {
 		v := reflect.New(typ)
 		if err := json.Unmarshal(raw, v.Interface()); err != nil {
@@ -181,10 +212,22 @@ type JSONAppender interface {
 }
 
 // done ends the batch: a cache grown past its limit is emptied, so memory
-// stays bounded during a replay of a large customer base.
+// stays bounded during a replay of a large customer base; a complete one
+// keeps the keys of stored objects (see objectCache).
 func (c *objectCache) done() {
-	if c.limit > 0 && len(c.m) > c.limit {
-		clear(c.m)
+	if c.limit <= 0 || len(c.m) <= c.limit {
+		return
+	}
+	if !c.complete || len(c.m) > completeKeysFactor*c.limit {
+		c.reset()
+		return
+	}
+	for k, e := range c.m {
+		if e.absent {
+			delete(c.m, k) // a complete cache knows it is absent anyway
+		} else {
+			e.val = nil
+		}
 	}
 }
 
