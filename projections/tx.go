@@ -48,6 +48,23 @@ type objectCache struct {
 	m        map[string]*entry
 	limit    int
 	complete bool
+	// touched lists the keys given a value or made absent since a
+	// complete cache last dropped values: what the next drop visits, so
+	// that its cost follows the batch's work, not the keys remembered.
+	touchedKeys []string
+}
+
+// set stores e at key.
+func (c *objectCache) set(key string, e *entry) {
+	c.m[key] = e
+	c.touched(key)
+}
+
+// touched notes that key's entry now holds a value or an absence.
+func (c *objectCache) touched(key string) {
+	if c.complete {
+		c.touchedKeys = append(c.touchedKeys, key)
+	}
 }
 
 // completeKeysFactor bounds the keys a complete cache remembers after
@@ -62,6 +79,7 @@ func newObjectCache(limit int) *objectCache {
 func (c *objectCache) reset() {
 	clear(c.m)
 	c.complete = false
+	c.touchedKeys = nil
 }
 
 // newTx starts a unit of work over w.
@@ -85,7 +103,7 @@ func (tx *Tx) lookup(key string, typ reflect.Type) (*entry, error) {
 		return e, nil
 	case !ok && tx.cache.complete:
 		e = &entry{absent: true}
-		tx.cache.m[key] = e
+		tx.cache.set(key, e)
 		return e, nil
 	}
 	raw, ok, err := tx.w.Get(tx.ctx, key)
@@ -100,7 +118,7 @@ func (tx *Tx) lookup(key string, typ reflect.Type) (*entry, error) {
 		}
 		e.val = v.Interface()
 	}
-	tx.cache.m[key] = e
+	tx.cache.set(key, e)
 	return e, nil
 }
 
@@ -114,6 +132,7 @@ func Load[T any](tx *Tx, key string) (*T, error) {
 	}
 	if e.absent {
 		e.val, e.absent = new(T), false
+		tx.cache.touched(key)
 	}
 	tx.dirty[key] = struct{}{}
 	return e.val.(*T), nil
@@ -136,9 +155,12 @@ func Put[T any](tx *Tx, key string, v T) error {
 	p := new(T)
 	*p = v
 	if e, ok := tx.cache.m[key]; ok {
+		if e.val == nil {
+			tx.cache.touched(key)
+		}
 		e.val, e.absent = p, false
 	} else {
-		tx.cache.m[key] = &entry{val: p}
+		tx.cache.set(key, &entry{val: p})
 	}
 	tx.dirty[key] = struct{}{}
 	return nil
@@ -146,7 +168,7 @@ func Put[T any](tx *Tx, key string, v T) error {
 
 // Delete removes the object at key.
 func (tx *Tx) Delete(key string) {
-	tx.cache.m[key] = &entry{absent: true}
+	tx.cache.set(key, &entry{absent: true})
 	tx.dirty[key] = struct{}{}
 }
 
@@ -215,19 +237,25 @@ type JSONAppender interface {
 // stays bounded during a replay of a large customer base; a complete one
 // keeps the keys of stored objects (see objectCache).
 func (c *objectCache) done() {
-	if c.limit <= 0 || len(c.m) <= c.limit {
-		return
-	}
-	if !c.complete || len(c.m) > completeKeysFactor*c.limit {
-		c.reset()
-		return
-	}
-	for k, e := range c.m {
-		if e.absent {
-			delete(c.m, k) // a complete cache knows it is absent anyway
-		} else {
-			e.val = nil
+	switch {
+	case c.limit <= 0:
+	case !c.complete:
+		if len(c.m) > c.limit {
+			c.reset()
 		}
+	case len(c.m) > completeKeysFactor*c.limit:
+		c.reset()
+	case len(c.touchedKeys) > c.limit:
+		for _, k := range c.touchedKeys {
+			if e := c.m[k]; e == nil {
+				continue
+			} else if e.absent {
+				delete(c.m, k) // a complete cache knows it is absent anyway
+			} else {
+				e.val = nil
+			}
+		}
+		c.touchedKeys = c.touchedKeys[:0]
 	}
 }
 
