@@ -385,15 +385,6 @@ func (e *Engine) resume(rs *runState, s *slot, old *runner) {
 	e.startGroup(rs, []*runner{r}, 0)
 }
 
-// ReplayBatchSize is Replay's default of events per read-model
-// transaction: eight times the engine's. A replay's wall time went mostly to
-// commits (the read models take turns in bbolt's one write transaction, each
-// ending in an fsync and rewriting the pages it touched): on 1M events,
-// 65,536-event batches took 29 s where 8,192 took 65 s, for the same CPU
-// time and a heap still within the replay's memory limit
-// (docs/replay-profile.md).
-const ReplayBatchSize = 65536
-
 // Replay builds each projection's read model from position 0 into a new
 // generation, then switches readers to it and drops the previous one: what
 // `cxledger replay` and the rebuild benchmarks run, without an engine of
@@ -409,12 +400,8 @@ const ReplayBatchSize = 65536
 // it was (its new generation is dropped); the others are still switched.
 // The error joins every failure (*ProjectionError for a poison event).
 // While it runs the garbage collector works less often, within a soft
-// memory limit (see tuneGCForReplay). A zero cfg.BatchSize means
-// ReplayBatchSize here.
+// memory limit (see tuneGCForReplay).
 func Replay(ctx context.Context, src Source, b Backend, ps []Projection, cfg Config, progress func(Progress)) error {
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = ReplayBatchSize
-	}
 	e, err := NewEngine(src, b, cfg)
 	if err != nil {
 		return err

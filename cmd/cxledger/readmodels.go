@@ -89,7 +89,7 @@ func init() {
 }
 
 func replayCommand(fs *flag.FlagSet) func(context.Context, *env) error {
-	batch := fs.Int("batch", 0, "events per read-model transaction (default 65536)")
+	batch := fs.Int("batch", 0, "events per read-model transaction (default 8192)")
 	return func(ctx context.Context, e *env) error {
 		if _, unknown := catalog.Select(catalog.Deps{}, e.args...); len(unknown) > 0 {
 			return usageErr("unknown read model %s (have %s)", strings.Join(unknown, ", "), names(catalog.All(catalog.Deps{})))
