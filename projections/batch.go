@@ -92,13 +92,7 @@ func applyBatch(ctx context.Context, b Backend, ns string, p Projection, cache *
 // transaction is a fenced Backend.Commit, as every engine runner's is;
 // without one (ApplyBatch, tests and tools) a plain Update.
 func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *objectCache, items []*item, through uint64, claim *Claim) error {
-	write := b.Update
-	if claim != nil {
-		write = func(ctx context.Context, ns string, fn func(Writer) error) error {
-			return b.Commit(ctx, ns, *claim, fn)
-		}
-	}
-	err := write(ctx, ns, func(w Writer) error {
+	fold := func(w Writer) error {
 		tx := newTx(ctx, w, cache)
 		for _, it := range items {
 			if err := applyOne(p, tx, it); err != nil {
@@ -110,10 +104,27 @@ func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *
 			return err
 		}
 		return w.SetCheckpoint(ctx, through)
-	})
+	}
+	var err error
+	if claim == nil {
+		err = b.Update(ctx, ns, fold)
+	} else {
+		// Fold on a snapshot, outside the backend's write transaction
+		// (one at a time across namespaces), then store the result in a
+		// fenced Commit: see overlay.
+		ov := newOverlay()
+		err = b.View(ctx, ns, func(r Reader) error {
+			ov.r = r
+			defer func() { ov.r = nil }()
+			return fold(ov)
+		})
+		if err == nil {
+			err = b.Commit(ctx, ns, *claim, func(w Writer) error { return ov.writeTo(ctx, w) })
+		}
+	}
 	if cache != nil {
 		if err != nil {
-			clear(cache.m) // objects may hold changes that did not commit
+			cache.reset() // objects may hold changes that did not commit
 		} else {
 			cache.done()
 		}

@@ -399,6 +399,8 @@ func (e *Engine) resume(rs *runState, s *slot, old *runner) {
 // with them and switched. A projection that fails leaves its read model as
 // it was (its new generation is dropped); the others are still switched.
 // The error joins every failure (*ProjectionError for a poison event).
+// While it runs the garbage collector works less often, within a soft
+// memory limit (see tuneGCForReplay).
 func Replay(ctx context.Context, src Source, b Backend, ps []Projection, cfg Config, progress func(Progress)) error {
 	e, err := NewEngine(src, b, cfg)
 	if err != nil {
@@ -409,6 +411,7 @@ func Replay(ctx context.Context, src Source, b Backend, ps []Projection, cfg Con
 			return fmt.Errorf("replay: %w", err)
 		}
 	}
+	defer tuneGCForReplay()()
 	head, err := src.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("replay: head: %w", err)

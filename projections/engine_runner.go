@@ -88,6 +88,10 @@ func (e *Engine) newRunnerLease(s *slot, ns string, checkpoint uint64, lease Lea
 	}
 	if e.cfg.CacheLimit > 0 {
 		r.cache = newObjectCache(e.cfg.CacheLimit)
+		// A namespace at checkpoint 0 is empty (create makes it so; every
+		// commit moves the checkpoint), and this runner's fenced commits
+		// keep it its own: the cache starts knowing all of it.
+		r.cache.complete = checkpoint == 0
 	}
 	r.checkpoint.Store(checkpoint)
 	return r

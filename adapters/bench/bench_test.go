@@ -45,6 +45,10 @@ func check(t *testing.T, rep bench.Report, backends int) {
 		if b.Seeding.Events != 4000 || b.Replay.Events < 4000 || b.Replay.EventsPerSecond <= 0 || b.Replay.PeakRSSBytes <= 0 {
 			t.Errorf("%s: seeding %+v, replay %+v", b.Name, b.Seeding, b.Replay)
 		}
+		if s := b.Replay.Single; s.ReadModel != bench.SingleReadModel || s.Events != b.Replay.Events || s.EventsPerSecond <= 0 || s.PeakRSSBytes <= 0 ||
+			b.Replay.CeilingEventsPerSecond <= 0 || b.Replay.CeilingKind == "" || b.Replay.Ratio <= 0 {
+			t.Errorf("%s: single rebuild or read ceiling missing: %+v", b.Name, b.Replay)
+		}
 		if b.Timeline.Samples != 20 || b.Timeline.P50Ms <= 0 || b.Timeline.P99Ms < b.Timeline.P50Ms {
 			t.Errorf("%s: timeline %+v", b.Name, b.Timeline)
 		}

@@ -168,3 +168,9 @@ func (e *embedded) baseline(ctx context.Context, writers, size int, d time.Durat
 	<-writerDone
 	return t, "raw bbolt (group commit, fsync)", err
 }
+
+// readCeiling is a plain scan of the log with every event decoded once.
+func (e *embedded) readCeiling(ctx context.Context, store eventstore.Store) (int, string, error) {
+	n, err := scanAndDecode(ctx, store)
+	return n, "scan and decode of the log", err
+}

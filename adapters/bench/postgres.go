@@ -186,3 +186,9 @@ func (p *postgres) baseline(ctx context.Context, writers, size int, d time.Durat
 	})
 	return t, fmt.Sprintf("%d-row batch INSERT+COMMIT", size), err
 }
+
+// readCeiling is a plain sequential pgx read of the seeded log.
+func (p *postgres) readCeiling(ctx context.Context, _ eventstore.Store) (int, string, error) {
+	n, err := pgxSequentialRead(ctx, p.url, p.prefix+".events")
+	return n, "plain sequential pgx read of the log", err
+}

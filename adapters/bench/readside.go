@@ -60,10 +60,13 @@ func readSide(ctx context.Context, cfg Config, sut system, b *Backend, logf func
 	}
 	defer rm.Close()
 
-	if b.Replay, err = replay(ctx, store, rm, prof); err != nil {
+	if b.Replay, err = replay(ctx, sut, store, rm, prof); err != nil {
 		return err
 	}
-	logf("replay: %d events in %.2fs, %.0f events/s, peak RSS %.0f MiB", b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20))
+	logf("replay: %d events in %.2fs, %.0f events/s, peak RSS %.0f MiB; %s alone %.0f events/s, peak RSS %.0f MiB; ceiling (%s) %.0f events/s, ratio %.2f",
+		b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20),
+		b.Replay.Single.ReadModel, b.Replay.Single.EventsPerSecond, float64(b.Replay.Single.PeakRSSBytes)/(1<<20),
+		b.Replay.CeilingKind, b.Replay.CeilingEventsPerSecond, b.Replay.Ratio)
 	if b.Timeline, err = timelineReads(ctx, rm, sum.Heavy, cfg.TimelineReads, cfg.Seed); err != nil {
 		return err
 	}
@@ -77,11 +80,39 @@ func readSide(ctx context.Context, cfg Config, sut system, b *Backend, logf func
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// replay rebuilds catalog.All(catalog.Deps{}) from position 0. Peak RSS is the kernel's
+// replay rebuilds every read model (catalog.All) from position 0, then
+// SingleReadModel alone, and times the backend's plain read of the log
+// (the ceiling) in the same run.
+func replay(ctx context.Context, sut system, store eventstore.Store, rm projections.Backend, prof *os.File) (Replay, error) {
+	r, err := timedReplay(ctx, store, rm, catalog.All(catalog.Deps{}), prof)
+	if err != nil {
+		return Replay{}, err
+	}
+	if r.Single, err = single(ctx, store, rm); err != nil {
+		return Replay{}, err
+	}
+	var c Throughput
+	if c, r.CeilingKind, err = ceiling(ctx, sut, store); err != nil {
+		return Replay{}, err
+	}
+	r.CeilingEventsPerSecond = c.EventsPerSecond
+	if c.EventsPerSecond > 0 {
+		r.Ratio = r.EventsPerSecond / c.EventsPerSecond
+	}
+	return r, nil
+}
+
+// readModelsNamed returns the catalog's read models of the given names.
+func readModelsNamed(names ...string) []projections.Projection {
+	ps, _ := catalog.Select(catalog.Deps{}, names...)
+	return ps
+}
+
+// timedReplay rebuilds ps from position 0. Peak RSS is the kernel's
 // high-water mark, reset just before (after returning the seeding's heap to
 // the OS), so it covers the replay plus the process's baseline: an honest
 // upper bound of what a replay process needs.
-func replay(ctx context.Context, store eventstore.Store, rm projections.Backend, prof *os.File) (Replay, error) {
+func timedReplay(ctx context.Context, store eventstore.Store, rm projections.Backend, ps []projections.Projection, prof *os.File) (Replay, error) {
 	head, err := store.Head(ctx)
 	if err != nil {
 		return Replay{}, fmt.Errorf("head: %w", err)
@@ -98,7 +129,7 @@ func replay(ctx context.Context, store eventstore.Store, rm projections.Backend,
 		}
 	}
 	start := time.Now()
-	err = projections.Replay(ctx, store, rm, catalog.All(catalog.Deps{}), projections.Config{Logger: quiet}, nil)
+	err = projections.Replay(ctx, store, rm, ps, projections.Config{Logger: quiet}, nil)
 	elapsed := time.Since(start)
 	if prof != nil {
 		pprof.StopCPUProfile()

@@ -650,6 +650,19 @@ func (w *writer) Put(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
+// PutChecked implements projections.CheckedPutter: Put without checking
+// the value again.
+func (w *writer) PutChecked(ctx context.Context, key string, value []byte) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if err := projections.CheckKey(key); err != nil {
+		return err
+	}
+	w.pending[key] = w.keep(value)
+	return nil
+}
+
 func (w *writer) Delete(ctx context.Context, key string) error {
 	if err := w.usable(ctx); err != nil {
 		return err

@@ -153,16 +153,40 @@ func metaKey(id uuid.UUID) string     { return "m/" + id.String() }
 
 // sortTime encodes t so that byte order is time order.
 func sortTime(t time.Time) string {
+	return string(appendSortTime(make([]byte, 0, 29), t))
+}
+
+// appendSortTime appends sortTime(t): written by hand, not with
+// fmt.Sprintf, because it runs once per event of a replay.
+func appendSortTime(b []byte, t time.Time) []byte {
 	sec := t.Unix() + unixToInternal
 	if sec < 0 {
 		sec = 0
 	}
-	return fmt.Sprintf("%020d%09d", sec, t.Nanosecond())
+	b = appendPadded(b, uint64(sec), 20)
+	return appendPadded(b, uint64(t.Nanosecond()), 9)
+}
+
+// appendPadded appends n in decimal, zero-padded to width digits.
+func appendPadded(b []byte, n uint64, width int) []byte {
+	var d [20]byte
+	i := len(d)
+	for n > 0 || i == len(d) {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	for range width - (len(d) - i) {
+		b = append(b, '0')
+	}
+	return append(b, d[i:]...)
 }
 
 // sortKey is the part of an entry's key after its customer prefix.
 func sortKey(occurred time.Time, version uint64) string {
-	return sortTime(occurred) + "/" + fmt.Sprintf("%020d", version)
+	b := appendSortTime(make([]byte, 0, sortKeyLen), occurred)
+	b = append(b, '/')
+	return string(appendPadded(b, version, 20))
 }
 
 const sortKeyLen = 20 + 9 + 1 + 20
