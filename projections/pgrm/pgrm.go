@@ -373,24 +373,28 @@ func (b *Backend) View(ctx context.Context, ns string, fn func(projections.Reade
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
-	err = b.view(ctx, ns, fn)
-	if _, fromFn := err.(callbackError); fromFn || !isCode(err, undefinedTable) {
-		return err
+	// The table may be gone: never created, or dropped after the caller
+	// resolved it. Follow the read model it served to its active
+	// namespace — again if that one too was switched away from and dropped
+	// meanwhile (a reader slower than two rebuilds), a few times at most.
+	for attempt := 0; ; attempt++ {
+		err = b.view(ctx, ns, fn)
+		if _, fromFn := err.(callbackError); fromFn || !isCode(err, undefinedTable) || attempt == 4 {
+			return err
+		}
+		var cur *string
+		err = b.pool.QueryRow(ctx, `select a.ns from `+b.meta("served")+` s
+			join `+b.meta("active")+` a on a.name = s.name
+			join `+b.meta("namespaces")+` n on n.ns = a.ns
+			where s.ns = $1`, ns).Scan(&cur)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fn(&reader{}) // no such namespace: empty
+		case err != nil:
+			return fmt.Errorf("resolve dropped namespace: %w", err)
+		}
+		ns = *cur
 	}
-	// The table is gone: never created, or dropped after the caller
-	// resolved it. Follow the read model it served, once.
-	var cur *string
-	err = b.pool.QueryRow(ctx, `select a.ns from `+b.meta("served")+` s
-		join `+b.meta("active")+` a on a.name = s.name
-		join `+b.meta("namespaces")+` n on n.ns = a.ns
-		where s.ns = $1`, ns).Scan(&cur)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return fn(&reader{}) // no such namespace: empty
-	case err != nil:
-		return fmt.Errorf("resolve dropped namespace: %w", err)
-	}
-	return b.view(ctx, *cur, fn)
 }
 
 // view runs fn on namespace ns's table, locked against Drop before the
