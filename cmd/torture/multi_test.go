@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cxledger/cxledger/adapters/broker/brokertest"
 	"github.com/cxledger/cxledger/adapters/client"
@@ -195,72 +196,91 @@ func TestSeveralProcesses(t *testing.T) {
 		}
 	})
 
-	// The writer: purchases through any process, each read back through
-	// another with minPosition.
-	rng := rand.New(rand.NewPCG(15, 15))
-	customers := make([]uuid.UUID, 8)
-	acked := map[uuid.UUID]int{}
-	var stale int
-	var appended int
-	pick := func(not string) *client.Client {
-		for {
-			s := srvs[rng.IntN(len(srvs))]
-			if c := s.client(); c != nil && s.URL() != not {
-				return c
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	// Two writers, each with its own customers: purchases through any
+	// process, each read back through another with minPosition.
 	md := httpapi.Metadata{Actor: "service:checkout", Channel: "web"}
-	for i := range customers {
-		customers[i] = uuid.New()
-		rmd := md
-		rmd.OccurredAt = time.Now().UTC().Truncate(time.Microsecond)
-		req := httpapi.RegisterRequest{CustomerID: customers[i], EventID: uuid.New(), Name: fmt.Sprintf("Client %d — Ñandú", i), Metadata: rmd}
-		for {
-			if _, err := pick("").Register(ctx, req); err == nil || ctx.Err() != nil {
-				break
-			}
-		}
-	}
-	for killed.Load() < 10 && ctx.Err() == nil {
-		c := customers[rng.IntN(len(customers))]
-		// Fixed id and occurred-at: a retry is the same request, and an
-		// idempotent one if an earlier attempt was stored.
-		tmd := md
-		tmd.OccurredAt = time.Now().UTC().Truncate(time.Microsecond)
-		tp := client.Touchpoint{ID: uuid.New(), Metadata: tmd, Event: domain.PurchaseCompleted{OrderID: uuid.New(), Amount: 100000, Currency: "EUR",
-			Lines: []domain.OrderLine{{SKU: "SKU-1", Description: "Chaise", Quantity: 1, UnitAmount: 100000}}}}
-		var res httpapi.AppendResponse
-		var via string
-		for {
-			cl := pick("")
-			r, err := cl.Append(ctx, c, eventstore.Any, tp)
-			if err == nil {
-				res, via = r, cl.BaseURL()
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatal(ctx.Err())
-			}
-		}
-		acked[c]++
-		appended++
-		for {
-			view, err := pick(via).Customer(ctx, c, res.Position)
-			if err != nil {
-				if ctx.Err() != nil {
-					t.Fatal(ctx.Err())
+	var (
+		mu       sync.Mutex
+		ackedIDs []uuid.UUID // every acknowledged purchase
+		stale    atomic.Int64
+	)
+	writer := func(seed uint64) error {
+		rng := rand.New(rand.NewPCG(seed, seed))
+		pick := func(not string) *client.Client {
+			for {
+				s := srvs[rng.IntN(len(srvs))]
+				if c := s.client(); c != nil && s.URL() != not {
+					return c
 				}
-				continue // that process died or is starting: another one
+				time.Sleep(5 * time.Millisecond)
 			}
-			if len(view.Orders) != acked[c] {
-				stale++
-				t.Errorf("customer %s read through another process at minPosition %d: %d orders, %d acknowledged", c, res.Position, len(view.Orders), acked[c])
-			}
-			break
 		}
+		customers := make([]uuid.UUID, 4)
+		acked := map[uuid.UUID]int{}
+		for i := range customers {
+			customers[i] = uuid.New()
+			rmd := md
+			rmd.OccurredAt = time.Now().UTC().Truncate(time.Microsecond)
+			req := httpapi.RegisterRequest{CustomerID: customers[i], EventID: uuid.New(), Name: fmt.Sprintf("Client %d.%d — Ñandú", seed, i), Metadata: rmd}
+			for {
+				if _, err := pick("").Register(ctx, req); err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+			}
+		}
+		for killed.Load() < 10 && ctx.Err() == nil {
+			c := customers[rng.IntN(len(customers))]
+			// Fixed id and occurred-at: a retry is the same request, and an
+			// idempotent one if an earlier attempt was stored.
+			tmd := md
+			tmd.OccurredAt = time.Now().UTC().Truncate(time.Microsecond)
+			tp := client.Touchpoint{ID: uuid.New(), Metadata: tmd, Event: domain.PurchaseCompleted{OrderID: uuid.New(), Amount: 100000, Currency: "EUR",
+				Lines: []domain.OrderLine{{SKU: "SKU-1", Description: "Chaise", Quantity: 1, UnitAmount: 100000}}}}
+			var res httpapi.AppendResponse
+			var via string
+			for {
+				cl := pick("")
+				r, err := cl.Append(ctx, c, eventstore.Any, tp)
+				if err == nil {
+					res, via = r, cl.BaseURL()
+					break
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+			}
+			acked[c]++
+			mu.Lock()
+			ackedIDs = append(ackedIDs, tp.ID)
+			mu.Unlock()
+			for {
+				view, err := pick(via).Customer(ctx, c, res.Position)
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					continue // that process died or is starting: another one
+				}
+				if len(view.Orders) != acked[c] {
+					stale.Add(1)
+					t.Errorf("customer %s read through another process at minPosition %d: %d orders, %d acknowledged", c, res.Position, len(view.Orders), acked[c])
+				}
+				break
+			}
+		}
+		return nil
 	}
+	var writing errgroup.Group
+	for w := range uint64(2) {
+		writing.Go(func() error { return writer(15 + w) })
+	}
+	if err := writing.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	appended := len(ackedIDs)
 	stopKilling()
 	killing.Wait()
 	if killed.Load() < 10 {
@@ -274,6 +294,30 @@ func TestSeveralProcesses(t *testing.T) {
 	head, err := store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every acknowledged purchase is in the log exactly once, and nothing
+	// else is.
+	purchases := map[uuid.UUID]int{}
+	for after := uint64(0); ; {
+		page, err := store.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Limit: 1000, Filter: eventstore.Filter{Types: []string{domain.TypePurchaseCompleted}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			purchases[r.ID]++
+		}
+		after = page[len(page)-1].Position
+	}
+	for _, id := range ackedIDs {
+		if n := purchases[id]; n != 1 {
+			t.Errorf("acknowledged purchase %s is in the log %d times", id, n)
+		}
+	}
+	if len(purchases) != appended {
+		t.Errorf("%d purchases in the log, %d acknowledged", len(purchases), appended)
 	}
 	// Every read model reaches the head, whoever owns it, before the
 	// processes stop.
@@ -375,7 +419,7 @@ func TestSeveralProcesses(t *testing.T) {
 	f.report(t)
 	slices.Sort(failovers)
 	t.Logf("%d purchases through 3 processes, %d owner kills, %d stale reads, %d checkpoint regressions; failover with --lease-ttl 1s: median %s, max %s",
-		appended, killed.Load(), stale, regressions.Load(), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
+		appended, killed.Load(), stale.Load(), regressions.Load(), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
 }
 
 // headOf reads the log's head on a connection of its own.
