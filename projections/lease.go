@@ -284,8 +284,8 @@ type LeaseConfig struct {
 	// Interval is how often the lease is renewed, and tried for while
 	// another process holds it; 0 means TTL/4.
 	Interval time.Duration
-	// OnWaiting, if set, is called once each time the lease turns out to
-	// be held by another owner (for logging).
+	// OnWaiting, if set, is called once each time the lease cannot be had
+	// — held by another owner, or the backend failing — (for logging).
 	OnWaiting func(err error)
 }
 
@@ -320,9 +320,9 @@ func RunOwned(ctx context.Context, leases Leases, cfg LeaseConfig, work func(ctx
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !errors.Is(err, ErrLeaseHeld) {
-				return fmt.Errorf("acquire lease %s: %w", cfg.Name, err)
-			}
+			// Held by another, or the backend unreachable (a database
+			// restart): either way try again later; background work
+			// must outlive an outage, not stop for good.
 			if !waiting && cfg.OnWaiting != nil {
 				cfg.OnWaiting(err)
 			}
