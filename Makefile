@@ -5,10 +5,14 @@ STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.7.0
 GOTESTSUM   := $(BIN)/gotestsum
 GOTESTSUM_VERSION := v1.13.0
+# Redocly CLI lints the OpenAPI document; its version is locked in
+# tools/openapi-lint/package-lock.json (npm ci installs exactly that).
+OPENAPI_LINT_DIR := tools/openapi-lint
+REDOCLY     := $(OPENAPI_LINT_DIR)/node_modules/.bin/redocly
 FUZZTIME    ?= 5s
 DATA        ?= ./cxledger-data
 
-.PHONY: all build run test unit lint fmtcheck vet staticcheck layers fuzz tools check-go clean
+.PHONY: all build run test unit lint fmtcheck vet staticcheck layers openapi-lint fuzz tools check-go clean
 
 all: build
 
@@ -43,7 +47,7 @@ test: lint unit fuzz
 unit: check-go $(GOTESTSUM)
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 ./...
 
-lint: fmtcheck vet staticcheck layers
+lint: fmtcheck vet staticcheck layers openapi-lint
 
 fmtcheck: check-go
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -57,6 +61,17 @@ staticcheck: tools
 
 layers: check-go
 	$(GO) run ./cmd/layercheck
+
+## openapi-lint: Redocly CLI's recommended rules (redocly.yaml) over
+## adapters/httpapi/openapi.yaml; any error fails the build. Needs Node.js
+## 20.19+ (or 22.12+) and npm.
+openapi-lint: $(REDOCLY)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml adapters/httpapi/openapi.yaml
+
+$(REDOCLY): $(OPENAPI_LINT_DIR)/package.json $(OPENAPI_LINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "make: openapi-lint needs Node.js 20.19+ and npm (https://nodejs.org)"; exit 1; }
+	cd $(OPENAPI_LINT_DIR) && npm ci --no-audit --no-fund
+	@touch $@
 
 ## fuzz: runs every Fuzz target for FUZZTIME (default 5s) each.
 fuzz: check-go
@@ -75,4 +90,4 @@ fuzz: check-go
 	done
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(OPENAPI_LINT_DIR)/node_modules
