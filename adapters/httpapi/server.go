@@ -169,7 +169,9 @@ type Server struct {
 	access  *access.Log
 	metrics *metrics
 	mux     *http.ServeMux
-	sseSem  chan struct{}
+	// patterns is every pattern registered on mux, in order (Patterns).
+	patterns []string
+	sseSem   chan struct{}
 
 	srv *http.Server
 	ln  net.Listener
@@ -270,12 +272,25 @@ func (s *Server) table() []route {
 	}
 }
 
+// handle registers h for pattern on the mux. Every route goes through
+// it, so that Patterns lists everything the server serves (the OpenAPI
+// test checks the document against that list).
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, h)
+}
+
+// Patterns returns every pattern the server's mux serves ("GET
+// /healthz", "POST /v1/customers", …), public routes and the "/"
+// catch-all included.
+func (s *Server) Patterns() []string { return slices.Clone(s.patterns) }
+
 func (s *Server) routes() {
 	for _, rt := range s.table() {
-		s.mux.Handle(rt.pattern, s.instrument(rt.pattern, s.authorize(rt)))
+		s.handle(rt.pattern, s.instrument(rt.pattern, s.authorize(rt)))
 	}
 	public := func(pattern string, h http.HandlerFunc) {
-		s.mux.Handle(pattern, s.instrument(pattern, h))
+		s.handle(pattern, s.instrument(pattern, h))
 	}
 	public("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -289,7 +304,7 @@ func (s *Server) routes() {
 	})
 	// Everything else: a problem document rather than net/http's text
 	// 404 and 405, so that clients parse one error format.
-	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.handle("/", s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})))
 }
