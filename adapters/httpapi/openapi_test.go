@@ -97,7 +97,7 @@ var specCases = []specCase{
 	{op: "customerScore", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/analytics/customers/{customer}", status: 200},
 	{op: "customerScore", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/analytics/customers/not-a-uuid", status: 400},
 	{op: "getCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{customer}", status: 200}, // scored now
-	{op: "channelMix", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/analytics/channels?from=2025-10-01T00:00:00Z&to=2026-01-01T00:00:00Z", status: 200},
+	{op: "channelMix", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/analytics/channels?from=2025-10-01&to=2026-01-01T00:00:00Z", status: 200},
 	{op: "channelMix", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/analytics/channels?from=2026-01-01T00:00:00Z&to=2025-01-01T00:00:00Z", status: 400},
 	{op: "ticketSLA", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/analytics/tickets", status: 200},
 	{op: "ticketSLA", role: httpapi.RoleService, method: "GET", path: "/v1/analytics/tickets", status: 403},
