@@ -36,8 +36,8 @@ var servedTypes = []any{
 }
 
 // TestOpenAPISchemasMatchGoTypes compares every struct the API encodes
-// with its schema in openapi.yaml (found by the "Go type …" its
-// description names): the same members, the members always encoded (no
+// with its schema in openapi.yaml (found by the "Go type …" that ends its
+// description): the same members, the members always encoded (no
 // omitempty) required, and each member's JSON type. The real answers of
 // TestOpenAPIResponses cannot show a member the seeded data leaves empty
 // and so omits; this can.
@@ -45,7 +45,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	doc := loadSpec(t)
 	byGoType := map[string]*openapi3.Schema{}
 	for _, s := range doc.Components.Schemas {
-		if d, ok := strings.CutPrefix(s.Value.Description, "Go type "); ok {
+		lines := strings.Split(s.Value.Description, "\n")
+		if d, ok := strings.CutPrefix(lines[len(lines)-1], "Go type "); ok {
 			if d, ok = strings.CutSuffix(d, "."); ok {
 				byGoType[d] = s.Value
 			}
@@ -61,7 +62,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		checked[goType] = true
 		s := byGoType[goType]
 		if s == nil {
-			t.Errorf("no schema in openapi.yaml describes Go type %s (description: \"Go type %s.\")", goType, goType)
+			t.Errorf("no schema in openapi.yaml describes Go type %s (its description ends with the line \"Go type %s.\")", goType, goType)
 			return
 		}
 		members := jsonMembers(rt)
