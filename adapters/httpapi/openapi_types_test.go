@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -44,25 +45,29 @@ var servedTypes = []any{
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	doc := loadSpec(t)
 	byGoType := map[string]*openapi3.Schema{}
-	for _, s := range doc.Components.Schemas {
+	names := map[string]string{} // Go type → schema name
+	for name, s := range doc.Components.Schemas {
 		lines := strings.Split(s.Value.Description, "\n")
 		if d, ok := strings.CutPrefix(lines[len(lines)-1], "Go type "); ok {
 			if d, ok = strings.CutSuffix(d, "."); ok {
 				byGoType[d] = s.Value
+				names[d] = name
 			}
 		}
 	}
 	checked := map[string]bool{}
 	var check func(rt reflect.Type)
 	check = func(rt reflect.Type) {
-		goType := strings.TrimPrefix(rt.PkgPath(), "github.com/cxledger/cxledger/") + "." + rt.Name()
+		goType := goTypeName(rt)
 		if checked[goType] {
 			return
 		}
 		checked[goType] = true
 		s := byGoType[goType]
 		if s == nil {
-			t.Errorf("no schema in openapi.yaml describes Go type %s (its description ends with the line \"Go type %s.\")", goType, goType)
+			drafter := &schemaDrafter{names: maps.Clone(names)}
+			t.Errorf("no schema in openapi.yaml describes Go type %s (its description ends with the line \"Go type %s.\"); a draft to paste under components/schemas:\n%s",
+				goType, goType, drafter.draft(rt))
 			return
 		}
 		members := jsonMembers(rt)
@@ -116,6 +121,9 @@ type jsonMember struct {
 	name      string
 	typ       reflect.Type
 	omitEmpty bool
+	// goName is the Go field's name and owner the struct declaring it.
+	goName string
+	owner  reflect.Type
 }
 
 // jsonMembers lists the members encoding/json writes for struct type rt:
@@ -143,7 +151,7 @@ func jsonMembers(rt reflect.Type) []jsonMember {
 		if name == "" {
 			name = f.Name
 		}
-		out = append(out, jsonMember{name, f.Type, strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")})
+		out = append(out, jsonMember{name, f.Type, strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero"), f.Name, rt})
 	}
 	for _, e := range embedded {
 		if !slices.ContainsFunc(out, func(m jsonMember) bool { return m.name == e.name }) {
