@@ -68,6 +68,7 @@ var specCases = []specCase{
 	{op: "timeline", role: httpapi.RoleAuditor, method: "GET", path: "/v1/customers/{customer}/timeline?from=yesterday", status: 400},
 	{op: "customerAsOf", role: httpapi.RoleAuditor, method: "GET", path: "/v1/customers/{customer}/as-of?at=2025-12-01&basis=occurred&score=true", status: 200},
 	{op: "customerAsOf", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{customer}/as-of", status: 400},
+	{op: "customerAsOf", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{customer}/as-of?at=2001-01-01", status: 404}, // before its first event
 	{op: "auditTimeline", role: httpapi.RoleAuditor, method: "GET", path: "/v1/customers/{customer}/audit?proofs=true", status: 200},
 	{op: "auditTimeline", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{customer}/audit", status: 403},
 	{op: "recommendations", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{customer}/recommendations?minSupport=1", status: 200},
