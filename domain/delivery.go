@@ -49,11 +49,14 @@ const (
 	// FailureAttemptsExhausted: the dead letter; every attempt failed with
 	// a temporary error.
 	FailureAttemptsExhausted FailureReason = "attempts_exhausted"
+	// FailureExpired: the message waited longer than the worker's maximum
+	// age (a worker started over an old backlog); it was not sent.
+	FailureExpired FailureReason = "expired"
 )
 
 var failureReasons = []FailureReason{
 	FailureConsentWithdrawn, FailureCustomerErased, FailureNoRecipient,
-	FailureNoChannel, FailureRejected, FailureAttemptsExhausted,
+	FailureNoChannel, FailureRejected, FailureAttemptsExhausted, FailureExpired,
 }
 
 // maxAttempts bounds the attempts a delivery outcome may report.
