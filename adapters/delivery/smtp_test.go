@@ -288,4 +288,3 @@ func closedPort(t testing.TB) int {
 	_ = l.Close()
 	return p
 }
-

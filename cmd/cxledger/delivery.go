@@ -24,7 +24,7 @@ const (
 
 // deliveryFlags are serve's outbound delivery flags.
 type deliveryFlags struct {
-	s                          delivery.Settings
+	s                        delivery.Settings
 	secretFile, passwordFile string
 }
 
