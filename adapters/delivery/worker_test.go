@@ -182,3 +182,21 @@ func TestWorkerWithoutSenderForChannel(t *testing.T) {
 		t.Errorf("%+v", out[m])
 	}
 }
+
+// TestWorkerKeyDestroyedBeforeTheEvent: a key destroyed before the
+// CustomerForgotten reached the stream (another process's erasure half
+// done) reveals the address as erased: nothing is sent, customer_erased.
+func TestWorkerKeyDestroyedBeforeTheEvent(t *testing.T) {
+	w := newWorld(t)
+	r := newReceiver(t)
+	zoe := w.customer("zoe@example.com")
+	m := w.queue(zoe, domain.ConsentEmail, domain.PurposeService)
+	if err := w.keys.Forget(context.Background(), zoe); err != nil {
+		t.Fatal(err)
+	}
+	w.worker(r, nil)
+	out := w.waitOutcomes(m)
+	if f, ok := out[m][0].(domain.MessageFailed); !ok || f.Reason != domain.FailureCustomerErased || len(r.received(m)) != 0 {
+		t.Fatalf("%+v, %d sends", out[m], len(r.received(m)))
+	}
+}
