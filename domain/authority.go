@@ -75,6 +75,10 @@ var (
 	// escalation, messages, discounts); asserting it from outside would
 	// forge the automation's record.
 	automation = Authority{Writers: []Role{RoleSystem}, Why: "only the ledger's reactors decide it"}
+	// delivery: what became of a queued message is what the delivery
+	// worker saw (adapters/delivery); asserting it from outside would
+	// forge the record of what reached the customer.
+	delivery = Authority{Writers: []Role{RoleSystem}, Why: "only the delivery worker records what became of a queued message"}
 )
 
 // TypeAccessRecorded is the access log's record of a read of personal
@@ -137,6 +141,9 @@ var authority = map[string]Authority{
 	TypeTicketEscalated: automation,
 	TypeMessageQueued:   automation,
 	TypeDiscountIssued:  automation,
+
+	TypeMessageDelivered: delivery,
+	TypeMessageFailed:    delivery,
 }
 
 // AuthorityOf returns the row of an event type; an unknown type fails with

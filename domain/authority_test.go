@@ -55,6 +55,8 @@ func TestAuthorityDecisions(t *testing.T) {
 		{TypeMessageQueued, []Role{Y}},
 		{TypeTicketEscalated, []Role{Y}},
 		{TypeDiscountIssued, []Role{Y}},
+		{TypeMessageDelivered, []Role{Y}},
+		{TypeMessageFailed, []Role{Y}},
 		{TypeCustomerRegistered, []Role{S, D, Y}},
 		{TypePurchaseCompleted, []Role{S, D, Y}},
 		{TypeNoteAdded, []Role{S, D, Y}},

@@ -70,6 +70,9 @@ var registry = map[string]descriptor{
 	TypeTicketEscalated: {version: 1, decode: decodeAs[TicketEscalated]},
 	TypeMessageQueued:   {version: 1, decode: decodeAs[MessageQueued]},
 	TypeDiscountIssued:  {version: 1, decode: decodeAs[DiscountIssued]},
+
+	TypeMessageDelivered: {version: 1, decode: decodeAs[MessageDelivered]},
+	TypeMessageFailed:    {version: 1, decode: decodeAs[MessageFailed]},
 }
 
 // UnknownTypeError names an event type the codec does not know. It

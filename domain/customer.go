@@ -338,7 +338,7 @@ func (c *Customer) check(e Event, at time.Time, latest bool) error {
 		return r
 	}
 
-	if c.forgotten {
+	if c.forgotten && !erasedOutcome(e) {
 		return reject("customer", c.id, "forgotten: no event may follow CustomerForgotten")
 	}
 	if reg, ok := e.(CustomerRegistered); ok {
@@ -421,6 +421,15 @@ func (c *Customer) check(e Event, at time.Time, latest bool) error {
 		return c.loyalty.check(reject, e, at, latest, func(id uuid.UUID) bool { _, ok := c.orders[id]; return ok })
 	}
 	return nil
+}
+
+// erasedOutcome reports whether e records that a message was not sent
+// because its customer was erased: the one event that may follow
+// CustomerForgotten, so that every queued message gets its outcome. It
+// holds no personal data.
+func erasedOutcome(e Event) bool {
+	f, ok := e.(MessageFailed)
+	return ok && f.Reason == FailureCustomerErased
 }
 
 type rejectFunc func(entity string, id uuid.UUID, format string, args ...any) error

@@ -653,3 +653,45 @@ func TestCustomerLoyaltyBatchAndClone(t *testing.T) {
 		t.Errorf("the clone's redemption id is used in the original: %v", err)
 	}
 }
+
+// TestOnlyErasedOutcomeFollowsForgotten: after CustomerForgotten the stream
+// takes only the record that a queued message was not sent because of the
+// erasure, so that every message gets an outcome.
+func TestOnlyErasedOutcomeFollowsForgotten(t *testing.T) {
+	id := uuid.New()
+	c := NewCustomer(id)
+	c.Apply(CustomerRegistered{CustomerID: id, Name: "Zoë"})
+	c.Apply(CustomerForgotten{Request: "DSR-1"})
+	msg := uuid.New()
+	for _, tc := range []struct {
+		name string
+		e    Event
+		ok   bool
+	}{
+		{"erased outcome", MessageFailed{MessageID: msg, Channel: ConsentEmail, Reason: FailureCustomerErased}, true},
+		{"other failure", MessageFailed{MessageID: msg, Channel: ConsentEmail, Reason: FailureRejected, Attempts: 1}, false},
+		{"delivered", MessageDelivered{MessageID: msg, Channel: ConsentEmail, Via: ViaSMTP, Attempts: 1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := c.Check(tc.e)
+			if tc.ok && err != nil {
+				t.Fatalf("want accepted, got %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrRejected) {
+				t.Fatalf("want ErrRejected, got %v", err)
+			}
+		})
+	}
+}
+
+// TestDeliveryOutcomeIDIsDeterministic: one id per message, distinct across
+// messages and from the message id itself.
+func TestDeliveryOutcomeIDIsDeterministic(t *testing.T) {
+	a, b := uuid.New(), uuid.New()
+	if first, again := DeliveryOutcomeID(a), DeliveryOutcomeID(uuid.MustParse(a.String())); first != again {
+		t.Fatal("outcome id not deterministic")
+	}
+	if DeliveryOutcomeID(a) == DeliveryOutcomeID(b) || DeliveryOutcomeID(a) == a {
+		t.Fatal("outcome ids collide")
+	}
+}

@@ -73,6 +73,9 @@ func validEvents() map[string]Event {
 		TypeTicketEscalated: TicketEscalated{TicketID: ticketID, Priority: PriorityHigh, Breach: "no first response within 4h", SLASeconds: 4 * 3600},
 		TypeMessageQueued:   MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "purchase-follow-up", Purpose: PurposeMarketing, Campaign: "après-achat-2025"},
 		TypeDiscountIssued:  DiscountIssued{DiscountID: discountID, Code: "BDAY-1A2B3C4D", PercentOff: 10, ValidUntil: time.Date(2025, 8, 13, 0, 0, 0, 0, time.UTC), Reason: "birthday"},
+
+		TypeMessageDelivered: MessageDelivered{MessageID: messageID, Channel: ConsentEmail, Via: ViaSMTP, Attempts: 2},
+		TypeMessageFailed:    MessageFailed{MessageID: messageID, Channel: ConsentSMS, Reason: FailureAttemptsExhausted, Via: ViaWebhook, Attempts: 5, Detail: "HTTP 503"},
 	}
 }
 

@@ -87,6 +87,10 @@ var withoutPersonalData = map[string]bool{
 	TypeTicketEscalated: true,
 	TypeMessageQueued:   true,
 	TypeDiscountIssued:  true,
+	// Delivery: a message id, enums, a count and a detail the worker
+	// writes from status codes only, never a receiver's text.
+	TypeMessageDelivered: true,
+	TypeMessageFailed:    true,
 }
 
 // PersonalFields returns the JSON paths of the personal fields of an event

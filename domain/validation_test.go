@@ -260,6 +260,19 @@ func TestValidate(t *testing.T) {
 		{"discount no validity", disc(func(e *DiscountIssued) { e.ValidUntil = time.Time{} }), "validUntil"},
 		{"discount missing reason", disc(func(e *DiscountIssued) { e.Reason = "" }), "reason"},
 		{"queued campaign control chars", MessageQueued{MessageID: messageID, Channel: ConsentEmail, Template: "t", Purpose: PurposeMarketing, Campaign: "a\nb"}, "campaign"},
+
+		// Delivery.
+		{"delivered valid", ev[TypeMessageDelivered], ""},
+		{"delivered nil id", MessageDelivered{Channel: ConsentEmail, Via: ViaSMTP, Attempts: 1}, "messageId"},
+		{"delivered push channel", MessageDelivered{MessageID: messageID, Channel: ConsentPush, Via: ViaSMTP, Attempts: 1}, "channel"},
+		{"delivered no via", MessageDelivered{MessageID: messageID, Channel: ConsentEmail, Attempts: 1}, "via"},
+		{"delivered zero attempts", MessageDelivered{MessageID: messageID, Channel: ConsentEmail, Via: ViaWebhook}, "attempts"},
+		{"failed valid", ev[TypeMessageFailed], ""},
+		{"failed erased, nothing tried", MessageFailed{MessageID: messageID, Channel: ConsentEmail, Reason: FailureCustomerErased}, ""},
+		{"failed unknown reason", MessageFailed{MessageID: messageID, Channel: ConsentEmail, Reason: "bounced"}, "reason"},
+		{"failed bad via", MessageFailed{MessageID: messageID, Channel: ConsentEmail, Reason: FailureRejected, Via: "fax", Attempts: 1}, "via"},
+		{"failed negative attempts", MessageFailed{MessageID: messageID, Channel: ConsentEmail, Reason: FailureRejected, Attempts: -1}, "attempts"},
+		{"failed detail with newline", MessageFailed{MessageID: messageID, Channel: ConsentEmail, Reason: FailureRejected, Attempts: 1, Detail: "a\nb"}, "detail"},
 	}
 	// "nothing to change" updates name no field: they are reported on "".
 	emptyAllowed := map[string]bool{"profile empty": true, "ticket updated nothing": true}

@@ -27,10 +27,13 @@ const (
 	// Relay publishes the log to the broker (owns, or stands by for, the
 	// relay lease).
 	Relay = "relay"
+	// Delivery sends queued messages (MessageQueued) by webhook and SMTP
+	// (owns, or stands by for, the delivery lease).
+	Delivery = "delivery"
 )
 
 // names is every role, in the order String writes them.
-var names = []string{API, Projections, Reactors, Relay}
+var names = []string{API, Projections, Reactors, Relay, Delivery}
 
 // ErrNoRole is wrapped by Parse's error when the list names no role.
 var ErrNoRole = errors.New("no role to run")
@@ -38,12 +41,14 @@ var ErrNoRole = errors.New("no role to run")
 // Roles is the set of roles a process runs. The zero Roles runs nothing;
 // All runs everything.
 type Roles struct {
-	API, Projections, Reactors, Relay bool
+	API, Projections, Reactors, Relay, Delivery bool
 }
 
 // All is the default: every role, in one process. It is safe with several
 // such processes on one schema.
-func All() Roles { return Roles{API: true, Projections: true, Reactors: true, Relay: true} }
+func All() Roles {
+	return Roles{API: true, Projections: true, Reactors: true, Relay: true, Delivery: true}
+}
 
 // Parse reads a comma-separated list of roles ("api",
 // "projections,reactors,relay", "all"). Unknown, repeated or no roles are
@@ -71,6 +76,8 @@ func Parse(s string) (Roles, error) {
 			r.Reactors = true
 		case Relay:
 			r.Relay = true
+		case Delivery:
+			r.Delivery = true
 		default:
 			return Roles{}, fmt.Errorf("unknown role %q (want a comma-separated list of %s, or all)", word, strings.Join(names, ", "))
 		}
@@ -83,7 +90,7 @@ func Parse(s string) (Roles, error) {
 
 // String lists the roles, comma-separated, in a fixed order.
 func (r Roles) String() string {
-	on := map[string]bool{API: r.API, Projections: r.Projections, Reactors: r.Reactors, Relay: r.Relay}
+	on := map[string]bool{API: r.API, Projections: r.Projections, Reactors: r.Reactors, Relay: r.Relay, Delivery: r.Delivery}
 	var out []string
 	for _, n := range names {
 		if on[n] {

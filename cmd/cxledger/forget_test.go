@@ -17,6 +17,12 @@ import (
 const testMasterKey = "q1dQzLX0J6b7Y3xv0m0m3wzq0F8v3g2sV8r4c2Q9h1Y="
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as the cxledger command, for tests that
+	// need a real process to SIGKILL (delivery_e2e_test.go).
+	if os.Getenv(envRunMain) == "1" {
+		main()
+		return
+	}
 	if os.Getenv(envMasterKey) == "" {
 		_ = os.Setenv(envMasterKey, testMasterKey)
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cxledger/cxledger/adapters/broker"
+	"github.com/cxledger/cxledger/adapters/delivery"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
@@ -49,10 +50,11 @@ func serveCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	loyaltyRates := fs.String("loyalty-rates", os.Getenv("CXLEDGER_LOYALTY_RATES"), "loyalty points per purchase, CURRENCY=POINTS/PER_AMOUNT, comma-separated (e.g. EUR=1/1,JPY=1/100); empty: no loyalty reactor (env CXLEDGER_LOYALTY_RATES)")
 	loyaltyExpiry := fs.Duration("loyalty-expiry", loyalty.DefaultExpiry, "how long earned points last (0: forever)")
 	cpKey := fs.String("checkpoint-key", os.Getenv("CXLEDGER_CHECKPOINT_KEY"), "signer key file ('cxledger checkpoint keygen') with which GET /v1/audit/checkpoint signs (env CXLEDGER_CHECKPOINT_KEY; none: that route answers 503)")
-	run := fs.String("run", envOr("CXLEDGER_RUN", "all"), "roles of this process, comma-separated: api, projections, reactors, relay, or all; several processes on one PostgreSQL schema share the work, one owner each (env CXLEDGER_RUN)")
+	run := fs.String("run", envOr("CXLEDGER_RUN", "all"), "roles of this process, comma-separated: api, projections, reactors, relay, delivery, or all; several processes on one PostgreSQL schema share the work, one owner each (env CXLEDGER_RUN)")
 	leaseTTL := fs.Duration("lease-ttl", 6*time.Second, "with several processes on one PostgreSQL schema: how long a projection, reactor or relay lease lasts unrenewed, the bound on failover after an owner dies")
 	var brk broker.ServiceConfig
 	registerBrokerFlags(fs, &brk)
+	dlv := registerDeliveryFlags(fs)
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("serve takes no arguments")
@@ -65,8 +67,13 @@ func serveCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		if err != nil {
 			return usageErr("--run: %v", err)
 		}
+		deliverySettings, err := dlv.settings()
+		if err != nil {
+			return usageErr("%v", err)
+		}
 		m := &Main{
-			Config: e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
+			Delivery: deliverySettings,
+			Config:   e.cfg, Addr: *addr, Tokens: tokens, InsecureNoAuth: *insecure,
 			ShutdownTimeout: *shutdown, MaxBodyBytes: *maxBody, Broker: brk, Log: e.log,
 			CheckpointKeyFile: *cpKey, RulesFile: *rulesFile, LeaseTTL: *leaseTTL, Roles: roles,
 		}
@@ -150,7 +157,10 @@ type Main struct {
 	// Automations names the built-in automations to run (builtinNames),
 	// with their default configuration.
 	Automations []string
-	Log         *slog.Logger
+	// Delivery configures outbound delivery of queued messages (webhook,
+	// SMTP); with no channel configured, none runs.
+	Delivery delivery.Settings
+	Log      *slog.Logger
 	// Roles says what this process runs (zero: everything, as
 	// process.All): a stateless API replica, a worker, or all in one.
 	Roles process.Roles
@@ -163,21 +173,22 @@ type Main struct {
 	// overwritten.
 	API httpapi.Config
 
-	store     eventstore.Store // set when the caller opened it (the CLI)
-	ownStore  bool
-	keys      *keyring.Keyring
-	rm        projections.Backend
-	engine    *projections.Engine
-	notary    *notary.Notary
-	stopEng   context.CancelFunc
-	engDone   chan struct{}
-	notDone   chan struct{}
-	eraseDone chan struct{}
-	reactDone chan struct{}
-	broker    *broker.Service
-	api       *httpapi.Server
-	serveErr  chan error
-	serveDone chan struct{}
+	store       eventstore.Store // set when the caller opened it (the CLI)
+	ownStore    bool
+	keys        *keyring.Keyring
+	rm          projections.Backend
+	engine      *projections.Engine
+	notary      *notary.Notary
+	stopEng     context.CancelFunc
+	engDone     chan struct{}
+	notDone     chan struct{}
+	eraseDone   chan struct{}
+	reactDone   chan struct{}
+	deliverDone chan struct{}
+	broker      *broker.Service
+	api         *httpapi.Server
+	serveErr    chan error
+	serveDone   chan struct{}
 }
 
 // Run opens the store and the read models, starts the projection engine
@@ -320,6 +331,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}()
 		m.Log.Info("reactors running", "rules_file", m.RulesFile, "rules", len(ruleSet), "loyalty", m.Loyalty != nil, "automations", m.Automations)
 	}
+	// Outbound delivery of queued messages, one owner across processes.
+	if m.Roles.Delivery && m.Delivery.Enabled() {
+		if err := m.startDelivery(engCtx); err != nil {
+			return err
+		}
+	}
 	// The broker, too, runs until Close, in the background: a broker that
 	// is down delays ingest and publishing, never serving or appending.
 	bcfg := m.Broker
@@ -441,6 +458,9 @@ func (m *Main) Close() error {
 		}
 		if m.reactDone != nil {
 			<-m.reactDone
+		}
+		if m.deliverDone != nil {
+			<-m.deliverDone
 		}
 		m.stopEng = nil
 	}

@@ -131,6 +131,10 @@ func For(typ string, customer uuid.UUID, at time.Time) (Sample, error) {
 		s.Event = domain.MessageQueued{MessageID: uuid.New(), Channel: domain.ConsentEmail, Template: "order-follow-up", Purpose: domain.PurposeService}
 	case domain.TypeDiscountIssued:
 		s.Event = domain.DiscountIssued{DiscountID: uuid.New(), Code: "BDAY-" + strings.ToUpper(uuid.NewString()[:8]), PercentOff: 10, ValidUntil: at.AddDate(0, 1, 0).UTC().Truncate(24 * time.Hour), Reason: "birthday"}
+	case domain.TypeMessageDelivered:
+		s.Event = domain.MessageDelivered{MessageID: uuid.New(), Channel: domain.ConsentEmail, Via: domain.ViaWebhook, Attempts: 1}
+	case domain.TypeMessageFailed:
+		s.Event = domain.MessageFailed{MessageID: uuid.New(), Channel: domain.ConsentSMS, Reason: domain.FailureRejected, Via: domain.ViaWebhook, Attempts: 1, Detail: "HTTP 410"}
 	default:
 		if _, err := domain.SchemaVersion(typ); err != nil {
 			return Sample{}, err

@@ -563,6 +563,27 @@ func summarize(e domain.Envelope) (full, redacted string) {
 			s += ", campaign " + Clip(ev.Campaign)
 		}
 		return same(s)
+	case domain.MessageDelivered:
+		s := "Message " + short(ev.MessageID) + " delivered"
+		if ev.Channel != "" {
+			s += " by " + string(ev.Channel)
+		}
+		if ev.Via != "" {
+			s += " via " + string(ev.Via)
+		}
+		return same(s + " (" + attempts(ev.Attempts) + ")")
+	case domain.MessageFailed:
+		s := "Message " + short(ev.MessageID) + " not delivered"
+		if ev.Reason != "" {
+			s += ": " + string(ev.Reason)
+		}
+		if ev.Attempts > 0 {
+			s += " after " + attempts(ev.Attempts)
+		}
+		if d := Clip(ev.Detail); d != "" {
+			s += " (" + d + ")"
+		}
+		return same(s)
 	case domain.DiscountIssued:
 		s := "Discount issued"
 		if ev.PercentOff != 0 {
@@ -590,6 +611,14 @@ func money(minor int64, currency string) string {
 		return s + " " + currency
 	}
 	return strconv.FormatInt(minor, 10) + " minor units of " + currency
+}
+
+// attempts counts delivery attempts: "1 attempt", "3 attempts".
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return strconv.Itoa(n) + " attempts"
 }
 
 // points counts loyalty points: "1 point", "125 points".
