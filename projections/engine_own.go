@@ -69,6 +69,12 @@ func (e *Engine) acquire(rs *runState, slots []*slot) {
 			continue
 		}
 		e.mu.Lock()
+		if s.gone {
+			// Removed meanwhile (Remove): give the lease back at once.
+			e.mu.Unlock()
+			e.releaseLease(l)
+			continue
+		}
 		s.lease, s.renewed, s.restart = l, start, false
 		s.cur, s.next, s.building = nil, nil, false
 		e.mu.Unlock()

@@ -55,6 +55,7 @@ type runner struct {
 
 	ctx     context.Context
 	cancel  context.CancelFunc
+	unhook  func() bool   // undoes the link from the slot's context to cancel
 	done    chan struct{} // closed when the runner's goroutine ended
 	live    chan struct{} // closed once the runner caught up with the log
 	changed eventstore.Signal
@@ -215,6 +216,10 @@ func (e *Engine) startGroup(rs *runState, members []*runner, until uint64) {
 	for _, r := range members {
 		r.in = make(chan *page, buf)
 		r.ctx, r.cancel = context.WithCancel(rs.ctx)
+		if r.s.ctx != nil {
+			// Removing the projection stops its runners (Engine.Remove).
+			r.unhook = context.AfterFunc(r.s.ctx, r.cancel)
+		}
 		r.mu.Lock()
 		r.started, r.since, r.lastAt, r.state = now, now, now, StateCatchingUp
 		r.mu.Unlock()
@@ -516,6 +521,9 @@ func (r *runner) exit(err error) {
 	r.mu.Unlock()
 	if r.cancel != nil {
 		r.cancel()
+	}
+	if r.unhook != nil {
+		r.unhook()
 	}
 	close(r.done)
 	r.changed.Notify()
