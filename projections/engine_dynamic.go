@@ -37,8 +37,8 @@ func (e *Engine) Remove(name string) error {
 	e.mu.Unlock()
 
 	// A start in flight has set its runners once it lets go of startMu.
-	//lint:ignore SA2001 waiting for the start in flight is the point
 	s.startMu.Lock()
+	//lint:ignore SA2001 waiting for the start in flight is the point
 	s.startMu.Unlock()
 	e.stopRunners(s)
 	e.mu.Lock()
