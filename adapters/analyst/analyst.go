@@ -90,6 +90,19 @@ type Definition struct {
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedBy string    `json:"updatedBy"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// Failure is why this version stopped, as recorded by the process
+	// running it (nil while it runs): every process and the CLI see it.
+	Failure *Failed `json:"failure,omitempty"`
+}
+
+// Failed is a stopped analyst projection: the event it stopped at and the
+// script's error and JavaScript stack.
+type Failed struct {
+	Position  uint64 `json:"position"`
+	EventID   string `json:"eventId,omitempty"`
+	EventType string `json:"eventType,omitempty"`
+	Message   string `json:"message"`
+	Stack     string `json:"stack,omitempty"`
 }
 
 // Program is a compiled script, as the manager needs it
@@ -332,8 +345,14 @@ func (m *Manager) Delete(ctx context.Context, name, by string) error {
 
 // List returns every definition, in name order.
 func (m *Manager) List(ctx context.Context) ([]Definition, error) {
+	return Definitions(ctx, m.cfg.Backend)
+}
+
+// Definitions returns every definition stored in b, in name order: what
+// `cxledger status` lists without a running engine.
+func Definitions(ctx context.Context, b projections.Backend) ([]Definition, error) {
 	var out []Definition
-	err := m.cfg.Backend.View(ctx, DefinitionsNamespace, func(r projections.Reader) error {
+	err := b.View(ctx, DefinitionsNamespace, func(r projections.Reader) error {
 		out = out[:0]
 		return r.Scan(ctx, defKey, "", func(_ string, value []byte) (bool, error) {
 			var d Definition
@@ -432,7 +451,65 @@ func (m *Manager) Sync(ctx context.Context) error {
 			delete(m.broken, name)
 		}
 	}
+	if err := m.recordFailures(ctx, defs); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// recordFailures stores, in its definition, why an analyst projection this
+// process runs stopped, so that every process and the CLI show it.
+func (m *Manager) recordFailures(ctx context.Context, defs []Definition) error {
+	byName := map[string]Definition{}
+	for _, d := range defs {
+		byName[d.Name] = d
+	}
+	for _, st := range m.cfg.Engine.Status() {
+		d, ok := byName[st.Name]
+		if !ok || !st.Owned || st.State != projections.StateFailed || st.Err == nil || d.Failure != nil || st.Version != d.Version {
+			continue
+		}
+		f := FailureOf(st.Err)
+		err := m.cfg.Backend.Update(ctx, DefinitionsNamespace, func(w projections.Writer) error {
+			cur, found, err := getDef(ctx, w, d.Name)
+			if err != nil || !found || cur.Version != d.Version {
+				return err // changed meanwhile: nothing to record
+			}
+			cur.Failure = f
+			data, err := json.Marshal(cur)
+			if err != nil {
+				return err
+			}
+			return w.Put(ctx, defKey+d.Name, data)
+		})
+		if err != nil {
+			return fmt.Errorf("record failure of %s: %w", d.Name, err)
+		}
+		m.cfg.Logger.Warn("analyst projection stopped", "projection", d.Name, "version", d.Version, "position", f.Position, "error", f.Message)
+	}
+	return nil
+}
+
+func (f *Failed) Error() string {
+	s := fmt.Sprintf("analyst projection stopped at position %d (event %s, %s): %s", f.Position, f.EventID, f.EventType, f.Message)
+	if f.Stack != "" {
+		s += "\n" + f.Stack
+	}
+	return s
+}
+
+// FailureOf describes err, a stopped projection's error: the script's
+// failure when there is one, else the poison event and the error's text.
+func FailureOf(err error) *Failed {
+	if se := Failure(err); se != nil {
+		return &Failed{Position: se.Position, EventID: se.EventID, EventType: se.EventType, Message: se.Message, Stack: se.Stack}
+	}
+	f := &Failed{Message: err.Error()}
+	var pe *projections.ProjectionError
+	if errors.As(err, &pe) {
+		f.Position, f.EventID, f.EventType, f.Message = pe.Position, pe.EventID, pe.EventType, pe.Err.Error()
+	}
+	return f
 }
 
 // Run syncs every SyncInterval until ctx ends.
@@ -484,8 +561,8 @@ func (m *Manager) Wait(ctx context.Context, name string, version int, target uin
 				break
 			}
 		}
-		if st != nil && st.State == projections.StateFailed && st.Err != nil {
-			return st.Err
+		if st != nil && st.State == projections.StateFailed && st.Err != nil && st.Version == version {
+			return FailureOf(st.Err)
 		}
 		active, err := b.Active(ctx, name)
 		if err != nil {
@@ -525,8 +602,10 @@ func (m *Manager) Wait(ctx context.Context, name string, version int, target uin
 		if p.Done {
 			return nil
 		}
-		if _, err := m.Get(ctx, name); errors.Is(err, ErrNotFound) {
+		if d, err := m.Get(ctx, name); errors.Is(err, ErrNotFound) {
 			return err
+		} else if err == nil && d.Version == version && d.Failure != nil {
+			return d.Failure // recorded by the process running it
 		}
 		select {
 		case <-ctx.Done():

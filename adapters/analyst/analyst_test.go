@@ -307,6 +307,13 @@ func TestTwoProcessesApplyOnce(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Every process sees the failure, recorded with the definition.
+	var f *Failed
+	for _, m := range []*Manager{m1, m2} {
+		if err := m.Wait(ctx, poison.Name, poison.Version, head, 5*time.Millisecond, nil); !errors.As(err, &f) || f.Position != 3 || f.Message != "poisoned" {
+			t.Errorf("wait for a poison projection = %v", err)
+		}
+	}
 	head = w.touch(10)
 	if err := m1.Wait(ctx, def.Name, def.Version, head, 5*time.Millisecond, nil); err != nil {
 		t.Fatalf("healthy projection after a poison one: %v", err)
