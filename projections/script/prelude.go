@@ -29,7 +29,6 @@ const prelude = `(function (g) {
 	var fnProtos = [Object.getPrototypeOf(function () {})];
 	try { fnProtos.push(Object.getPrototypeOf(function* () {})); } catch (e) {}
 	try { fnProtos.push(Object.getPrototypeOf(async function () {})); } catch (e) {}
-	try { fnProtos.push(Object.getPrototypeOf(async function* () {})); } catch (e) {}
 	for (var i = 0; i < fnProtos.length; i++) {
 		Object.defineProperty(fnProtos[i], "constructor", { value: noEval, writable: false, configurable: false });
 	}
