@@ -69,7 +69,13 @@ func Compile(name, source string, lim Limits) (p *Program, err error) {
 		fn := source[loc[4]:loc[5]]
 		return nil, &CompileError{Line: line, Column: col, Message: fn + "() is not supported: cxledger projections fold state and never write events or streams; read the state through the API or CLI instead"}
 	}
-	prog, err := goja.Compile(name+".js", source, false)
+	// Parse apart from compiling, for the parser's positioned errors;
+	// source maps are off, so a sourceMappingURL comment loads nothing.
+	ast, err := parser.ParseFile(nil, name+".js", source, 0, parser.WithDisableSourceMaps)
+	if err != nil {
+		return nil, compileError(err)
+	}
+	prog, err := goja.CompileAST(ast, false)
 	if err != nil {
 		return nil, compileError(err)
 	}
