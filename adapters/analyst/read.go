@@ -119,3 +119,63 @@ func Checkpoint(ctx context.Context, b projections.Backend, name string) (uint64
 	}
 	return b.Checkpoint(ctx, active)
 }
+
+// Query runs source once over the log from position from through to (0:
+// the head when it starts), writing nothing, and returns its result with
+// sealed values revealed with k, and the position it ran through. A
+// script the loader refuses is an *InvalidError.
+func Query(ctx context.Context, src projections.Source, k *keyring.Keyring, source string, from, to uint64, lim script.Limits, progress func(script.Progress)) (script.Result, uint64, error) {
+	if len(source) > MaxSourceBytes {
+		return script.Result{}, 0, &InvalidError{Message: fmt.Sprintf("script of %d bytes, more than %d", len(source), MaxSourceBytes)}
+	}
+	prog, err := ScriptCompiler(lim)(Prefix+"query", source)
+	if err != nil {
+		return script.Result{}, 0, err
+	}
+	head, err := src.Head(ctx)
+	if err != nil {
+		return script.Result{}, 0, fmt.Errorf("query: head: %w", err)
+	}
+	if to == 0 || to > head {
+		to = head
+	}
+	if from > to && to > 0 {
+		return script.Result{}, 0, &InvalidError{Message: fmt.Sprintf("from %d is after to %d", from, to)}
+	}
+	res, err := script.Query(ctx, src, prog.(*script.Program), from, to, progress)
+	if err != nil {
+		return script.Result{}, 0, err
+	}
+	if res.State, err = Reveal(ctx, k, res.State); err != nil {
+		return script.Result{}, 0, err
+	}
+	for i := range res.Partitions {
+		if res.Partitions[i].State, err = Reveal(ctx, k, res.Partitions[i].State); err != nil {
+			return script.Result{}, 0, err
+		}
+	}
+	return res, to, nil
+}
+
+// ReadAll reads the whole served state of an analyst projection, every
+// partition of a partitioned one, revealed with k: what an export writes.
+func ReadAll(ctx context.Context, b projections.Backend, k *keyring.Keyring, name string, partitioned bool) (script.Result, error) {
+	res := script.Result{Partitioned: partitioned}
+	if !partitioned {
+		st, err := State(ctx, b, k, name, "")
+		res.State = st
+		return res, err
+	}
+	after := ""
+	for {
+		parts, next, err := Partitions(ctx, b, k, name, after, 1000)
+		if err != nil {
+			return script.Result{}, err
+		}
+		res.Partitions = append(res.Partitions, parts...)
+		if next == "" || len(parts) == 0 {
+			return res, nil
+		}
+		after = next
+	}
+}
