@@ -32,6 +32,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
 )
@@ -188,6 +190,13 @@ func (n named) Name() string                                 { return string(n) 
 func (n named) Version() int                                 { return 1 }
 func (n named) Types() []string                              { return nil }
 func (n named) Apply(*projections.Tx, domain.Envelope) error { return nil }
+
+// Subject is the access-log subject of an analyst projection: its reads
+// are not one customer's, so they are logged under an id derived from the
+// projection's name (resource "analyst-…", the name in the entry's query).
+func Subject(name string) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:cxledger:analyst-projection:"+name))
+}
 
 // Digest returns the SHA-256 of source, hex.
 func Digest(source string) string {

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/cxledger/cxledger/adapters/access"
 	analystpkg "github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/projections"
@@ -70,13 +68,6 @@ func (s *Server) analystManager() (*analystpkg.Manager, error) {
 	return s.cfg.Analyst, nil
 }
 
-// analystSubject is the access-log subject of an analyst projection: its
-// reads are not one customer's, so they are logged under an id derived
-// from the projection's name (resource "analyst-…", the name in Query).
-func analystSubject(name string) uuid.UUID {
-	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:cxledger:analyst-projection:"+name))
-}
-
 // recordAnalyst records a create, update, read or query in the access log;
 // the request is refused when it cannot be.
 func (s *Server) recordAnalyst(r *http.Request, resource, name string) error {
@@ -86,7 +77,7 @@ func (s *Server) recordAnalyst(r *http.Request, resource, name string) error {
 		q += "&" + r.URL.RawQuery
 	}
 	err := s.access.Record(r.Context(), access.Entry{
-		Customer: analystSubject(name), Reader: who.Name, Role: string(who.Role), Resource: resource,
+		Customer: analystpkg.Subject(name), Reader: who.Name, Role: string(who.Role), Resource: resource,
 		Query: q, Via: "http", RequestID: requestID(r.Context()),
 	})
 	if err != nil {
