@@ -551,8 +551,8 @@ type Progress struct {
 // Wait waits until version of the analyst projection name serves reads and
 // has applied position target, calling progress (may be nil) now and then
 // with how far its build is. It fails at once when the projection fails
-// (a *projections.ProjectionError naming the event, with the script's
-// error inside) or is deleted. It reads the backend, so it follows a build
+// (an *Failed naming the event, with the script's error and stack), in
+// this process or, once recorded, in the one running it; or is deleted. It reads the backend, so it follows a build
 // run by any process.
 func (m *Manager) Wait(ctx context.Context, name string, version int, target uint64, every time.Duration, progress func(Progress)) error {
 	if every <= 0 {
