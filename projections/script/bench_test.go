@@ -42,12 +42,16 @@ const byTypeScript = `fromAll().when({
 // customer's events (partitioned by stream) on the embedded read-model
 // backend. Target: ≥ 150,000 events/s.
 func BenchmarkReplayCounting(b *testing.B) {
-	benchReplay(b, func(b *testing.B) projections.Projection { return compile(b, "js_count", countingScript, Limits{}).Projection(1) })
+	benchReplay(b, func(b *testing.B) projections.Projection {
+		return compile(b, "js_count", countingScript, Limits{}).Projection(1)
+	})
 }
 
 // BenchmarkReplayByType counts every event by type in one state.
 func BenchmarkReplayByType(b *testing.B) {
-	benchReplay(b, func(b *testing.B) projections.Projection { return compile(b, "js_by_type", byTypeScript, Limits{}).Projection(1) })
+	benchReplay(b, func(b *testing.B) projections.Projection {
+		return compile(b, "js_by_type", byTypeScript, Limits{}).Projection(1)
+	})
 }
 
 // BenchmarkReplayBodySum reads every purchase's body (the lazy body's cost).

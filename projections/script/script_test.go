@@ -170,7 +170,7 @@ fromAll().when({
 func TestCompileRefusals(t *testing.T) {
 	tests := []struct {
 		name, src, want string
-		line           int
+		line            int
 	}{
 		{"syntax", "fromAll().when({\n  $any: (s, e) => { s.n++ \n});", "syntax error", 3},
 		{"no_source", `var x = 1;`, "names no source", 0},
