@@ -164,6 +164,25 @@ func TestKurrentDBExamples(t *testing.T) {
 			}
 			return m
 		},
+	}, {
+		// KurrentDB's foreachStream reference example: handlers given to
+		// foreachStream, a new state built with spread and ??.
+		name: "types_per_stream",
+		src: `fromCategory("customer").foreachStream({
+			$any: function (state, event) {
+				return { ...state, [event.eventType]: (state[event.eventType] ?? 0) + 1 };
+			}
+		});`,
+		want: func() any {
+			m := map[string]map[string]int{}
+			for _, r := range sd.recs {
+				if m[r.stream] == nil {
+					m[r.stream] = map[string]int{}
+				}
+				m[r.stream][r.typ]++
+			}
+			return m
+		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
