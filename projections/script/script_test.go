@@ -274,3 +274,21 @@ func TestQuery(t *testing.T) {
 		t.Errorf("a query wrote to the store: head %d, was %d", h, head)
 	}
 }
+
+// TestStoredJSONIsGoJSON: states are stored as encoding/json would write
+// them (projections.JSONAppender's rule), escapes included.
+func TestStoredJSONIsGoJSON(t *testing.T) {
+	for _, s := range []string{`{"a":1}`, `{"n":"<b> & </b>"}`, "{\"s\":\"\u2028x\u2029\"}", `{"z":"Zoë ⭐ 石井"}`, `[1.5,null,true,"\u0001"]`} {
+		got, err := asGoJSON([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(json.RawMessage(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s: got %s, want %s", s, got, want)
+		}
+	}
+}
