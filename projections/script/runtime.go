@@ -40,6 +40,8 @@ type vm struct {
 	ticks int
 	tick  time.Duration
 	start time.Time
+	cpu0  time.Duration // the process's CPU time at the first tick
+	cpuOK bool
 
 	types map[string]goja.Value // interned event type names
 }
@@ -117,9 +119,11 @@ func preludeProgram() (*goja.Program, error) {
 
 // budgetTicks is how many watchdog ticks a call must outlast, besides
 // its budget in wall time, before it is interrupted. One pause of the
-// whole process (a garbage collection, a machine busy with other work)
-// delivers one late tick, not five, so it does not count against a
-// script; a script that loops is stopped after about 1.25× its budget.
+// whole process (a garbage collection) delivers one late tick, not five.
+// And from the first tick on, the process must also have used the rest
+// of the budget in CPU time: on a machine so busy that the process barely
+// runs, wall time says nothing about the script. A script that loops is
+// stopped after about 1.25× its budget of CPU.
 const budgetTicks = 5
 
 // fire is the watchdog's timer function.
@@ -130,7 +134,12 @@ func (v *vm) fire() {
 		return
 	}
 	v.ticks++
-	if v.ticks >= budgetTicks && time.Since(v.start) >= v.tick*4 {
+	now, ok := cpuTime()
+	if v.ticks == 1 {
+		v.cpu0, v.cpuOK = now, ok
+	}
+	if v.ticks >= budgetTicks && time.Since(v.start) >= v.tick*4 &&
+		(!v.cpuOK || !ok || now-v.cpu0 >= v.tick*3) {
 		v.rt.Interrupt(errBudget)
 		return
 	}
