@@ -1,6 +1,9 @@
 package script
 
 import (
+	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -193,5 +196,25 @@ func TestKurrentDBExamples(t *testing.T) {
 			}
 			sameJSON(t, "read model", readAll(t, b, p), tt.want())
 		})
+	}
+}
+
+// TestDocExamples: every script in docs/js-projections.md compiles and
+// replays a generated history without failing.
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/js-projections.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```js\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) < 3 {
+		t.Fatalf("found %d scripts in the doc, want at least 3", len(blocks))
+	}
+	sd := seed(t, 8, 200, 17)
+	for i, b := range blocks {
+		p := compile(t, fmt.Sprintf("doc_%d", i), b[1], Limits{})
+		if err := replayTo(sd.store, projectiontest.Memory(t), p.Projection(1)); err != nil {
+			t.Errorf("doc script %d: %v", i, err)
+		}
 	}
 }
