@@ -39,7 +39,7 @@ func jsVsGo(ctx context.Context, store eventstore.Store, rm projections.Backend)
 	}
 	gor, err := timedReplay(ctx, store, rm, []projections.Projection{goCounting{}}, nil)
 	if err != nil {
-		return JSRebuild{}, fmt.Errorf("Go rebuild: %w", err)
+		return JSRebuild{}, fmt.Errorf("rebuild in Go: %w", err)
 	}
 	r := JSRebuild{Events: js.Events, JSEventsPerSecond: js.EventsPerSecond, GoEventsPerSecond: gor.EventsPerSecond}
 	if gor.EventsPerSecond > 0 {
