@@ -1,9 +1,7 @@
 package script
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -104,8 +102,3 @@ const (
 	resultPrefix = "o/"    // partitioned results, "o/<partition>"
 	metaKey      = "meta"  // {"output":true} when results are stored apart
 )
-
-// errNotImplemented marks the parts of the skeleton still being written.
-var errNotImplemented = errors.New("script: not implemented yet")
-
-var _ = context.Background

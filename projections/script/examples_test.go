@@ -1,6 +1,9 @@
 package script
 
 import (
+	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -164,6 +167,25 @@ func TestKurrentDBExamples(t *testing.T) {
 			}
 			return m
 		},
+	}, {
+		// KurrentDB's foreachStream reference example: handlers given to
+		// foreachStream, a new state built with spread and ??.
+		name: "types_per_stream",
+		src: `fromCategory("customer").foreachStream({
+			$any: function (state, event) {
+				return { ...state, [event.eventType]: (state[event.eventType] ?? 0) + 1 };
+			}
+		});`,
+		want: func() any {
+			m := map[string]map[string]int{}
+			for _, r := range sd.recs {
+				if m[r.stream] == nil {
+					m[r.stream] = map[string]int{}
+				}
+				m[r.stream][r.typ]++
+			}
+			return m
+		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,5 +196,25 @@ func TestKurrentDBExamples(t *testing.T) {
 			}
 			sameJSON(t, "read model", readAll(t, b, p), tt.want())
 		})
+	}
+}
+
+// TestDocExamples: every script in docs/js-projections.md compiles and
+// replays a generated history without failing.
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/js-projections.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```js\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) < 3 {
+		t.Fatalf("found %d scripts in the doc, want at least 3", len(blocks))
+	}
+	sd := seed(t, 8, 200, 17)
+	for i, b := range blocks {
+		p := compile(t, fmt.Sprintf("doc_%d", i), b[1], Limits{})
+		if err := replayTo(sd.store, projectiontest.Memory(t), p.Projection(1)); err != nil {
+			t.Errorf("doc script %d: %v", i, err)
+		}
 	}
 }

@@ -72,11 +72,12 @@ const prelude = `(function (g) {
 			def.partitionBy = fn;
 			return builder;
 		},
-		foreachStream: function () {
+		foreachStream: function (h) {
 			if (def.partitionBy || def.foreachStream) { throw new Error("partitionBy() and foreachStream() may be used once, not together"); }
 			if (def.handlers !== null) { throw new Error("foreachStream() must come before when()"); }
 			def.foreachStream = true;
-			return builder;
+			// KurrentDB also takes the handlers here: foreachStream({...}).
+			return h === undefined ? builder : builder.when(h);
 		},
 		transformBy: function (fn) {
 			if (typeof fn !== "function") { throw new TypeError("transformBy() needs a function of the state"); }

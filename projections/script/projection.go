@@ -1,6 +1,7 @@
 package script
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,16 +72,21 @@ func (b *stateBox) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func (b *stateBox) MarshalJSON() ([]byte, error) {
+func (b *stateBox) MarshalJSON() ([]byte, error) { return b.AppendJSON(nil) }
+
+// AppendJSON encodes the state for the Tx without encoding/json's second
+// pass over JSON.stringify's output (see asGoJSON).
+func (b *stateBox) AppendJSON(dst []byte) ([]byte, error) {
 	if b.val == nil {
 		if b.raw == nil {
-			return []byte("null"), nil
+			return append(dst, "null"...), nil
 		}
-		return b.raw, nil
+		return append(dst, b.raw...), nil
 	}
 	b.v.mu.Lock()
 	defer b.v.mu.Unlock()
-	return b.v.encode(b.val, b.last)
+	out, err := b.v.encode(b.val, b.last)
+	return append(dst, out...), err
 }
 
 // resultBox is the stored result of a transformed or filtered state,
@@ -95,12 +101,15 @@ func (b *resultBox) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func (b *resultBox) MarshalJSON() ([]byte, error) {
+func (b *resultBox) MarshalJSON() ([]byte, error) { return b.AppendJSON(nil) }
+
+// AppendJSON encodes the result for the Tx, as stateBox.AppendJSON.
+func (b *resultBox) AppendJSON(dst []byte) ([]byte, error) {
 	if b.state == nil || b.state.val == nil {
 		if b.raw == nil {
-			return []byte("null"), nil
+			return append(dst, "null"...), nil
 		}
-		return b.raw, nil
+		return append(dst, b.raw...), nil
 	}
 	v := b.state.v
 	v.mu.Lock()
@@ -113,7 +122,8 @@ func (b *resultBox) MarshalJSON() ([]byte, error) {
 	}); err != nil {
 		return nil, v.scriptError(err, b.state.last, "transformBy/filterBy")
 	}
-	return v.encode(out, b.state.last)
+	enc, err := v.encode(out, b.state.last)
+	return append(dst, enc...), err
 }
 
 // meta marks a read model whose results are stored apart from its states.
@@ -286,7 +296,18 @@ func (v *vm) encodeRaw(val goja.Value) ([]byte, error) {
 	if goja.IsUndefined(s) {
 		return []byte("null"), nil
 	}
-	return []byte(s.String()), nil
+	return asGoJSON([]byte(s.String()))
+}
+
+// asGoJSON makes JSON.stringify's output what encoding/json.Marshal gives
+// for it (projections.JSONAppender's rule, so stored bytes do not depend
+// on the encoder): both are compact, but Go escapes <, >, & and U+2028/9
+// in strings. Most states have none of these, and pass unchanged.
+func asGoJSON(b []byte) ([]byte, error) {
+	if !bytes.ContainsAny(b, "<>&\u2028\u2029") {
+		return b, nil
+	}
+	return json.Marshal(json.RawMessage(b))
 }
 
 // encode encodes a state or result when a batch commits, under the budget

@@ -30,12 +30,18 @@ type vm struct {
 	budget           time.Duration // Limits.EventBudget
 	stateBytes       int           // Limits.StateBytes
 
-	// The watchdog: one timer reused for every call. armed is true while
-	// a budgeted call runs; the timer interrupts the runtime only then
+	// The watchdog: one timer reused for every call, ticking every
+	// quarter of the budget while a call runs. armed is true while a
+	// budgeted call runs; the timer interrupts the runtime only then
 	// (checked under wmu), so an interrupt can never outlive its call.
 	timer *time.Timer
 	wmu   sync.Mutex
 	armed bool
+	ticks int
+	tick  time.Duration
+	start time.Time
+	cpu0  time.Duration // the process's CPU time at the first tick
+	cpuOK bool
 
 	types map[string]goja.Value // interned event type names
 }
@@ -111,27 +117,47 @@ func preludeProgram() (*goja.Program, error) {
 	return preProg, preErr
 }
 
+// budgetTicks is how many watchdog ticks a call must outlast, besides
+// its budget in wall time, before it is interrupted. One pause of the
+// whole process (a garbage collection) delivers one late tick, not five.
+// And from the first tick on, the process must also have used the rest
+// of the budget in CPU time: on a machine so busy that the process barely
+// runs, wall time says nothing about the script. A script that loops is
+// stopped after about 1.25× its budget of CPU.
+const budgetTicks = 5
+
 // fire is the watchdog's timer function.
 func (v *vm) fire() {
 	v.wmu.Lock()
-	if v.armed {
-		v.rt.Interrupt(errBudget)
+	defer v.wmu.Unlock()
+	if !v.armed {
+		return
 	}
-	v.wmu.Unlock()
+	v.ticks++
+	now, ok := cpuTime()
+	if v.ticks == 1 {
+		v.cpu0, v.cpuOK = now, ok
+	}
+	if v.ticks >= budgetTicks && time.Since(v.start) >= v.tick*4 &&
+		(!v.cpuOK || !ok || now-v.cpu0 >= v.tick*3) {
+		v.rt.Interrupt(errBudget)
+		return
+	}
+	v.timer.Reset(v.tick)
 }
 
 // guard runs fn with the budget d, turning a panic inside goja or fn
 // into an error: hostile input must not take the process down.
 func (v *vm) guard(d time.Duration, fn func() error) (err error) {
 	v.wmu.Lock()
-	v.armed = true
+	v.armed, v.ticks, v.tick, v.start = true, 0, max(d/4, time.Millisecond), time.Now()
+	v.timer.Reset(v.tick)
 	v.wmu.Unlock()
-	v.timer.Reset(d)
 	defer func() {
 		v.wmu.Lock()
 		v.armed = false
-		v.wmu.Unlock()
 		v.timer.Stop()
+		v.wmu.Unlock()
 		// An interrupt raised after the call returned but before armed
 		// fell would hit the next call: clear it.
 		v.rt.ClearInterrupt()

@@ -170,7 +170,7 @@ fromAll().when({
 func TestCompileRefusals(t *testing.T) {
 	tests := []struct {
 		name, src, want string
-		line           int
+		line            int
 	}{
 		{"syntax", "fromAll().when({\n  $any: (s, e) => { s.n++ \n});", "syntax error", 3},
 		{"no_source", `var x = 1;`, "names no source", 0},
@@ -272,5 +272,23 @@ func TestQuery(t *testing.T) {
 	}
 	if h, _ := sd.store.Head(context.Background()); h != head {
 		t.Errorf("a query wrote to the store: head %d, was %d", h, head)
+	}
+}
+
+// TestStoredJSONIsGoJSON: states are stored as encoding/json would write
+// them (projections.JSONAppender's rule), escapes included.
+func TestStoredJSONIsGoJSON(t *testing.T) {
+	for _, s := range []string{`{"a":1}`, `{"n":"<b> & </b>"}`, "{\"s\":\"\u2028x\u2029\"}", `{"z":"Zoë ⭐ 石井"}`, `[1.5,null,true,"\u0001"]`} {
+		got, err := asGoJSON([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(json.RawMessage(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s: got %s, want %s", s, got, want)
+		}
 	}
 }
