@@ -454,6 +454,17 @@ func (m *Manager) Sync(ctx context.Context) error {
 		}
 		delete(m.running, name)
 		m.cfg.Logger.Info("analyst projection removed", "projection", name)
+		// Deleted: between the deleter's cleanup and this removal, this
+		// engine may have taken the freed lease and started the read model
+		// again. Drop whatever it left, unless the name was defined anew
+		// meanwhile or another process holds the lease (the deleter, who
+		// drops it).
+		if _, err := m.Get(ctx, name); errors.Is(err, ErrNotFound) {
+			err := projections.DropReadModel(ctx, m.cfg.Backend, name, m.cfg.Engine.Owner()+"/delete", m.cfg.LeaseTTL, 0)
+			if err != nil && !errors.Is(err, projections.ErrLeaseHeld) {
+				errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
+			}
+		}
 	}
 	for name := range m.broken {
 		if !want[name] {

@@ -320,3 +320,62 @@ func TestTwoProcessesApplyOnce(t *testing.T) {
 	}
 	w.counted(def.Name)
 }
+
+// A process that has not yet seen a delete may take the freed lease and
+// start the read model again after the deleter cleaned up; its next Sync
+// drops what it made.
+func TestLateProcessCleansUpAfterDelete(t *testing.T) {
+	w := newWorld(t)
+	w.touch(20)
+	ctx := context.Background()
+	engine := func() *projections.Engine {
+		e, err := projections.NewEngine(w.store, w.b, projections.Config{Logger: quiet(), LeaseTTL: 200 * time.Millisecond, LeaseInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = e.Run(rctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return e
+	}
+	e1, e2 := engine(), engine()
+	m1, _ := New(Config{Backend: w.b, Engine: e1, Compile: goCompile, LeaseTTL: 200 * time.Millisecond, Logger: quiet()})
+	m2, _ := New(Config{Backend: w.b, Engine: e2, Compile: goCompile, LeaseTTL: 200 * time.Millisecond, Logger: quiet()})
+	def, err := m2.Create(ctx, "late", "count", "a") // e2 registers it first and owns it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Wait(ctx, def.Name, def.Version, 20, time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Sync(ctx); err != nil { // e1 knows it too, standing by
+		t.Fatal(err)
+	}
+	if err := m2.Delete(ctx, def.Name, "a"); err != nil {
+		t.Fatal(err)
+	}
+	// e1, not synced, takes the freed lease and builds it again.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if a, _ := w.b.Active(ctx, def.Name); a != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the late engine never restarted the read model")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := m1.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spaces, _ := w.b.Namespaces(ctx)
+	for _, ns := range spaces {
+		if strings.HasPrefix(ns, def.Name) {
+			t.Errorf("namespace %s left behind", ns)
+		}
+	}
+	if a, _ := w.b.Active(ctx, def.Name); a != "" {
+		t.Errorf("pointer to %s left behind", a)
+	}
+}

@@ -235,6 +235,50 @@ func TestAnalystProjectionTwoProcessesPostgres(t *testing.T) {
 	if got != want {
 		t.Errorf("digest of the live projection %s, of a single replay %s", got, want)
 	}
+
+	// Deleted through the other process: both let go, nothing is left.
+	if code, _, errOut := acli(t, "projections", "delete", "shared", "--server", m2.URL(), "--token", analystToken); code != 0 {
+		t.Fatalf("delete: %s", errOut)
+	}
+	spaces, err := m1.rm.Namespaces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range spaces {
+		if strings.HasPrefix(ns, "js_") {
+			t.Errorf("namespace %s left behind", ns)
+		}
+	}
+	leases, err := m1.rm.ListLeases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases {
+		if strings.Contains(l.Name, "/js_") {
+			t.Errorf("lease %+v left behind", l)
+		}
+	}
+	for _, m := range []*Main{m1, m2} {
+		waitUntil(t, "both engines forget js_shared", func() bool {
+			for _, st := range m.engine.Status() {
+				if st.Name == def.Name {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // lockedBuffer is a bytes.Buffer safe for the engine's log and the
