@@ -157,14 +157,17 @@ func (e *Engine) slotList() []*slot {
 	return slices.Collect(maps.Values(e.slots))
 }
 
-// stopRunners stops s's runners and forgets them.
+// stopRunners stops s's runners and forgets them. A start of s in flight
+// (startSlots) is waited for first, so that what it starts is stopped too.
 func (e *Engine) stopRunners(s *slot) {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	e.mu.Lock()
 	cur, next := s.cur, s.next
 	s.cur, s.next, s.building = nil, nil, false
 	e.mu.Unlock()
 	for _, r := range []*runner{cur, next} {
-		if r != nil && r.cancel != nil {
+		if r != nil && r.handed() {
 			r.stop()
 		}
 	}

@@ -111,10 +111,20 @@ func (r *runner) running() bool {
 	}
 }
 
+// handed reports whether r was handed to a group (its context is set).
+func (r *runner) handed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cancel != nil
+}
+
 // stop cancels r and waits for its goroutine to end.
 func (r *runner) stop() {
-	if r.cancel != nil {
-		r.cancel()
+	r.mu.Lock()
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 	<-r.done
 }
@@ -215,12 +225,13 @@ func (e *Engine) startGroup(rs *runState, members []*runner, until uint64) {
 	now := e.cfg.Now()
 	for _, r := range members {
 		r.in = make(chan *page, buf)
-		r.ctx, r.cancel = context.WithCancel(rs.ctx)
+		ctx, cancel := context.WithCancel(rs.ctx)
+		r.mu.Lock()
+		r.ctx, r.cancel = ctx, cancel
 		if r.s.ctx != nil {
 			// Removing the projection stops its runners (Engine.Remove).
-			r.unhook = context.AfterFunc(r.s.ctx, r.cancel)
+			r.unhook = context.AfterFunc(r.s.ctx, cancel)
 		}
-		r.mu.Lock()
 		r.started, r.since, r.lastAt, r.state = now, now, now, StateCatchingUp
 		r.mu.Unlock()
 	}
