@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
@@ -62,9 +63,9 @@ type stateBox struct {
 }
 
 type eventRef struct {
-	pos      uint64
-	id, typ  string
-	hasEvent bool
+	pos uint64
+	id  uuid.UUID // made text only for an error
+	typ string
 }
 
 func (b *stateBox) UnmarshalJSON(data []byte) error {
@@ -143,7 +144,7 @@ func (v *vm) apply(p *Program, tx *projections.Tx, env *domain.Envelope) error {
 	d := v.def
 	ev := &event{v: v, env: env}
 	obj := v.rt.NewDynamicObject(ev)
-	ref := eventRef{pos: env.Position, id: env.ID.String(), typ: env.Type, hasEvent: true}
+	ref := eventRef{pos: env.Position, id: env.ID, typ: env.Type}
 	stage := "partitionBy"
 	err := v.guard(v.budget, func() error {
 		key := stateKey
@@ -331,7 +332,7 @@ func (v *vm) encode(val goja.Value, last eventRef) ([]byte, error) {
 // scriptError describes a failed call for the operator: what failed, at
 // which event, and the JavaScript stack.
 func (v *vm) scriptError(err error, at eventRef, stage string) *ScriptError {
-	se := &ScriptError{Position: at.pos, EventID: at.id, EventType: at.typ}
+	se := &ScriptError{Position: at.pos, EventID: at.id.String(), EventType: at.typ}
 	var ie *goja.InterruptedError
 	var ex *goja.Exception
 	var sz *sizeError
