@@ -27,9 +27,8 @@ type projection struct {
 	prog    *Program
 	version int
 
-	once sync.Once
-	v    *vm
-	err  error
+	mu sync.Mutex // guards v
+	v  *vm
 }
 
 func (j *projection) Name() string    { return j.prog.name }
@@ -40,13 +39,36 @@ func (j *projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	if !j.prog.reads(e.Stream) || !j.prog.Handles(e.Type) {
 		return nil
 	}
-	j.once.Do(func() { j.v, j.err = j.prog.newVM() })
-	if j.err != nil {
-		return j.err
+	v, err := j.runtime()
+	if err != nil {
+		return err
 	}
-	j.v.mu.Lock()
-	defer j.v.mu.Unlock()
-	return j.v.apply(j.prog, tx, &e)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.apply(j.prog, tx, &e)
+}
+
+// runtime returns the projection's runtime, made on first use and made
+// again after a Go panic broke it (the engine drops its cached states on
+// the failure, so none refers to the old one).
+func (j *projection) runtime() (*vm, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.v != nil && !j.v.isBroken() {
+		return j.v, nil
+	}
+	v, err := j.prog.newVM()
+	if err != nil {
+		return nil, err
+	}
+	j.v = v
+	return v, nil
+}
+
+func (v *vm) isBroken() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.broken
 }
 
 // stateBox is one state in the Tx cache: the live JavaScript value, so
