@@ -10,8 +10,9 @@ import (
 
 // Limits bound what one projection script may spend.
 type Limits struct {
-	// EventBudget is the time one handler call (or the script's top level
-	// at Compile) may run before it is interrupted; 0 means
+	// EventBudget is the time one event's calls (partitionBy, handlers,
+	// encoding the state) may run before they are interrupted, counted
+	// while the process gets CPU (see the package documentation); 0 means
 	// DefaultEventBudget.
 	EventBudget time.Duration
 	// StateBytes is the largest JSON encoding one state (one partition's)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
@@ -26,9 +27,8 @@ type projection struct {
 	prog    *Program
 	version int
 
-	once sync.Once
-	v    *vm
-	err  error
+	mu sync.Mutex // guards v
+	v  *vm
 }
 
 func (j *projection) Name() string    { return j.prog.name }
@@ -39,13 +39,36 @@ func (j *projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	if !j.prog.reads(e.Stream) || !j.prog.Handles(e.Type) {
 		return nil
 	}
-	j.once.Do(func() { j.v, j.err = j.prog.newVM() })
-	if j.err != nil {
-		return j.err
+	v, err := j.runtime()
+	if err != nil {
+		return err
 	}
-	j.v.mu.Lock()
-	defer j.v.mu.Unlock()
-	return j.v.apply(j.prog, tx, &e)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.apply(j.prog, tx, &e)
+}
+
+// runtime returns the projection's runtime, made on first use and made
+// again after a Go panic broke it (the engine drops its cached states on
+// the failure, so none refers to the old one).
+func (j *projection) runtime() (*vm, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.v != nil && !j.v.isBroken() {
+		return j.v, nil
+	}
+	v, err := j.prog.newVM()
+	if err != nil {
+		return nil, err
+	}
+	j.v = v
+	return v, nil
+}
+
+func (v *vm) isBroken() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.broken
 }
 
 // stateBox is one state in the Tx cache: the live JavaScript value, so
@@ -62,9 +85,9 @@ type stateBox struct {
 }
 
 type eventRef struct {
-	pos      uint64
-	id, typ  string
-	hasEvent bool
+	pos uint64
+	id  uuid.UUID // made text only for an error
+	typ string
 }
 
 func (b *stateBox) UnmarshalJSON(data []byte) error {
@@ -143,7 +166,7 @@ func (v *vm) apply(p *Program, tx *projections.Tx, env *domain.Envelope) error {
 	d := v.def
 	ev := &event{v: v, env: env}
 	obj := v.rt.NewDynamicObject(ev)
-	ref := eventRef{pos: env.Position, id: env.ID.String(), typ: env.Type, hasEvent: true}
+	ref := eventRef{pos: env.Position, id: env.ID, typ: env.Type}
 	stage := "partitionBy"
 	err := v.guard(v.budget, func() error {
 		key := stateKey
@@ -331,7 +354,7 @@ func (v *vm) encode(val goja.Value, last eventRef) ([]byte, error) {
 // scriptError describes a failed call for the operator: what failed, at
 // which event, and the JavaScript stack.
 func (v *vm) scriptError(err error, at eventRef, stage string) *ScriptError {
-	se := &ScriptError{Position: at.pos, EventID: at.id, EventType: at.typ}
+	se := &ScriptError{Position: at.pos, EventID: at.id.String(), EventType: at.typ}
 	var ie *goja.InterruptedError
 	var ex *goja.Exception
 	var sz *sizeError

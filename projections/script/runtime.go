@@ -44,6 +44,10 @@ type vm struct {
 	cpuOK bool
 
 	types map[string]goja.Value // interned event type names
+
+	// broken is set when a Go panic unwound through the runtime: its
+	// internal state is then unknown, and its owner makes a new one.
+	broken bool
 }
 
 // definition is what the script declared through the API.
@@ -162,6 +166,7 @@ func (v *vm) guard(d time.Duration, fn func() error) (err error) {
 		// fell would hit the next call: clear it.
 		v.rt.ClearInterrupt()
 		if r := recover(); r != nil {
+			v.broken = true
 			err = fmt.Errorf("JavaScript engine failure: %v", r)
 		}
 	}()

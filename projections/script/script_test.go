@@ -292,3 +292,43 @@ func TestStoredJSONIsGoJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestOneProjectionTwoRunners: the engine may apply one projection from two
+// runners at once (a rebuild beside the live read model); they share its
+// runtime, one call at a time, and agree.
+func TestOneProjectionTwoRunners(t *testing.T) {
+	sd := seed(t, 25, 1500, 29)
+	p := compile(t, "shared", `fromAll().partitionBy(e => e.streamId).when({
+		$init: () => ({ n: 0 }), $any: (s, e) => { s.n++; s.last = e.position; }
+	}).transformBy(s => ({ n: s.n }));`, Limits{})
+	proj := p.Projection(1)
+	backends := []projections.Backend{projectiontest.Bolt(t), projectiontest.Memory(t)}
+	errs := make(chan error, len(backends))
+	for _, b := range backends {
+		go func() { errs <- replayTo(sd.store, b, proj) }()
+	}
+	for range backends {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]map[string]int{}
+	for _, r := range sd.recs {
+		if want[r.stream] == nil {
+			want[r.stream] = map[string]int{"n": 0}
+		}
+		want[r.stream]["n"]++
+	}
+	var digests []string
+	for _, b := range backends {
+		sameJSON(t, "read model", readAll(t, b, p), want)
+		d, err := projections.Digest(context.Background(), b, "shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d)
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("the two runners differ: %v", digests)
+	}
+}
