@@ -272,6 +272,24 @@ type slot struct {
 	// remote is a build of a new generation by another process, as last
 	// seen (nil: none).
 	remote *Progress
+
+	// Removal at run time (Remove, Replace). ctx is cancelled when the
+	// slot is removed: every runner of the slot derives its context from
+	// it, so that a runner started in a race with the removal stops at
+	// once. gone is set (under Engine.mu) at the same moment; startMu is
+	// held while the slot's runners are being started, so that Remove
+	// waits for a start in flight and then stops what it started.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	gone    bool
+	startMu sync.Mutex
+}
+
+// newSlot returns the slot of p.
+func newSlot(p Projection) *slot {
+	s := &slot{p: p, handles: typeSet(p.Types())}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
 }
 
 // NewEngine returns an engine reading src and writing b.
@@ -299,7 +317,7 @@ func (e *Engine) Register(p Projection) error {
 		e.mu.Unlock()
 		return fmt.Errorf("register projection %s: %w", p.Name(), ErrDuplicateProjection)
 	}
-	s := &slot{p: p, handles: typeSet(p.Types())}
+	s := newSlot(p)
 	e.slots[p.Name()] = s
 	rs := e.run
 	e.mu.Unlock()
@@ -370,10 +388,28 @@ func (e *Engine) spawn(rs *runState, fn func()) bool {
 // are fed by one decode of the log; a projection added later catches up
 // on its own.
 func (e *Engine) startSlots(rs *runState, slots []*slot) {
+	// Hold each slot's start lock until its runners run (in name order:
+	// two starts sharing slots cannot deadlock), skipping removed slots.
+	slots = slices.Clone(slots)
+	slices.SortFunc(slots, func(a, b *slot) int { return cmp.Compare(a.p.Name(), b.p.Name()) })
+	slots = slices.CompactFunc(slots, func(a, b *slot) bool { return a == b })
+	for _, s := range slots {
+		s.startMu.Lock()
+		defer s.startMu.Unlock()
+	}
+	slots = slices.DeleteFunc(slots, func(s *slot) bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return s.gone
+	})
 	var runners []*runner
 	for _, s := range slots {
 		cur, next, err := e.open(rs.ctx, s)
 		e.mu.Lock()
+		if s.gone {
+			e.mu.Unlock()
+			continue
+		}
 		s.openErr = err
 		if err != nil {
 			s.cur, s.next, s.building = nil, nil, false

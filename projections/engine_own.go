@@ -69,6 +69,12 @@ func (e *Engine) acquire(rs *runState, slots []*slot) {
 			continue
 		}
 		e.mu.Lock()
+		if s.gone {
+			// Removed meanwhile (Remove): give the lease back at once.
+			e.mu.Unlock()
+			e.releaseLease(l)
+			continue
+		}
 		s.lease, s.renewed, s.restart = l, start, false
 		s.cur, s.next, s.building = nil, nil, false
 		e.mu.Unlock()
@@ -151,14 +157,17 @@ func (e *Engine) slotList() []*slot {
 	return slices.Collect(maps.Values(e.slots))
 }
 
-// stopRunners stops s's runners and forgets them.
+// stopRunners stops s's runners and forgets them. A start of s in flight
+// (startSlots) is waited for first, so that what it starts is stopped too.
 func (e *Engine) stopRunners(s *slot) {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	e.mu.Lock()
 	cur, next := s.cur, s.next
 	s.cur, s.next, s.building = nil, nil, false
 	e.mu.Unlock()
 	for _, r := range []*runner{cur, next} {
-		if r != nil && r.cancel != nil {
+		if r != nil && r.handed() {
 			r.stop()
 		}
 	}

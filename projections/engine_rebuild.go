@@ -229,7 +229,7 @@ func (e *Engine) trySwitch(ctx context.Context, j *buildJob) error {
 // abandonBuild stops a failed build, drops its namespace and releases its
 // lease.
 func (e *Engine) abandonBuild(ctx context.Context, j *buildJob) {
-	if j.r.cancel != nil {
+	if j.r.handed() {
 		j.r.stop()
 	}
 	// Clean up even when ctx ended: the namespace is garbage now.

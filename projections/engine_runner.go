@@ -55,6 +55,7 @@ type runner struct {
 
 	ctx     context.Context
 	cancel  context.CancelFunc
+	unhook  func() bool   // undoes the link from the slot's context to cancel
 	done    chan struct{} // closed when the runner's goroutine ended
 	live    chan struct{} // closed once the runner caught up with the log
 	changed eventstore.Signal
@@ -110,10 +111,20 @@ func (r *runner) running() bool {
 	}
 }
 
+// handed reports whether r was handed to a group (its context is set).
+func (r *runner) handed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cancel != nil
+}
+
 // stop cancels r and waits for its goroutine to end.
 func (r *runner) stop() {
-	if r.cancel != nil {
-		r.cancel()
+	r.mu.Lock()
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 	<-r.done
 }
@@ -214,8 +225,13 @@ func (e *Engine) startGroup(rs *runState, members []*runner, until uint64) {
 	now := e.cfg.Now()
 	for _, r := range members {
 		r.in = make(chan *page, buf)
-		r.ctx, r.cancel = context.WithCancel(rs.ctx)
+		ctx, cancel := context.WithCancel(rs.ctx)
 		r.mu.Lock()
+		r.ctx, r.cancel = ctx, cancel
+		if r.s.ctx != nil {
+			// Removing the projection stops its runners (Engine.Remove).
+			r.unhook = context.AfterFunc(r.s.ctx, cancel)
+		}
 		r.started, r.since, r.lastAt, r.state = now, now, now, StateCatchingUp
 		r.mu.Unlock()
 	}
@@ -516,6 +532,9 @@ func (r *runner) exit(err error) {
 	r.mu.Unlock()
 	if r.cancel != nil {
 		r.cancel()
+	}
+	if r.unhook != nil {
+		r.unhook()
 	}
 	close(r.done)
 	r.changed.Notify()

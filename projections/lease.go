@@ -387,3 +387,13 @@ func runHeld(ctx context.Context, leases Leases, cfg LeaseConfig, l Lease, work 
 	}
 	return lostFlag.Load(), err
 }
+
+// ForgetLeases deletes the leases of the read model name (its projection's
+// and its builds'), epochs included: what a Forgetter does when a read
+// model is deleted for good, its namespaces gone with it.
+func (m *LocalLeases) ForgetLeases(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.leases, LeaseName(name))
+	delete(m.leases, RebuildLeaseName(name))
+}

@@ -295,3 +295,12 @@ func (w *memWriter) SetCheckpoint(_ context.Context, position uint64) error {
 	w.checkpoint = position
 	return nil
 }
+
+// Forget implements Forgetter.
+func (m *Memory) Forget(_ context.Context, name string) error {
+	m.mu.Lock()
+	delete(m.active, name)
+	m.mu.Unlock()
+	m.ForgetLeases(name)
+	return nil
+}

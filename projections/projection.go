@@ -17,6 +17,9 @@
 //   - Engine.Status for lag, state, rate and failures (a *ProjectionError
 //     names the poison event); Engine.Restart after fixing a failure.
 //   - Engine.Rebuild to rebuild one read model beside the live one.
+//   - Engine.Register, Replace and Remove while it runs (analysts'
+//     projections, defined at run time), DropReadModel to delete one for
+//     good.
 //   - View and Read on the query side, Digest to compare state; both need
 //     only the Backend.
 //   - Replay rebuilds read models offline (`cxledger replay`, benchmarks).

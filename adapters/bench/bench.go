@@ -217,6 +217,8 @@ type Replay struct {
 	Ratio                  float64 `json:"ratio"`
 	// Single is the rebuild of one read model alone.
 	Single Rebuild `json:"single"`
+	// JS is a JavaScript projection's rebuild beside the same one in Go.
+	JS JSRebuild `json:"js"`
 }
 
 // Latency is a sample of request latencies.
@@ -373,6 +375,7 @@ const (
 	targetReplayRSS          = 1 << 30
 	targetReplayCeilingRatio = 0.5
 	targetSingleBolt         = 300_000
+	targetJSCounting         = 150_000
 	targetTimelineP99Ms      = 10
 	targetLiveLatencyP99s    = 100
 )
@@ -418,6 +421,9 @@ func targets(backend string, b Backend) []Target {
 	}
 	if backend == Embedded {
 		add("rebuild of "+b.Replay.Single.ReadModel+" alone", "≥ 300000 events/s", b.Replay.Single.EventsPerSecond, "events/s", b.Replay.Single.EventsPerSecond >= targetSingleBolt)
+	}
+	if backend == Embedded {
+		add("rebuild of a JavaScript counting projection", "≥ 150000 events/s", b.Replay.JS.JSEventsPerSecond, "events/s", b.Replay.JS.JSEventsPerSecond >= targetJSCounting)
 	}
 	add("replay peak RSS", "< 1 GiB", float64(b.Replay.PeakRSSBytes)/(1<<20), "MiB", b.Replay.PeakRSSBytes > 0 && b.Replay.PeakRSSBytes < targetReplayRSS)
 	add("timeline page p99", "< 10 ms", b.Timeline.P99Ms, "ms", b.Timeline.P99Ms < targetTimelineP99Ms)

@@ -49,6 +49,9 @@ func check(t *testing.T, rep bench.Report, backends int) {
 			b.Replay.CeilingEventsPerSecond <= 0 || b.Replay.CeilingKind == "" || b.Replay.Ratio <= 0 {
 			t.Errorf("%s: single rebuild or read ceiling missing: %+v", b.Name, b.Replay)
 		}
+		if js := b.Replay.JS; js.Events != b.Replay.Events || js.JSEventsPerSecond <= 0 || js.GoEventsPerSecond <= 0 || js.Ratio <= 0 {
+			t.Errorf("%s: JavaScript rebuild missing: %+v", b.Name, js)
+		}
 		if b.Timeline.Samples != 20 || b.Timeline.P50Ms <= 0 || b.Timeline.P99Ms < b.Timeline.P50Ms {
 			t.Errorf("%s: timeline %+v", b.Name, b.Timeline)
 		}

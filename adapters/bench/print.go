@@ -46,6 +46,8 @@ func Print(w io.Writer, rep Report) error {
 			fmt.Fprintf(w, "rebuild of %s alone: %.0f events/s, peak RSS %.0f MiB; read ceiling (%s): %.0f events/s, replay ratio %.2f×\n",
 				b.Replay.Single.ReadModel, b.Replay.Single.EventsPerSecond, float64(b.Replay.Single.PeakRSSBytes)/(1<<20),
 				b.Replay.CeilingKind, b.Replay.CeilingEventsPerSecond, b.Replay.Ratio)
+			fmt.Fprintf(w, "rebuild of a counting projection: JavaScript %.0f events/s, Go %.0f events/s, JS/Go %.2f×\n",
+				b.Replay.JS.JSEventsPerSecond, b.Replay.JS.GoEventsPerSecond, b.Replay.JS.Ratio)
 			fmt.Fprintf(w, "timeline page: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d reads (%s)\n", b.Timeline.P50Ms, b.Timeline.P99Ms, b.Timeline.MaxMs, b.Timeline.Samples, b.Timeline.What)
 			fmt.Fprintf(w, "live latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d appends (%s)\n", b.Live.P50Ms, b.Live.P99Ms, b.Live.MaxMs, b.Live.Samples, b.Live.What)
 		}

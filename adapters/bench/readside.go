@@ -91,6 +91,9 @@ func replay(ctx context.Context, sut system, store eventstore.Store, rm projecti
 	if r.Single, err = single(ctx, store, rm); err != nil {
 		return Replay{}, err
 	}
+	if r.JS, err = jsVsGo(ctx, store, rm); err != nil {
+		return Replay{}, err
+	}
 	var c Throughput
 	if c, r.CeilingKind, err = ceiling(ctx, sut, store); err != nil {
 		return Replay{}, err

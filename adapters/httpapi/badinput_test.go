@@ -672,6 +672,13 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"GET /v1/customers/{id}/audit":           {"/v1/customers/" + anaID.String() + "/audit", ""},
 		"GET /v1/analytics/model":                {"/v1/analytics/model", ""},
 		"POST /v1/analytics/model/fit":           {"/v1/analytics/model/fit", `{}`},
+		"POST /v1/projections":                   {"/v1/projections", `{"name":"js_orders","source":"fromAll().when({})"}`},
+		"GET /v1/projections/{name}":             {"/v1/projections/js_orders", ""},
+		"PUT /v1/projections/{name}":             {"/v1/projections/js_orders", `{"source":"fromAll().when({})"}`},
+		"DELETE /v1/projections/{name}":          {"/v1/projections/js_orders", ""},
+		"GET /v1/projections/{name}/state":       {"/v1/projections/js_orders/state", ""},
+		"GET /v1/projections/{name}/export":      {"/v1/projections/js_orders/export", ""},
+		"POST /v1/queries":                       {"/v1/queries", `{"source":"fromAll().when({})"}`},
 	}
 	routes := srv.Routes()
 	patterns := make([]string, 0, len(routes))

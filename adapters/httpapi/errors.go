@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	analystpkg "github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
@@ -68,6 +69,10 @@ var errorTable = []problemKind{
 	{eventstore.ErrDuplicateEvent, http.StatusConflict, "duplicate-event", "Event id already used"},
 	{domain.ErrRejected, http.StatusConflict, "rejected", "Rejected by the customer's history"},
 	{projections.ErrRebuildInProgress, http.StatusConflict, "rebuild-in-progress", "Rebuild already in progress"},
+	{analystpkg.ErrExists, http.StatusConflict, "exists", "Analyst projection already exists"},
+	{analystpkg.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
+	{analystpkg.ErrInvalid, http.StatusUnprocessableEntity, "invalid-script", "Invalid analyst projection"},
+	{ErrNoAnalyst, http.StatusServiceUnavailable, "not-enabled", "Analyst projections not enabled"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Request too large"},
 	{eventstore.ErrEventTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Event too large"},
 	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"},
@@ -122,6 +127,10 @@ type Problem struct {
 	// those that may, "system" alone for the ledger's own events.
 	Role         string   `json:"role,omitempty"`
 	AllowedRoles []string `json:"allowedRoles,omitempty"`
+
+	// Line and Column locate a script the loader refused (1-based).
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // FieldProblem is one invalid field.
@@ -170,6 +179,10 @@ func problemFor(err error) (p *Problem, internal bool) {
 			for _, r := range forbidden.Allowed {
 				p.AllowedRoles = append(p.AllowedRoles, string(r))
 			}
+		}
+		var invalid *analystpkg.InvalidError
+		if errors.As(err, &invalid) {
+			p.Line, p.Column = invalid.Line, invalid.Column
 		}
 		var unknown *domain.UnknownTypeError
 		if errors.As(err, &unknown) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/access"
+	analystpkg "github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
@@ -447,6 +448,9 @@ type ProjectionStatus struct {
 	// Digest is the SHA-256 of the read model's contents, with
 	// ?digest=true: two ledgers whose digests agree hold the same model.
 	Digest string `json:"digest,omitempty"`
+	// Analyst is an analyst projection's definition (without its source),
+	// with the script's failure if it stopped.
+	Analyst *analystpkg.Definition `json:"analyst,omitempty"`
 }
 
 // projectionStatus: GET /v1/projections?digest=true.
@@ -464,6 +468,9 @@ func (s *Server) projectionStatus(w http.ResponseWriter, r *http.Request) error 
 			}
 		}
 		out = append(out, ps)
+	}
+	if err := s.analystStatus(r.Context(), out); err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"projections": nonNil(out)})
 }
@@ -522,6 +529,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, st := range s.cfg.Projections.Status() {
+		if strings.HasPrefix(st.Name, analystpkg.Prefix) {
+			continue // an analyst's projection failing is theirs, not the server's
+		}
 		switch {
 		case st.State == projections.StateFailed:
 			s.writeError(w, r, fmt.Errorf("%w: read model %s failed: %s", ErrNotReady, st.Name, st.Error))

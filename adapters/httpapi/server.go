@@ -28,11 +28,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/cxledger/cxledger/adapters/access"
+	analystpkg "github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/script"
 	"github.com/google/uuid"
 )
 
@@ -69,6 +71,11 @@ type Config struct {
 	// views the API returns, and destroys a customer's key on forget; nil
 	// runs without one (plaintext).
 	Keyring *keyring.Keyring
+	// Analyst defines and runs the analysts' JavaScript projections
+	// (adapters/analyst); nil answers their routes with 503.
+	Analyst *analystpkg.Manager
+	// ScriptLimits bound one-time queries' scripts (POST /v1/queries).
+	ScriptLimits script.Limits
 	// Notary serves the Merkle tree, proofs and the auditor's timeline;
 	// nil (a store without one) makes those routes answer 503.
 	Notary Notary
@@ -269,6 +276,13 @@ func (s *Server) table() []route {
 		{"GET /v1/events/live", feed, s.live},
 		{"GET /v1/projections", feed, s.projectionStatus},
 		{"POST /v1/projections/{name}/rebuild", analyst, s.rebuild},
+		{"POST /v1/projections", analyst, s.createProjection},
+		{"GET /v1/projections/{name}", analyst, s.getProjection},
+		{"PUT /v1/projections/{name}", analyst, s.updateProjection},
+		{"DELETE /v1/projections/{name}", analyst, s.deleteProjection},
+		{"GET /v1/projections/{name}/state", analyst, s.projectionState},
+		{"GET /v1/projections/{name}/export", analyst, s.exportProjection},
+		{"POST /v1/queries", analyst, s.runQuery},
 	}
 }
 
@@ -309,6 +323,17 @@ func (s *Server) routes() {
 	})))
 }
 
+// longRunning are the routes RequestTimeout does not bound: the live feed,
+// and the analyst routes that stream a build's progress or a query (they
+// end when the client goes away).
+var longRunning = map[string]bool{
+	"GET /v1/events/live":               true,
+	"POST /v1/projections":              true,
+	"PUT /v1/projections/{name}":        true,
+	"POST /v1/queries":                  true,
+	"GET /v1/projections/{name}/export": true,
+}
+
 // authorize authenticates the request, checks its role against the route,
 // applies the body limit and timeout, and runs the handler, writing its
 // error as a problem.
@@ -333,7 +358,7 @@ func (s *Server) authorize(rt route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		if rt.pattern != "GET /v1/events/live" {
+		if !longRunning[rt.pattern] {
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 			defer cancel()
 			r = r.WithContext(ctx)

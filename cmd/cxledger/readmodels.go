@@ -12,12 +12,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/catalog"
+	"github.com/cxledger/cxledger/projections/script"
 	"github.com/google/uuid"
 	"github.com/spf13/pflag"
 )
@@ -68,6 +70,11 @@ func projectCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			if *every > 0 {
 				go logStatus(ctx, eng, e, *every)
 			}
+			m, err := analyst.New(analyst.Config{Backend: b, Engine: eng, Compile: analyst.ScriptCompiler(script.Limits{}), Logger: e.log})
+			if err != nil {
+				return err
+			}
+			go m.Run(ctx) // analysts' projections too
 			e.log.Info("projecting the log into the read models", "read_models", len(all))
 			defer startAnalyticsFitter(ctx, b, projections.LeaseConfig{Owner: eng.Owner()}, e.log)()
 			return eng.Run(ctx)
@@ -147,7 +154,18 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	return func(ctx context.Context, e *env) error {
 		// Names and types only: the status reads the types of the events
 		// after the checkpoints, never their data, and opens no key.
-		ps, unknown := catalog.Select(catalog.Deps{}, e.args...)
+		var builtin, mine []string
+		for _, a := range e.args {
+			if strings.HasPrefix(a, analyst.Prefix) {
+				mine = append(mine, a)
+			} else {
+				builtin = append(builtin, a)
+			}
+		}
+		ps, unknown := catalog.Select(catalog.Deps{}, builtin...)
+		if len(builtin) == 0 && len(mine) > 0 {
+			ps = nil
+		}
 		if len(unknown) > 0 {
 			return usageErr("unknown read model %s", strings.Join(unknown, ", "))
 		}
@@ -170,8 +188,11 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			Owner   string `json:"owner,omitempty"`
 			Epoch   int64  `json:"epoch,omitempty"`
 			Rebuild string `json:"rebuild,omitempty"`
+			// Analyst is an analyst projection's definition (no source):
+			// version, digest of the script, who and when, its failure.
+			Analyst *analyst.Definition `json:"analyst,omitempty"`
 		}
-		var rows []row
+		var rows, analystRows []row
 		err = withReadModels(ctx, e, func(b projections.Backend) error {
 			leases, err := b.ListLeases(ctx)
 			if err != nil {
@@ -211,6 +232,40 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 				}
 				rows = append(rows, r)
 			}
+			// The analysts' projections, beside (their lag counts every
+			// record after the checkpoint).
+			if len(builtin) > 0 && len(mine) == 0 {
+				return nil
+			}
+			defs, err := analyst.Definitions(ctx, b)
+			if err != nil {
+				return err
+			}
+			for _, d := range defs {
+				if len(mine) > 0 && !slices.Contains(mine, d.Name) {
+					continue
+				}
+				d.Source = ""
+				r := row{Name: d.Name, Head: head, Analyst: &d}
+				if li, ok := held[projections.LeaseName(d.Name)]; ok {
+					r.Owner, r.Epoch = li.Owner, li.Epoch
+				}
+				if r.Namespace, err = b.Active(ctx, d.Name); err != nil {
+					return err
+				}
+				if r.Namespace != "" {
+					if r.Checkpoint, err = b.Checkpoint(ctx, r.Namespace); err != nil {
+						return err
+					}
+					if *digest {
+						if r.Digest, err = projections.Digest(ctx, b, d.Name); err != nil {
+							return err
+						}
+					}
+				}
+				r.Lag = head - min(head, r.Checkpoint)
+				analystRows = append(analystRows, r)
+			}
 			return nil
 		})
 		if err != nil {
@@ -239,6 +294,7 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 				rows[i].Lag = lags[j]
 			}
 		}
+		rows = append(rows, analystRows...)
 		if *asJSON {
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
@@ -258,7 +314,21 @@ func statusCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.Name, ns, r.Checkpoint, r.Head, r.Lag, owner, r.Digest)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if a := r.Analyst; a != nil {
+				fmt.Fprintf(e.stdout, "%s: analyst projection version %d, script sha256 %s, updated %s by %s\n", r.Name, a.Version, a.Digest, a.UpdatedAt.Format(time.RFC3339), a.UpdatedBy)
+				if f := a.Failure; f != nil {
+					fmt.Fprintf(e.stdout, "%s: FAILED at position %d (event %s, %s): %s\n", r.Name, f.Position, f.EventID, f.EventType, f.Message)
+					if f.Stack != "" {
+						fmt.Fprintf(e.stdout, "%s\n", indent(f.Stack, "    "))
+					}
+				}
+			}
+		}
+		return nil
 	}
 }
 
@@ -418,4 +488,9 @@ func names(ps []projections.Projection) string {
 		s = append(s, p.Name())
 	}
 	return strings.Join(s, ", ")
+}
+
+// indent prefixes every line of s.
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }

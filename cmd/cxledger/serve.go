@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/adapters/broker"
 	"github.com/cxledger/cxledger/adapters/delivery"
 	"github.com/cxledger/cxledger/adapters/httpapi"
@@ -31,6 +32,7 @@ import (
 	"github.com/cxledger/cxledger/projections/loyalty"
 	"github.com/cxledger/cxledger/projections/reactor"
 	"github.com/cxledger/cxledger/projections/rules"
+	"github.com/cxledger/cxledger/projections/script"
 )
 
 func init() {
@@ -178,6 +180,8 @@ type Main struct {
 	keys        *keyring.Keyring
 	rm          projections.Backend
 	engine      *projections.Engine
+	analyst     *analyst.Manager
+	anaDone     chan struct{}
 	notary      *notary.Notary
 	stopEng     context.CancelFunc
 	engDone     chan struct{}
@@ -280,6 +284,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("projection engine: %w", err)
 		}
 	}
+	// Analysts' JavaScript projections: their definitions are shared by
+	// every process on the database; the manager keeps this engine in step.
+	if m.analyst, err = analyst.New(analyst.Config{Backend: m.rm, Engine: m.engine, Compile: analyst.ScriptCompiler(script.Limits{}),
+		LeaseTTL: m.LeaseTTL, Logger: m.Log.With("component", "analyst")}); err != nil {
+		return err
+	}
 	// The engine outlives ctx until Close: a shutdown first drains the
 	// HTTP requests, which may be waiting for read models.
 	engCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -292,6 +302,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err := m.engine.Run(engCtx); err != nil {
 			m.Log.Error("projection engine stopped", "error", err)
 		}
+	}()
+	m.anaDone = make(chan struct{})
+	go func() {
+		defer close(m.anaDone)
+		m.analyst.Run(engCtx)
 	}()
 	// The notary keeps the log's Merkle tree current beside the engine, off
 	// the append path; KurrentDB keeps none.
@@ -360,6 +375,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	cfg := m.API
 	cfg.Store, cfg.ReadModels, cfg.Projections, cfg.Keyring = m.store, m.rm, m.engine, m.keys
+	cfg.Analyst = m.analyst
 	cfg.CheckpointSigner = signer
 	if m.notary != nil {
 		cfg.Notary = m.notary
@@ -450,6 +466,9 @@ func (m *Main) Close() error {
 	if m.stopEng != nil {
 		m.stopEng()
 		<-m.engDone
+		if m.anaDone != nil {
+			<-m.anaDone
+		}
 		if m.notDone != nil {
 			<-m.notDone
 		}

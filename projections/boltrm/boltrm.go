@@ -701,3 +701,36 @@ func (w *writer) apply() error {
 	clear(w.pending)
 	return nil
 }
+
+// Forget implements projections.Forgetter: the read model's pointer, the
+// served records naming it and its leases are deleted.
+func (b *Backend) Forget(ctx context.Context, name string) (err error) {
+	defer wrap(&err, "forget %s", name)
+	if err := projections.CheckName("read-model name", name); err != nil {
+		return err
+	}
+	err = b.update(ctx, func(_ *bolt.Tx, m meta) error {
+		if err := m.active.Delete([]byte(name)); err != nil {
+			return err
+		}
+		var stale [][]byte
+		if err := m.served.ForEach(func(k, v []byte) error {
+			if string(v) == name {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := m.served.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		b.ForgetLeases(name)
+	}
+	return err
+}

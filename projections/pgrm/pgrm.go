@@ -898,3 +898,21 @@ func (w *writer) queueWrites() *pgx.Batch {
 	}
 	return batch
 }
+
+// Forget implements projections.Forgetter in one transaction: the read
+// model's view, pointer, served records and leases are deleted.
+func (b *Backend) Forget(ctx context.Context, name string) (err error) {
+	defer wrap(&err, "forget %s", name)
+	if err := checkViewName(name); err != nil {
+		return err
+	}
+	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		batch.Queue(`drop view if exists ` + b.schema + `.` + name)
+		batch.Queue(`delete from `+b.meta("active")+` where name = $1`, name)
+		batch.Queue(`delete from `+b.meta("served")+` where name = $1`, name)
+		batch.Queue(`delete from `+b.meta("leases")+` where name = any($1::text[])`,
+			[]string{projections.LeaseName(name), projections.RebuildLeaseName(name)})
+		return tx.SendBatch(ctx, batch).Close()
+	})
+}
