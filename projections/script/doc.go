@@ -82,7 +82,9 @@
 // process and the other projections carry on. Compile runs the script's top
 // level once, under max(4×EventBudget, 200ms), in a fresh sandbox, and
 // refuses with a *CompileError (line and column where known); it does not
-// panic or hang on any input (FuzzCompile). What goja cannot bound is
+// panic or hang on any input (FuzzCompile): scripts over 64 KiB or with
+// brackets nested deeper than 256 are refused before parsing, and a parse
+// that takes longer than a second is abandoned. What goja cannot bound is
 // memory allocated within one event's budget (a string of a billion
 // characters): scripts are trusted to the level of an analyst's query.
 //

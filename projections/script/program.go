@@ -16,8 +16,9 @@ import (
 	"github.com/cxledger/cxledger/projections"
 )
 
-// MaxSourceBytes bounds a script's size.
-const MaxSourceBytes = 256 << 10
+// MaxSourceBytes bounds a script's size (and with it how deep the parser
+// can recurse on chains no bracket counts, such as "- - - - 1").
+const MaxSourceBytes = 64 << 10
 
 // minTopBudget is the least time a script's top level may run at Compile
 // (it only declares the projection, but a tiny EventBudget should not make
@@ -69,17 +70,14 @@ func Compile(name, source string, lim Limits) (p *Program, err error) {
 		fn := source[loc[4]:loc[5]]
 		return nil, &CompileError{Line: line, Column: col, Message: fn + "() is not supported: cxledger projections fold state and never write events or streams; read the state through the API or CLI instead"}
 	}
-	// Parse apart from compiling, for the parser's positioned errors;
-	// source maps are off, so a sourceMappingURL comment loads nothing.
-	ast, err := parser.ParseFile(nil, name+".js", source, 0, parser.WithDisableSourceMaps)
-	if err != nil {
-		return nil, compileError(err)
-	}
-	prog, err := goja.CompileAST(ast, false)
-	if err != nil {
-		return nil, compileError(err)
+	if line, col, deep := tooDeep(source); deep {
+		return nil, &CompileError{Line: line, Column: col, Message: fmt.Sprintf("brackets nest deeper than %d", maxNesting)}
 	}
 	top := max(4*lim.EventBudget, minTopBudget)
+	prog, err := parse(name, source, max(top, minParseTime))
+	if err != nil {
+		return nil, compileError(err)
+	}
 	v, err := newVM(prog, lim, top)
 	if err != nil {
 		return nil, compileError(err)
@@ -97,6 +95,70 @@ func Compile(name, source string, lim Limits) (p *Program, err error) {
 		p.typeSet[t] = struct{}{}
 	}
 	return p, nil
+}
+
+// maxNesting bounds how deep brackets may nest, counted naively over the
+// whole source (strings and comments included): goja's parser recurses
+// once per level, and a Go stack overflow cannot be recovered.
+const maxNesting = 256
+
+// minParseTime is the least time parsing and compiling may take before
+// Compile gives up on a script.
+const minParseTime = time.Second
+
+// tooDeep reports whether brackets nest deeper than maxNesting, and where.
+func tooDeep(src string) (line, col int, deep bool) {
+	depth := 0
+	for i := 0; i < len(src); i++ {
+		switch src[i] {
+		case '(', '[', '{':
+			depth++
+			if depth > maxNesting {
+				line, col = lineCol(src, i)
+				return line, col, true
+			}
+		case ')', ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// parse parses and compiles source within d. goja's parser cannot be
+// interrupted: past d, Compile refuses the script and the parse finishes
+// on its own in the background (bounded by MaxSourceBytes and maxNesting).
+// Source maps are off, so a sourceMappingURL comment loads nothing.
+func parse(name, source string, d time.Duration) (*goja.Program, error) {
+	type result struct {
+		prog *goja.Program
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r = result{err: &CompileError{Message: fmt.Sprintf("JavaScript engine failure: %v", p)}}
+			}
+			done <- r
+		}()
+		ast, err := parser.ParseFile(nil, name+".js", source, 0, parser.WithDisableSourceMaps)
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.prog, r.err = goja.CompileAST(ast, false)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.prog, r.err
+	case <-t.C:
+		return nil, &CompileError{Message: fmt.Sprintf("the script took longer than %s to parse", d)}
+	}
 }
 
 // Name returns the name the program was compiled under.

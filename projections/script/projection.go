@@ -184,7 +184,7 @@ func (v *vm) apply(p *Program, tx *projections.Tx, env *domain.Envelope) error {
 				return nil
 			}
 			if len(ev.partition) > maxPartitionBytes {
-				return fmt.Errorf("partitionBy returned a key of %d bytes, over the limit of %d", len(ev.partition), maxPartitionBytes)
+				return fmt.Errorf("returned a key of %d bytes, over the limit of %d", len(ev.partition), maxPartitionBytes)
 			}
 			key = partPrefix + ev.partition
 		case d.foreach:
