@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cxledger/cxledger/adapters/broker"
+	"github.com/cxledger/cxledger/adapters/console"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
 	"github.com/cxledger/cxledger/adapters/ledger"
@@ -344,6 +345,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	cfg := m.API
 	cfg.Store, cfg.ReadModels, cfg.Projections, cfg.Keyring = m.store, m.rm, m.engine, m.keys
 	cfg.CheckpointSigner = signer
+	cfg.Console = console.Handler()
 	if m.notary != nil {
 		cfg.Notary = m.notary
 	}
