@@ -297,6 +297,7 @@ func TestConsole(t *testing.T) {
 			t.Run("log-call-live", s.testLogCallLive)
 			t.Run("auditor", s.testAuditor)
 			t.Run("rebuild", s.testRebuild)
+			t.Run("erased", s.testErased)
 		})
 	}
 }
@@ -434,8 +435,22 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	do(t, ctx, visible(`#feed li[data-position]`))
 	snap("live")
 
-	// Search.
+	// Search: type-ahead on an identifier.
 	s.open(t, ctx, "search", "search")
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), "shopify:"), chromedp.Sleep(300*time.Millisecond))
+	var sv struct {
+		Identifiers []struct {
+			Kind  string `json:"kind"`
+			Value string `json:"value"`
+		} `json:"identifiers"`
+	}
+	s.getJSON(t, "admin", "/v1/customers/"+s.sample.String(), &sv)
+	for _, i := range sv.Identifiers {
+		if i.Kind == "email" {
+			eval[any](t, ctx, `document.getElementById('q').value = ''`)
+			do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), i.Value), visible(fmt.Sprintf(`#results li[data-customer-id=%q]`, s.sample)))
+		}
+	}
 	snap("search")
 }
 
@@ -618,4 +633,53 @@ func (s *consoleServer) testRebuild(t *testing.T) {
 	shot(t, ctx, "projections-rebuild")
 	// Done: live again, no rebuild running, checkpoint at the head.
 	do(t, ctx, visible(`#projections tr[data-projection="timeline"][data-state="live"][data-lag="0"] button[data-rebuild]:not([disabled])`))
+}
+
+// testErased: a forgotten customer shows as erased, without the personal
+// data it had.
+func (s *consoleServer) testErased(t *testing.T) {
+	var rfm struct {
+		Customers []struct {
+			CustomerID uuid.UUID `json:"customerId"`
+		} `json:"customers"`
+	}
+	s.getJSON(t, "analyst", "/v1/analytics/rfm", &rfm)
+	var id uuid.UUID
+	for _, c := range rfm.Customers {
+		if c.CustomerID != s.sample {
+			id = c.CustomerID
+			break
+		}
+	}
+	var before struct {
+		Profile struct {
+			Name string `json:"name"`
+		} `json:"profile"`
+	}
+	s.getJSON(t, "admin", "/v1/customers/"+id.String(), &before)
+	st, body := call(t, "POST", s.url+"/v1/customers/"+id.String()+"/forget", consoleTokens["admin"], `{"request":"DSR-7","reason":"asked by e-mail"}`)
+	if st != 200 {
+		t.Fatalf("forget: %d %s", st, body)
+	}
+	var res struct {
+		Position uint64 `json:"position"`
+	}
+	_ = json.Unmarshal(body, &res)
+	var after struct {
+		Erasure *struct{} `json:"erasure"`
+	}
+	s.getJSON(t, "admin", fmt.Sprintf("/v1/customers/%s?minPosition=%d", id, res.Position), &after)
+	if after.Erasure == nil {
+		t.Fatal("the API does not show the customer as erased")
+	}
+	ctx := s.tab(t, "service")
+	s.open(t, ctx, "customer/"+id.String(), "customer")
+	do(t, ctx, visible(`#erased`))
+	if text := eval[string](t, ctx, `document.body.innerText`); before.Profile.Name == "" || strings.Contains(text, before.Profile.Name) {
+		t.Errorf("the erased customer's page shows the name %q", before.Profile.Name)
+	}
+	if count(t, ctx, `#log-form`) != 0 {
+		t.Error("an erased customer offers to log an interaction")
+	}
+	shot(t, ctx, "customer-erased")
 }

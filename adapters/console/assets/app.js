@@ -901,7 +901,7 @@ async function pageLive() {
   const list = h('ol', { class: 'feed', id: 'feed', reversed: true });
   const status = h('p', { class: 'small muted', id: 'live-status', role: 'status' }, 'Connecting…');
   const empty = h('p', { class: 'empty', id: 'live-empty' }, 'Waiting for new touchpoints: they appear here as services append them.');
-  render('live', h('h1', {}, 'Live'), h('p', { class: 'small muted' }, 'New events of every customer as they are committed (personal data stays sealed in the global feed). The feed resumes where it stopped after a reconnect.'), status, empty, list);
+  render('live', h('h1', {}, 'Live'), h('p', { class: 'small muted' }, 'New touchpoints of every customer as they are committed, newest first (personal data stays sealed in the global feed). After a disconnect the feed resumes from the last position it showed.'), status, empty, list);
   const ctl = new AbortController();
   cleanups.push(() => ctl.abort());
   let last = 0;
@@ -909,7 +909,7 @@ async function pageLive() {
     const head = await api('/v1/events' + qs({ after: 0, limit: 1 }));
     const ps = await api('/v1/projections');
     const max = Math.max(0, ...(ps.projections || []).map((p) => p.head));
-    last = Math.max(0, max - 10);
+    last = Math.max(0, max - 200); // the recent past, then live
     if (!head.events.length) last = 0;
   } catch (e) { status.textContent = ''; status.append(errorBox(e, 'the live feed')); main.dataset.state = 'error'; return; }
   let retries = 0;
@@ -922,8 +922,11 @@ async function pageLive() {
         let r;
         try { r = JSON.parse(data); } catch { return; }
         last = Number(id) || r.position || last;
+        main.dataset.last = String(last);
+        // Touchpoints only: other streams (the access log) are not customers'.
+        if (!(r.stream || '').startsWith('customer-')) return;
         empty.hidden = true;
-        const cust = (r.stream || '').replace(/^customer-/, '');
+        const cust = r.stream.slice('customer-'.length);
         const li = h('li', { class: 'new', dataset: { position: String(r.position), eventId: r.id, type: r.type, customerId: cust } },
           h('span', { class: 'muted' }, '#' + r.position), when(r.metadata && r.metadata.occurredAt),
           h('span', {}, h('strong', {}, r.type), ' ', h('span', { class: 'badge' }, (r.metadata && r.metadata.channel) || '')),
@@ -931,7 +934,6 @@ async function pageLive() {
         list.prepend(li);
         setTimeout(() => li.classList.remove('new'), 3000);
         while (list.children.length > 200) list.lastChild.remove();
-        main.dataset.last = String(last);
       });
     } catch (e) {
       if (ctl.signal.aborted) return;
