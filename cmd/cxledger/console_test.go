@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -187,7 +188,7 @@ func (s *consoleServer) tab(t *testing.T, role string) context.Context {
 	if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	ctx, cancelTimeout := context.WithTimeout(tab, 45*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
 	t.Cleanup(cancelTimeout)
 	do(t, ctx, chromedp.Navigate(s.url+"/healthz"))
 	if role != "" {
@@ -583,6 +584,29 @@ func (s *consoleServer) testLogCallLive(t *testing.T) {
 	pos := eval[string](t, svc, `document.getElementById('log-status').dataset.position`)
 	do(t, live, visible(fmt.Sprintf(`#feed li[data-position=%q][data-type="CallLogged"][data-customer-id=%q]`, pos, s.sample)))
 	shot(t, live, "live-call")
+
+	// The browser goes offline: the feed stops; a touchpoint appended
+	// meanwhile arrives once it is back, exactly once (resumed from the
+	// last position shown with Last-Event-ID).
+	eval[bool](t, live, `window.dispatchEvent(new Event('offline'))`)
+	do(t, live, visible(`#feed[data-connected="false"]`))
+	st, body := call(t, "POST", s.url+"/v1/customers/"+s.sample.String()+"/events", consoleTokens["service"],
+		`{"expectedVersion":"any","events":[{"type":"NoteAdded","data":{"body":"while offline"},"metadata":{"occurredAt":"2026-01-02T00:00:00Z","actor":"user:other"}}]}`)
+	if st != 200 {
+		t.Fatalf("append while offline: %d %s", st, body)
+	}
+	var res struct {
+		Position uint64 `json:"position"`
+	}
+	_ = json.Unmarshal(body, &res)
+	eval[bool](t, live, `window.dispatchEvent(new Event('online'))`)
+	do(t, live, visible(fmt.Sprintf(`#feed li[data-position="%d"]`, res.Position)))
+	if resumed, called := eval[int](t, live, `Number(document.getElementById('feed').dataset.resumedFrom)`), eval[int](t, live, `Number(`+strconv.Quote(pos)+`)`); resumed < called || resumed >= int(res.Position) {
+		t.Errorf("resumed after position %d, want from the call's %d up to before %d", resumed, called, res.Position)
+	}
+	if dup := eval[int](t, live, `(() => { const ps = [...document.querySelectorAll('#feed li')].map(l => l.dataset.position); return ps.length - new Set(ps).size; })()`); dup != 0 {
+		t.Errorf("%d events shown twice after the reconnect", dup)
+	}
 
 	// Someone else appends meanwhile: the page's version is stale.
 	if st, body := call(t, "POST", s.url+"/v1/customers/"+s.sample.String()+"/events", consoleTokens["service"],

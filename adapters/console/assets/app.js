@@ -171,6 +171,8 @@ function render(page, ...nodes) {
   main.append(...nodes);
   document.body.dataset.page = page;
   main.dataset.state = 'ready';
+  // Keyboard and screen-reader users start on the new page's content.
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
 function loading(page, what) {
@@ -547,6 +549,11 @@ function timelineCard(id, asOf) {
       foot.textContent = done ? (n ? `${n} events — the whole history.` : 'No events match these filters: widen the time range or pick “all types”.') : `${n} events so far — scroll for more.`;
       more.hidden = done;
       list.dataset.state = done ? 'complete' : 'partial';
+      // A page that did not fill the list (few matches) leaves the end in
+      // view, which the observer does not report again: load on.
+      const end = sentinel.getBoundingClientRect();
+      const box = list.getBoundingClientRect();
+      if (!done && end.top <= box.bottom) setTimeout(load, 0);
     } catch (e) {
       foot.textContent = '';
       foot.append(errorBox(e, 'the timeline'));
@@ -866,7 +873,7 @@ async function pageProjections() {
  * Authorization header, never the URL) and calls onEvent for each event.
  * It resolves when the stream ends.
  */
-async function readSSE(url, lastId, signal, onEvent) {
+async function readSSE(url, lastId, signal, onOpen, onEvent) {
   const headers = { Accept: 'text/event-stream', ...authHeaders() };
   if (lastId) headers['Last-Event-ID'] = String(lastId);
   const res = await fetch(url, { headers, signal, cache: 'no-store', credentials: 'omit' });
@@ -875,6 +882,7 @@ async function readSSE(url, lastId, signal, onEvent) {
     try { problem = await res.json(); } catch { /* not JSON */ }
     throw new ApiError(res.status, problem);
   }
+  onOpen();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {
@@ -912,39 +920,58 @@ async function pageLive() {
     last = Math.max(0, max - 200); // the recent past, then live
     if (!head.events.length) last = 0;
   } catch (e) { status.textContent = ''; status.append(errorBox(e, 'the live feed')); main.dataset.state = 'error'; return; }
+  // The browser going offline ends the stream at once; coming back
+  // online reconnects at once, from the last position shown.
+  let offline = false;
+  let conn = null;
+  let wake = null;
+  const onOffline = () => { offline = true; if (conn) conn.abort(); };
+  const onOnline = () => { offline = false; if (wake) wake(); };
+  window.addEventListener('offline', onOffline);
+  window.addEventListener('online', onOnline);
+  cleanups.push(() => { window.removeEventListener('offline', onOffline); window.removeEventListener('online', onOnline); if (wake) wake(); });
   let retries = 0;
   while (!ctl.signal.aborted) {
-    try {
-      status.textContent = `Connected; showing events after position ${last}.`;
-      list.dataset.connected = 'true';
-      await readSSE('/v1/events/live', last, ctl.signal, (id, data) => {
-        retries = 0;
-        let r;
-        try { r = JSON.parse(data); } catch { return; }
-        last = Number(id) || r.position || last;
-        main.dataset.last = String(last);
-        // Touchpoints only: other streams (the access log) are not customers'.
-        if (!(r.stream || '').startsWith('customer-')) return;
-        empty.hidden = true;
-        const cust = r.stream.slice('customer-'.length);
-        const li = h('li', { class: 'new', dataset: { position: String(r.position), eventId: r.id, type: r.type, customerId: cust } },
-          h('span', { class: 'muted' }, '#' + r.position), when(r.metadata && r.metadata.occurredAt),
-          h('span', {}, h('strong', {}, r.type), ' ', h('span', { class: 'badge' }, (r.metadata && r.metadata.channel) || '')),
-          can.customers(session.role) ? h('a', { href: '#/customer/' + cust }, cust) : (can.audit(session.role) ? h('a', { href: '#/audit/' + cust }, cust) : h('span', {}, cust)));
-        list.prepend(li);
-        setTimeout(() => li.classList.remove('new'), 3000);
-        while (list.children.length > 200) list.lastChild.remove();
-      });
-    } catch (e) {
-      if (ctl.signal.aborted) return;
-      list.dataset.connected = 'false';
-      if (e instanceof ApiError && (e.status === 401 || e.status === 403)) { status.textContent = ''; status.append(errorBox(e, 'the live feed')); return; }
+    if (!offline) {
+      conn = new AbortController();
+      try {
+        const from = last;
+        await readSSE('/v1/events/live', last, AbortSignal.any([ctl.signal, conn.signal]), () => {
+          list.dataset.connected = 'true';
+          list.dataset.resumedFrom = String(from);
+          status.textContent = `Connected; showing touchpoints after position ${from}.`;
+        }, (id, data) => {
+          retries = 0;
+          let r;
+          try { r = JSON.parse(data); } catch { return; }
+          last = Number(id) || r.position || last;
+          main.dataset.last = String(last);
+          // Touchpoints only: other streams (the access log) are not customers'.
+          if (!(r.stream || '').startsWith('customer-')) return;
+          empty.hidden = true;
+          const cust = r.stream.slice('customer-'.length);
+          const li = h('li', { class: 'new', dataset: { position: String(r.position), eventId: r.id, type: r.type, customerId: cust } },
+            h('span', { class: 'muted' }, '#' + r.position), when(r.metadata && r.metadata.occurredAt),
+            h('span', {}, h('strong', {}, r.type), ' ', h('span', { class: 'badge' }, (r.metadata && r.metadata.channel) || '')),
+            can.customers(session.role) ? h('a', { href: '#/customer/' + cust }, cust) : (can.audit(session.role) ? h('a', { href: '#/audit/' + cust }, cust) : h('span', {}, cust)));
+          list.prepend(li);
+          setTimeout(() => li.classList.remove('new'), 3000);
+          while (list.children.length > 200) list.lastChild.remove();
+        });
+      } catch (e) {
+        if (ctl.signal.aborted) return;
+        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) { list.dataset.connected = 'false'; status.textContent = ''; status.append(errorBox(e, 'the live feed')); return; }
+      }
     }
     if (ctl.signal.aborted) return;
+    list.dataset.connected = 'false';
     retries++;
     const wait = Math.min(10000, 500 * 2 ** Math.min(retries, 5));
-    status.textContent = `Disconnected; reconnecting in ${Math.round(wait / 1000)} s from position ${last}…`;
-    await new Promise((r) => setTimeout(r, wait));
+    status.textContent = offline
+      ? `Offline; the feed resumes from position ${last} when the connection is back.`
+      : `Disconnected; reconnecting in ${Math.round(wait / 1000)} s from position ${last}…`;
+    await new Promise((r) => { wake = r; if (!offline) setTimeout(r, wait); });
+    wake = null;
   }
 }
 
