@@ -322,10 +322,24 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 		ChurnRisk     *float64         `json:"churnRisk"`
 		Loyalty       struct {
 			Balance int64 `json:"balance"`
+			Tier    struct {
+				Tier string `json:"tier"`
+			} `json:"tier"`
 		} `json:"loyalty"`
+		Segment   string `json:"segment"`
+		LatestNPS *struct {
+			Score int `json:"score"`
+		} `json:"latestNps"`
 	}
 	s.getJSON(t, "admin", "/v1/customers/"+s.sample.String(), &view)
 	f := figures(t, ctx)
+	wantNPS := ""
+	if view.LatestNPS != nil {
+		wantNPS = fmt.Sprint(view.LatestNPS.Score)
+	}
+	if f["tier"] != view.Loyalty.Tier.Tier || f["nps"] != wantNPS || (view.Segment != "" && f["segment"] != view.Segment) {
+		t.Errorf("customer figures %v, API tier %q NPS %q segment %q", f, view.Loyalty.Tier.Tier, wantNPS, view.Segment)
+	}
 	if f["events"] != fmt.Sprint(view.Events) || f["points"] != fmt.Sprint(view.Loyalty.Balance) {
 		t.Errorf("customer figures %v, API events %d points %d", f, view.Events, view.Loyalty.Balance)
 	}
