@@ -444,6 +444,12 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 		t.Errorf("audit: %d of %d events verified, want %d", ok, all, view.Events)
 	}
 	snap("audit")
+	// The access log lists the reads of the customer, and filters by reader.
+	if count(t, ctx, `#access-log tr[data-reader]`) == 0 {
+		t.Error("the access log lists no read of the sample customer")
+	}
+	eval[any](t, ctx, `document.getElementById('access-reader').value = 'nobody-at-all'`)
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#access-log button[type=submit]`)), visible(`#access-log .empty`))
 
 	// Live: the latest events arrive over the feed.
 	s.open(t, ctx, "live", "live")
