@@ -845,8 +845,8 @@ async function pageProjections() {
       const progress = rb
         ? h('div', { class: 'small', dataset: { rebuilding: 'true' } }, h('progress', { class: 'progress', max: String(rb.head || 1), value: String(rb.position) }), ` ${num(rb.position)} / ${num(rb.head)} · ${num(Math.round(rb.eventsPerSecond))} events/s · ETA ${duration(rb.etaSeconds)}${rb.owner && !p.owned ? ' · by ' + rb.owner : ''}`)
         : '';
-      tbody.append(h('tr', { dataset: { projection: p.name, checkpoint: String(p.checkpoint), lag: String(p.lag), state: p.state, digest } },
-        h('td', {}, h('strong', {}, p.name), h('div', { class: 'small muted' }, `v${p.version} · ${p.active || p.namespace}`)),
+      tbody.append(h('tr', { dataset: { projection: p.name, checkpoint: p.checkpoint ?? '', lag: p.lag ?? '', state: p.state ?? '', digest } },
+        h('td', {}, h('strong', {}, p.name), h('div', { class: 'small muted' }, [p.version != null ? 'v' + p.version : '', p.kind || '', p.active || p.namespace || ''].filter(Boolean).join(' · '))),
         h('td', { class: 'small' }, p.owner || '—', p.owned ? h('span', { class: 'badge ok' }, 'here') : ''),
         h('td', { class: 'num' }, num(p.checkpoint)), h('td', { class: 'num' }, num(p.lag)),
         h('td', {}, h('span', { class: 'badge ' + (p.state === 'live' ? 'ok' : p.state === 'failed' ? 'bad' : 'warn') }, p.state), p.error ? h('div', { class: 'small error' }, p.error) : ''),
