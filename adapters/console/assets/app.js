@@ -530,7 +530,7 @@ function timelineCard(id, asOf) {
       const f = filters();
       let entries;
       if (serverSide) {
-        const res = await api(`/v1/customers/${id}/timeline` + qs({ types: f.type, channels: f.channel, from: f.from, to: f.to, limit: 50, cursor }));
+        const res = await api(`/v1/customers/${id}/timeline` + qs({ types: f.type, channels: f.channel, from: f.from, to: f.to, limit: 100, cursor }));
         entries = res.entries;
         cursor = res.nextCursor || null;
         done = !cursor;
