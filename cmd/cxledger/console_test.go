@@ -353,6 +353,13 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	if view.ChurnRisk != nil && f["churn"] != fmt.Sprint(*view.ChurnRisk) {
 		t.Errorf("churn risk: page %q, API %v", f["churn"], *view.ChurnRisk)
 	}
+	// Times show in the viewer's zone with UTC on hover; amounts with their currency symbol.
+	if count(t, ctx, `time[datetime][title^="UTC: "]`) == 0 {
+		t.Error("no time carries its UTC title")
+	}
+	if text := eval[string](t, ctx, `document.querySelector('[data-figure="ltv"] .money') ? document.querySelector('[data-figure="ltv"] .money').textContent : ''`); len(view.LifetimeValue) > 0 && !strings.ContainsAny(text, "€$£¥") {
+		t.Errorf("lifetime value %q shows no currency", text)
+	}
 	snap("customer")
 
 	// Pipeline.
