@@ -12,7 +12,7 @@ REDOCLY     := $(OPENAPI_LINT_DIR)/node_modules/.bin/redocly
 FUZZTIME    ?= 5s
 DATA        ?= ./cxledger-data
 
-.PHONY: all build run test unit lint fmtcheck vet staticcheck layers openapi-lint fuzz tools check-go clean
+.PHONY: all build run test unit lint fmtcheck vet staticcheck layers openapi-lint fuzz tools check-go clean browser console-assets
 
 all: build
 
@@ -88,6 +88,23 @@ fuzz: check-go
 			rm -f $$out; \
 		done; \
 	done
+
+## browser: installs Chromium for the web console's browser tests when
+## /usr/bin/chromium is missing (Debian; CI runs it before `make test`).
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "browser: /usr/bin/chromium is installed"; \
+	else apt-get update && apt-get install -y chromium; fi
+
+## console-assets: fetches the web console's chart library at the version
+## pinned in adapters/console/tools (package.json + package-lock.json) and
+## vendors its minified build and licence. The result is committed: CI and
+## builds need no npm.
+CONSOLE_TOOLS  := adapters/console/tools
+CONSOLE_VENDOR := adapters/console/assets/vendor
+console-assets:
+	cd $(CONSOLE_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund
+	cp $(CONSOLE_TOOLS)/node_modules/chart.js/dist/chart.umd.min.js $(CONSOLE_VENDOR)/chart.umd.min.js
+	cp $(CONSOLE_TOOLS)/node_modules/chart.js/LICENSE.md $(CONSOLE_VENDOR)/chart.js.LICENSE.md
 
 clean:
 	rm -rf $(BIN) $(OPENAPI_LINT_DIR)/node_modules

@@ -442,6 +442,24 @@ func (s *Server) nps(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// Whoami is the answer of GET /v1/whoami: who the request's token is.
+type Whoami struct {
+	// Role is the token's role (admin when auth is disabled).
+	Role Role `json:"role"`
+	// Name identifies the token's holder, as the access log does.
+	Name string `json:"name"`
+	// AuthDisabled is set when the server runs without tokens (loopback
+	// only): every request is admin, and a client should say so.
+	AuthDisabled bool `json:"authDisabled"`
+}
+
+// whoami: GET /v1/whoami — the token's role and name, so that a client
+// (the web console) offers what the role may do and nothing else.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r.Context())
+	return writeJSON(w, http.StatusOK, Whoami{Role: p.Role, Name: p.Name, AuthDisabled: s.cfg.AuthDisabled})
+}
+
 // ProjectionStatus is one read model in GET /v1/projections.
 type ProjectionStatus struct {
 	projections.Status

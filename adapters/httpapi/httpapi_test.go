@@ -349,6 +349,7 @@ func TestRoles(t *testing.T) {
 		"GET /v1/customers/{id}/audit":           "/v1/customers/" + id.String() + "/audit",
 		"GET /v1/analytics/model":                "/v1/analytics/model",
 		"POST /v1/analytics/model/fit":           "/v1/analytics/model/fit",
+		"GET /v1/whoami":                         "/v1/whoami",
 	}
 	// The expected table, written out so a change to the routes is a
 	// deliberate change here too.
@@ -390,6 +391,7 @@ func TestRoles(t *testing.T) {
 		"GET /v1/customers/{id}/audit":           {U, D},
 		"GET /v1/analytics/model":                {A, D},
 		"POST /v1/analytics/model/fit":           {A, D},
+		"GET /v1/whoami":                         {S, A, U, D},
 	}
 	if len(h.server.Routes()) != len(want) {
 		t.Fatalf("server has %d routes, the test knows %d", len(h.server.Routes()), len(want))

@@ -83,6 +83,12 @@ type Config struct {
 	// serves; nil serves none (auditors sign with cxledger checkpoint).
 	CheckpointSigner note.Signer
 
+	// Console serves the web console at / and its assets under /console/
+	// (adapters/console); nil serves none. It is mounted beside the API,
+	// not behind it: the console's pages hold no data, which they fetch
+	// from /v1 with the viewer's token.
+	Console http.Handler
+
 	// Tokens authenticates requests; AuthDisabled lets every request in as
 	// admin (the caller decides when that is acceptable, see cmd/cxledger).
 	Tokens       *Tokens
@@ -243,10 +249,12 @@ var (
 	audit   = []Role{RoleAuditor}
 	analyst = []Role{RoleAnalyst}
 	feed    = []Role{RoleAnalyst, RoleAuditor}
+	anyRole = []Role{RoleService, RoleAnalyst, RoleAuditor}
 )
 
 func (s *Server) table() []route {
 	return []route{
+		{"GET /v1/whoami", anyRole, s.whoami},
 		{"POST /v1/customers", svc, s.register},
 		{"GET /v1/customers", reader, s.lookup},
 		{"GET /v1/customers/{id}", reader, s.customer},
@@ -316,6 +324,10 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
+	if s.cfg.Console != nil {
+		public("GET /{$}", s.cfg.Console.ServeHTTP)
+		public("GET /console/", s.cfg.Console.ServeHTTP)
+	}
 	// Everything else: a problem document rather than net/http's text
 	// 404 and 405, so that clients parse one error format.
 	s.handle("/", s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

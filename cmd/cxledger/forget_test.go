@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envMasterKey) == "" {
 		_ = os.Setenv(envMasterKey, testMasterKey)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	closeBrowser() // the web console tests' one Chromium
+	os.Exit(code)
 }
 
 // testKeyring is a keyring with the tests' master key over a memory key

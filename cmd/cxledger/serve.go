@@ -17,6 +17,7 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/adapters/broker"
+	"github.com/cxledger/cxledger/adapters/console"
 	"github.com/cxledger/cxledger/adapters/delivery"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/keyring"
@@ -377,6 +378,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	cfg.Store, cfg.ReadModels, cfg.Projections, cfg.Keyring = m.store, m.rm, m.engine, m.keys
 	cfg.Analyst = m.analyst
 	cfg.CheckpointSigner = signer
+	cfg.Console = console.Handler()
 	if m.notary != nil {
 		cfg.Notary = m.notary
 	}
