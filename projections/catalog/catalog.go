@@ -10,6 +10,7 @@ import (
 	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/customer360"
 	"github.com/cxledger/cxledger/projections/identity"
+	"github.com/cxledger/cxledger/projections/merges"
 	"github.com/cxledger/cxledger/projections/pipeline"
 	"github.com/cxledger/cxledger/projections/recommend"
 	"github.com/cxledger/cxledger/projections/timeline"
@@ -39,6 +40,7 @@ func All(d Deps) []projections.Projection {
 		analytics.NewTickets(analytics.Config{}),
 		recommend.New(recommend.Config{}),
 		attribution.New(d.Attribution),
+		merges.New(),
 	}
 }
 

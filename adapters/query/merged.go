@@ -1,0 +1,130 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/merges"
+)
+
+// ErrMerged is wrapped by the error of a read of a customer that was
+// merged into another (a *MergedError, which names the survivor): the
+// edges answer with a redirect to the survivor.
+var ErrMerged = errors.New("merged into another customer")
+
+// MergedError says that Customer was absorbed by Survivor: reads of
+// Customer are answered by Survivor's.
+type MergedError struct {
+	Customer, Survivor uuid.UUID
+}
+
+// Error implements error.
+func (e *MergedError) Error() string {
+	return fmt.Sprintf("customer %s was merged into %s", e.Customer, e.Survivor)
+}
+
+// Unwrap makes errors.Is(err, ErrMerged) true.
+func (e *MergedError) Unwrap() error { return ErrMerged }
+
+// group resolves id through the merges read model: a *MergedError when id
+// was absorbed, else id and the customers merged into it (id first). A
+// backend without the merges read model, or a Service without Log,
+// resolves nothing.
+func (s *Service) group(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error) {
+	if s.Log == nil {
+		return []uuid.UUID{id}, nil
+	}
+	var survivor uuid.UUID
+	var ids []uuid.UUID
+	err := projections.View(ctx, s.b, merges.Name, func(r projections.Reader) error {
+		var err error
+		survivor, ids, err = merges.Group(ctx, r, id)
+		return err
+	})
+	switch {
+	case errors.Is(err, projections.ErrNotActive), errors.Is(err, projections.ErrUnknownProjection):
+		return []uuid.UUID{id}, nil
+	case err != nil:
+		return nil, err
+	case survivor != id:
+		return nil, &MergedError{Customer: id, Survivor: survivor}
+	}
+	return ids, nil
+}
+
+// Resolve returns the customer id is answered by: its survivor when it was
+// merged into another, else id itself.
+func (s *Service) Resolve(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	_, err := s.group(ctx, id)
+	if me, ok := errors.AsType[*MergedError](err); ok {
+		return me.Survivor, nil
+	}
+	return id, err
+}
+
+// mergedFold folds the combined history of a merged customer (ids[0] the
+// survivor) into throw-away in-memory read models of ps, as the as-of
+// views do: the result is, by construction, the read models of one
+// customer who had had all those events (merges.Combine).
+func (s *Service) mergedFold(ctx context.Context, ids []uuid.UUID, ps ...projections.Projection) (*projections.Memory, error) {
+	histories := make([][]domain.Envelope, len(ids))
+	for i, id := range ids {
+		h, err := readHistory(ctx, s.Log, id, nil)
+		if err != nil {
+			return nil, err
+		}
+		histories[i] = h
+	}
+	combined := merges.Combine(ids[0], histories...)
+	mem := projections.NewMemory()
+	for _, p := range ps {
+		handles := projections.Handles(p)
+		var mine []domain.Envelope
+		for _, e := range combined {
+			if handles(e.Type) {
+				mine = append(mine, e)
+			}
+		}
+		if err := fold(ctx, mem, p, mine); err != nil {
+			return nil, fmt.Errorf("merged view of %s: %w", ids[0], err)
+		}
+	}
+	return mem, nil
+}
+
+// readHistory returns every event of customer id's stream that keep
+// accepts (nil: all), decoded.
+func readHistory(ctx context.Context, log LogReader, id uuid.UUID, keep func(eventstore.Record) bool) ([]domain.Envelope, error) {
+	var events []domain.Envelope
+	stream := domain.StreamID(id)
+	for from := uint64(0); ; {
+		page, err := log.ReadStream(ctx, stream, eventstore.ReadStreamOptions{From: from, Limit: eventstore.DefaultReadLimit})
+		if errors.Is(err, eventstore.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", id, err)
+		}
+		for _, r := range page {
+			if keep != nil && !keep(r) {
+				continue
+			}
+			e, err := projections.Envelope(r)
+			if err != nil {
+				return nil, fmt.Errorf("history of %s: %w", id, err)
+			}
+			events = append(events, e)
+		}
+		if len(page) < eventstore.DefaultReadLimit {
+			break
+		}
+		from = page[len(page)-1].Version + 1
+	}
+	return events, nil
+}
