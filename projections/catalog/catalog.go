@@ -9,6 +9,7 @@ import (
 	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/customer360"
+	"github.com/cxledger/cxledger/projections/duplicates"
 	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/cxledger/cxledger/projections/merges"
 	"github.com/cxledger/cxledger/projections/pipeline"
@@ -41,6 +42,7 @@ func All(d Deps) []projections.Projection {
 		recommend.New(recommend.Config{}),
 		attribution.New(d.Attribution),
 		merges.New(),
+		duplicates.New(d.Identifiers),
 	}
 }
 
