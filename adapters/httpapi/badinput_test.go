@@ -672,6 +672,9 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"GET /v1/customers/{id}/audit":           {"/v1/customers/" + anaID.String() + "/audit", ""},
 		"GET /v1/analytics/model":                {"/v1/analytics/model", ""},
 		"POST /v1/analytics/model/fit":           {"/v1/analytics/model/fit", `{}`},
+		"POST /v1/customers/{id}/merge":          {ana + "/merge", `{"absorbed":"` + uuid.NewString() + `","reason":"same"}`},
+		"POST /v1/customers/{id}/unmerge":        {ana + "/unmerge", `{"absorbed":"` + uuid.NewString() + `","reason":"two","mergeId":"` + uuid.NewString() + `"}`},
+		"GET /v1/identity/duplicates":            {"/v1/identity/duplicates", ""},
 	}
 	routes := srv.Routes()
 	patterns := make([]string, 0, len(routes))

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
+	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
@@ -60,6 +62,7 @@ var errorTable = []problemKind{
 	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Authentication required"},
 	{ErrForbidden, http.StatusForbidden, "forbidden", "Role not allowed"},
 	{domain.ErrForbidden, http.StatusForbidden, "forbidden", "Role may not append this event type"},
+	{query.ErrMerged, http.StatusPermanentRedirect, "merged", "Customer merged into another"},
 	{ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{eventstore.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{projections.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
@@ -122,6 +125,10 @@ type Problem struct {
 	// those that may, "system" alone for the ledger's own events.
 	Role         string   `json:"role,omitempty"`
 	AllowedRoles []string `json:"allowedRoles,omitempty"`
+
+	// Survivor is the customer a merged customer's reads redirect to
+	// (status 308, with Location).
+	Survivor string `json:"survivor,omitempty"`
 }
 
 // FieldProblem is one invalid field.
@@ -249,6 +256,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if p.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	if me, ok := errors.AsType[*query.MergedError](err); ok {
+		// The absorbed id's reads are the survivor's: same route, the
+		// survivor's id, same query.
+		loc := strings.Replace(r.URL.Path, me.Customer.String(), me.Survivor.String(), 1)
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", loc)
+		p.Survivor = me.Survivor.String()
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

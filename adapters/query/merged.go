@@ -10,6 +10,7 @@ import (
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/duplicates"
 	"github.com/cxledger/cxledger/projections/merges"
 )
 
@@ -34,12 +35,8 @@ func (e *MergedError) Unwrap() error { return ErrMerged }
 
 // group resolves id through the merges read model: a *MergedError when id
 // was absorbed, else id and the customers merged into it (id first). A
-// backend without the merges read model, or a Service without Log,
-// resolves nothing.
+// backend without the merges read model resolves nothing.
 func (s *Service) group(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error) {
-	if s.Log == nil {
-		return []uuid.UUID{id}, nil
-	}
 	var survivor uuid.UUID
 	var ids []uuid.UUID
 	err := projections.View(ctx, s.b, merges.Name, func(r projections.Reader) error {
@@ -73,6 +70,9 @@ func (s *Service) Resolve(ctx context.Context, id uuid.UUID) (uuid.UUID, error) 
 // views do: the result is, by construction, the read models of one
 // customer who had had all those events (merges.Combine).
 func (s *Service) mergedFold(ctx context.Context, ids []uuid.UUID, ps ...projections.Projection) (*projections.Memory, error) {
+	if s.Log == nil {
+		return nil, fmt.Errorf("view of %s, merged with %d other customer(s): the query service has no event log to fold them from", ids[0], len(ids)-1)
+	}
 	histories := make([][]domain.Envelope, len(ids))
 	for i, id := range ids {
 		h, err := readHistory(ctx, s.Log, id, nil)
@@ -127,4 +127,51 @@ func readHistory(ctx context.Context, log LogReader, id uuid.UUID, keep func(eve
 		from = page[len(page)-1].Version + 1
 	}
 	return events, nil
+}
+
+// DuplicatesPage is one page of candidate duplicate pairs.
+type DuplicatesPage struct {
+	Pairs []duplicates.Pair `json:"pairs"`
+	// Next is the cursor of the next page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// Duplicates returns up to limit candidate pairs, best score first, after
+// cursor (a Next of a previous page). Pairs already one customer (both
+// ids resolve to the same survivor) are left out, as a page may then be
+// shorter than limit while Next is set. With customer set, it returns that
+// customer's pairs instead, unpaged.
+func (s *Service) Duplicates(ctx context.Context, customer uuid.UUID, cursor string, limit int) (DuplicatesPage, error) {
+	var page DuplicatesPage
+	err := projections.View(ctx, s.b, duplicates.Name, func(r projections.Reader) error {
+		var err error
+		if customer != uuid.Nil {
+			page.Pairs, err = duplicates.ForCustomer(ctx, r, customer)
+			return err
+		}
+		page.Pairs, page.Next, err = duplicates.List(ctx, r, cursor, limit)
+		return err
+	})
+	if err != nil {
+		return DuplicatesPage{}, err
+	}
+	kept := page.Pairs[:0]
+	for _, p := range page.Pairs {
+		a, err := s.Resolve(ctx, p.Customers[0])
+		if err != nil {
+			return DuplicatesPage{}, err
+		}
+		b, err := s.Resolve(ctx, p.Customers[1])
+		if err != nil {
+			return DuplicatesPage{}, err
+		}
+		if a != b {
+			kept = append(kept, p)
+		}
+	}
+	page.Pairs = kept
+	if page.Pairs == nil {
+		page.Pairs = []duplicates.Pair{}
+	}
+	return page, nil
 }

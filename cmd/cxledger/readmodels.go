@@ -303,6 +303,7 @@ func viewCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			q := query.New(b)
 			q.Keys = kr
+			q.Log = e.store
 			var id uuid.UUID
 			var err error
 			if *ident != "" {
