@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/duplicates"
 	"github.com/cxledger/cxledger/projections/merges"
 )
@@ -174,4 +177,59 @@ func (s *Service) Duplicates(ctx context.Context, customer uuid.UUID, cursor str
 		page.Pairs = []duplicates.Pair{}
 	}
 	return page, nil
+}
+
+// mergeRFM counts every merged customer once in an RFM list: the entries
+// of absorbed customers are dropped and each survivor's is scored from the
+// combined history (absent when no member ever bought), in customer id
+// order as ScoreAll lists them.
+func (s *Service) mergeRFM(ctx context.Context, fit *analytics.Fit, list []analytics.CustomerRFM) ([]analytics.CustomerRFM, error) {
+	var groups map[uuid.UUID][]merges.Member
+	err := projections.View(ctx, s.b, merges.Name, func(r projections.Reader) error {
+		var err error
+		groups, err = merges.Groups(ctx, r)
+		return err
+	})
+	switch {
+	case errors.Is(err, projections.ErrNotActive), errors.Is(err, projections.ErrUnknownProjection):
+		return list, nil
+	case err != nil:
+		return nil, err
+	case len(groups) == 0:
+		return list, nil
+	}
+	drop := map[uuid.UUID]bool{}
+	for survivor, ms := range groups {
+		drop[survivor] = true
+		for _, m := range ms {
+			drop[m.Customer] = true
+		}
+	}
+	out := make([]analytics.CustomerRFM, 0, len(list))
+	for _, c := range list {
+		if !drop[c.CustomerID] {
+			out = append(out, c)
+		}
+	}
+	for survivor, ms := range groups {
+		ids := []uuid.UUID{survivor}
+		for _, m := range ms {
+			ids = append(ids, m.Customer)
+		}
+		mem, err := s.mergedFold(ctx, ids, analytics.NewCustomers(analytics.Config{}))
+		if err != nil {
+			return nil, err
+		}
+		err = projections.View(ctx, mem, analytics.CustomersName, func(r projections.Reader) error {
+			return analytics.ScoreAll(ctx, r, fit, func(c analytics.CustomerRFM) error {
+				out = append(out, c)
+				return nil
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b analytics.CustomerRFM) int { return strings.Compare(a.CustomerID.String(), b.CustomerID.String()) })
+	return out, nil
 }

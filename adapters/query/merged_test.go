@@ -17,6 +17,7 @@ import (
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/storetest/backends"
 	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/catalog"
 	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/cxledger/cxledger/projections/timeline"
@@ -222,6 +223,10 @@ func TestMergedViewsEqualOneCustomer(t *testing.T) {
 	q := query.New(b)
 	q.Log = store
 	q.Now = func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
+	// One stored model for every read below, so that the scores compare.
+	if _, err := q.FitModel(ctx, analytics.FitOptions{}); err != nil {
+		t.Fatalf("fit: %v", err)
+	}
 	beforeS := views(t, q, sc.s)
 
 	res, err := sc.l.Merge(ctx, domain.RoleService, ledger.MergeRequest{Survivor: sc.s, Absorbed: sc.a, SurvivorVersion: eventstore.Any, AbsorbedVersion: eventstore.Any, Reason: "same person", Metadata: domain.Metadata{OccurredAt: sc.clock, Actor: "user:ana"}})
@@ -234,6 +239,17 @@ func TestMergedViewsEqualOneCustomer(t *testing.T) {
 	buildAll(t, store, b, 2, nil)
 
 	sameViews(t, "merged survivor vs one customer", views(t, q, sc.s), views(t, q, sc.c))
+	rfm, err := q.RFM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := map[uuid.UUID]string{}
+	for _, c := range rfm.Customers {
+		entries[c.CustomerID] = normal(t, c)
+	}
+	if _, ok := entries[sc.a]; ok || len(entries) != 2 || entries[sc.s] != entries[sc.c] {
+		t.Errorf("RFM list: the merged customer must be listed once and score as one customer:\n%v", entries)
+	}
 	var me *query.MergedError
 	if _, err := q.Customer(ctx, sc.a); !errors.As(err, &me) || me.Survivor != sc.s {
 		t.Errorf("absorbed customer read: %v, want merged into %s", err, sc.s)

@@ -306,6 +306,10 @@ func (s *Service) RFM(ctx context.Context) (RFMReport, error) {
 			return nil
 		})
 	})
+	if err != nil {
+		return RFMReport{}, err
+	}
+	out.Customers, err = s.mergeRFM(ctx, fit, out.Customers)
 	return out, err
 }
 

@@ -45,6 +45,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -237,4 +238,30 @@ func Combine(survivor uuid.UUID, histories ...[]domain.Envelope) []domain.Envelo
 		all[i].Version = uint64(i)
 	}
 	return all
+}
+
+// Groups returns every merge in effect, as survivor → its members in
+// merge order: one pass over the merges, not over the customers.
+func Groups(ctx context.Context, r projections.Reader) (map[uuid.UUID][]Member, error) {
+	groups := map[uuid.UUID][]Member{}
+	err := r.Scan(ctx, "s/", "", func(key string, value []byte) (bool, error) {
+		rest, _, _ := strings.Cut(strings.TrimPrefix(key, "s/"), "/")
+		survivor, err := uuid.Parse(rest)
+		if err != nil {
+			return false, fmt.Errorf("merges: key %q: %w", key, err)
+		}
+		var m Member
+		if err := json.Unmarshal(value, &m); err != nil {
+			return false, fmt.Errorf("merges: decode %q: %w", key, err)
+		}
+		groups[survivor] = append(groups[survivor], m)
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("merges: groups: %w", err)
+	}
+	for _, ms := range groups {
+		slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.Position, b.Position) })
+	}
+	return groups, nil
 }
