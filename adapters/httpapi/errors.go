@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
-	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/eventstore/notary"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"

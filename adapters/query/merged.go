@@ -230,6 +230,8 @@ func (s *Service) mergeRFM(ctx context.Context, fit *analytics.Fit, list []analy
 			return nil, err
 		}
 	}
-	slices.SortFunc(out, func(a, b analytics.CustomerRFM) int { return strings.Compare(a.CustomerID.String(), b.CustomerID.String()) })
+	slices.SortFunc(out, func(a, b analytics.CustomerRFM) int {
+		return strings.Compare(a.CustomerID.String(), b.CustomerID.String())
+	})
 	return out, nil
 }
