@@ -235,3 +235,32 @@ func (s *Service) mergeRFM(ctx context.Context, fit *analytics.Fit, list []analy
 	})
 	return out, nil
 }
+
+// overlay reads the keys under own from mine and every other key from
+// shared: a merged customer's own records, folded from its combined
+// history, over the read model every customer shares.
+type overlay struct {
+	mine, shared projections.Reader
+	own          []string
+}
+
+func (o overlay) pick(key string) projections.Reader {
+	for _, p := range o.own {
+		if strings.HasPrefix(key, p) {
+			return o.mine
+		}
+	}
+	return o.shared
+}
+
+// Get implements projections.Reader.
+func (o overlay) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	return o.pick(key).Get(ctx, key)
+}
+
+// Scan implements projections.Reader. A scan is answered by one side: own
+// prefixes are never scanned together with shared keys by the queries
+// that use an overlay.
+func (o overlay) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
+	return o.pick(prefix).Scan(ctx, prefix, after, fn)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/catalog"
 	"github.com/cxledger/cxledger/projections/projectiontest"
+	"github.com/cxledger/cxledger/projections/recommend"
 	"github.com/cxledger/cxledger/projections/timeline"
 )
 
@@ -196,12 +198,20 @@ func views(t *testing.T, q *query.Service, id uuid.UUID) map[string]string {
 		t.Fatalf("score %s: %v", id, err)
 	}
 	out["analytics"] = normal(t, sc)
+	rec, err := q.Recommendations(ctx, id, recommend.Options{MinSupport: 1})
+	if err != nil {
+		t.Fatalf("recommendations %s: %v", id, err)
+	}
+	out["recommend"] = normal(t, rec)
 	return out
 }
 
-func sameViews(t *testing.T, what string, got, want map[string]string) {
+func sameViews(t *testing.T, what string, got, want map[string]string, skip ...string) {
 	t.Helper()
 	for k := range want {
+		if slices.Contains(skip, k) {
+			continue
+		}
 		if got[k] != want[k] {
 			t.Errorf("%s: %s\n got  %s\n want %s", what, k, got[k], want[k])
 		}
@@ -267,7 +277,9 @@ func TestMergedViewsEqualOneCustomer(t *testing.T) {
 		t.Fatal(err)
 	}
 	buildAll(t, store, b, 4, nil)
-	sameViews(t, "survivor after unmerge vs before merge", views(t, q, sc.s), beforeS)
+	// The co-purchase counts moved with the purchase made while merged:
+	// the survivor's recommendations are not expected to be as before.
+	sameViews(t, "survivor after unmerge vs before merge", views(t, q, sc.s), beforeS, "recommend")
 	av, err := q.Customer(ctx, sc.a)
 	if err != nil {
 		t.Fatalf("absorbed after unmerge: %v", err)

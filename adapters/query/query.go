@@ -436,11 +436,30 @@ func (s *Service) TicketSLA(ctx context.Context) ([]analytics.PrioritySLA, error
 // Recommendations returns a customer's next-best offers, products and
 // categories, with the reason for each (see recommend.ForCustomer).
 func (s *Service) Recommendations(ctx context.Context, id uuid.UUID, opts recommend.Options) (recommend.Recommendations, error) {
+	ids, err := s.group(ctx, id)
+	if err != nil {
+		return recommend.Recommendations{}, err
+	}
+	var mine projections.Backend
+	if len(ids) > 1 {
+		// What the merged customer bought comes from the combined
+		// history; the co-purchase counts are the live ones.
+		if mine, err = s.mergedFold(ctx, ids, recommend.New(recommend.Config{})); err != nil {
+			return recommend.Recommendations{}, err
+		}
+	}
 	var out recommend.Recommendations
-	err := projections.View(ctx, s.b, recommend.DefaultName, func(r projections.Reader) error {
-		var err error
-		out, err = recommend.ForCustomer(ctx, r, id, opts)
-		return err
+	err = projections.View(ctx, s.b, recommend.DefaultName, func(r projections.Reader) error {
+		if mine == nil {
+			var err error
+			out, err = recommend.ForCustomer(ctx, r, id, opts)
+			return err
+		}
+		return projections.View(ctx, mine, recommend.DefaultName, func(m projections.Reader) error {
+			var err error
+			out, err = recommend.ForCustomer(ctx, overlay{mine: m, shared: r, own: recommend.CustomerPrefixes(id)}, id, opts)
+			return err
+		})
 	})
 	return out, err
 }
