@@ -13,6 +13,7 @@ import (
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/duplicates"
 	"github.com/cxledger/cxledger/projections/merges"
 )
@@ -263,4 +264,112 @@ func (o overlay) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // that use an overlay.
 func (o overlay) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
 	return o.pick(prefix).Scan(ctx, prefix, after, fn)
+}
+
+// mergeGroups returns the merges in effect (survivor first in each
+// group); none without the merges read model.
+func (s *Service) mergeGroups(ctx context.Context) ([][]uuid.UUID, error) {
+	var groups map[uuid.UUID][]merges.Member
+	err := projections.View(ctx, s.b, merges.Name, func(r projections.Reader) error {
+		var err error
+		groups, err = merges.Groups(ctx, r)
+		return err
+	})
+	if errors.Is(err, projections.ErrNotActive) || errors.Is(err, projections.ErrUnknownProjection) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]uuid.UUID, 0, len(groups))
+	for survivor, ms := range groups {
+		ids := []uuid.UUID{survivor}
+		for _, m := range ms {
+			ids = append(ids, m.Customer)
+		}
+		out = append(out, ids)
+	}
+	slices.SortFunc(out, func(a, b []uuid.UUID) int { return strings.Compare(a[0].String(), b[0].String()) })
+	return out, nil
+}
+
+// mergedAttribution returns live adjusted so that every merged customer
+// counts once: each member's own history folded apart is taken away, and
+// the group's combined history folded as one customer is added, with the
+// live read model's Config.
+func (s *Service) mergedAttribution(ctx context.Context, live projections.Reader) (projections.Reader, error) {
+	groups, err := s.mergeGroups(ctx)
+	if err != nil || len(groups) == 0 {
+		return live, err
+	}
+	cfg, ok, err := attribution.ConfigOf(ctx, live)
+	if err != nil || !ok {
+		return live, err
+	}
+	var minus, plus []projections.Reader
+	for _, ids := range groups {
+		for _, id := range ids {
+			mem, err := s.ownFold(ctx, id, attribution.New(cfg))
+			if err != nil {
+				return nil, err
+			}
+			minus = append(minus, backendReader{mem, attribution.DefaultName})
+		}
+		mem, err := s.mergedFold(ctx, ids, attribution.New(cfg))
+		if err != nil {
+			return nil, err
+		}
+		plus = append(plus, backendReader{mem, attribution.DefaultName})
+	}
+	return attribution.Adjusted(live, minus, plus), nil
+}
+
+// ownFold folds one customer's own stream into a throw-away read model of
+// p: what that customer alone contributes to it.
+func (s *Service) ownFold(ctx context.Context, id uuid.UUID, p projections.Projection) (*projections.Memory, error) {
+	if s.Log == nil {
+		return nil, fmt.Errorf("merged customer %s: the query service has no event log to fold it from", id)
+	}
+	h, err := readHistory(ctx, s.Log, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	handles := projections.Handles(p)
+	var mine []domain.Envelope
+	for _, e := range h {
+		if handles(e.Type) {
+			mine = append(mine, e)
+		}
+	}
+	mem := projections.NewMemory()
+	if err := fold(ctx, mem, p, mine); err != nil {
+		return nil, fmt.Errorf("history of %s: %w", id, err)
+	}
+	return mem, nil
+}
+
+// backendReader reads the active namespace of one read model of a
+// backend, one View per call, copying what it returns.
+type backendReader struct {
+	b    projections.Backend
+	name string
+}
+
+// Get implements projections.Reader.
+func (br backendReader) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	var out []byte
+	var ok bool
+	err := projections.View(ctx, br.b, br.name, func(r projections.Reader) error {
+		v, found, err := r.Get(ctx, key)
+		out, ok = append([]byte(nil), v...), found
+		return err
+	})
+	return out, ok, err
+}
+
+// Scan implements projections.Reader.
+func (br backendReader) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) (bool, error)) error {
+	return projections.View(ctx, br.b, br.name, func(r projections.Reader) error {
+		return r.Scan(ctx, prefix, after, fn)
+	})
 }

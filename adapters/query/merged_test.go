@@ -19,6 +19,7 @@ import (
 	"github.com/cxledger/cxledger/eventstore/storetest/backends"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
+	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/catalog"
 	"github.com/cxledger/cxledger/projections/projectiontest"
 	"github.com/cxledger/cxledger/projections/recommend"
@@ -260,6 +261,25 @@ func TestMergedViewsEqualOneCustomer(t *testing.T) {
 	if _, ok := entries[sc.a]; ok || len(entries) != 2 || entries[sc.s] != entries[sc.c] {
 		t.Errorf("RFM list: the merged customer must be listed once and score as one customer:\n%v", entries)
 	}
+	// Campaign attribution counts the merged customer once, as one
+	// customer: the spring click (on the absorbed record) earns the
+	// survivor's purchases too, exactly as C's click earns C's. Both
+	// together: 2 customers reached, 2 × 3 purchases, 2 × 164.00 EUR gross,
+	// 2 × 5.00 EUR refunded. Apart, the survivor's purchase would not count.
+	rep, err := q.Campaigns(ctx, attribution.Options{Campaigns: []string{"spring"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Campaigns) != 1 {
+		t.Fatalf("campaigns: %+v", rep)
+	}
+	spring := rep.Campaigns[0]
+	for _, a := range []attribution.Attribution{spring.LastTouch, spring.FirstTouch} {
+		if spring.Reached != 2 || a.Purchases != 6 || a.Customers != 2 || len(a.Revenue) != 1 || a.Revenue[0].Gross != 32_800 || a.Revenue[0].Refunded != 1_000 {
+			t.Errorf("spring with the merge counted once: reached %d, %+v", spring.Reached, a)
+		}
+	}
+
 	var me *query.MergedError
 	if _, err := q.Customer(ctx, sc.a); !errors.As(err, &me) || me.Survivor != sc.s {
 		t.Errorf("absorbed customer read: %v, want merged into %s", err, sc.s)

@@ -464,12 +464,17 @@ func (s *Service) Recommendations(ctx context.Context, id uuid.UUID, opts recomm
 	return out, err
 }
 
-// Campaigns returns the campaign attribution report.
+// Campaigns returns the campaign attribution report. A merged customer
+// counts once: its members' contributions are replaced by that of their
+// combined history (attribution.Adjusted).
 func (s *Service) Campaigns(ctx context.Context, opts attribution.Options) (attribution.Report, error) {
 	var out attribution.Report
 	err := projections.View(ctx, s.b, attribution.DefaultName, func(r projections.Reader) error {
-		var err error
-		out, err = attribution.Campaigns(ctx, r, opts)
+		adjusted, err := s.mergedAttribution(ctx, r)
+		if err != nil {
+			return err
+		}
+		out, err = attribution.Campaigns(ctx, adjusted, opts)
 		return err
 	})
 	return out, err
