@@ -47,10 +47,10 @@
 // # Key layout
 //
 //	c/<customer>                what the customer matches on
-//	k/<match key>/<customer>    the customers holding a match key
+//	k/<match key>               the customers holding a match key
 //	p/<lo>/<hi>                 a pair (lo < hi as strings)
 //	s/<1000-score>/<lo>/<hi>    the pair list, best first
-//	x/<customer>/<other>        the pairs of a customer
+//	x/<customer>                the customers paired with a customer
 //	f/<customer>                an erased customer
 package duplicates
 
@@ -112,10 +112,43 @@ type record struct {
 	Keys []string `json:"keys,omitempty"`
 }
 
-type member struct{}
+// members is the value at k/<match key> and at x/<customer>: customer
+// ids, sorted as strings. Apply reads them by key and never scans, so that
+// a batch of thousands of events costs no more per event than one.
+type members struct {
+	IDs []uuid.UUID `json:"ids"`
+}
+
+func (m *members) add(id uuid.UUID) bool {
+	i, found := slices.BinarySearchFunc(m.IDs, id, cmpID)
+	if found {
+		return false
+	}
+	m.IDs = slices.Insert(slices.Clone(m.IDs), i, id)
+	return true
+}
+
+func (m *members) remove(id uuid.UUID) {
+	if i, found := slices.BinarySearchFunc(m.IDs, id, cmpID); found {
+		m.IDs = slices.Delete(slices.Clone(m.IDs), i, i+1)
+	}
+}
+
+func cmpID(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) }
+
+// putMembers stores m at key, or deletes key when m is empty, so that the
+// read model holds no empty lists (and an unmerge-free history of adds and
+// removes leaves the bytes a history without them would).
+func putMembers(tx *projections.Tx, key string, m *members) error {
+	if len(m.IDs) == 0 {
+		tx.Delete(key)
+		return nil
+	}
+	return projections.Put(tx, key, *m)
+}
 
 func recordKey(id uuid.UUID) string { return "c/" + id.String() }
-func indexPrefix(key string) string { return "k/" + key + "/" }
+func indexKey(key string) string    { return "k/" + key }
 func pairOf(a, b uuid.UUID) (lo, hi uuid.UUID) {
 	if a.String() < b.String() {
 		return a, b
@@ -130,7 +163,7 @@ func scoreKey(score float64, a, b uuid.UUID) string {
 	lo, hi := pairOf(a, b)
 	return fmt.Sprintf("s/%04d/%s/%s", 1000-int(score*1000+0.5), lo, hi)
 }
-func crossPrefix(id uuid.UUID) string  { return "x/" + id.String() + "/" }
+func crossKey(id uuid.UUID) string     { return "x/" + id.String() }
 func forgottenKey(id uuid.UUID) string { return "f/" + id.String() }
 
 type projection struct{ keys identity.Keys }
@@ -264,16 +297,33 @@ func (p projection) matchKeys(ctx context.Context, cid uuid.UUID, rec *record) (
 	return slices.Compact(keys), nil
 }
 
-// reindex moves cid from the keys it was indexed under to keys.
+// reindex moves cid from the keys it was indexed under to keys. A key
+// holds at most MaxBlock customers, the first to claim it: a very common
+// key (a shared office e-mail) must not make one event cost thousands of
+// comparisons.
 func (p projection) reindex(tx *projections.Tx, cid uuid.UUID, rec *record, keys []string) error {
 	for _, k := range rec.Keys {
 		if !slices.Contains(keys, k) {
-			tx.Delete(indexPrefix(k) + cid.String())
+			m, err := projections.Load[members](tx, indexKey(k))
+			if err != nil {
+				return err
+			}
+			m.remove(cid)
+			if err := putMembers(tx, indexKey(k), m); err != nil {
+				return err
+			}
 		}
 	}
 	for _, k := range keys {
 		if !slices.Contains(rec.Keys, k) {
-			if err := projections.Put(tx, indexPrefix(k)+cid.String(), member{}); err != nil {
+			m, err := projections.Load[members](tx, indexKey(k))
+			if err != nil {
+				return err
+			}
+			if len(m.IDs) >= MaxBlock || !m.add(cid) {
+				continue
+			}
+			if err := putMembers(tx, indexKey(k), m); err != nil {
 				return err
 			}
 		}
@@ -283,19 +333,11 @@ func (p projection) reindex(tx *projections.Tx, cid uuid.UUID, rec *record, keys
 
 // dropPairs deletes every pair of cid.
 func dropPairs(tx *projections.Tx, cid uuid.UUID) error {
-	var others []uuid.UUID
-	err := tx.Scan(crossPrefix(cid), "", func(key string, _ []byte) (bool, error) {
-		o, err := uuid.Parse(strings.TrimPrefix(key, crossPrefix(cid)))
-		if err != nil {
-			return false, fmt.Errorf("duplicates: key %q: %w", key, err)
-		}
-		others = append(others, o)
-		return true, nil
-	})
+	mine, err := projections.Load[members](tx, crossKey(cid))
 	if err != nil {
 		return err
 	}
-	for _, o := range others {
+	for _, o := range mine.IDs {
 		pr, ok, err := projections.Get[Pair](tx, pairKey(cid, o))
 		if err != nil {
 			return err
@@ -304,9 +346,16 @@ func dropPairs(tx *projections.Tx, cid uuid.UUID) error {
 			tx.Delete(scoreKey(pr.Score, cid, o))
 		}
 		tx.Delete(pairKey(cid, o))
-		tx.Delete(crossPrefix(cid) + o.String())
-		tx.Delete(crossPrefix(o) + cid.String())
+		theirs, err := projections.Load[members](tx, crossKey(o))
+		if err != nil {
+			return err
+		}
+		theirs.remove(cid)
+		if err := putMembers(tx, crossKey(o), theirs); err != nil {
+			return err
+		}
 	}
+	tx.Delete(crossKey(cid))
 	return nil
 }
 
@@ -323,21 +372,15 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 	}
 	for _, k := range rec.Keys {
 		kind, _, _ := strings.Cut(k, "/")
-		// Collect first, read after: not every backend reads while a
-		// cursor is open.
+		m, err := projections.Load[members](tx, indexKey(k))
+		if err != nil {
+			return err
+		}
 		var block []uuid.UUID
-		err := tx.Scan(indexPrefix(k), "", func(key string, _ []byte) (bool, error) {
-			o, err := uuid.Parse(strings.TrimPrefix(key, indexPrefix(k)))
-			if err != nil {
-				return false, fmt.Errorf("duplicates: key %q: %w", key, err)
-			}
+		for _, o := range m.IDs {
 			if o != cid {
 				block = append(block, o)
 			}
-			return len(block) < MaxBlock, nil
-		})
-		if err != nil {
-			return err
 		}
 		for _, o := range block {
 			other, err := projections.Load[record](tx, recordKey(o))
@@ -405,11 +448,16 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 		if err := projections.Put(tx, scoreKey(pr.Score, cid, o), pr); err != nil {
 			return err
 		}
-		if err := projections.Put(tx, crossPrefix(cid)+o.String(), member{}); err != nil {
-			return err
-		}
-		if err := projections.Put(tx, crossPrefix(o)+cid.String(), member{}); err != nil {
-			return err
+		for _, side := range [][2]uuid.UUID{{cid, o}, {o, cid}} {
+			m, err := projections.Load[members](tx, crossKey(side[0]))
+			if err != nil {
+				return err
+			}
+			if m.add(side[1]) {
+				if err := putMembers(tx, crossKey(side[0]), m); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -456,18 +504,11 @@ func List(ctx context.Context, r projections.Reader, after string, limit int) (p
 
 // ForCustomer returns the pairs of one customer, best first.
 func ForCustomer(ctx context.Context, r projections.Reader, id uuid.UUID) ([]Pair, error) {
-	var others []uuid.UUID
-	err := r.Scan(ctx, crossPrefix(id), "", func(key string, _ []byte) (bool, error) {
-		o, err := uuid.Parse(strings.TrimPrefix(key, crossPrefix(id)))
-		if err != nil {
-			return false, fmt.Errorf("key %q: %w", key, err)
-		}
-		others = append(others, o)
-		return true, nil
-	})
+	m, _, err := projections.Read[members](ctx, r, crossKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("duplicates: pairs of %s: %w", id, err)
 	}
+	others := m.IDs
 	var pairs []Pair
 	for _, o := range others {
 		pr, ok, err := projections.Read[Pair](ctx, r, pairKey(id, o))
