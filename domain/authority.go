@@ -71,6 +71,11 @@ var (
 	// redemption: the checkout spends points; the aggregate refuses more
 	// than the balance.
 	redemption = Authority{Writers: []Role{RoleService, RoleAdmin, RoleSystem}, Why: "points are spent at the checkout, within the balance"}
+	// resolution: merging two customer records (and undoing it) is
+	// decided by a service's matching or by an operator, each with a
+	// reason; what it changes is resolved at read time and undone exactly
+	// by an unmerge.
+	resolution = Authority{Writers: []Role{RoleService, RoleAdmin, RoleSystem}, Why: "a merge of two customer records, or its undoing, decided by a service's matching or an admin, with a reason (POST /v1/customers/{id}/merge, /unmerge)"}
 	// automation: what the ledger's own reactors decided (expiry, SLA
 	// escalation, messages, discounts); asserting it from outside would
 	// forge the automation's record.
@@ -105,6 +110,8 @@ var authority = map[string]Authority{
 	TypeConsentGranted:     touchpoint,
 	TypeConsentWithdrawn:   touchpoint,
 	TypeCustomerForgotten:  erasure,
+	TypeCustomerMerged:     resolution,
+	TypeCustomerUnmerged:   resolution,
 
 	TypeCallLogged:           touchpoint,
 	TypeEmailSent:            touchpoint,

@@ -34,6 +34,8 @@ var registry = map[string]descriptor{
 	TypeConsentGranted:     {version: 1, decode: decodeAs[ConsentGranted]},
 	TypeConsentWithdrawn:   {version: 1, decode: decodeAs[ConsentWithdrawn]},
 	TypeCustomerForgotten:  {version: 1, decode: decodeAs[CustomerForgotten]},
+	TypeCustomerMerged:     {version: 1, decode: decodeAs[CustomerMerged]},
+	TypeCustomerUnmerged:   {version: 1, decode: decodeAs[CustomerUnmerged]},
 
 	TypeCallLogged:           {version: 2, decode: decodeAs[CallLogged], upcasters: map[int]Upcaster{1: upcastCallLoggedV1}},
 	TypeEmailSent:            {version: 1, decode: decodeAs[EmailSent]},

@@ -50,6 +50,9 @@ type Customer struct {
 	// log order is kept: it overrides the others at every instant.
 	consents map[Consent][]decision
 	loyalty  loyalty
+	// merges holds the merges in effect that the stream is a party to,
+	// by merge id.
+	merges map[uuid.UUID]mergeState
 }
 
 // decision is one ConsentGranted (granted) or ConsentWithdrawn, at the
@@ -213,6 +216,9 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 
 	case PointsEarned, PointsRedeemed, PointsExpired:
 		c.loyalty.apply(e)
+
+	case CustomerMerged, CustomerUnmerged:
+		c.applyMerge(e)
 	}
 }
 
@@ -365,6 +371,8 @@ func (c *Customer) check(e Event, at time.Time, latest bool) error {
 	}
 
 	switch e := e.(type) {
+	case CustomerMerged, CustomerUnmerged:
+		return c.checkMerge(reject, e)
 	case TicketOpened:
 		if _, ok := c.tickets[e.TicketID]; ok {
 			return reject("ticket", e.TicketID, "ticket id already used")
@@ -512,6 +520,7 @@ func (c *Customer) clone() *Customer {
 	n.orders = maps.Clone(c.orders)
 	n.refunds = maps.Clone(c.refunds)
 	n.loyalty = c.loyalty.clone()
+	n.merges = maps.Clone(c.merges)
 	// The decision lists are changed in place (inserts, ties): copy them
 	// too, not only the map.
 	if c.consents != nil {

@@ -695,3 +695,50 @@ func TestDeliveryOutcomeIDIsDeterministic(t *testing.T) {
 		t.Fatal("outcome ids collide")
 	}
 }
+
+// A merge is decided against both parties' histories: who may absorb whom,
+// and an unmerge only of a merge in effect.
+func TestCheckMerge(t *testing.T) {
+	s, a, c := uuid.New(), uuid.New(), uuid.New()
+	m := CustomerMerged{MergeID: uuid.New(), Survivor: s, Absorbed: a}
+	reg := func(id uuid.UUID) *Customer {
+		cu := NewCustomer(id)
+		cu.Apply(CustomerRegistered{CustomerID: id, Name: "X"})
+		return cu
+	}
+	tests := []struct {
+		name    string
+		stream  uuid.UUID
+		history []Event
+		event   Event
+		ok      bool
+	}{
+		{"survivor side", s, nil, m, true},
+		{"absorbed side", a, nil, m, true},
+		{"a third stream", c, nil, m, false},
+		{"absorbed twice", a, []Event{m}, CustomerMerged{MergeID: uuid.New(), Survivor: c, Absorbed: a}, false},
+		{"absorbed survivor absorbs", a, []Event{m}, CustomerMerged{MergeID: uuid.New(), Survivor: a, Absorbed: c}, false},
+		{"survivor absorbs another", s, []Event{m}, CustomerMerged{MergeID: uuid.New(), Survivor: s, Absorbed: c}, true},
+		{"survivor cannot be absorbed", s, []Event{m}, CustomerMerged{MergeID: uuid.New(), Survivor: c, Absorbed: s}, false},
+		{"unmerge in effect", s, []Event{m}, CustomerUnmerged{MergeID: m.MergeID, Survivor: s, Absorbed: a}, true},
+		{"unmerge unknown", s, nil, CustomerUnmerged{MergeID: m.MergeID, Survivor: s, Absorbed: a}, false},
+		{"unmerge twice", s, []Event{m, CustomerUnmerged{MergeID: m.MergeID, Survivor: s, Absorbed: a}}, CustomerUnmerged{MergeID: m.MergeID, Survivor: s, Absorbed: a}, false},
+		{"unmerge wrong parties", s, []Event{m}, CustomerUnmerged{MergeID: m.MergeID, Survivor: s, Absorbed: c}, false},
+		{"merge again after unmerge", a, []Event{m, CustomerUnmerged{MergeID: m.MergeID, Survivor: s, Absorbed: a}}, CustomerMerged{MergeID: uuid.New(), Survivor: c, Absorbed: a}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cu := reg(tt.stream)
+			for _, e := range tt.history {
+				cu.Apply(e)
+			}
+			err := cu.Check(tt.event)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Check = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, ErrRejected) {
+				t.Errorf("error %v is not a rejection", err)
+			}
+		})
+	}
+}

@@ -34,6 +34,8 @@ func validEvents() map[string]Event {
 		TypeConsentGranted:     ConsentGranted{Channel: ConsentEmail, Purpose: PurposeMarketing, Source: "checkout-form", Wording: "newsletter-2024-06"},
 		TypeConsentWithdrawn:   ConsentWithdrawn{Channel: ConsentSMS, Purpose: PurposeMarketing, Reason: "Trop de messages 📱"},
 		TypeCustomerForgotten:  CustomerForgotten{Request: "DSR-2025-0042", Reason: "GDPR art. 17 request by e-mail"},
+		TypeCustomerMerged:     CustomerMerged{MergeID: customerID, Survivor: customerID, Absorbed: uuid.MustParse("0193a5f0-0000-7000-8000-000000000002"), Reason: "même adresse gmail"},
+		TypeCustomerUnmerged:   CustomerUnmerged{MergeID: customerID, Survivor: customerID, Absorbed: uuid.MustParse("0193a5f0-0000-7000-8000-000000000002"), Reason: "deux personnes"},
 
 		TypeCallLogged:           CallLogged{Direction: CallInbound, DurationSeconds: 754, Agent: "user:marta.kowalska", Outcome: CallConnected, Summary: "Asked about delivery of order #10472.\nPromised a call back."},
 		TypeEmailSent:            EmailSent{MessageID: "<20250314092653.4711@mail.cxledger.example>", Subject: "Votre commande est en route 🚚", From: "support@shop.example", To: "zoe.nguyen@example.fr", Template: "shipping-confirmation", Campaign: "spring-2025"},

@@ -39,6 +39,8 @@ var personalFields = map[string][]string{
 	TypeIdentifierLinked:   {"value"},
 	TypeConsentWithdrawn:   {"reason"},
 	TypeCustomerForgotten:  {"reason"},
+	TypeCustomerMerged:     {"reason"},
+	TypeCustomerUnmerged:   {"reason"},
 
 	TypeCallLogged:           {"summary"},
 	TypeEmailSent:            {"subject", "from", "to"},

@@ -102,6 +102,12 @@ func TestValidate(t *testing.T) {
 		{"consent withdrawn bad purpose", ConsentWithdrawn{Channel: ConsentEmail, Purpose: "spam"}, "purpose"},
 		{"consent withdrawn missing channel", ConsentWithdrawn{Purpose: PurposeMarketing}, "channel"},
 		{"forgotten minimal", CustomerForgotten{}, ""},
+		{"merged minimal", CustomerMerged{MergeID: customerID, Survivor: customerID, Absorbed: uuid.New()}, ""},
+		{"merged no absorbed", CustomerMerged{MergeID: customerID, Survivor: customerID}, "absorbed"},
+		{"merged with itself", CustomerMerged{MergeID: customerID, Survivor: customerID, Absorbed: customerID}, "absorbed"},
+		{"merged no merge id", CustomerMerged{Survivor: customerID, Absorbed: uuid.New()}, "mergeId"},
+		{"unmerged minimal", CustomerUnmerged{MergeID: customerID, Survivor: customerID, Absorbed: uuid.New()}, ""},
+		{"unmerged no survivor", CustomerUnmerged{MergeID: customerID, Absorbed: uuid.New()}, "survivor"},
 		{"forgotten long request", CustomerForgotten{Request: long(201)}, "request"},
 
 		// Interactions.

@@ -679,6 +679,9 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"GET /v1/projections/{name}/state":       {"/v1/projections/js_orders/state", ""},
 		"GET /v1/projections/{name}/export":      {"/v1/projections/js_orders/export", ""},
 		"POST /v1/queries":                       {"/v1/queries", `{"source":"fromAll().when({})"}`},
+		"POST /v1/customers/{id}/merge":          {ana + "/merge", `{"absorbed":"` + uuid.NewString() + `","reason":"same"}`},
+		"POST /v1/customers/{id}/unmerge":        {ana + "/unmerge", `{"absorbed":"` + uuid.NewString() + `","reason":"two","mergeId":"` + uuid.NewString() + `"}`},
+		"GET /v1/identity/duplicates":            {"/v1/identity/duplicates", ""},
 	}
 	routes := srv.Routes()
 	patterns := make([]string, 0, len(routes))

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	analystpkg "github.com/cxledger/cxledger/adapters/analyst"
+	"github.com/cxledger/cxledger/adapters/query"
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
@@ -61,6 +63,7 @@ var errorTable = []problemKind{
 	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Authentication required"},
 	{ErrForbidden, http.StatusForbidden, "forbidden", "Role not allowed"},
 	{domain.ErrForbidden, http.StatusForbidden, "forbidden", "Role may not append this event type"},
+	{query.ErrMerged, http.StatusPermanentRedirect, "merged", "Customer merged into another"},
 	{ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{eventstore.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{projections.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
@@ -131,6 +134,9 @@ type Problem struct {
 	// Line and Column locate a script the loader refused (1-based).
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
+	// Survivor is the customer a merged customer's reads redirect to
+	// (status 308, with Location).
+	Survivor string `json:"survivor,omitempty"`
 }
 
 // FieldProblem is one invalid field.
@@ -262,6 +268,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if p.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	if me, ok := errors.AsType[*query.MergedError](err); ok {
+		// The absorbed id's reads are the survivor's: same route, the
+		// survivor's id, same query.
+		loc := strings.Replace(r.URL.Path, me.Customer.String(), me.Survivor.String(), 1)
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", loc)
+		p.Survivor = me.Survivor.String()
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -23,6 +23,7 @@ import (
 	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/customer360"
 	"github.com/cxledger/cxledger/projections/identity"
+	"github.com/cxledger/cxledger/projections/merges"
 	"github.com/cxledger/cxledger/projections/pipeline"
 	"github.com/cxledger/cxledger/projections/timeline"
 	"github.com/google/uuid"
@@ -238,7 +239,7 @@ func (s *Server) customer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.waitFor(r, customer360.Name, analytics.CustomersName); err != nil {
+	if err := s.waitFor(r, customer360.Name, analytics.CustomersName, merges.Name); err != nil {
 		return err
 	}
 	v, err := s.query.Customer(r.Context(), id)
@@ -265,7 +266,7 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) error {
 	if tq.Limit, err = limitParam(q.Get("limit"), timeline.DefaultLimit, timeline.MaxLimit); err != nil {
 		return err
 	}
-	if err := s.waitFor(r, timeline.Name); err != nil {
+	if err := s.waitFor(r, timeline.Name, merges.Name); err != nil {
 		return err
 	}
 	res, err := s.query.Timeline(r.Context(), id, tq)

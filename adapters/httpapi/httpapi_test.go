@@ -350,6 +350,9 @@ func TestRoles(t *testing.T) {
 		"GET /v1/analytics/model":                "/v1/analytics/model",
 		"POST /v1/analytics/model/fit":           "/v1/analytics/model/fit",
 		"GET /v1/whoami":                         "/v1/whoami",
+		"POST /v1/customers/{id}/merge":          "/v1/customers/" + id.String() + "/merge",
+		"POST /v1/customers/{id}/unmerge":        "/v1/customers/" + id.String() + "/unmerge",
+		"GET /v1/identity/duplicates":            "/v1/identity/duplicates",
 	}
 	// The expected table, written out so a change to the routes is a
 	// deliberate change here too.
@@ -392,6 +395,9 @@ func TestRoles(t *testing.T) {
 		"GET /v1/analytics/model":                {A, D},
 		"POST /v1/analytics/model/fit":           {A, D},
 		"GET /v1/whoami":                         {S, A, U, D},
+		"POST /v1/customers/{id}/merge":          {S, D},
+		"POST /v1/customers/{id}/unmerge":        {S, D},
+		"GET /v1/identity/duplicates":            {S, A, D},
 	}
 	if len(h.server.Routes()) != len(want) {
 		t.Fatalf("server has %d routes, the test knows %d", len(h.server.Routes()), len(want))

@@ -215,6 +215,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.ledger.Now = cfg.Now
 	s.query.Now = cfg.Now
+	s.query.Log = cfg.Store
 	if cfg.Keyring != nil {
 		s.ledger.Keys, s.query.Keys, s.history.Keys = cfg.Keyring, cfg.Keyring, cfg.Keyring
 	}
@@ -260,6 +261,9 @@ func (s *Server) table() []route {
 		{"GET /v1/customers/{id}", reader, s.customer},
 		{"POST /v1/customers/{id}/events", svc, s.appendEvents},
 		{"POST /v1/customers/{id}/forget", adminOnly, s.forget},
+		{"POST /v1/customers/{id}/merge", svc, s.merge},
+		{"POST /v1/customers/{id}/unmerge", svc, s.unmerge},
+		{"GET /v1/identity/duplicates", mergers, s.duplicates},
 		{"GET /v1/customers/{id}/events", reader, s.readStream},
 		{"GET /v1/customers/{id}/timeline", audit, s.timeline},
 		{"GET /v1/customers/{id}/as-of", reader, s.customerAsOf},

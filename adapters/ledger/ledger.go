@@ -436,6 +436,10 @@ type ForgetResult struct {
 	Appended bool
 	// AppendResult is where the CustomerForgotten landed, when Appended.
 	eventstore.AppendResult
+	// Merged lists the other customers of the customer's merge group
+	// (its survivor, the customers merged into it), forgotten with it:
+	// they are one person.
+	Merged []uuid.UUID `json:"merged,omitempty"`
 }
 
 // Forget erases a customer (GDPR art. 17, crypto-shredding): it appends
@@ -455,12 +459,39 @@ type ForgetResult struct {
 // eventstore.ErrNotFound (no such customer), domain.ErrRejected (a stream
 // the aggregate refuses, e.g. never registered), the store's and the key
 // store's errors. When the append fails the key is left alone.
+//
+// A customer merged with others (domain.CustomerMerged) is one person with
+// them: Forget erases every customer of the merge group (ForgetResult.Merged),
+// each with its own CustomerForgotten (ids derived from tp.ID) and key.
 func (s *Service) Forget(ctx context.Context, customer uuid.UUID, tp Touchpoint) (ForgetResult, error) {
 	switch tp.Event.(type) {
 	case domain.CustomerForgotten, *domain.CustomerForgotten:
 	default:
 		return ForgetResult{}, &domain.ValidationError{Field: "type", Rule: "must be " + domain.TypeCustomerForgotten}
 	}
+	group, err := s.Group(ctx, customer)
+	if err != nil {
+		return ForgetResult{}, err
+	}
+	res, err := s.forgetOne(ctx, customer, tp)
+	if err != nil {
+		return res, err
+	}
+	for _, other := range group[1:] {
+		otp := tp
+		if tp.ID != uuid.Nil {
+			otp.ID = uuid.NewSHA1(tp.ID, other[:])
+		}
+		if _, err := s.forgetOne(ctx, other, otp); err != nil {
+			return res, fmt.Errorf("forget %s, merged with %s: %w", other, customer, err)
+		}
+		res.Merged = append(res.Merged, other)
+	}
+	return res, nil
+}
+
+// forgetOne is Forget of one customer, whatever its merges.
+func (s *Service) forgetOne(ctx context.Context, customer uuid.UUID, tp Touchpoint) (ForgetResult, error) {
 	forgotten, err := s.forgotten(ctx, customer)
 	if err != nil {
 		return ForgetResult{}, err
@@ -513,6 +544,11 @@ func (s *Service) Earning(ctx context.Context, customer, earning uuid.UUID) (rem
 // the aggregate, which fn must not keep; a missing stream is
 // eventstore.ErrNotFound.
 func (s *Service) inspect(ctx context.Context, customer uuid.UUID, fn func(*domain.Customer)) error {
+	return s.inspectVersion(ctx, customer, func(c *domain.Customer, _ int64) { fn(c) })
+}
+
+// inspectVersion is inspect that also passes the stream's version.
+func (s *Service) inspectVersion(ctx context.Context, customer uuid.UUID, fn func(*domain.Customer, int64)) error {
 	if customer == uuid.Nil {
 		return &domain.ValidationError{Field: "customerId", Rule: "required"}
 	}
@@ -531,6 +567,6 @@ func (s *Service) inspect(ctx context.Context, customer uuid.UUID, fn func(*doma
 	case h.version < 0:
 		return fmt.Errorf("customer %s: %w", customer, eventstore.ErrNotFound)
 	}
-	fn(h.customer)
+	fn(h.customer, h.version)
 	return nil
 }

@@ -55,6 +55,11 @@ type Service struct {
 	// ledger has no keyring (plaintext read models). Read models keep
 	// tokens; only the answers are revealed.
 	Keys Keys
+	// Log is the event log merged customers' views are folded from (see
+	// projections/merges): a read of a survivor folds its members'
+	// streams, a read of an absorbed id fails with a *MergedError. nil
+	// resolves no merges (each id answers with its own records).
+	Log LogReader
 
 	fits fitCache
 }
@@ -101,10 +106,22 @@ type CustomerView struct {
 }
 
 // Customer returns the unified view of a customer, or an error wrapping
-// projections.ErrNotFound.
+// projections.ErrNotFound. A customer merged into another fails with a
+// *MergedError; a survivor's view is that of one customer with its own
+// and its members' histories (see projections/merges).
 func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, error) {
+	ids, err := s.group(ctx, id)
+	if err != nil {
+		return CustomerView{}, err
+	}
+	b := s.b
+	if len(ids) > 1 {
+		if b, err = s.mergedFold(ctx, ids, customer360.New(), analytics.NewCustomers(analytics.Config{})); err != nil {
+			return CustomerView{}, err
+		}
+	}
 	var v CustomerView
-	err := projections.View(ctx, s.b, customer360.Name, func(r projections.Reader) error {
+	err = projections.View(ctx, b, customer360.Name, func(r projections.Reader) error {
 		view, err := customer360.Get(ctx, r, id)
 		v.View = view
 		return err
@@ -116,7 +133,7 @@ func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, err
 	// The analytics figures are two lookups (the customer's record, the
 	// stored model); a customer without them, or a store whose analytics
 	// read model is not built yet, gets the view without a score.
-	score, err := s.Score(ctx, id)
+	score, err := s.scoreIn(ctx, b, id)
 	switch {
 	case errors.Is(err, projections.ErrNotFound), errors.Is(err, projections.ErrNotActive):
 	case err != nil:
@@ -129,7 +146,7 @@ func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, err
 		v.ChurnRisk = v.Score.ChurnRisk
 	}
 	if s.Keys != nil {
-		if v, err = s.revealView(ctx, id, v); err != nil {
+		if v, err = s.revealView(ctx, ids, v); err != nil {
 			return CustomerView{}, err
 		}
 	}
@@ -140,14 +157,19 @@ func (s *Service) Customer(ctx context.Context, id uuid.UUID) (CustomerView, err
 // every field an edge shows. Identifiers were kept sealed as entered; once
 // revealed they are shown in canonical form, once each, as without a
 // keyring.
-func (s *Service) revealView(ctx context.Context, id uuid.UUID, v CustomerView) (CustomerView, error) {
+func (s *Service) revealView(ctx context.Context, ids []uuid.UUID, v CustomerView) (CustomerView, error) {
+	id := ids[0]
 	doc, err := json.Marshal(v)
 	if err != nil {
 		return CustomerView{}, fmt.Errorf("reveal view of %s: %w", id, err)
 	}
-	revealed, err := s.Keys.RevealJSON(ctx, id, doc)
-	if err != nil {
-		return CustomerView{}, fmt.Errorf("reveal view of %s: %w", id, err)
+	revealed := doc
+	// A merged view holds the tokens of every member, each sealed with
+	// its own customer's key.
+	for _, member := range ids {
+		if revealed, err = s.Keys.RevealJSON(ctx, member, revealed); err != nil {
+			return CustomerView{}, fmt.Errorf("reveal view of %s: %w", id, err)
+		}
 	}
 	if bytes.Equal(revealed, doc) {
 		return v, nil
@@ -156,16 +178,16 @@ func (s *Service) revealView(ctx context.Context, id uuid.UUID, v CustomerView) 
 	if err := json.Unmarshal(revealed, &out); err != nil {
 		return CustomerView{}, fmt.Errorf("reveal view of %s: %w", id, err)
 	}
-	var ids []customer360.Identifier
+	var idents []customer360.Identifier
 	for _, ident := range out.Identifiers {
 		if n, err := domain.NormalizeIdentifier(ident.Kind, ident.Value); err == nil {
 			ident.Value = n
 		}
-		if !slices.ContainsFunc(ids, func(i customer360.Identifier) bool { return i.Kind == ident.Kind && i.Value == ident.Value }) {
-			ids = append(ids, ident)
+		if !slices.ContainsFunc(idents, func(i customer360.Identifier) bool { return i.Kind == ident.Kind && i.Value == ident.Value }) {
+			idents = append(idents, ident)
 		}
 	}
-	out.Identifiers = ids
+	out.Identifiers = idents
 	return out, nil
 }
 
@@ -179,7 +201,11 @@ func (s *Service) Lookup(ctx context.Context, kind domain.IdentifierKind, value 
 		id, err = identity.Lookup(ctx, r, s.identityKeys(), kind, value)
 		return err
 	})
-	return id, err
+	if err != nil {
+		return id, err
+	}
+	// The latest link among merged customers is the merged customer's.
+	return s.Resolve(ctx, id)
 }
 
 // identityKeys returns Keys as the identity index takes them: a nil
@@ -196,8 +222,18 @@ func (s *Service) identityKeys() identity.Keys {
 // for a malformed cursor. Summaries are revealed, each revealed value
 // clipped as the timeline clips plaintext (timeline.Clip).
 func (s *Service) Timeline(ctx context.Context, id uuid.UUID, q timeline.Query) (timeline.Result, error) {
+	ids, err := s.group(ctx, id)
+	if err != nil {
+		return timeline.Result{}, err
+	}
+	b := s.b
+	if len(ids) > 1 {
+		if b, err = s.mergedFold(ctx, ids, timeline.New()); err != nil {
+			return timeline.Result{}, err
+		}
+	}
 	var res timeline.Result
-	err := projections.View(ctx, s.b, timeline.Name, func(r projections.Reader) error {
+	err = projections.View(ctx, b, timeline.Name, func(r projections.Reader) error {
 		var err error
 		res, err = timeline.Page(ctx, r, id, q)
 		return err
@@ -206,8 +242,10 @@ func (s *Service) Timeline(ctx context.Context, id uuid.UUID, q timeline.Query) 
 		return res, err
 	}
 	for i := range res.Entries {
-		if res.Entries[i].Summary, err = s.Keys.RevealFunc(ctx, id, res.Entries[i].Summary, timeline.Clip); err != nil {
-			return timeline.Result{}, fmt.Errorf("reveal timeline of %s: %w", id, err)
+		for _, member := range ids {
+			if res.Entries[i].Summary, err = s.Keys.RevealFunc(ctx, member, res.Entries[i].Summary, timeline.Clip); err != nil {
+				return timeline.Result{}, fmt.Errorf("reveal timeline of %s: %w", id, err)
+			}
 		}
 	}
 	return res, nil
@@ -268,6 +306,10 @@ func (s *Service) RFM(ctx context.Context) (RFMReport, error) {
 			return nil
 		})
 	})
+	if err != nil {
+		return RFMReport{}, err
+	}
+	out.Customers, err = s.mergeRFM(ctx, fit, out.Customers)
 	return out, err
 }
 
@@ -276,12 +318,28 @@ func (s *Service) RFM(ctx context.Context) (RFMReport, error) {
 // error wrapping projections.ErrNotFound when the customer never bought or
 // answered.
 func (s *Service) Score(ctx context.Context, id uuid.UUID) (analytics.Score, error) {
+	ids, err := s.group(ctx, id)
+	if err != nil {
+		return analytics.Score{}, err
+	}
+	b := s.b
+	if len(ids) > 1 {
+		if b, err = s.mergedFold(ctx, ids, analytics.NewCustomers(analytics.Config{})); err != nil {
+			return analytics.Score{}, err
+		}
+	}
+	return s.scoreIn(ctx, b, id)
+}
+
+// scoreIn is Score reading the customer's record in b (the live read
+// models, or a merged customer's fold) and the stored model.
+func (s *Service) scoreIn(ctx context.Context, b projections.Backend, id uuid.UUID) (analytics.Score, error) {
 	fit, _, err := s.loadFit(ctx)
 	if err != nil {
 		return analytics.Score{}, err
 	}
 	var out analytics.Score
-	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+	err = projections.View(ctx, b, analytics.CustomersName, func(r projections.Reader) error {
 		var err error
 		out, err = analytics.ScoreFrom(ctx, r, id, fit, s.Now())
 		return err
@@ -378,21 +436,45 @@ func (s *Service) TicketSLA(ctx context.Context) ([]analytics.PrioritySLA, error
 // Recommendations returns a customer's next-best offers, products and
 // categories, with the reason for each (see recommend.ForCustomer).
 func (s *Service) Recommendations(ctx context.Context, id uuid.UUID, opts recommend.Options) (recommend.Recommendations, error) {
+	ids, err := s.group(ctx, id)
+	if err != nil {
+		return recommend.Recommendations{}, err
+	}
+	var mine projections.Backend
+	if len(ids) > 1 {
+		// What the merged customer bought comes from the combined
+		// history; the co-purchase counts are the live ones.
+		if mine, err = s.mergedFold(ctx, ids, recommend.New(recommend.Config{})); err != nil {
+			return recommend.Recommendations{}, err
+		}
+	}
 	var out recommend.Recommendations
-	err := projections.View(ctx, s.b, recommend.DefaultName, func(r projections.Reader) error {
-		var err error
-		out, err = recommend.ForCustomer(ctx, r, id, opts)
-		return err
+	err = projections.View(ctx, s.b, recommend.DefaultName, func(r projections.Reader) error {
+		if mine == nil {
+			var err error
+			out, err = recommend.ForCustomer(ctx, r, id, opts)
+			return err
+		}
+		return projections.View(ctx, mine, recommend.DefaultName, func(m projections.Reader) error {
+			var err error
+			out, err = recommend.ForCustomer(ctx, overlay{mine: m, shared: r, own: recommend.CustomerPrefixes(id)}, id, opts)
+			return err
+		})
 	})
 	return out, err
 }
 
-// Campaigns returns the campaign attribution report.
+// Campaigns returns the campaign attribution report. A merged customer
+// counts once: its members' contributions are replaced by that of their
+// combined history (attribution.Adjusted).
 func (s *Service) Campaigns(ctx context.Context, opts attribution.Options) (attribution.Report, error) {
 	var out attribution.Report
 	err := projections.View(ctx, s.b, attribution.DefaultName, func(r projections.Reader) error {
-		var err error
-		out, err = attribution.Campaigns(ctx, r, opts)
+		adjusted, err := s.mergedAttribution(ctx, r)
+		if err != nil {
+			return err
+		}
+		out, err = attribution.Campaigns(ctx, adjusted, opts)
 		return err
 	})
 	return out, err

@@ -62,6 +62,9 @@ func forgetCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		if res.Appended {
 			out["version"], out["position"] = res.Version, res.Position
 		}
+		if len(res.Merged) > 0 {
+			out["merged"] = res.Merged // one person: forgotten with id
+		}
 		e.log.Info("customer forgotten: their personal data now reads as erased; read models follow when projected", "customer", id, "appended", res.Appended)
 		return json.NewEncoder(e.stdout).Encode(out)
 	}

@@ -373,6 +373,7 @@ func viewCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		return withReadModels(ctx, e, func(b projections.Backend) error {
 			q := query.New(b)
 			q.Keys = kr
+			q.Log = e.store
 			var id uuid.UUID
 			var err error
 			if *ident != "" {
@@ -394,6 +395,10 @@ func viewCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			}
 			if at.IsZero() {
 				v, err = q.Customer(ctx, id)
+				if me, ok := errors.AsType[*query.MergedError](err); ok {
+					e.log.Info("customer merged: showing the survivor", "customer", id, "survivor", me.Survivor)
+					v, err = q.Customer(ctx, me.Survivor)
+				}
 			} else {
 				h := query.NewHistory(e.store)
 				h.Keys = kr

@@ -32,7 +32,7 @@ func TestReplayStatusView(t *testing.T) {
 				t.Fatalf("view before any build: exit %d, %q; want a hint to replay", code, errOut)
 			}
 			out := must("", "replay")
-			if strings.Count(out, "done, now serving reads") != 9 || !strings.Contains(out, "rebuilt 9 read model(s)") {
+			if strings.Count(out, "done, now serving reads") != 11 || !strings.Contains(out, "rebuilt 11 read model(s)") {
 				t.Fatalf("replay output:\n%s", out)
 			}
 

@@ -55,6 +55,12 @@ func For(typ string, customer uuid.UUID, at time.Time) (Sample, error) {
 		s.Event = domain.ConsentWithdrawn{Channel: domain.ConsentSMS, Purpose: domain.PurposeMarketing}
 	case domain.TypeCustomerForgotten:
 		s.Event = domain.CustomerForgotten{Request: "DSR-2026-0042"}
+	case domain.TypeCustomerMerged:
+		s.Event = domain.CustomerMerged{MergeID: uuid.New(), Survivor: customer, Absorbed: uuid.New(), Reason: "same e-mail address"}
+	case domain.TypeCustomerUnmerged:
+		m := domain.CustomerMerged{MergeID: uuid.New(), Survivor: customer, Absorbed: uuid.New(), Reason: "same e-mail address"}
+		s.Before = []domain.Event{m}
+		s.Event = domain.CustomerUnmerged{MergeID: m.MergeID, Survivor: customer, Absorbed: m.Absorbed, Reason: "two people after all"}
 
 	case domain.TypeCallLogged:
 		s.Event = domain.CallLogged{Direction: domain.CallInbound, DurationSeconds: 754, Agent: "user:marta", Outcome: domain.CallConnected}

@@ -9,7 +9,9 @@ import (
 	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/attribution"
 	"github.com/cxledger/cxledger/projections/customer360"
+	"github.com/cxledger/cxledger/projections/duplicates"
 	"github.com/cxledger/cxledger/projections/identity"
+	"github.com/cxledger/cxledger/projections/merges"
 	"github.com/cxledger/cxledger/projections/pipeline"
 	"github.com/cxledger/cxledger/projections/recommend"
 	"github.com/cxledger/cxledger/projections/timeline"
@@ -39,6 +41,8 @@ func All(d Deps) []projections.Projection {
 		analytics.NewTickets(analytics.Config{}),
 		recommend.New(recommend.Config{}),
 		attribution.New(d.Attribution),
+		merges.New(),
+		duplicates.New(d.Identifiers),
 	}
 }
 

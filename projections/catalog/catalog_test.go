@@ -18,8 +18,8 @@ func TestAllAreValidAndDistinct(t *testing.T) {
 		}
 		seen[p.Name()] = true
 	}
-	if len(seen) != 9 {
-		t.Errorf("%d read models, want 9", len(seen))
+	if len(seen) != 11 {
+		t.Errorf("%d read models, want 11", len(seen))
 	}
 }
 

@@ -349,6 +349,11 @@ func (projection) Types() []string { return nil }
 
 // Apply implements projections.Projection.
 func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
+	if domain.IsIdentityResolution(e.Type) {
+		// Merges are resolved when a view is read (projections/merges), so
+		// that an unmerge leaves this read model exactly as before.
+		return nil
+	}
 	cid, err := domain.ParseStreamID(e.Stream)
 	if err != nil {
 		return fmt.Errorf("customer360: event %s: %w", e.ID, err)

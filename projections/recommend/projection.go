@@ -348,3 +348,13 @@ func (p projection) forget(tx *projections.Tx, id uuid.UUID) error {
 	}
 	return nil
 }
+
+// CustomerPrefixes returns the key prefixes that hold one customer's own
+// records (what they bought, what they paired): everything else in the
+// read model is shared by every customer. A merged customer's view reads
+// these from a fold of its combined history and the rest from the live
+// read model (adapters/query).
+func CustomerPrefixes(customer uuid.UUID) []string {
+	c := customer.String()
+	return []string{customerKey(c), boughtPrefix + c + "/"}
+}

@@ -208,6 +208,12 @@ func (projection) Types() []string { return nil }
 
 // Apply implements projections.Projection.
 func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
+	if domain.IsIdentityResolution(e.Type) {
+		// Merges are resolved when a timeline is read (projections/merges),
+		// so that an unmerge leaves this read model exactly as before; the
+		// auditor's timeline (adapters/audit) reads them from the log.
+		return nil
+	}
 	cid, err := domain.ParseStreamID(e.Stream)
 	if err != nil {
 		return fmt.Errorf("timeline: event %s: %w", e.ID, err)
@@ -421,6 +427,10 @@ func summarize(e domain.Envelope) (full, redacted string) {
 		return same(s)
 	case domain.ConsentWithdrawn:
 		return with(fmt.Sprintf("Consent withdrawn: %s by %s", ev.Purpose, ev.Channel), ev.Reason)
+	case domain.CustomerMerged:
+		return with(fmt.Sprintf("Customer %s merged into %s", ev.Absorbed, ev.Survivor), ev.Reason)
+	case domain.CustomerUnmerged:
+		return with(fmt.Sprintf("Customer %s unmerged from %s", ev.Absorbed, ev.Survivor), ev.Reason)
 	case domain.CustomerForgotten:
 		if ev.Request != "" {
 			return same("Customer forgotten (request " + Clip(ev.Request) + ")")

@@ -1,0 +1,532 @@
+// Package duplicates proposes pairs of customer records that are likely
+// one person: the read model behind GET /v1/identity/duplicates and
+// `cxledger duplicates`, from which an operator or a service decides a
+// merge (domain.CustomerMerged).
+//
+// # Rules
+//
+// Two customers are a candidate pair when they share
+//
+//   - an e-mail address, compared in canonical form (trimmed, lower-case:
+//     every provider folds case), and for Gmail (gmail.com,
+//     googlemail.com) also without the dots of the local part and without
+//     a +tag (MatchEmail);
+//   - a phone number in E.164 form, or an external id ("system:id");
+//   - a name, folded (FoldName: accents, case, punctuation and word order
+//     ignored) and at least NameThreshold similar (NameSimilarity: the
+//     least Jaro-Winkler similarity of the words), when
+//     they also share the company or, for customers without one, the
+//     locale.
+//
+// Each pair lists its reasons, each with a score (an identical external
+// id 1.0, e-mail 0.98, e-mail by a provider's rule 0.9, phone 0.85, a name
+// with the company 0.7 × similarity, with the locale 0.5 × similarity),
+// and the pair's score combines them as independent evidence
+// (1 − Π(1 − s)).
+//
+// # Index, not scans
+//
+// Every match key (the match form of an identifier, or a name block: the
+// context and the first three letters of a name word) indexes the
+// customers holding it, so that a change to one customer recomputes only
+// that customer's pairs, from the customers sharing one of its keys
+// (at most MaxBlock per key, so that a very common key cannot make one
+// event cost a scan). Pairs are stored once, under their score for the
+// paged list and under each customer for per-customer reads: a read is a
+// lookup or a range of the pair list, never a pass over the customers.
+//
+// # Sealed values
+//
+// With Keys (adapters/keyring), names, companies and identifier values are
+// tokens in the events. Apply opens them in memory, and the read model
+// stores match keys only as blind indexes (Keys.Blind) and names only as
+// the tokens the events hold, opened again when a neighbour is compared;
+// a token that no longer opens (an erased customer) matches nothing.
+// CustomerForgotten removes the customer from every key and pair.
+//
+// # Key layout
+//
+//	c/<customer>                what the customer matches on
+//	k/<match key>               the customers holding a match key
+//	p/<lo>/<hi>                 a pair (lo < hi as strings)
+//	s/<1000-score>/<lo>/<hi>    the pair list, best first
+//	x/<customer>                the customers paired with a customer
+//	f/<customer>                an erased customer
+package duplicates
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/cxledger/cxledger/domain"
+	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/identity"
+)
+
+// Name is the read model's name.
+const Name = "duplicates"
+
+// Version is the read model's schema version.
+const Version = 1
+
+// MaxBlock is how many customers of one match key a change is compared
+// with.
+const MaxBlock = 200
+
+// Reason is one piece of evidence that two customers are one person.
+type Reason struct {
+	// Kind is "email", "phone", "external" or "name".
+	Kind string `json:"kind"`
+	// Rule says what matched, without the value (personal data).
+	Rule  string  `json:"rule"`
+	Score float64 `json:"score"`
+}
+
+// Pair is a candidate duplicate.
+type Pair struct {
+	Customers [2]uuid.UUID `json:"customers"`
+	Score     float64      `json:"score"`
+	Reasons   []Reason     `json:"reasons"`
+}
+
+// ident is one identifier of a customer, blinded.
+type ident struct {
+	Kind      domain.IdentifierKind `json:"kind"`
+	Match     string                `json:"match"`
+	Canonical string                `json:"canonical"`
+}
+
+// record is the value at c/<customer>.
+type record struct {
+	// Name and Company as stored in the events (tokens with Keys).
+	Name    string  `json:"name,omitempty"`
+	Company string  `json:"company,omitempty"`
+	Locale  string  `json:"locale,omitempty"`
+	Idents  []ident `json:"idents,omitempty"`
+	// Keys are the match keys the customer is indexed under.
+	Keys []string `json:"keys,omitempty"`
+}
+
+// members is the value at k/<match key> and at x/<customer>: customer
+// ids, sorted as strings. Apply reads them by key and never scans, so that
+// a batch of thousands of events costs no more per event than one.
+type members struct {
+	IDs []uuid.UUID `json:"ids"`
+}
+
+func (m *members) add(id uuid.UUID) bool {
+	i, found := slices.BinarySearchFunc(m.IDs, id, cmpID)
+	if found {
+		return false
+	}
+	m.IDs = slices.Insert(slices.Clone(m.IDs), i, id)
+	return true
+}
+
+func (m *members) remove(id uuid.UUID) {
+	if i, found := slices.BinarySearchFunc(m.IDs, id, cmpID); found {
+		m.IDs = slices.Delete(slices.Clone(m.IDs), i, i+1)
+	}
+}
+
+func cmpID(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) }
+
+// putMembers stores m at key, or deletes key when m is empty, so that the
+// read model holds no empty lists (and an unmerge-free history of adds and
+// removes leaves the bytes a history without them would).
+func putMembers(tx *projections.Tx, key string, m *members) error {
+	if len(m.IDs) == 0 {
+		tx.Delete(key)
+		return nil
+	}
+	return projections.Put(tx, key, *m)
+}
+
+func recordKey(id uuid.UUID) string { return "c/" + id.String() }
+func indexKey(key string) string    { return "k/" + key }
+func pairOf(a, b uuid.UUID) (lo, hi uuid.UUID) {
+	if a.String() < b.String() {
+		return a, b
+	}
+	return b, a
+}
+func pairKey(a, b uuid.UUID) string {
+	lo, hi := pairOf(a, b)
+	return "p/" + lo.String() + "/" + hi.String()
+}
+func scoreKey(score float64, a, b uuid.UUID) string {
+	lo, hi := pairOf(a, b)
+	return fmt.Sprintf("s/%04d/%s/%s", 1000-int(score*1000+0.5), lo, hi)
+}
+func crossKey(id uuid.UUID) string     { return "x/" + id.String() }
+func forgottenKey(id uuid.UUID) string { return "f/" + id.String() }
+
+type projection struct{ keys identity.Keys }
+
+// New returns the duplicates projection; keys opens and blinds sealed
+// values as for the identity index (nil: plaintext).
+func New(keys identity.Keys) projections.Projection { return projection{keys: keys} }
+
+// Name implements projections.Projection.
+func (projection) Name() string { return Name }
+
+// Version implements projections.Projection.
+func (projection) Version() int { return Version }
+
+// Types implements projections.Projection.
+func (projection) Types() []string {
+	return []string{domain.TypeCustomerRegistered, domain.TypeProfileUpdated, domain.TypeIdentifierLinked, domain.TypeCustomerForgotten}
+}
+
+// Apply implements projections.Projection.
+func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
+	cid, err := domain.ParseStreamID(e.Stream)
+	if err != nil {
+		return fmt.Errorf("duplicates: event %s: %w", e.ID, err)
+	}
+	if _, gone, err := projections.Get[struct{}](tx, forgottenKey(cid)); err != nil || gone {
+		return err
+	}
+	rec, err := projections.Load[record](tx, recordKey(cid))
+	if err != nil {
+		return err
+	}
+	switch ev := e.Event.(type) {
+	case domain.CustomerRegistered:
+		rec.Name, rec.Company, rec.Locale = ev.Name, ev.Company, ev.Locale
+	case domain.ProfileUpdated:
+		if ev.Name == nil && ev.Company == nil && ev.Locale == nil {
+			return nil
+		}
+		if ev.Name != nil {
+			rec.Name = *ev.Name
+		}
+		if ev.Company != nil {
+			rec.Company = *ev.Company
+		}
+		if ev.Locale != nil {
+			rec.Locale = *ev.Locale
+		}
+	case domain.IdentifierLinked:
+		plain, ok, err := p.open(tx.Context(), cid, ev.Value)
+		if err != nil || !ok {
+			return err
+		}
+		canonical, err := domain.NormalizeIdentifier(ev.Kind, plain)
+		if err != nil {
+			return nil // not comparable; history is not an error
+		}
+		match := canonical
+		if ev.Kind == domain.IdentifierEmail {
+			match, _ = MatchEmail(canonical)
+		}
+		id := ident{Kind: ev.Kind, Match: p.blind("match-"+string(ev.Kind), match), Canonical: p.blind(string(ev.Kind), canonical)}
+		if slices.Contains(rec.Idents, id) {
+			return nil
+		}
+		rec.Idents = append(rec.Idents, id)
+	case domain.CustomerForgotten:
+		if err := p.reindex(tx, cid, rec, nil); err != nil {
+			return err
+		}
+		if err := dropPairs(tx, cid); err != nil {
+			return err
+		}
+		tx.Delete(recordKey(cid))
+		return projections.Put(tx, forgottenKey(cid), struct{}{})
+	default:
+		return nil
+	}
+	keys, err := p.matchKeys(tx.Context(), cid, rec)
+	if err != nil {
+		return err
+	}
+	if err := p.reindex(tx, cid, rec, keys); err != nil {
+		return err
+	}
+	rec.Keys = keys
+	if err := projections.Put(tx, recordKey(cid), *rec); err != nil {
+		return err
+	}
+	return p.pairs(tx, cid, rec)
+}
+
+func (p projection) open(ctx context.Context, cid uuid.UUID, stored string) (string, bool, error) {
+	if p.keys == nil || stored == "" {
+		return stored, true, nil
+	}
+	plain, ok, err := p.keys.Open(ctx, cid, stored)
+	if err != nil {
+		return "", false, fmt.Errorf("duplicates: open a value of %s: %w", cid, err)
+	}
+	return plain, ok, nil
+}
+
+func (p projection) blind(kind, value string) string {
+	if p.keys == nil {
+		return value
+	}
+	return p.keys.Blind(domain.IdentifierKind(kind), value)
+}
+
+// matchKeys returns the keys rec is indexed under, sorted.
+func (p projection) matchKeys(ctx context.Context, cid uuid.UUID, rec *record) ([]string, error) {
+	var keys []string
+	for _, id := range rec.Idents {
+		keys = append(keys, string(id.Kind)+"/"+id.Match)
+	}
+	name, ok, err := p.open(ctx, cid, rec.Name)
+	if err != nil {
+		return nil, err
+	}
+	company, cok, err := p.open(ctx, cid, rec.Company)
+	if err != nil {
+		return nil, err
+	}
+	if ok && cok {
+		for _, b := range nameBlocks(name, foldContext(company, rec.Locale)) {
+			keys = append(keys, "name/"+p.blind("name-block", b))
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys), nil
+}
+
+// reindex moves cid from the keys it was indexed under to keys. A key
+// holds at most MaxBlock customers, the first to claim it: a very common
+// key (a shared office e-mail) must not make one event cost thousands of
+// comparisons.
+func (p projection) reindex(tx *projections.Tx, cid uuid.UUID, rec *record, keys []string) error {
+	for _, k := range rec.Keys {
+		if !slices.Contains(keys, k) {
+			m, err := projections.Load[members](tx, indexKey(k))
+			if err != nil {
+				return err
+			}
+			m.remove(cid)
+			if err := putMembers(tx, indexKey(k), m); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range keys {
+		if !slices.Contains(rec.Keys, k) {
+			m, err := projections.Load[members](tx, indexKey(k))
+			if err != nil {
+				return err
+			}
+			if len(m.IDs) >= MaxBlock || !m.add(cid) {
+				continue
+			}
+			if err := putMembers(tx, indexKey(k), m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropPairs deletes every pair of cid.
+func dropPairs(tx *projections.Tx, cid uuid.UUID) error {
+	mine, err := projections.Load[members](tx, crossKey(cid))
+	if err != nil {
+		return err
+	}
+	for _, o := range mine.IDs {
+		pr, ok, err := projections.Get[Pair](tx, pairKey(cid, o))
+		if err != nil {
+			return err
+		}
+		if ok {
+			tx.Delete(scoreKey(pr.Score, cid, o))
+		}
+		tx.Delete(pairKey(cid, o))
+		theirs, err := projections.Load[members](tx, crossKey(o))
+		if err != nil {
+			return err
+		}
+		theirs.remove(cid)
+		if err := putMembers(tx, crossKey(o), theirs); err != nil {
+			return err
+		}
+	}
+	tx.Delete(crossKey(cid))
+	return nil
+}
+
+// pairs recomputes every pair of cid from the customers sharing one of
+// its match keys.
+func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error {
+	if err := dropPairs(tx, cid); err != nil {
+		return err
+	}
+	reasons := map[uuid.UUID][]Reason{}
+	name, nameOK, err := p.open(tx.Context(), cid, rec.Name)
+	if err != nil {
+		return err
+	}
+	for _, k := range rec.Keys {
+		kind, _, _ := strings.Cut(k, "/")
+		m, err := projections.Load[members](tx, indexKey(k))
+		if err != nil {
+			return err
+		}
+		var block []uuid.UUID
+		for _, o := range m.IDs {
+			if o != cid {
+				block = append(block, o)
+			}
+		}
+		for _, o := range block {
+			other, err := projections.Load[record](tx, recordKey(o))
+			if err != nil {
+				return err
+			}
+			var r Reason
+			if kind == "name" {
+				if !nameOK || slices.ContainsFunc(reasons[o], func(r Reason) bool { return r.Kind == "name" }) {
+					continue
+				}
+				oname, ok, err := p.open(tx.Context(), o, other.Name)
+				if err != nil {
+					return err
+				}
+				sim := NameSimilarity(name, oname)
+				if !ok || sim < NameThreshold {
+					continue
+				}
+				weight, rule := weightNameLocale, "similar name (%.2f), same locale"
+				if p.sameCompany(tx.Context(), cid, rec, o, other) {
+					weight, rule = weightNameCompany, "similar name (%.2f), same company"
+				}
+				r = Reason{Kind: "name", Rule: fmt.Sprintf(rule, sim), Score: round(weight * sim)}
+			} else {
+				exact := false
+				for _, a := range rec.Idents {
+					if string(a.Kind)+"/"+a.Match != k {
+						continue
+					}
+					for _, b := range other.Idents {
+						if b.Kind == a.Kind && b.Canonical == a.Canonical {
+							exact = true
+						}
+					}
+				}
+				score, rule := identifierScore(domain.IdentifierKind(kind), exact)
+				r = Reason{Kind: kind, Rule: rule, Score: score}
+			}
+			reasons[o] = append(reasons[o], r)
+		}
+	}
+	others := make([]uuid.UUID, 0, len(reasons))
+	for o := range reasons {
+		others = append(others, o)
+	}
+	slices.SortFunc(others, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	for _, o := range others {
+		rs := reasons[o]
+		slices.SortFunc(rs, func(a, b Reason) int {
+			if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Rule, b.Rule)
+		})
+		scores := make([]float64, len(rs))
+		for i, r := range rs {
+			scores[i] = r.Score
+		}
+		lo, hi := pairOf(cid, o)
+		pr := Pair{Customers: [2]uuid.UUID{lo, hi}, Score: combine(scores), Reasons: rs}
+		if err := projections.Put(tx, pairKey(cid, o), pr); err != nil {
+			return err
+		}
+		if err := projections.Put(tx, scoreKey(pr.Score, cid, o), pr); err != nil {
+			return err
+		}
+		for _, side := range [][2]uuid.UUID{{cid, o}, {o, cid}} {
+			m, err := projections.Load[members](tx, crossKey(side[0]))
+			if err != nil {
+				return err
+			}
+			if m.add(side[1]) {
+				if err := putMembers(tx, crossKey(side[0]), m); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sameCompany reports whether two customers name the same company
+// (folded); false when either has none or it does not open.
+func (p projection) sameCompany(ctx context.Context, a uuid.UUID, ra *record, b uuid.UUID, rb *record) bool {
+	ca, ok1, err1 := p.open(ctx, a, ra.Company)
+	cb, ok2, err2 := p.open(ctx, b, rb.Company)
+	if err1 != nil || err2 != nil || !ok1 || !ok2 {
+		return false
+	}
+	fa := FoldName(ca)
+	return fa != "" && fa == FoldName(cb)
+}
+
+func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
+
+// List returns up to limit pairs, best score first, after the cursor
+// (a key returned as next; "" starts at the best); next is "" at the end.
+func List(ctx context.Context, r projections.Reader, after string, limit int) (pairs []Pair, next string, err error) {
+	if after != "" && !strings.HasPrefix(after, "s/") {
+		return nil, "", fmt.Errorf("duplicates: cursor %q: %w", after, domain.ErrInvalid)
+	}
+	var last string
+	err = r.Scan(ctx, "s/", after, func(key string, value []byte) (bool, error) {
+		if len(pairs) == limit {
+			next = last
+			return false, nil
+		}
+		var pr Pair
+		if err := json.Unmarshal(value, &pr); err != nil {
+			return false, fmt.Errorf("decode %q: %w", key, err)
+		}
+		pairs, last = append(pairs, pr), key
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("duplicates: list: %w", err)
+	}
+	return pairs, next, nil
+}
+
+// ForCustomer returns the pairs of one customer, best first.
+func ForCustomer(ctx context.Context, r projections.Reader, id uuid.UUID) ([]Pair, error) {
+	m, _, err := projections.Read[members](ctx, r, crossKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("duplicates: pairs of %s: %w", id, err)
+	}
+	others := m.IDs
+	var pairs []Pair
+	for _, o := range others {
+		pr, ok, err := projections.Read[Pair](ctx, r, pairKey(id, o))
+		if err != nil {
+			return nil, fmt.Errorf("duplicates: pairs of %s: %w", id, err)
+		}
+		if ok {
+			pairs = append(pairs, pr)
+		}
+	}
+	slices.SortStableFunc(pairs, func(a, b Pair) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return 0
+	})
+	return pairs, nil
+}
