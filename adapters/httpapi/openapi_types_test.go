@@ -35,7 +35,6 @@ var servedTypes = []any{
 	timeline.Result{}, analytics.Score{}, analytics.Fit{}, analytics.NPSReport{}, analytics.ChannelMixReport{},
 	analytics.PrioritySLA{}, recommend.Recommendations{}, attribution.Report{}, access.Page{}, auditlog.Timeline{},
 	httpapi.Whoami{}, httpapi.ProjectionDetail{}, httpapi.StateOut{}, analyst.Definition{}, analyst.ResultJSON{},
-	analyst.Progress{}, // the data of an analyst build's progress events
 	eventstore.Metadata{}, // in every Record, whose MarshalJSON the schema Record follows by hand
 }
 
