@@ -14,7 +14,6 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/access"
 	analystpkg "github.com/cxledger/cxledger/adapters/analyst"
-	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/script"
 )
 
@@ -165,7 +164,7 @@ func (s *Server) defineProjection(w http.ResponseWriter, r *http.Request, pathNa
 		if update {
 			status = http.StatusOK
 		}
-		return writeJSON(w, status, definitionOut(def))
+		return writeJSON(w, status, def)
 	}
 	// Progress as Server-Sent Events until the new version serves reads
 	// at the head as it was, or fails; the client leaving stops the wait,
@@ -188,7 +187,7 @@ func (s *Server) defineProjection(w http.ResponseWriter, r *http.Request, pathNa
 		}
 		return nil
 	}
-	return sse.event("done", definitionOut(def))
+	return sse.event("done", def)
 }
 
 // sseWriter writes Server-Sent Events on a response whose headers it sent.
@@ -224,12 +223,13 @@ func (e *sseWriter) event(name string, v any) error {
 	return e.rc.Flush()
 }
 
-// DefinitionOut is an analyst projection's definition as the API shows it.
-type DefinitionOut struct {
+// ProjectionDetail is GET /v1/projections/{name}: the definition with its
+// source, and the read model's status as GET /v1/projections shows it
+// (absent while no process has registered it).
+type ProjectionDetail struct {
 	analystpkg.Definition
+	Status *ProjectionStatus `json:"status,omitempty"`
 }
-
-func definitionOut(d analystpkg.Definition) DefinitionOut { return DefinitionOut{d} }
 
 // getProjection: GET /v1/projections/{name} — the definition, its source
 // and its status.
@@ -242,13 +242,10 @@ func (s *Server) getProjection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		DefinitionOut
-		Status *projections.Status `json:"status,omitempty"`
-	}{DefinitionOut: definitionOut(def)}
+	out := ProjectionDetail{Definition: def}
 	for _, st := range s.cfg.Projections.Status() {
 		if st.Name == def.Name {
-			out.Status = &st
+			out.Status = &ProjectionStatus{Status: st}
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,10 +22,13 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/uuid"
 
+	"github.com/cxledger/cxledger/adapters/analyst"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/seed"
 	"github.com/cxledger/cxledger/eventstore/boltstore"
+	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/boltrm"
+	"github.com/cxledger/cxledger/projections/script"
 )
 
 // specCase is one request of TestOpenAPIResponses: the operation it
@@ -44,6 +48,9 @@ type specCase struct {
 	// raw, when set, is sent as is over a connection: a request net/http
 	// refuses before any route runs.
 	raw string
+	// accept, when set, is the request's Accept header (text/event-stream:
+	// an analyst build's progress, answered once it serves the head).
+	accept string
 }
 
 // specCases exercises every operation of openapi.yaml: its success and
@@ -111,6 +118,38 @@ var specCases = []specCase{
 	{op: "projections", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections?digest=true", status: 200},
 	{op: "projections", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections?digest=maybe", status: 400},
 	{op: "rebuild", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/projections/nosuchmodel/rebuild", status: 404},
+	{op: "whoami", role: httpapi.RoleAuditor, method: "GET", path: "/v1/whoami", status: 200},
+	{op: "whoami", method: "GET", path: "/v1/whoami", status: 401},
+	// Analyst projections: a create with progress events answers once the
+	// build serves the head, so that the reads after it see every event.
+	{op: "createProjection", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/projections", body: `{"name":"event_count","source":"` + countJS + `"}`, accept: "text/event-stream", status: 200},
+	{op: "createProjection", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/projections", body: `{"name":"events_per_customer","source":"` + perCustomerCountJS + `"}`, accept: "text/event-stream", status: 200},
+	{op: "createProjection", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/projections", body: `{"name":"scratch","source":"` + countJS + `"}`, status: 201},
+	{op: "createProjection", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/projections", body: `{"name":"event_count","source":"` + countJS + `"}`, status: 409},
+	{op: "createProjection", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/projections", body: `{"name":"broken","source":"fromAll().when({$any: function (s, e) { s.x = ; }})"}`, status: 422},
+	{op: "createProjection", role: httpapi.RoleService, method: "POST", path: "/v1/projections", body: `{"name":"nope","source":"` + countJS + `"}`, status: 403},
+	{op: "getProjection", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_event_count", status: 200},
+	{op: "getProjection", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_nosuch", status: 404},
+	{op: "projectionState", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_event_count/state", status: 200},
+	{op: "projectionState", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_events_per_customer/state?partition=customer-{customer}", status: 200},
+	{op: "projectionState", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_events_per_customer/state?limit=2", status: 200},
+	{op: "projectionState", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_events_per_customer/state?limit=0", status: 400},
+	{op: "projectionState", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_nosuch/state", status: 404},
+	{op: "exportProjection", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_events_per_customer/export?format=csv", status: 200},
+	{op: "exportProjection", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_events_per_customer/export?format=json", status: 200},
+	{op: "exportProjection", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_events_per_customer/export?format=xml", status: 422},
+	{op: "runQuery", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/queries", body: `{"source":"` + countJS + `","to":{head}}`, status: 200},
+	{op: "runQuery", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/queries", body: `{"source":"` + perCustomerCountJS + `","format":"csv"}`, status: 200},
+	{op: "runQuery", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/queries", body: `{"source":"fromAll().when({$any: function (s, e) { s.x = ; }})"}`, status: 422},
+	{op: "runQuery", role: httpapi.RoleService, method: "POST", path: "/v1/queries", body: `{"source":"` + countJS + `"}`, status: 403},
+	{op: "updateProjection", role: httpapi.RoleAnalyst, method: "PUT", path: "/v1/projections/event_count", body: `{"source":"` + countTwiceJS + `"}`, accept: "text/event-stream", status: 200},
+	{op: "updateProjection", role: httpapi.RoleAnalyst, method: "PUT", path: "/v1/projections/scratch", body: `{"source":"` + countTwiceJS + `"}`, status: 200},
+	{op: "updateProjection", role: httpapi.RoleAnalyst, method: "PUT", path: "/v1/projections/event_count", body: `{"name":"other","source":"` + countJS + `"}`, status: 400},
+	{op: "updateProjection", role: httpapi.RoleAnalyst, method: "PUT", path: "/v1/projections/nosuch", body: `{"source":"` + countJS + `"}`, status: 404},
+	{op: "projectionState", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections/js_event_count/state", status: 200}, // version 2
+	{op: "deleteProjection", role: httpapi.RoleAnalyst, method: "DELETE", path: "/v1/projections/js_scratch", status: 204},
+	{op: "deleteProjection", role: httpapi.RoleAnalyst, method: "DELETE", path: "/v1/projections/js_scratch", status: 404},
+	{op: "projections", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/projections", status: 200}, // with the analyst rows
 	{op: "forgetCustomer", role: httpapi.RoleAdmin, method: "POST", path: "/v1/customers/{registered}/forget", body: `{"request":"DSR-2026-0042","reason":"asked by mail"}`, status: 200},
 	{op: "forgetCustomer", role: httpapi.RoleAdmin, method: "POST", path: "/v1/customers/{registered}/forget", body: `{"request":"DSR-2026-0042"}`, status: 200}, // again: appended false
 	{op: "forgetCustomer", role: httpapi.RoleService, method: "POST", path: "/v1/customers/{registered}/forget", body: `{"request":"DSR-2026-0042"}`, status: 403},
@@ -126,6 +165,15 @@ var specCases = []specCase{
 	// Last: the rebuild switches the timeline read model under the reads.
 	{op: "rebuild", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/projections/timeline/rebuild", status: 202},
 }
+
+// Analyst projection scripts of specCases, as JSON string contents: a
+// count of every event, the same counted twice, and a count per customer
+// (partitioned).
+const (
+	countJS            = `fromAll().when({$init: function () { return {events: 0}; }, $any: function (s, e) { s.events++; }})`
+	countTwiceJS       = `fromAll().when({$init: function () { return {events: 0}; }, $any: function (s, e) { s.events += 2; }})`
+	perCustomerCountJS = `fromCategory('customer').foreachStream().when({$init: function () { return {events: 0}; }, $any: function (s, e) { s.events++; }})`
+)
 
 // loadSpec parses and validates openapi.yaml (OpenAPI 3.0 rules, every
 // $ref resolved, examples and defaults against their schemas).
@@ -169,6 +217,13 @@ func seededServer(t *testing.T) (*harness, uuid.UUID) {
 		// as-of with score=true folds the whole log: under the race
 		// detector on a loaded machine that outlasts the default 30 s.
 		c.RequestTimeout = 5 * time.Minute
+		// Analyst projections, so that their routes answer for real.
+		m, err := analyst.New(analyst.Config{Backend: c.ReadModels, Engine: c.Projections.(*projections.Engine),
+			Compile: analyst.ScriptCompiler(script.Limits{}), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Analyst = m
 	}
 	h, eng, stop := serveOver(t, store, rm, tune)
 	t.Cleanup(func() {
@@ -247,6 +302,13 @@ func TestOpenAPIResponses(t *testing.T) {
 			}
 			if resp.status != tc.status {
 				t.Fatalf("%s %s: status %d, want %d: %s", tc.method, path, resp.status, tc.status, resp.body)
+			}
+			if tc.accept == "text/event-stream" && tc.op != "liveFeed" {
+				// An analyst build's stream answers 200 whatever becomes
+				// of the build: the reads after it need it done.
+				if evs := sseEvents(resp.body); len(evs) == 0 || evs[len(evs)-1][0] != "done" {
+					t.Fatalf("%s %s: the build did not end with done: %s", tc.method, path, resp.body)
+				}
 			}
 			if route.Operation.Responses.Status(resp.status) == nil {
 				t.Fatalf("%s: status %d is not listed in openapi.yaml (only the default covers it)", tc.op, resp.status)
@@ -374,8 +436,11 @@ func (h *harness) specCall(t *testing.T, tc specCase, path, body string) (respon
 	if tc.raw != "" {
 		return rawExchange(t, strings.TrimPrefix(h.url, "http://"), tc.raw), forRoute
 	}
+	if tc.accept != "" {
+		forRoute.Header.Set("Accept", tc.accept)
+	}
 	if tc.op != "liveFeed" || tc.status != http.StatusOK {
-		return h.call(t, tc.role, tc.method, path, body), forRoute
+		return h.call(t, tc.role, tc.method, path, body, "Accept", tc.accept), forRoute
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/cxledger/cxledger/adapters/access"
+	"github.com/cxledger/cxledger/adapters/analyst"
 	auditlog "github.com/cxledger/cxledger/adapters/audit"
 	"github.com/cxledger/cxledger/adapters/httpapi"
 	"github.com/cxledger/cxledger/adapters/query"
@@ -33,6 +34,7 @@ var servedTypes = []any{
 	query.CustomerView{}, query.AsOfView{}, query.PipelineReport{}, query.AsOfPipeline{}, query.RFMReport{},
 	timeline.Result{}, analytics.Score{}, analytics.Fit{}, analytics.NPSReport{}, analytics.ChannelMixReport{},
 	analytics.PrioritySLA{}, recommend.Recommendations{}, attribution.Report{}, access.Page{}, auditlog.Timeline{},
+	httpapi.Whoami{}, httpapi.ProjectionDetail{}, httpapi.StateOut{}, analyst.Definition{}, analyst.ResultJSON{},
 	eventstore.Metadata{}, // in every Record, whose MarshalJSON the schema Record follows by hand
 }
 
@@ -166,6 +168,7 @@ var (
 	uuidType   = reflect.TypeOf(uuid.UUID{})
 	hashType   = reflect.TypeOf(tlog.Hash{})
 	recordType = reflect.TypeOf(eventstore.Record{})
+	rawType    = reflect.TypeOf(json.RawMessage{})
 )
 
 // jsonType is the JSON type rt encodes as ("" when any).
@@ -175,6 +178,8 @@ func jsonType(rt reflect.Type) string {
 		return openapi3.TypeString
 	case recordType:
 		return "" // a $ref to Record, checked on its own
+	case rawType:
+		return "" // any JSON (an analyst script's state)
 	}
 	switch rt.Kind() {
 	case reflect.Pointer:
