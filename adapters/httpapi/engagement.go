@@ -53,6 +53,9 @@ func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) error {
 // last- and first-touch attributed purchases, revenue and conversion per
 // campaign.
 func (s *Server) campaigns(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitFor(r, attribution.DefaultName); err != nil {
+		return err
+	}
 	rep, err := s.query.Campaigns(r.Context(), attribution.Options{Campaigns: r.URL.Query()["campaign"]})
 	if err != nil {
 		return err
