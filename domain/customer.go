@@ -44,7 +44,7 @@ type Customer struct {
 	tickets       map[uuid.UUID]TicketStatus
 	opportunities map[uuid.UUID]OpportunityState
 	orders        map[uuid.UUID]OrderState
-	refunds       map[uuid.UUID]struct{}
+	refunds       map[uuid.UUID]uuid.UUID // refund id → its order
 	// consents holds the decisions per channel and purpose, sorted by
 	// occurred-at. Of decisions with equal occurred-at only the latest in
 	// log order is kept: it overrides the others at every instant.
@@ -203,15 +203,15 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 		c.orders[e.OrderID] = o
 	case RefundIssued:
 		if c.refunds == nil {
-			c.refunds = make(map[uuid.UUID]struct{})
+			c.refunds = make(map[uuid.UUID]uuid.UUID)
 		}
-		c.refunds[e.RefundID] = struct{}{}
+		c.refunds[e.RefundID] = e.OrderID
 		if o, ok := c.orders[e.OrderID]; ok && o.Currency == e.Currency && e.Amount > 0 {
 			o.Refunded = min(o.Refunded+min(e.Amount, MaxAmount), 1<<62) // saturate: no overflow on any history
 			c.orders[e.OrderID] = o
 		}
 
-	case PointsEarned, PointsRedeemed, PointsExpired:
+	case PointsEarned, PointsRedeemed, PointsExpired, PointsClawedBack:
 		c.loyalty.apply(e)
 	}
 }
@@ -298,12 +298,15 @@ func (c *Customer) setOpportunity(id uuid.UUID, update func(*OpportunityState)) 
 //   - a won or lost opportunity is final; a stage change changes the stage;
 //   - refunds go to a known order, in its currency, and never sum to more
 //     than it paid;
-//   - the loyalty balance (earned − redeemed − expired) never goes
-//     negative: a redemption or an expiry above it is refused; earning and
+//   - the loyalty balance (earned − redeemed − expired − clawed back,
+//     see PointsClawedBack) never goes negative: a redemption or an expiry
+//     above it is refused, a claw-back above it leaves a debt; earning and
 //     redemption ids are never reused; purchase points go to a known
 //     order, once; an expiry names a known earning that expires, takes at
 //     most its unexpired remainder (redemptions spend the earliest-expiring
-//     earnings first) and, for CheckAt, not before its ExpiresAt;
+//     earnings first) and, for CheckAt, not before its ExpiresAt; a
+//     claw-back names a refund of the earning's order, once per refund,
+//     and the claw-backs of an earning never total more than its points;
 //   - a marketing message (see MarketingConsent) needs the customer's
 //     marketing consent for its channel; service messages need none.
 //     Check, undated, needs the latest decision of all to be a grant;
@@ -417,6 +420,11 @@ func (c *Customer) check(e Event, at time.Time, latest bool) error {
 			return reject("order", e.OrderID, "refunds would total %d minor units, more than the %d paid", o.Refunded+e.Amount, o.Amount)
 		}
 
+	case PointsClawedBack:
+		if order, ok := c.refunds[e.RefundID]; !ok || order != e.OrderID {
+			return reject("refund", e.RefundID, "a claw-back names a refund of its order")
+		}
+		return c.loyalty.check(reject, e, at, latest, nil)
 	case PointsEarned, PointsRedeemed, PointsExpired:
 		return c.loyalty.check(reject, e, at, latest, func(id uuid.UUID) bool { _, ok := c.orders[id]; return ok })
 	}
