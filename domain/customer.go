@@ -42,6 +42,7 @@ type Customer struct {
 	events     int
 
 	tickets       map[uuid.UUID]TicketStatus
+	clocks        map[uuid.UUID]*TicketClock // each ticket's service clock
 	opportunities map[uuid.UUID]OpportunityState
 	orders        map[uuid.UUID]OrderState
 	refunds       map[uuid.UUID]uuid.UUID // refund id → its order
@@ -126,6 +127,29 @@ func (c *Customer) Ticket(id uuid.UUID) (TicketStatus, bool) {
 	return s, ok
 }
 
+// TicketClock returns a ticket's service clock (see TicketClock), and
+// whether the ticket exists.
+func (c *Customer) TicketClock(id uuid.UUID) (TicketClock, bool) {
+	k, ok := c.clocks[id]
+	if !ok {
+		return TicketClock{}, false
+	}
+	return TicketClock{Priority: k.Priority, Cycles: slices.Clone(k.Cycles)}, true
+}
+
+// clock returns the clock of ticket id, creating it.
+func (c *Customer) clock(id uuid.UUID) *TicketClock {
+	if c.clocks == nil {
+		c.clocks = make(map[uuid.UUID]*TicketClock)
+	}
+	k, ok := c.clocks[id]
+	if !ok {
+		k = &TicketClock{}
+		c.clocks[id] = k
+	}
+	return k
+}
+
 // Opportunity returns an opportunity's state, and whether it exists.
 func (c *Customer) Opportunity(id uuid.UUID) (OpportunityState, bool) {
 	o, ok := c.opportunities[id]
@@ -169,7 +193,9 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 
 	case TicketOpened:
 		c.setTicket(e.TicketID, StatusOpen)
+		c.clock(e.TicketID).Apply(e, at)
 	case TicketUpdated:
+		c.clock(e.TicketID).Apply(e, at)
 		status := StatusOpen
 		if old, ok := c.tickets[e.TicketID]; ok {
 			status = old
@@ -180,9 +206,14 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 		c.setTicket(e.TicketID, status)
 	case TicketResolved:
 		c.setTicket(e.TicketID, StatusResolved)
+		c.clock(e.TicketID).Apply(e, at)
 	case TicketReopened:
 		c.setTicket(e.TicketID, StatusOpen)
+		c.clock(e.TicketID).Apply(e, at)
+	case TicketEscalated:
+		c.clock(e.TicketID).Apply(e, at)
 	case TicketClosed:
+		c.clock(e.TicketID).Apply(e, at)
 		c.setTicket(e.TicketID, StatusClosed)
 
 	case OpportunityOpened:
@@ -507,6 +538,12 @@ func (c *Customer) Clone() *Customer { return c.clone() }
 func (c *Customer) clone() *Customer {
 	n := *c
 	n.tickets = maps.Clone(c.tickets)
+	if c.clocks != nil {
+		n.clocks = make(map[uuid.UUID]*TicketClock, len(c.clocks))
+		for id, k := range c.clocks {
+			n.clocks[id] = &TicketClock{Priority: k.Priority, Cycles: slices.Clone(k.Cycles)}
+		}
+	}
 	n.opportunities = maps.Clone(c.opportunities)
 	n.orders = maps.Clone(c.orders)
 	n.refunds = maps.Clone(c.refunds)
