@@ -220,3 +220,49 @@ func decode(r eventstore.Record) (Entry, error) {
 	e.At, e.Position, e.EventID = r.RecordedAt, r.Position, r.ID
 	return e, nil
 }
+
+// Reads records the reads of a command that shows many customers' events
+// (a read of the whole log, a tail, an export): one entry per customer, the
+// first time the command shows one of their events, recorded before the
+// events are shown. Its cost is one small append per distinct customer a
+// run shows, however many of their events it shows; a page whose
+// customers are all logged already costs nothing. An entry says which
+// command and options read the log (Query), not which events: the auditor
+// learns who saw the customer, and when, through which command.
+//
+// A Reads is used by one goroutine.
+type Reads struct {
+	log   *Log
+	entry Entry
+	seen  map[uuid.UUID]struct{}
+}
+
+// NewReads returns the recorder of one command run's reads: entry gives
+// the reader, role, resource, query and channel; Customer is set per
+// customer.
+func (l *Log) NewReads(entry Entry) *Reads {
+	return &Reads{log: l, entry: entry, seen: make(map[uuid.UUID]struct{})}
+}
+
+// Records records the customers of recs not recorded yet, in the order of
+// their first event. Records of other streams (access streams, foreign
+// streams) are nobody's personal data and are skipped. On an error the
+// caller must not show recs.
+func (r *Reads) Records(ctx context.Context, recs []eventstore.Record) error {
+	for _, rec := range recs {
+		customer, err := domain.ParseStreamID(rec.Stream)
+		if err != nil {
+			continue
+		}
+		if _, ok := r.seen[customer]; ok {
+			continue
+		}
+		e := r.entry
+		e.Customer = customer
+		if err := r.log.Record(ctx, e); err != nil {
+			return err
+		}
+		r.seen[customer] = struct{}{}
+	}
+	return nil
+}
