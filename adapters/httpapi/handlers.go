@@ -391,6 +391,9 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.waitFor(r, analytics.CustomersName); err != nil {
+		return err
+	}
 	out, err := s.query.Score(r.Context(), id)
 	if err != nil {
 		return err
