@@ -174,6 +174,7 @@ type Main struct {
 	notDone   chan struct{}
 	eraseDone chan struct{}
 	reactDone chan struct{}
+	react     *reactor.Engine // the reactor engine, when reactors run
 	broker    *broker.Service
 	api       *httpapi.Server
 	serveErr  chan error
@@ -311,6 +312,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		m.react = eng
 		m.reactDone = make(chan struct{})
 		go func() {
 			defer close(m.reactDone)
