@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/cxledger/cxledger/adapters/access"
@@ -17,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{name: "export", short: "export the global log or one customer as NDJSON or Parquet", flags: exportCommand})
+	register(command{name: "export", short: "export the global log (without the access log) or one customer as NDJSON or Parquet", flags: exportCommand})
 }
 
 func exportCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
@@ -154,7 +155,15 @@ type loggedWriter struct {
 	reads *access.Reads
 }
 
+// The access log is left out, as from the analysts' feeds: it is the
+// auditor's, holds no touchpoint, and import takes customer streams only
+// (so an export restores into another ledger), and the entries this run
+// writes would otherwise land in its own output.
 func (w loggedWriter) Write(recs []eventstore.Record) error {
+	recs = slices.DeleteFunc(slices.Clone(recs), func(r eventstore.Record) bool { return r.Type == access.Type })
+	if len(recs) == 0 {
+		return nil
+	}
 	if err := recordShown(w.ctx, w.reads, recs); err != nil {
 		return err
 	}

@@ -113,13 +113,16 @@ func readCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			if err != nil {
 				return err
 			}
-			if recs, err = kr.RevealRecords(ctx, recs); err != nil {
+			// The entries this run's reading wrote are left out: the output
+			// is the log as the command found it.
+			shown := reads.Others(recs)
+			if shown, err = kr.RevealRecords(ctx, shown); err != nil {
 				return err
 			}
-			if err := recordShown(ctx, reads, recs); err != nil {
+			if err := recordShown(ctx, reads, shown); err != nil {
 				return err
 			}
-			if err := printRecords(e.stdout, recs, *asJSON); err != nil {
+			if err := printRecords(e.stdout, shown, *asJSON); err != nil {
 				return err
 			}
 			printed += len(recs)
