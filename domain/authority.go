@@ -138,9 +138,10 @@ var authority = map[string]Authority{
 	TypeOpportunityWon:          touchpoint,
 	TypeOpportunityLost:         touchpoint,
 
-	TypePointsEarned:   earning,
-	TypePointsRedeemed: redemption,
-	TypePointsExpired:  automation,
+	TypePointsEarned:     earning,
+	TypePointsRedeemed:   redemption,
+	TypePointsExpired:    automation,
+	TypePointsClawedBack: automation,
 
 	TypeCampaignTouched: touchpoint,
 	TypeSurveyAnswered:  touchpoint,

@@ -62,9 +62,10 @@ var registry = map[string]descriptor{
 	TypeOpportunityWon:          {version: 1, decode: decodeAs[OpportunityWon]},
 	TypeOpportunityLost:         {version: 1, decode: decodeAs[OpportunityLost]},
 
-	TypePointsEarned:   {version: 1, decode: decodeAs[PointsEarned]},
-	TypePointsRedeemed: {version: 1, decode: decodeAs[PointsRedeemed]},
-	TypePointsExpired:  {version: 1, decode: decodeAs[PointsExpired]},
+	TypePointsEarned:     {version: 1, decode: decodeAs[PointsEarned]},
+	TypePointsRedeemed:   {version: 1, decode: decodeAs[PointsRedeemed]},
+	TypePointsExpired:    {version: 1, decode: decodeAs[PointsExpired]},
+	TypePointsClawedBack: {version: 1, decode: decodeAs[PointsClawedBack]},
 
 	TypeCampaignTouched: {version: 1, decode: decodeAs[CampaignTouched]},
 	TypeSurveyAnswered:  {version: 1, decode: decodeAs[SurveyAnswered]},

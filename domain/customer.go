@@ -42,9 +42,10 @@ type Customer struct {
 	events     int
 
 	tickets       map[uuid.UUID]TicketStatus
+	clocks        map[uuid.UUID]*TicketClock // each ticket's service clock
 	opportunities map[uuid.UUID]OpportunityState
 	orders        map[uuid.UUID]OrderState
-	refunds       map[uuid.UUID]struct{}
+	refunds       map[uuid.UUID]uuid.UUID // refund id → its order
 	// consents holds the decisions per channel and purpose, sorted by
 	// occurred-at. Of decisions with equal occurred-at only the latest in
 	// log order is kept: it overrides the others at every instant.
@@ -129,6 +130,29 @@ func (c *Customer) Ticket(id uuid.UUID) (TicketStatus, bool) {
 	return s, ok
 }
 
+// TicketClock returns a ticket's service clock (see TicketClock), and
+// whether the ticket exists.
+func (c *Customer) TicketClock(id uuid.UUID) (TicketClock, bool) {
+	k, ok := c.clocks[id]
+	if !ok {
+		return TicketClock{}, false
+	}
+	return TicketClock{Priority: k.Priority, Cycles: slices.Clone(k.Cycles)}, true
+}
+
+// clock returns the clock of ticket id, creating it.
+func (c *Customer) clock(id uuid.UUID) *TicketClock {
+	if c.clocks == nil {
+		c.clocks = make(map[uuid.UUID]*TicketClock)
+	}
+	k, ok := c.clocks[id]
+	if !ok {
+		k = &TicketClock{}
+		c.clocks[id] = k
+	}
+	return k
+}
+
 // Opportunity returns an opportunity's state, and whether it exists.
 func (c *Customer) Opportunity(id uuid.UUID) (OpportunityState, bool) {
 	o, ok := c.opportunities[id]
@@ -172,7 +196,9 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 
 	case TicketOpened:
 		c.setTicket(e.TicketID, StatusOpen)
+		c.clock(e.TicketID).Apply(e, at)
 	case TicketUpdated:
+		c.clock(e.TicketID).Apply(e, at)
 		status := StatusOpen
 		if old, ok := c.tickets[e.TicketID]; ok {
 			status = old
@@ -183,9 +209,14 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 		c.setTicket(e.TicketID, status)
 	case TicketResolved:
 		c.setTicket(e.TicketID, StatusResolved)
+		c.clock(e.TicketID).Apply(e, at)
 	case TicketReopened:
 		c.setTicket(e.TicketID, StatusOpen)
+		c.clock(e.TicketID).Apply(e, at)
+	case TicketEscalated:
+		c.clock(e.TicketID).Apply(e, at)
 	case TicketClosed:
+		c.clock(e.TicketID).Apply(e, at)
 		c.setTicket(e.TicketID, StatusClosed)
 
 	case OpportunityOpened:
@@ -206,15 +237,15 @@ func (c *Customer) ApplyAt(e Event, at time.Time) {
 		c.orders[e.OrderID] = o
 	case RefundIssued:
 		if c.refunds == nil {
-			c.refunds = make(map[uuid.UUID]struct{})
+			c.refunds = make(map[uuid.UUID]uuid.UUID)
 		}
-		c.refunds[e.RefundID] = struct{}{}
+		c.refunds[e.RefundID] = e.OrderID
 		if o, ok := c.orders[e.OrderID]; ok && o.Currency == e.Currency && e.Amount > 0 {
 			o.Refunded = min(o.Refunded+min(e.Amount, MaxAmount), 1<<62) // saturate: no overflow on any history
 			c.orders[e.OrderID] = o
 		}
 
-	case PointsEarned, PointsRedeemed, PointsExpired:
+	case PointsEarned, PointsRedeemed, PointsExpired, PointsClawedBack:
 		c.loyalty.apply(e)
 
 	case CustomerMerged, CustomerUnmerged:
@@ -304,12 +335,15 @@ func (c *Customer) setOpportunity(id uuid.UUID, update func(*OpportunityState)) 
 //   - a won or lost opportunity is final; a stage change changes the stage;
 //   - refunds go to a known order, in its currency, and never sum to more
 //     than it paid;
-//   - the loyalty balance (earned − redeemed − expired) never goes
-//     negative: a redemption or an expiry above it is refused; earning and
+//   - the loyalty balance (earned − redeemed − expired − clawed back,
+//     see PointsClawedBack) never goes negative: a redemption or an expiry
+//     above it is refused, a claw-back above it leaves a debt; earning and
 //     redemption ids are never reused; purchase points go to a known
 //     order, once; an expiry names a known earning that expires, takes at
 //     most its unexpired remainder (redemptions spend the earliest-expiring
-//     earnings first) and, for CheckAt, not before its ExpiresAt;
+//     earnings first) and, for CheckAt, not before its ExpiresAt; a
+//     claw-back names a refund of the earning's order, once per refund,
+//     and the claw-backs of an earning never total more than its points;
 //   - a marketing message (see MarketingConsent) needs the customer's
 //     marketing consent for its channel; service messages need none.
 //     Check, undated, needs the latest decision of all to be a grant;
@@ -425,6 +459,11 @@ func (c *Customer) check(e Event, at time.Time, latest bool) error {
 			return reject("order", e.OrderID, "refunds would total %d minor units, more than the %d paid", o.Refunded+e.Amount, o.Amount)
 		}
 
+	case PointsClawedBack:
+		if order, ok := c.refunds[e.RefundID]; !ok || order != e.OrderID {
+			return reject("refund", e.RefundID, "a claw-back names a refund of its order")
+		}
+		return c.loyalty.check(reject, e, at, latest, nil)
 	case PointsEarned, PointsRedeemed, PointsExpired:
 		return c.loyalty.check(reject, e, at, latest, func(id uuid.UUID) bool { _, ok := c.orders[id]; return ok })
 	}
@@ -516,6 +555,12 @@ func (c *Customer) Clone() *Customer { return c.clone() }
 func (c *Customer) clone() *Customer {
 	n := *c
 	n.tickets = maps.Clone(c.tickets)
+	if c.clocks != nil {
+		n.clocks = make(map[uuid.UUID]*TicketClock, len(c.clocks))
+		for id, k := range c.clocks {
+			n.clocks[id] = &TicketClock{Priority: k.Priority, Cycles: slices.Clone(k.Cycles)}
+		}
+	}
 	n.opportunities = maps.Clone(c.opportunities)
 	n.orders = maps.Clone(c.orders)
 	n.refunds = maps.Clone(c.refunds)

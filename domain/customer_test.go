@@ -543,7 +543,7 @@ func TestCustomerLoyaltyState(t *testing.T) {
 		t.Errorf("Points() = %d, want 139", c.Points())
 	}
 	for id, want := range map[uuid.UUID]EarningState{
-		earningID: {Points: 129, Remaining: 119, ExpiresAt: day(2026, 3, 14)},
+		earningID: {Points: 129, Remaining: 119, ExpiresAt: day(2026, 3, 14), OrderID: orderID},
 		otherID:   {Points: 50, Remaining: 0, ExpiresAt: day(2025, 6, 1)},
 		refundID:  {Points: 20, Remaining: 20},
 	} {

@@ -65,9 +65,10 @@ func validEvents() map[string]Event {
 		TypeOpportunityWon:          OpportunityWon{OpportunityID: opportunityID, Comment: "Signed after a 5% discount."},
 		TypeOpportunityLost:         OpportunityLost{OpportunityID: opportunityID, Reason: LossCompetitor, Detail: "Went with a local supplier."},
 
-		TypePointsEarned:   PointsEarned{EarningID: earningID, Points: 129, Reason: EarnPurchase, OrderID: ptr(orderID), ExpiresAt: now.AddDate(1, 0, 0)},
-		TypePointsRedeemed: PointsRedeemed{RedemptionID: redemptionID, Points: 100, Reward: "Café offert ☕ (COFFEE-FREE)"},
-		TypePointsExpired:  PointsExpired{EarningID: earningID, Points: 29},
+		TypePointsEarned:     PointsEarned{EarningID: earningID, Points: 129, Reason: EarnPurchase, OrderID: ptr(orderID), ExpiresAt: now.AddDate(1, 0, 0)},
+		TypePointsRedeemed:   PointsRedeemed{RedemptionID: redemptionID, Points: 100, Reward: "Café offert ☕ (COFFEE-FREE)"},
+		TypePointsExpired:    PointsExpired{EarningID: earningID, Points: 29},
+		TypePointsClawedBack: PointsClawedBack{EarningID: earningID, RefundID: refundID, OrderID: orderID, Points: 15},
 
 		TypeCampaignTouched: CampaignTouched{Campaign: "spring-2025", Channel: CampaignEmail, Action: ActionClicked},
 		TypeSurveyAnswered:  SurveyAnswered{Survey: "nps-post-purchase", NPS: ptr(9), Comment: "Très bon service, merci !"},

@@ -3,6 +3,8 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -14,6 +16,8 @@ const (
 	TypePointsEarned   = "PointsEarned"
 	TypePointsRedeemed = "PointsRedeemed"
 	TypePointsExpired  = "PointsExpired"
+	// TypePointsClawedBack is a refund taking back purchase points.
+	TypePointsClawedBack = "PointsClawedBack"
 )
 
 // MaxPoints bounds the points of one loyalty event, far above any real
@@ -114,13 +118,74 @@ func (e PointsExpired) Validate() error {
 	return v.err()
 }
 
+// PointsClawedBack takes back the purchase points of a refunded amount:
+// the loyalty reactor emits one per RefundIssued of an order that earned
+// points (RefundID, OrderID, and EarningID the order's purchase earning).
+//
+// Points is what the refund owes: the earning's points in proportion to
+// the order's refunded share, floor(points × refunded ÷ amount) over all
+// the order's refunds so far, minus what earlier claw-backs of that
+// earning took (Customer.ClawbackDue). A full refund thus claws back every
+// point of the purchase, partial refunds claw back their share, and
+// repeated refunds never more than the earning.
+//
+// The balance never goes negative: folding the event takes what the
+// balance holds, up to Points (first from the earning's own unspent
+// remainder, then from the others in expiry order), and records the rest,
+// points already spent, as a debt (Customer.Debt). Later earnings pay
+// the debt off before they count in the balance. The split is the fold's,
+// not the writer's, so that a redemption appended between the reactor's
+// read and its append cannot make the claw-back wrong or refused.
+type PointsClawedBack struct {
+	EarningID uuid.UUID `json:"earningId"`
+	RefundID  uuid.UUID `json:"refundId"`
+	OrderID   uuid.UUID `json:"orderId"`
+	Points    int64     `json:"points"`
+}
+
+// EventType implements Event.
+func (PointsClawedBack) EventType() string { return TypePointsClawedBack }
+
+// Validate implements Event.
+func (e PointsClawedBack) Validate() error {
+	var v validator
+	v.id("earningId", e.EarningID)
+	v.id("refundId", e.RefundID)
+	v.id("orderId", e.OrderID)
+	v.intRange("points", e.Points, 1, MaxPoints)
+	return v.err()
+}
+
+// Clawback is how one fold of a PointsClawedBack split its points.
+type Clawback struct {
+	// Taken came off the balance; Debt is the rest, owed by later
+	// earnings.
+	Taken, Debt int64
+}
+
+// SplitClawback splits a claw-back of points against a balance (see
+// PointsClawedBack): what the balance holds is taken, the rest is debt.
+// Read models that keep a balance fold claw-backs with it, in log order,
+// to agree with the aggregate.
+func SplitClawback(points, balance int64) Clawback {
+	taken := min(max(points, 0), max(balance, 0))
+	return Clawback{Taken: taken, Debt: max(points, 0) - taken}
+}
+
+// PayDebt is how much of an earning of points pays off debt (the rest
+// counts in the balance).
+func PayDebt(points, debt int64) int64 { return min(max(points, 0), max(debt, 0)) }
+
 // EarningState is what the aggregate knows about one earning: its points,
-// what is left of them (neither redeemed nor expired), and when the
-// remainder expires (zero: never).
+// what is left of them (neither redeemed, expired, clawed back nor paid
+// to a debt), when the remainder expires (zero: never), the order of a
+// purchase earning and what refunds clawed back of it.
 type EarningState struct {
-	Points    int64
-	Remaining int64
-	ExpiresAt time.Time
+	Points     int64
+	Remaining  int64
+	ExpiresAt  time.Time
+	OrderID    uuid.UUID
+	ClawedBack int64
 }
 
 // loyalty is the aggregate's loyalty state.
@@ -130,7 +195,9 @@ type EarningState struct {
 // order. That makes "the unexpired remainder of an earning" well defined,
 // and spares the customer's soonest-expiring points.
 type loyalty struct {
-	balance     int64 // earned − redeemed − expired
+	balance     int64                  // earned − redeemed − expired − taken by claw-backs − paid to debt
+	debt        int64                  // claw-backs the balance could not cover
+	clawRefunds map[uuid.UUID]struct{} // refunds already clawed back
 	earnings    map[uuid.UUID]*EarningState
 	order       []uuid.UUID // earning ids in log order
 	redemptions map[uuid.UUID]struct{}
@@ -138,7 +205,7 @@ type loyalty struct {
 }
 
 func (l *loyalty) clone() loyalty {
-	n := loyalty{balance: l.balance, order: slices.Clone(l.order)}
+	n := loyalty{balance: l.balance, debt: l.debt, order: slices.Clone(l.order), clawRefunds: maps.Clone(l.clawRefunds)}
 	if l.earnings != nil {
 		n.earnings = make(map[uuid.UUID]*EarningState, len(l.earnings))
 		for id, s := range l.earnings {
@@ -167,7 +234,9 @@ func (l *loyalty) clone() loyalty {
 func (l *loyalty) apply(e Event) {
 	switch e := e.(type) {
 	case PointsEarned:
-		l.balance = satAdd(l.balance, e.Points)
+		paid := PayDebt(e.Points, l.debt)
+		l.debt -= paid
+		l.balance = satAdd(l.balance, e.Points-paid)
 		if e.OrderID != nil && e.Reason == EarnPurchase {
 			if l.earnedFor == nil {
 				l.earnedFor = make(map[uuid.UUID]struct{})
@@ -180,7 +249,11 @@ func (l *loyalty) apply(e Event) {
 		if l.earnings == nil {
 			l.earnings = make(map[uuid.UUID]*EarningState)
 		}
-		l.earnings[e.EarningID] = &EarningState{Points: e.Points, Remaining: max(e.Points, 0), ExpiresAt: e.ExpiresAt.UTC()}
+		st := &EarningState{Points: e.Points, Remaining: max(e.Points-paid, 0), ExpiresAt: e.ExpiresAt.UTC()}
+		if e.OrderID != nil && e.Reason == EarnPurchase {
+			st.OrderID = *e.OrderID
+		}
+		l.earnings[e.EarningID] = st
 		l.order = append(l.order, e.EarningID)
 	case PointsRedeemed:
 		l.balance = satAdd(l.balance, -e.Points)
@@ -194,6 +267,22 @@ func (l *loyalty) apply(e Event) {
 		if s, ok := l.earnings[e.EarningID]; ok {
 			s.Remaining -= min(max(e.Points, 0), s.Remaining)
 		}
+	case PointsClawedBack:
+		if l.clawRefunds == nil {
+			l.clawRefunds = make(map[uuid.UUID]struct{})
+		}
+		l.clawRefunds[e.RefundID] = struct{}{}
+		split := SplitClawback(e.Points, l.balance)
+		l.balance = satAdd(l.balance, -split.Taken)
+		l.debt = satAdd(l.debt, split.Debt)
+		take := split.Taken
+		if s, ok := l.earnings[e.EarningID]; ok {
+			s.ClawedBack = satAdd(s.ClawedBack, max(e.Points, 0))
+			own := min(take, s.Remaining)
+			s.Remaining -= own
+			take -= own
+		}
+		l.spend(take)
 	}
 }
 
@@ -245,6 +334,16 @@ func (l *loyalty) check(reject rejectFunc, e Event, at time.Time, latest bool, o
 		if e.Points > l.balance {
 			return reject("loyalty", e.RedemptionID, "redeeming %d points exceeds the balance of %d", e.Points, max(l.balance, 0))
 		}
+	case PointsClawedBack:
+		s, ok := l.earnings[e.EarningID]
+		switch {
+		case !ok || s.OrderID != e.OrderID:
+			return reject("loyalty", e.EarningID, "not the purchase earning of order %s", e.OrderID)
+		case hasKey(l.clawRefunds, e.RefundID):
+			return reject("refund", e.RefundID, "the refund already clawed back its points")
+		case e.Points > s.Points-s.ClawedBack:
+			return reject("loyalty", e.EarningID, "clawing back %d points exceeds the %d left of the earning's %d", e.Points, s.Points-s.ClawedBack, s.Points)
+		}
 	case PointsExpired:
 		s, ok := l.earnings[e.EarningID]
 		switch {
@@ -270,9 +369,35 @@ func satAdd(a, b int64) int64 {
 	return min(max(a+b, -limit), limit) // |a+b| ≤ 2⁶³−2⁶², no overflow
 }
 
+func hasKey[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
+}
+
 // Points returns the customer's loyalty balance: points earned minus
-// redeemed minus expired. Check keeps it from going negative.
+// redeemed, expired, clawed back and paid to a debt. Check keeps it from
+// going negative; a claw-back the balance cannot cover leaves a Debt.
 func (c *Customer) Points() int64 { return c.loyalty.balance }
+
+// Debt returns the points clawed back by refunds that the balance could
+// not cover (they were spent already); later earnings pay it off first.
+func (c *Customer) Debt() int64 { return c.loyalty.debt }
+
+// ClawbackDue returns the points a claw-back of order's purchase earning
+// owes now (see PointsClawedBack): the earning's points in proportion to
+// the order's refunded share, floor(points × refunded ÷ amount), minus
+// what earlier claw-backs took; 0 when the order, its earning or its
+// refunds are unknown, or when nothing more is owed.
+func (c *Customer) ClawbackDue(order, earning uuid.UUID) int64 {
+	o, ok := c.orders[order]
+	s, ok2 := c.loyalty.earnings[earning]
+	if !ok || !ok2 || s.OrderID != order || o.Amount <= 0 || o.Refunded <= 0 || s.Points <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(s.Points), uint64(min(o.Refunded, o.Amount)))
+	q, _ := bits.Div64(hi, lo, uint64(o.Amount)) // refunded ≤ amount: q ≤ points, no overflow
+	return max(int64(q)-s.ClawedBack, 0)
+}
 
 // Earning returns the state of one earning, and whether it exists. The
 // expiry timer emits PointsExpired{Points: Remaining} at ExpiresAt when

@@ -78,9 +78,10 @@ var withoutPersonalData = map[string]bool{
 	TypeCampaignTouched:         true,
 	// Loyalty: points, ids, enums, times, a rule name and a catalogue
 	// reward name; no free text about the customer.
-	TypePointsEarned:   true,
-	TypePointsRedeemed: true,
-	TypePointsExpired:  true,
+	TypePointsEarned:     true,
+	TypePointsRedeemed:   true,
+	TypePointsExpired:    true,
+	TypePointsClawedBack: true,
 	// Automation: a ticket id, a priority and a breach the rule wrote
 	// ("no first response within 4h"); a message names a template, never
 	// the address or the text it is sent with; a discount is a code, a

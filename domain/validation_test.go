@@ -231,6 +231,9 @@ func TestValidate(t *testing.T) {
 		{"redeemed reward control chars", PointsRedeemed{RedemptionID: redemptionID, Points: 1, Reward: "a\nb"}, "reward"},
 		{"expired zero", PointsExpired{EarningID: earningID}, "points"},
 		{"expired nil id", PointsExpired{Points: 1}, "earningId"},
+		{"clawback zero", PointsClawedBack{EarningID: earningID, RefundID: refundID, OrderID: orderID}, "points"},
+		{"clawback nil refund", PointsClawedBack{EarningID: earningID, OrderID: orderID, Points: 1}, "refundId"},
+		{"clawback nil order", PointsClawedBack{EarningID: earningID, RefundID: refundID, Points: 1}, "orderId"},
 
 		// Marketing and feedback.
 		{"campaign missing campaign", CampaignTouched{Channel: CampaignSMS, Action: ActionSent}, "campaign"},

@@ -84,31 +84,37 @@ const maxField = 2048
 // Record appends e to the customer's access stream. Callers refuse the read
 // when it fails: a read that cannot be logged is not served.
 func (l *Log) Record(ctx context.Context, e Entry) error {
+	_, err := l.record(ctx, e)
+	return err
+}
+
+// record is Record, returning the entry's event id.
+func (l *Log) record(ctx context.Context, e Entry) (uuid.UUID, error) {
 	switch {
 	case e.Customer == uuid.Nil:
-		return errors.New("access: customer is required")
+		return uuid.Nil, errors.New("access: customer is required")
 	case e.Reader == "" || e.Role == "" || e.Resource == "" || e.Via == "":
-		return errors.New("access: reader, role, resource and via are required")
+		return uuid.Nil, errors.New("access: reader, role, resource and via are required")
 	}
 	e.Query = clip(e.Query)
 	e.Reader = clip(e.Reader)
 	e.At, e.Position, e.EventID = time.Time{}, 0, uuid.Nil
 	data, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("access: encode: %w", err)
+		return uuid.Nil, fmt.Errorf("access: encode: %w", err)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return fmt.Errorf("access: event id: %w", err)
+		return uuid.Nil, fmt.Errorf("access: event id: %w", err)
 	}
 	_, err = l.store.Append(ctx, Stream(e.Customer), eventstore.Any, eventstore.EventData{
 		ID: id, Type: Type, Data: data,
 		Metadata: eventstore.Metadata{OccurredAt: l.Now().UTC(), Actor: e.Role + ":" + e.Reader, Channel: e.Via, CorrelationID: e.RequestID},
 	})
 	if err != nil {
-		return fmt.Errorf("access: record read of %s by %s: %w", e.Customer, e.Reader, err)
+		return uuid.Nil, fmt.Errorf("access: record read of %s by %s: %w", e.Customer, e.Reader, err)
 	}
-	return nil
+	return id, nil
 }
 
 func clip(s string) string {
@@ -219,4 +225,78 @@ func decode(r eventstore.Record) (Entry, error) {
 	}
 	e.At, e.Position, e.EventID = r.RecordedAt, r.Position, r.ID
 	return e, nil
+}
+
+// Reads records the reads of a command that shows many customers' events
+// (a read of the whole log, a tail, an export): one entry per customer, the
+// first time the command shows one of their events, recorded before the
+// events are shown. Its cost is one small append per distinct customer a
+// run shows, however many of their events it shows; a page whose
+// customers are all logged already costs nothing. An entry says which
+// command and options read the log (Query), not which events: the auditor
+// learns who saw the customer, and when, through which command.
+//
+// The entries a run writes land in the log it is reading: Own tells them
+// apart, so that a command reading the log to its end (a tail, an export
+// of the whole log) leaves out what its own reading wrote, and its output
+// is the log as it found it.
+//
+// A Reads is used by one goroutine.
+type Reads struct {
+	log   *Log
+	entry Entry
+	seen  map[uuid.UUID]struct{}
+	own   map[uuid.UUID]struct{} // ids of the entries this run wrote
+}
+
+// NewReads returns the recorder of one command run's reads: entry gives
+// the reader, role, resource, query and channel; Customer is set per
+// customer.
+func (l *Log) NewReads(entry Entry) *Reads {
+	return &Reads{log: l, entry: entry, seen: make(map[uuid.UUID]struct{}), own: make(map[uuid.UUID]struct{})}
+}
+
+// Records records the customers of recs not recorded yet, in the order of
+// their first event. Records of other streams (access streams, foreign
+// streams) are nobody's personal data and are skipped. On an error the
+// caller must not show recs.
+func (r *Reads) Records(ctx context.Context, recs []eventstore.Record) error {
+	for _, rec := range recs {
+		customer, err := domain.ParseStreamID(rec.Stream)
+		if err != nil {
+			continue
+		}
+		if _, ok := r.seen[customer]; ok {
+			continue
+		}
+		e := r.entry
+		e.Customer = customer
+		id, err := r.log.record(ctx, e)
+		if err != nil {
+			return err
+		}
+		r.seen[customer] = struct{}{}
+		r.own[id] = struct{}{}
+	}
+	return nil
+}
+
+// Others returns recs without the entries this run wrote (see Own).
+func (r *Reads) Others(recs []eventstore.Record) []eventstore.Record {
+	out := recs[:0:0]
+	for _, rec := range recs {
+		if !r.Own(rec) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// Own reports whether rec is an entry this run wrote.
+func (r *Reads) Own(rec eventstore.Record) bool {
+	if rec.Type != Type {
+		return false
+	}
+	_, ok := r.own[rec.ID]
+	return ok
 }

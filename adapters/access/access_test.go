@@ -116,3 +116,37 @@ func TestRecordRefusesIncompleteEntries(t *testing.T) {
 		}
 	})
 }
+
+// A bulk read records each customer once, the first time one of their
+// events is shown, and skips streams that are nobody's personal data.
+func TestReadsRecordEachCustomerOnce(t *testing.T) {
+	backends.Each(t, func(t *testing.T, s eventstore.Store) {
+		ctx := t.Context()
+		log := access.New(s)
+		zoe, ola := uuid.New(), uuid.New()
+		rec := func(stream string) eventstore.Record { return eventstore.Record{Stream: stream} }
+		reads := log.NewReads(access.Entry{Reader: "root", Role: "operator", Resource: "export", Query: "format=ndjson", Via: "cli"})
+		pages := [][]eventstore.Record{
+			{rec("customer-" + zoe.String()), rec("customer-" + zoe.String()), rec("access-" + ola.String())},
+			{rec("customer-" + ola.String()), rec("customer-" + zoe.String()), rec("orders-7")},
+			{rec("customer-" + ola.String())},
+		}
+		for _, p := range pages {
+			if err := reads.Records(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		page, err := log.Search(ctx, access.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Entries) != 2 || page.Entries[0].Customer != zoe || page.Entries[1].Customer != ola {
+			t.Fatalf("entries %+v, want zoe then ola, once each", page.Entries)
+		}
+		for _, e := range page.Entries {
+			if e.Resource != "export" || e.Query != "format=ndjson" || e.Via != "cli" || e.Reader != "root" {
+				t.Errorf("entry %+v", e)
+			}
+		}
+	})
+}

@@ -19,6 +19,15 @@ import (
 // analyst or admin through one of them is recorded before it is served;
 // services reading back their own writes are not (they are machines on a
 // hot path, and their writes are in the ledger already).
+//
+// Routes over many customers leave no entry: GET /v1/events and the live
+// feed serve personal data as stored, sealed (the CLI's read --all, tail
+// and export, which reveal it, record one entry per customer shown); the
+// reports (pipeline, campaigns, channels, tickets, NPS) hold figures; the
+// RFM report holds customer ids and scores but no name or contact, and
+// recording it per customer would cost an append per buyer on every
+// report — the score of one customer, which an analyst looks up about
+// that person, is recorded.
 var personalReads = map[string]string{
 	// The lookup finds the customer by an identifier and answers with the
 	// view: logged under the customer found, without the identifier.
@@ -29,6 +38,9 @@ var personalReads = map[string]string{
 	"GET /v1/customers/{id}/timeline":        "timeline",
 	"GET /v1/customers/{id}/audit":           "audit-timeline",
 	"GET /v1/customers/{id}/recommendations": "recommendations",
+	// A customer's analytics score (RFM, segment, churn risk) is
+	// profiling: personal data about them.
+	"GET /v1/analytics/customers/{id}": "score",
 }
 
 // loggedRead returns the access-log entry a request must leave, and false

@@ -180,3 +180,45 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogEveryPersonalRoute: each route that answers with one
+// customer's personal data leaves exactly one entry naming its resource,
+// for an analyst, auditor or admin alike, and the auditor finds it by
+// customer.
+func TestAccessLogEveryPersonalRoute(t *testing.T) {
+	tune, _ := withNotary(t) // the audit timeline needs tamper evidence
+	h := start(t, tune)
+	id := h.register(t)
+	// A buyer, so that the analytics model holds a score.
+	if r := h.call(t, httpapi.RoleService, "POST", "/v1/customers/"+id.String()+"/events", purchaseBody("2026-03-05T10:00:00Z", "BEANS")); r.status != http.StatusOK {
+		t.Fatalf("purchase: %d %s", r.status, r.body)
+	}
+	wait := fmt.Sprintf("minPosition=%d", h.head(t))
+	c := "/v1/customers/" + id.String()
+	routes := []struct {
+		role     httpapi.Role
+		path     string
+		resource string
+	}{
+		{httpapi.RoleAuditor, c + "?" + wait, "view"},
+		{httpapi.RoleAuditor, "/v1/customers?identifier=email:" + id.String()[:8] + "@example.com&" + wait, "lookup"},
+		{httpapi.RoleAuditor, c + "/as-of?at=2030-01-01", "view-as-of"},
+		{httpapi.RoleAuditor, c + "/events", "events"},
+		{httpapi.RoleAuditor, c + "/timeline?" + wait, "timeline"},
+		{httpapi.RoleAuditor, c + "/audit", "audit-timeline"},
+		{httpapi.RoleAdmin, c + "/recommendations?" + wait, "recommendations"},
+		{httpapi.RoleAnalyst, "/v1/analytics/customers/" + id.String() + "?" + wait, "score"},
+	}
+	for i, rt := range routes {
+		if r := h.call(t, rt.role, "GET", rt.path, ""); r.status != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", rt.role, rt.path, r.status, r.body)
+		}
+		got := h.accessLog(t, "customer="+id.String())
+		if len(got) != i+1 {
+			t.Fatalf("after %s: %d entries, want %d: %+v", rt.path, len(got), i+1, got)
+		}
+		if e := got[i]; e.Resource != rt.resource || e.Role != string(rt.role) || e.Customer != id || e.Via != "http" {
+			t.Errorf("%s: entry %+v, want resource %s by %s", rt.path, e, rt.resource, rt.role)
+		}
+	}
+}

@@ -53,6 +53,7 @@ func TestRecommendationsAndCampaignsRoutes(t *testing.T) {
 		t.Errorf("minConfidence=2: %d", r.status)
 	}
 
+	// The attribution model is its own read model: wait for it too.
 	r = h.call(t, httpapi.RoleAnalyst, "GET", fmt.Sprintf("/v1/analytics/campaigns?campaign=spring&minPosition=%d", h.head(t)), "")
 	var rep attribution.Report
 	if err := json.Unmarshal(r.body, &rep); err != nil || r.status != 200 || len(rep.Campaigns) != 1 {

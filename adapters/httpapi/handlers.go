@@ -293,6 +293,9 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request) error {
 	if opts.ClosedTo, err = timeParam(q.Get("closedTo"), "closedTo"); err != nil {
 		return err
 	}
+	if err := s.waitFor(r, pipeline.DefaultName); err != nil {
+		return err
+	}
 	rep, err := s.query.Pipeline(r.Context(), opts)
 	if err != nil {
 		return err
@@ -390,6 +393,9 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.waitFor(r, analytics.CustomersName); err != nil {
+		return err
+	}
 	out, err := s.query.Score(r.Context(), id)
 	if err != nil {
 		return err
@@ -418,6 +424,9 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) error {
 	if to.Before(from) || to.Sub(from) > 3660*24*time.Hour {
 		return malformed("from..to must be ordered and span at most ten years")
 	}
+	if err := s.waitFor(r, analytics.ChannelsName); err != nil {
+		return err
+	}
 	out, err := s.query.ChannelMix(r.Context(), from, to)
 	if err != nil {
 		return err
@@ -427,6 +436,9 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) error {
 
 // tickets: GET /v1/analytics/tickets.
 func (s *Server) tickets(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitFor(r, analytics.TicketsName); err != nil {
+		return err
+	}
 	out, err := s.query.TicketSLA(r.Context())
 	if err != nil {
 		return err
@@ -436,6 +448,9 @@ func (s *Server) tickets(w http.ResponseWriter, r *http.Request) error {
 
 // nps: GET /v1/analytics/nps.
 func (s *Server) nps(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitFor(r, analytics.CustomersName); err != nil {
+		return err
+	}
 	out, err := s.query.NPS(r.Context())
 	if err != nil {
 		return err

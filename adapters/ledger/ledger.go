@@ -540,6 +540,20 @@ func (s *Service) Earning(ctx context.Context, customer, earning uuid.UUID) (rem
 	return remaining, found, err
 }
 
+// ClawbackDue implements loyalty.Balances: what a claw-back of order's
+// purchase earning owes now, from the customer's aggregate.
+func (s *Service) ClawbackDue(ctx context.Context, customer, order, earning uuid.UUID) (due int64, err error) {
+	err = s.inspect(ctx, customer, func(c *domain.Customer) { due = c.ClawbackDue(order, earning) })
+	return due, err
+}
+
+// TicketClock implements engage.TicketClocks: a ticket's service clock,
+// from the customer's aggregate.
+func (s *Service) TicketClock(ctx context.Context, customer, ticket uuid.UUID) (clock domain.TicketClock, found bool, err error) {
+	err = s.inspect(ctx, customer, func(c *domain.Customer) { clock, found = c.TicketClock(ticket) })
+	return clock, found, err
+}
+
 // inspect folds customer's history (through the cache) and calls fn with
 // the aggregate, which fn must not keep; a missing stream is
 // eventstore.ErrNotFound.

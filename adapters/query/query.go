@@ -427,7 +427,7 @@ func (s *Service) TicketSLA(ctx context.Context) ([]analytics.PrioritySLA, error
 	var out []analytics.PrioritySLA
 	err := projections.View(ctx, s.b, analytics.TicketsName, func(r projections.Reader) error {
 		var err error
-		out, err = analytics.TicketSLA(ctx, r)
+		out, err = analytics.TicketSLA(ctx, r, analytics.TicketSLAOptions{Now: s.Now()})
 		return err
 	})
 	return out, err

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -337,7 +338,7 @@ func TestServeRunsRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			time.Sleep(300 * time.Millisecond) // the reactor starts at the head
+			reactorsStarted(t, m) // the reactors start at the head
 			fresh := uuid.New()
 			ticket(m.URL(), fresh)
 			deadline := time.Now().Add(15 * time.Second)
@@ -386,13 +387,14 @@ func TestServeRunsLoyalty(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			time.Sleep(300 * time.Millisecond) // the reactor starts at the head
+			reactorsStarted(t, m) // the reactors start at the head
 			id := uuid.New()
 			now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
 			if st, body := call(t, "POST", m.URL()+"/v1/customers", serviceToken, fmt.Sprintf(`{"customerId":%q,"name":"Zoé","metadata":{"occurredAt":%q,"actor":"service:web"}}`, id, now)); st != http.StatusCreated {
 				t.Fatalf("register: %d %s", st, body)
 			}
-			if st, body := call(t, "POST", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, fmt.Sprintf(`{"events":[{"type":"PurchaseCompleted","data":{"orderId":%q,"amount":12990,"currency":"EUR","lines":[{"sku":"BEANS","quantity":1,"unitAmount":12990}]},"metadata":{"occurredAt":%q,"actor":"service:shop"}}]}`, uuid.New(), now)); st != http.StatusOK {
+			order := uuid.New()
+			if st, body := call(t, "POST", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, fmt.Sprintf(`{"events":[{"type":"PurchaseCompleted","data":{"orderId":%q,"amount":12990,"currency":"EUR","lines":[{"sku":"BEANS","quantity":1,"unitAmount":12990}]},"metadata":{"occurredAt":%q,"actor":"service:shop"}}]}`, order, now)); st != http.StatusOK {
 				t.Fatalf("purchase: %d %s", st, body)
 			}
 			deadline := time.Now().Add(15 * time.Second)
@@ -416,6 +418,28 @@ func TestServeRunsLoyalty(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("no points earned: %s", body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			// A refund of 15.00 claws back floor(129 × 1500 ÷ 12990) = 14.
+			if st, body := call(t, "POST", m.URL()+"/v1/customers/"+id.String()+"/events", serviceToken, fmt.Sprintf(`{"events":[{"type":"RefundIssued","data":{"refundId":%q,"orderId":%q,"amount":1500,"currency":"EUR"},"metadata":{"occurredAt":%q,"actor":"service:shop"}}]}`, uuid.New(), order, now)); st != http.StatusOK {
+				t.Fatalf("refund: %d %s", st, body)
+			}
+			deadline = time.Now().Add(15 * time.Second)
+			for {
+				_, body := call(t, "GET", m.URL()+"/v1/customers/"+id.String(), serviceToken, "")
+				var v struct {
+					Loyalty struct {
+						Balance    int64 `json:"balance"`
+						ClawedBack int64 `json:"clawedBack"`
+					} `json:"loyalty"`
+				}
+				_ = json.Unmarshal(body, &v)
+				if v.Loyalty.ClawedBack == 14 && v.Loyalty.Balance == 115 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no claw-back: %s", body)
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
@@ -449,7 +473,7 @@ func TestServeRunsAutomations(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			time.Sleep(300 * time.Millisecond) // the reactors start at the head
+			reactorsStarted(t, m) // the reactors start at the head
 			id, opp := uuid.New(), uuid.New()
 			now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
 			if st, body := call(t, "POST", m.URL()+"/v1/customers", serviceToken, fmt.Sprintf(`{"customerId":%q,"name":"Zoé","metadata":{"occurredAt":%q,"actor":"service:web"}}`, id, now)); st != http.StatusCreated {
@@ -490,5 +514,35 @@ func TestAttributionWindowFromEnv(t *testing.T) {
 		if _, err := catalogDeps(nil); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// reactorsStarted waits until every reactor of m has its namespace: each
+// then starts at the head it read on creating it, and acts on whatever is
+// appended after.
+func reactorsStarted(t *testing.T, m *Main) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		sts, err := m.react.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spaces, err := m.rm.Namespaces(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := len(sts) > 0
+		for _, st := range sts {
+			started = started && slices.Contains(spaces, st.Namespace)
+		}
+		if started {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reactors %+v not started", sts)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

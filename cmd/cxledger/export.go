@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 
+	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/adapters/exporter"
+	"github.com/cxledger/cxledger/eventstore"
 	"github.com/google/uuid"
 	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{name: "export", short: "export the global log or one customer as NDJSON or Parquet", flags: exportCommand})
+	register(command{name: "export", short: "export the global log (without the access log) or one customer as NDJSON or Parquet", flags: exportCommand})
 }
 
 func exportCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
@@ -23,6 +28,7 @@ func exportCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	types := fs.String("types", "", "comma-separated event types to keep")
 	out := fs.String("out", "-", "output file ('-': standard output); written to a temporary file and renamed when complete")
 	page := fs.Int("page", 1000, "events read from the store at a time")
+	reader := fs.String("reader", "", "who reads, for the access log (default: the operating-system user)")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("export takes no arguments (use --customer)")
@@ -64,6 +70,26 @@ func exportCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 		// Exports show personal data revealed, and erased for forgotten
 		// customers: an export never carries a key's ciphertext out.
 		opts.Reveal = kr
+		// Every customer exported is in the access log, once per run,
+		// before their events are written.
+		logged := url.Values{"format": {*format}}
+		if *customer != "" {
+			logged.Set("customer", *customer)
+		} else {
+			logged.Set("after", strconv.FormatUint(*after, 10))
+		}
+		if *types != "" {
+			logged.Set("types", *types)
+		}
+		reads := cliReads(e, "export", *reader, logged.Encode())
+		inner := newWriter
+		newWriter = func(w io.Writer) (exporter.Writer, error) {
+			ew, err := inner(w)
+			if err != nil {
+				return nil, err
+			}
+			return loggedWriter{Writer: ew, ctx: ctx, reads: reads}, nil
+		}
 		if *out == "-" {
 			w, _ := newWriter(e.stdout)
 			n, err := exporter.Export(ctx, e.store, w, opts)
@@ -119,4 +145,27 @@ func exportToFile(ctx context.Context, e *env, path string, newWriter func(io.Wr
 	}
 	e.log.Info("exported", "events", n, "file", path)
 	return nil
+}
+
+// loggedWriter records the customers of each page in the access log
+// before the page is written.
+type loggedWriter struct {
+	exporter.Writer
+	ctx   context.Context
+	reads *access.Reads
+}
+
+// The access log is left out, as from the analysts' feeds: it is the
+// auditor's, holds no touchpoint, and import takes customer streams only
+// (so an export restores into another ledger), and the entries this run
+// writes would otherwise land in its own output.
+func (w loggedWriter) Write(recs []eventstore.Record) error {
+	recs = slices.DeleteFunc(slices.Clone(recs), func(r eventstore.Record) bool { return r.Type == access.Type })
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := recordShown(w.ctx, w.reads, recs); err != nil {
+		return err
+	}
+	return w.Writer.Write(recs)
 }

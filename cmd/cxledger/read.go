@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/cxledger/cxledger/domain"
@@ -25,6 +27,7 @@ func readCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	limit := fs.Int("limit", 100, "maximum number of events (0: every event); when more follow, standard error says so")
 	types := fs.String("types", "", "with --all: comma-separated event types to keep")
 	asJSON := fs.Bool("json", false, "print one JSON record per line (NDJSON) instead of text")
+	reader := fs.String("reader", "", "who reads, for the access log (default: the operating-system user)")
 	return func(ctx context.Context, e *env) error {
 		if *limit < 0 {
 			return usageErr("--limit must be positive, or 0 for every event")
@@ -84,6 +87,20 @@ func readCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		defer kr.Close()
+		// Every customer shown is in the access log, once per run.
+		resource, logged := "events", url.Values{}
+		if *all {
+			resource = "log"
+			logged.Set("after", strconv.FormatUint(*after, 10))
+			if *types != "" {
+				logged.Set("types", *types)
+			}
+		} else {
+			logged.Set("from", strconv.FormatUint(*from, 10))
+			logged.Set("backwards", strconv.FormatBool(*backwards))
+		}
+		logged.Set("limit", strconv.Itoa(*limit))
+		reads := cliReads(e, resource, *reader, logged.Encode())
 		// Pages of at most DefaultReadLimit, printed as they come: --limit 0
 		// reads a log of any length in bounded memory.
 		printed := 0
@@ -96,10 +113,16 @@ func readCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			if err != nil {
 				return err
 			}
-			if recs, err = kr.RevealRecords(ctx, recs); err != nil {
+			// The entries this run's reading wrote are left out: the output
+			// is the log as the command found it.
+			shown := reads.Others(recs)
+			if shown, err = kr.RevealRecords(ctx, shown); err != nil {
 				return err
 			}
-			if err := printRecords(e.stdout, recs, *asJSON); err != nil {
+			if err := recordShown(ctx, reads, shown); err != nil {
+				return err
+			}
+			if err := printRecords(e.stdout, shown, *asJSON); err != nil {
 				return err
 			}
 			printed += len(recs)

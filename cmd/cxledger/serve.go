@@ -190,6 +190,7 @@ type Main struct {
 	eraseDone   chan struct{}
 	reactDone   chan struct{}
 	deliverDone chan struct{}
+	react       *reactor.Engine // the reactor engine, when reactors run
 	broker      *broker.Service
 	api         *httpapi.Server
 	serveErr    chan error
@@ -338,6 +339,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		m.react = eng
 		m.reactDone = make(chan struct{})
 		go func() {
 			defer close(m.reactDone)
@@ -603,7 +605,7 @@ func (m *Main) reactors(rs []rules.Rule) (*reactor.Engine, error) {
 		}
 	}
 	for _, name := range m.Automations {
-		r, err := m.builtin(name)
+		r, err := m.builtin(name, l)
 		if err != nil {
 			return nil, usageErr("--automations: %v", err)
 		}
@@ -660,10 +662,11 @@ func parseAutomations(s string) ([]string, error) {
 }
 
 // builtin returns a built-in automation with its default configuration.
-func (m *Main) builtin(name string) (reactor.Reactor, error) {
+func (m *Main) builtin(name string, l *ledger.Service) (reactor.Reactor, error) {
 	switch name {
 	case "sla_escalation":
-		return engage.NewSLAEscalation(engage.SLAConfig{})
+		// The deadline follows the ticket's clock in its aggregate.
+		return engage.NewSLAEscalation(engage.SLAConfig{Clocks: l})
 	case "purchase_follow_up":
 		return engage.NewPurchaseFollowUp(engage.FollowUpConfig{})
 	case "thank_you_won":

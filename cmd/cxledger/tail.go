@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/url"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
@@ -16,6 +18,7 @@ func tailCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	after := fs.Int64("after", -1, "replay from after this global position, then follow live (default: only new events)")
 	types := fs.String("types", "", "comma-separated event types to keep")
 	asJSON := fs.Bool("json", false, "print one JSON record per line (NDJSON) instead of text")
+	reader := fs.String("reader", "", "who reads, for the access log (default: the operating-system user)")
 	return func(ctx context.Context, e *env) error {
 		if len(e.args) > 0 {
 			return usageErr("tail takes no arguments")
@@ -38,11 +41,21 @@ func tailCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		defer kr.Close()
+		// Every customer shown is in the access log, once per run.
+		logged := url.Values{"after": {strconv.FormatUint(start, 10)}}
+		if *types != "" {
+			logged.Set("types", *types)
+		}
+		reads := cliReads(e, "tail", *reader, logged.Encode())
 		e.log.Info("following the log", "after", start)
 		return e.store.Subscribe(ctx, eventstore.SubscribeOptions{After: start, Filter: typeFilter(*types)},
 			func(ctx context.Context, batch []eventstore.Record) error {
-				batch, err := kr.RevealRecords(ctx, batch)
+				// Its own access entries land in the log it follows: left out.
+				batch, err := kr.RevealRecords(ctx, reads.Others(batch))
 				if err != nil {
+					return err
+				}
+				if err := recordShown(ctx, reads, batch); err != nil {
 					return err
 				}
 				return printRecords(e.stdout, batch, *asJSON)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cxledger/cxledger/adapters/access"
 	"github.com/cxledger/cxledger/adapters/audit"
+	"github.com/cxledger/cxledger/eventstore"
 	"github.com/cxledger/cxledger/eventstore/notary"
 )
 
@@ -181,6 +182,26 @@ func recordCLIRead(ctx context.Context, e *env, customer uuid.UUID, resource, re
 		Query: query, Via: "cli",
 	})
 	if err != nil {
+		return fmt.Errorf("the read could not be recorded in the access log, so it is not shown: %w", err)
+	}
+	return nil
+}
+
+// cliReads returns the access-log recorder of a command that shows many
+// events (read, tail, export): one entry per customer it shows, before
+// showing them (access.Reads). query is built from the command's options,
+// as for recordCLIRead.
+func cliReads(e *env, resource, reader, query string) *access.Reads {
+	if reader == "" {
+		reader = osUser()
+	}
+	return access.New(e.store).NewReads(access.Entry{Reader: reader, Role: "operator", Resource: resource, Query: query, Via: "cli"})
+}
+
+// recordShown records the customers of recs in reads; a read that cannot
+// be recorded is not shown.
+func recordShown(ctx context.Context, reads *access.Reads, recs []eventstore.Record) error {
+	if err := reads.Records(ctx, recs); err != nil {
 		return fmt.Errorf("the read could not be recorded in the access log, so it is not shown: %w", err)
 	}
 	return nil

@@ -127,6 +127,12 @@ func For(typ string, customer uuid.UUID, at time.Time) (Sample, error) {
 	case domain.TypePointsExpired:
 		s.Before = []domain.Event{granted}
 		s.Event = domain.PointsExpired{EarningID: earning, Points: 500}
+	case domain.TypePointsClawedBack:
+		refund := uuid.New()
+		s.Before = []domain.Event{bought,
+			domain.PointsEarned{EarningID: earning, Points: 129, Reason: domain.EarnPurchase, OrderID: &order},
+			domain.RefundIssued{RefundID: refund, OrderID: order, Amount: 1_500, Currency: "EUR"}}
+		s.Event = domain.PointsClawedBack{EarningID: earning, RefundID: refund, OrderID: order, Points: 14}
 
 	case domain.TypeCampaignTouched:
 		s.Event = domain.CampaignTouched{Campaign: "spring-2026", Channel: domain.CampaignEmail, Action: domain.ActionClicked}

@@ -128,12 +128,17 @@
 // # Ticket SLA
 //
 // Per priority (the ticket's current one), the time to first response
-// (opening → first update flagged FirstResponse) and to resolution
-// (opening → standing resolution), each as count, median and 90th
+// (start of each cycle, the opening or a reopening → its first update
+// flagged FirstResponse) and to resolution (the time a ticket with a
+// standing resolution was open: the sum of its cycles, so time while
+// resolved does not count), each as count, median and 90th
 // percentile by the nearest-rank method: the p-th percentile of n sorted
 // values is the value of rank ⌈p·n/100⌉, so the median of an even count is
 // the lower middle value. Negative durations (events dated out of order)
-// count as zero.
+// count as zero. Breaches and Overdue count the cycles past their
+// response deadline by the rule of domain.TicketClock (recomputed on a
+// priority change, restarted on a reopening), the one the escalation
+// reactor follows.
 //
 // # NPS
 //

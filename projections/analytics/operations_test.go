@@ -30,8 +30,17 @@ func ticketID(n int) uuid.UUID {
 //	        1…10 days; the tenth was opened as normal and escalated.
 //	normal  first response 5 min, 1 h, 3 h; one resolved after 1 day and
 //	        closed, one closed without resolution, one resolved after 2
-//	        days, reopened and resolved again after 5 days.
+//	        days, reopened after 3 and resolved again after 5 days.
 //	low     none.
+//
+// By the clock rule (domain.TicketClock, default SLA: urgent 1h, high 4h,
+// normal 24h): the urgent ticket reopened after 5 h awaits a response
+// since, overdue from 6 h; high tickets 5 to 10 answered after 5 to 10 h
+// breached 4 h (the tenth too: raised to high a minute after opening, its
+// deadline is 4 h from the opening, not 24); the normal ticket reopened
+// after 3 days was resolved after 5 without a response, past its 4-day
+// deadline. Its resolution time is 2 + 2 = 4 days open: the day it spent
+// resolved does not count.
 func ticketScenario() []domain.Envelope {
 	var s projectiontest.Log
 	var out []domain.Envelope
@@ -98,27 +107,42 @@ func ticketScenario() []domain.Envelope {
 func TestTicketSLA(t *testing.T) {
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 		r := projectiontest.Fold(t, b, analytics.NewTickets(analytics.Config{}), ticketScenario())
-		got, err := analytics.TicketSLA(context.Background(), r)
+		const day = 24 * time.Hour
+		got, err := analytics.TicketSLA(context.Background(), r, analytics.TicketSLAOptions{Now: opened0.Add(30 * day)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		const day = 24 * time.Hour
 		// Nearest rank ⌈p·n/100⌉: n = 4 → median rank 2, p90 rank 4;
 		// n = 2 → 1 and 2; n = 10 → 5 and 9; n = 3 → 2 and 3.
 		want := []analytics.PrioritySLA{
 			{Priority: domain.PriorityUrgent, Tickets: 4, Unresolved: 2,
 				FirstResponse: dur(4, 20*time.Minute, 40*time.Minute),
-				Resolution:    dur(2, 2*time.Hour, 4*time.Hour)},
+				Resolution:    dur(2, 2*time.Hour, 4*time.Hour),
+				Breaches:      1, Overdue: 1},
 			{Priority: domain.PriorityHigh, Tickets: 10,
 				FirstResponse: dur(10, 5*time.Hour, 9*time.Hour),
-				Resolution:    dur(10, 5*day, 9*day)},
+				Resolution:    dur(10, 5*day, 9*day),
+				Breaches:      6},
 			{Priority: domain.PriorityNormal, Tickets: 3, Unresolved: 1,
 				FirstResponse: dur(3, time.Hour, 3*time.Hour),
-				Resolution:    dur(2, day, 5*day)},
+				Resolution:    dur(2, day, 4*day),
+				Breaches:      1},
 			{Priority: domain.PriorityLow},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("TicketSLA\n got %+v\nwant %+v", got, want)
+		}
+		// Five and a half hours after the openings the reopened urgent
+		// ticket is not overdue yet; without a time, no running cycle is
+		// judged.
+		for _, now := range []time.Time{opened0.Add(5*time.Hour + 30*time.Minute), {}} {
+			got, err := analytics.TicketSLA(context.Background(), r, analytics.TicketSLAOptions{Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Breaches != 0 || got[0].Overdue != 0 || got[1].Breaches != 6 {
+				t.Errorf("at %s: urgent %+v, high %+v", now, got[0], got[1])
+			}
 		}
 	})
 }

@@ -15,7 +15,9 @@ import (
 // ticket/<customer uuid>/<ticket uuid>.
 const ticketPrefix = "ticket/"
 
-const ticketsVersion = 1
+// Version 2: the ticket's service clock (domain.TicketClock) replaced the
+// opening, first-response and resolution times.
+const ticketsVersion = 2
 
 // Priorities are the ticket priorities, most urgent first: the order of
 // TicketSLA's rows.
@@ -26,9 +28,9 @@ var Priorities = []domain.TicketPriority{
 	domain.PriorityLow,
 }
 
-// NewTickets returns the tickets projection: per ticket, its current
-// priority and the times of opening, first response and resolution, for
-// TicketSLA.
+// NewTickets returns the tickets projection: per ticket, its service
+// clock (domain.TicketClock: current priority, and per cycle its start,
+// response, stop and end), for TicketSLA.
 func NewTickets(cfg Config) projections.Projection {
 	return tickets{name: cfg.name(TicketsName)}
 }
@@ -51,14 +53,7 @@ func (tickets) Types() []string {
 
 // ticketRecord is one stored ticket.
 type ticketRecord struct {
-	Priority domain.TicketPriority `json:"priority,omitempty"`
-	OpenedAt time.Time             `json:"openedAt"`
-	// FirstResponseAt is the earliest update flagged FirstResponse.
-	FirstResponseAt time.Time `json:"firstResponseAt,omitzero"`
-	// ResolvedAt is the latest resolution not undone by a reopen.
-	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
-	Closed     bool      `json:"closed,omitempty"`
-	Reopened   int64     `json:"reopened,omitempty"`
+	Clock domain.TicketClock `json:"clock"`
 }
 
 // Apply implements projections.Projection.
@@ -86,31 +81,7 @@ func (p tickets) Apply(tx *projections.Tx, e domain.Envelope) error {
 	if err != nil {
 		return err
 	}
-	at := e.Metadata.OccurredAt.UTC()
-	if t.OpenedAt.IsZero() { // first event of the ticket, normally TicketOpened
-		t.OpenedAt = at
-	}
-	switch ev := e.Event.(type) {
-	case domain.TicketOpened:
-		t.Priority = ev.Priority
-		if at.Before(t.OpenedAt) {
-			t.OpenedAt = at
-		}
-	case domain.TicketUpdated:
-		if ev.Priority != nil {
-			t.Priority = *ev.Priority
-		}
-		if ev.FirstResponse && (t.FirstResponseAt.IsZero() || at.Before(t.FirstResponseAt)) {
-			t.FirstResponseAt = at
-		}
-	case domain.TicketResolved:
-		t.ResolvedAt = at
-	case domain.TicketReopened:
-		t.ResolvedAt, t.Closed = time.Time{}, false
-		t.Reopened++
-	case domain.TicketClosed:
-		t.Closed = true
-	}
+	t.Clock.Apply(e.Event, e.Metadata.OccurredAt)
 	return nil
 }
 
@@ -147,19 +118,42 @@ type PrioritySLA struct {
 	// resolution (never resolved, or reopened since), closed or not.
 	Tickets    int `json:"tickets"`
 	Unresolved int `json:"unresolved"`
-	// FirstResponse is the time from opening to the first response, over
-	// tickets with a first response.
+	// FirstResponse is the time from the start of a cycle (the opening, or
+	// a reopening) to its first response, over cycles with a response.
 	FirstResponse Durations `json:"firstResponse"`
-	// Resolution is the time from opening to the standing resolution,
-	// over resolved tickets.
+	// Resolution is the time a resolved ticket was open, over tickets with
+	// a standing resolution: the sum of its cycles, each from its start to
+	// its resolution or closing, so time while resolved does not count.
 	Resolution Durations `json:"resolution"`
+	// Breaches counts the cycles that breached their response deadline
+	// (domain.TicketClock): the clock stopped after it, or still runs past
+	// it at the report's time; Overdue counts the latter.
+	Breaches int `json:"breaches"`
+	Overdue  int `json:"overdue"`
+}
+
+// TicketSLAOptions sets what TicketSLA judges deadlines by.
+type TicketSLAOptions struct {
+	// SLA is the response SLA per priority; nil means
+	// domain.DefaultTicketSLA, the escalation reactor's default.
+	SLA map[domain.TicketPriority]time.Duration
+	// Now is the report's time, for the cycles still awaiting a response;
+	// zero counts none of them as breached.
+	Now time.Time
 }
 
 // TicketSLA returns the service figures per priority, most urgent first,
-// every priority included. A ticket counts under its current priority.
-func TicketSLA(ctx context.Context, r projections.Reader) ([]PrioritySLA, error) {
+// every priority included. A ticket counts under its current priority;
+// each cycle's deadline is taken from its own priority (the one in force
+// until its clock stopped), by the rule of domain.TicketClock.
+func TicketSLA(ctx context.Context, r projections.Reader, opts TicketSLAOptions) ([]PrioritySLA, error) {
+	sla := opts.SLA
+	if sla == nil {
+		sla = domain.DefaultTicketSLA()
+	}
 	type acc struct {
 		tickets, unresolved int
+		breaches, overdue   int
 		response, resolve   []time.Duration
 	}
 	by := map[domain.TicketPriority]*acc{}
@@ -171,18 +165,31 @@ func TicketSLA(ctx context.Context, r projections.Reader) ([]PrioritySLA, error)
 		if err := json.Unmarshal(value, &t); err != nil {
 			return false, fmt.Errorf("analytics: decode %q: %w", key, err)
 		}
-		a := by[t.Priority]
+		a := by[t.Clock.Priority]
 		if a == nil { // a ticket never opened in the history read
 			return true, nil
 		}
 		a.tickets++
-		if !t.FirstResponseAt.IsZero() {
-			a.response = append(a.response, max(0, t.FirstResponseAt.Sub(t.OpenedAt)))
+		var open time.Duration
+		for _, c := range t.Clock.Cycles {
+			if !c.RespondedAt.IsZero() {
+				a.response = append(a.response, max(0, c.RespondedAt.Sub(c.Start)))
+			}
+			if !c.EndedAt.IsZero() {
+				open += max(0, c.EndedAt.Sub(c.Start))
+			}
+			running := c.StoppedAt.IsZero()
+			if (!running || !opts.Now.IsZero()) && c.Breached(sla, opts.Now) {
+				a.breaches++
+				if running {
+					a.overdue++
+				}
+			}
 		}
-		if t.ResolvedAt.IsZero() {
+		if last, ok := t.Clock.Current(); !ok || !last.Resolved {
 			a.unresolved++
 		} else {
-			a.resolve = append(a.resolve, max(0, t.ResolvedAt.Sub(t.OpenedAt)))
+			a.resolve = append(a.resolve, open)
 		}
 		return true, nil
 	})
@@ -195,6 +202,7 @@ func TicketSLA(ctx context.Context, r projections.Reader) ([]PrioritySLA, error)
 		out = append(out, PrioritySLA{
 			Priority: p, Tickets: a.tickets, Unresolved: a.unresolved,
 			FirstResponse: summarise(a.response), Resolution: summarise(a.resolve),
+			Breaches: a.breaches, Overdue: a.overdue,
 		})
 	}
 	return out, nil

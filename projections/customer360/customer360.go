@@ -258,11 +258,17 @@ const HistoryLen = 20
 
 // Loyalty is the customer's loyalty account, in points.
 type Loyalty struct {
-	// Balance is Earned − Redeemed − Expired.
+	// Balance is Earned − Redeemed − Expired − ClawedBack + Debt: never
+	// negative, as in the aggregate (domain.PointsClawedBack).
 	Balance  int64 `json:"balance"`
 	Earned   int64 `json:"earned"`
 	Redeemed int64 `json:"redeemed"`
 	Expired  int64 `json:"expired"`
+	// ClawedBack is what refunds took back in all; Debt the part of it the
+	// balance could not cover (points already spent), which later earnings
+	// pay off before they count in the balance.
+	ClawedBack int64 `json:"clawedBack,omitempty"`
+	Debt       int64 `json:"debt,omitempty"`
 	// History holds the latest HistoryLen movements, oldest first, in log
 	// order.
 	History []Movement `json:"history,omitempty"`
@@ -271,8 +277,9 @@ type Loyalty struct {
 }
 
 // Movement is one loyalty event: Type is its event type (PointsEarned,
-// PointsRedeemed or PointsExpired) and Points its (positive) points; the
-// other fields are the event's own, when it has them.
+// PointsRedeemed, PointsExpired or PointsClawedBack) and Points its
+// (positive) points; the other fields are the event's own, when it has
+// them. Debt is, for a claw-back, the part the balance could not cover.
 type Movement struct {
 	Type         string            `json:"type"`
 	Points       int64             `json:"points"`
@@ -285,6 +292,8 @@ type Movement struct {
 	ExpiresAt    time.Time         `json:"expiresAt,omitzero"`
 	RedemptionID uuid.UUID         `json:"redemptionId,omitzero"`
 	Reward       string            `json:"reward,omitempty"`
+	RefundID     uuid.UUID         `json:"refundId,omitzero"`
+	Debt         int64             `json:"debt,omitempty"`
 }
 
 // SetTier computes the customer's tier at now with policy p from the
@@ -301,16 +310,24 @@ func (v *View) SetTier(p domain.TierPolicy, now time.Time) {
 }
 
 // loyaltyMovement folds one loyalty event into the account.
+// Claw-backs and debt follow the aggregate's rule, in log order: a
+// claw-back takes what the balance holds and leaves the rest as debt
+// (domain.SplitClawback), an earning pays the debt first (domain.PayDebt).
 func loyaltyMovement(l *Loyalty, m Movement) {
 	switch m.Type {
 	case domain.TypePointsEarned:
 		l.Earned = satAdd(l.Earned, m.Points)
+		l.Debt -= domain.PayDebt(m.Points, l.Debt)
 	case domain.TypePointsRedeemed:
 		l.Redeemed = satAdd(l.Redeemed, m.Points)
 	case domain.TypePointsExpired:
 		l.Expired = satAdd(l.Expired, m.Points)
+	case domain.TypePointsClawedBack:
+		m.Debt = domain.SplitClawback(m.Points, l.Balance).Debt
+		l.ClawedBack = satAdd(l.ClawedBack, m.Points)
+		l.Debt = satAdd(l.Debt, m.Debt)
 	}
-	l.Balance = satAdd(satAdd(l.Earned, negate(l.Redeemed)), negate(l.Expired))
+	l.Balance = satAdd(satAdd(satAdd(satAdd(l.Earned, negate(l.Redeemed)), negate(l.Expired)), negate(l.ClawedBack)), l.Debt)
 	h := append(slices.Clip(l.History), m)
 	if len(h) > HistoryLen {
 		h = slices.Clone(h[len(h)-HistoryLen:])
@@ -512,6 +529,9 @@ func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 			RedemptionID: ev.RedemptionID, Reward: ev.Reward})
 	case domain.PointsExpired:
 		loyaltyMovement(&v.Loyalty, Movement{Type: domain.TypePointsExpired, Points: ev.Points, At: at, Position: e.Position, EarningID: ev.EarningID})
+	case domain.PointsClawedBack:
+		loyaltyMovement(&v.Loyalty, Movement{Type: domain.TypePointsClawedBack, Points: ev.Points, At: at, Position: e.Position,
+			EarningID: ev.EarningID, OrderID: &ev.OrderID, RefundID: ev.RefundID})
 
 	case domain.SurveyAnswered:
 		if ev.NPS != nil && (v.LatestNPS == nil || !at.Before(v.LatestNPS.At)) {

@@ -138,3 +138,60 @@ func TestLoyaltyHistoryIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// Claw-backs in the view agree with the aggregate, by hand: 200.00 €
+// earns 200, 180 are redeemed (balance 20); a full refund claws back 200:
+// 20 taken, 180 debt, balance 0; an earning of 100 pays 100 of the debt
+// (debt 80, balance 0), one of 100 more pays the last 80 (balance 20).
+// The tier counts the order for nothing once refunded.
+func TestLoyaltyClawbackAndDebt(t *testing.T) {
+	order, refund := uuid.New(), uuid.New()
+	l := projectiontest.NewLog(t)
+	l.Add(zoe, day(0), domain.CustomerRegistered{CustomerID: zoe, Name: "Zoë"})
+	l.Add(zoe, day(1), domain.PurchaseCompleted{OrderID: order, Amount: 20_000, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "BIKE", Quantity: 1, UnitAmount: 20_000}}})
+	l.Add(zoe, day(1), domain.PointsEarned{EarningID: earnA, Points: 200, Reason: domain.EarnPurchase, OrderID: &order})
+	l.Add(zoe, day(2), domain.PointsRedeemed{RedemptionID: redeem1, Points: 180, Reward: "HELMET"})
+	l.Add(zoe, day(3), domain.RefundIssued{RefundID: refund, OrderID: order, Amount: 20_000, Currency: "EUR"})
+	l.Add(zoe, day(3), domain.PointsClawedBack{EarningID: earnA, RefundID: refund, OrderID: order, Points: 200})
+	afterClaw := len(l.Envelopes())
+	l.Add(zoe, day(4), domain.PointsEarned{EarningID: earnB, Points: 100, Reason: domain.EarnAdjustment})
+	afterB := len(l.Envelopes())
+	l.Add(zoe, day(5), domain.PointsEarned{EarningID: earnC, Points: 100, Reason: domain.EarnAdjustment})
+
+	c := domain.NewCustomer(zoe)
+	steps := map[int][2]int64{afterClaw: {0, 180}, afterB: {0, 80}, len(l.Envelopes()): {20, 0}}
+	for i, e := range l.Envelopes() {
+		if err := c.CheckAt(e.Event, e.Metadata.OccurredAt); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		c.ApplyAt(e.Event, e.Metadata.OccurredAt)
+		if w, ok := steps[i+1]; ok && (c.Points() != w[0] || c.Debt() != w[1]) {
+			t.Errorf("aggregate after %d events: balance %d debt %d, want %d, %d", i+1, c.Points(), c.Debt(), w[0], w[1])
+		}
+	}
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		for n, w := range steps {
+			t.Run(fmt.Sprintf("events=%d", n), func(t *testing.T) {
+				defer func() { _ = b.Drop(context.Background(), ns) }()
+				projectiontest.FoldBatches(t, b, ns, customer360.New(), l.Envelopes()[:n], 2)
+				v, err := get(t, b, zoe)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Loyalty.Balance != w[0] || v.Loyalty.Debt != w[1] || v.Loyalty.ClawedBack != 200 {
+					t.Errorf("view: balance %d debt %d clawed back %d; want %d, %d, 200", v.Loyalty.Balance, v.Loyalty.Debt, v.Loyalty.ClawedBack, w[0], w[1])
+				}
+				if h := v.Loyalty.History; len(h) < 3 {
+					t.Fatalf("history %+v", h)
+				}
+				if m := v.Loyalty.History[2]; m.Type != domain.TypePointsClawedBack || m.Points != 200 || m.Debt != 180 || m.RefundID != refund {
+					t.Errorf("claw-back movement %+v", m)
+				}
+				v.SetTier(domain.TierPolicy{}, day(10))
+				if v.Loyalty.Tier.Spend["EUR"] != 0 {
+					t.Errorf("tier spend %v after the full refund, want 0", v.Loyalty.Tier.Spend)
+				}
+			})
+		}
+	})
+}

@@ -1,8 +1,10 @@
 // Package engage holds the ledger's built-in engagement rules (issue 8),
 // each a reactor.Reactor with a documented, validated Config:
 //
-//   - SLAEscalation ("sla_escalation") escalates a ticket that got no first
-//     response within its priority's SLA (TicketEscalated);
+//   - SLAEscalation ("sla_escalation") escalates a ticket that got no
+//     response within its priority's SLA, by the clock of
+//     domain.TicketClock: recomputed on a priority change, restarted on a
+//     reopening (TicketEscalated);
 //   - PurchaseFollowUp ("purchase_follow_up") queues a follow-up message
 //     some days after a purchase, unless the order was refunded by then
 //     (MessageQueued);

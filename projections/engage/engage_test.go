@@ -36,6 +36,18 @@ var (
 
 const day = 24 * time.Hour
 
+// storeClocks folds the customer's stream, as adapters/ledger does.
+type storeClocks struct{ s eventstore.Store }
+
+func (c storeClocks) TicketClock(ctx context.Context, customer, ticket uuid.UUID) (domain.TicketClock, bool, error) {
+	agg, _, err := reactortest.Fold(ctx, c.s, customer)
+	if err != nil {
+		return domain.TicketClock{}, false, err
+	}
+	k, ok := agg.TicketClock(ticket)
+	return k, ok, nil
+}
+
 // fact is one event of a case's history, offset from base.
 type fact struct {
 	at time.Duration
@@ -129,7 +141,6 @@ func TestRules(t *testing.T) {
 		return domain.PurchaseCompleted{OrderID: order, Amount: amount, Currency: "EUR", Lines: []domain.OrderLine{{SKU: "MOULIN-1", Quantity: 1, UnitAmount: amount}}}
 	}
 	marketingConsent := domain.ConsentGranted{Channel: domain.ConsentEmail, Purpose: domain.PurposeMarketing, Source: "checkout-form"}
-	sla := must(engage.NewSLAEscalation(engage.SLAConfig{}))
 	followUp := must(engage.NewPurchaseFollowUp(engage.FollowUpConfig{MinAmount: map[string]int64{"EUR": 5000}}))
 	marketing := engage.Message{Purpose: domain.PurposeMarketing, Template: "cross-sell", Campaign: "après-achat"}
 	marketingFollowUp := must(engage.NewPurchaseFollowUp(engage.FollowUpConfig{After: 3 * day, Message: marketing}))
@@ -152,6 +163,7 @@ func TestRules(t *testing.T) {
 	tests := []struct {
 		name    string
 		reactor reactor.Reactor
+		sla     bool // the SLA escalation over the case's store
 		history []fact
 		// quiet is a clock offset at which nothing is emitted yet (0: not
 		// checked); at the clock offset at which want holds.
@@ -164,7 +176,7 @@ func TestRules(t *testing.T) {
 		causeTimer uuid.UUID
 	}{
 		{
-			name: "high ticket escalated at exactly 4h", reactor: sla,
+			name: "high ticket escalated at exactly 4h", sla: true,
 			history: []fact{{0, registered}, {time.Minute, opened(domain.PriorityHigh)}},
 			quiet:   time.Minute + 4*time.Hour - time.Second, at: time.Minute + 4*time.Hour,
 			want: func([]uuid.UUID) domain.Event {
@@ -173,7 +185,7 @@ func TestRules(t *testing.T) {
 			wantAt: time.Minute + 4*time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, time.Minute+4*time.Hour),
 		},
 		{
-			name: "urgent ticket escalated at exactly 1h", reactor: sla,
+			name: "urgent ticket escalated at exactly 1h", sla: true,
 			history: []fact{{0, registered}, {0, opened(domain.PriorityUrgent)}},
 			quiet:   time.Hour - time.Microsecond, at: time.Hour,
 			want: func([]uuid.UUID) domain.Event {
@@ -182,13 +194,13 @@ func TestRules(t *testing.T) {
 			wantAt: time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, time.Hour),
 		},
 		{
-			name: "first response cancels the escalation", reactor: sla,
+			name: "first response cancels the escalation", sla: true,
 			history: []fact{{0, registered}, {0, opened(domain.PriorityHigh)},
 				{3 * time.Hour, domain.TicketUpdated{TicketID: ticket, Comment: "Nous regardons.", FirstResponse: true}}},
 			at: 30 * day,
 		},
 		{
-			name: "a comment without first response does not cancel", reactor: sla,
+			name: "a comment without first response does not cancel", sla: true,
 			history: []fact{{0, registered}, {0, opened(domain.PriorityLow)},
 				{time.Hour, domain.TicketUpdated{TicketID: ticket, Comment: "Note interne"}}},
 			quiet: 72*time.Hour - time.Second, at: 72 * time.Hour,
@@ -198,15 +210,88 @@ func TestRules(t *testing.T) {
 			wantAt: 72 * time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, 72*time.Hour),
 		},
 		{
-			name: "resolution cancels the escalation", reactor: sla,
+			name: "resolution cancels the escalation", sla: true,
 			history: []fact{{0, registered}, {0, opened(domain.PriorityNormal)},
 				{2 * time.Hour, domain.TicketResolved{TicketID: ticket, Resolution: "Colis retrouvé"}}},
 			at: 30 * day,
 		},
 		{
-			name: "closing cancels the escalation", reactor: sla,
+			name: "closing cancels the escalation", sla: true,
 			history: []fact{{0, registered}, {0, opened(domain.PriorityUrgent)},
 				{time.Minute, domain.TicketClosed{TicketID: ticket, Reason: "Doublon"}}},
+			at: 30 * day,
+		},
+		// The clock rule (domain.TicketClock), by hand: the deadline is the
+		// cycle's start plus the SLA of the priority in force until the
+		// response; a reopening starts a new cycle at the reopen time.
+		{
+			name: "priority raised: the deadline is recomputed from the opening", sla: true,
+			history: []fact{{0, registered}, {0, opened(domain.PriorityNormal)},
+				{time.Hour, domain.TicketUpdated{TicketID: ticket, Priority: new(domain.PriorityHigh)}}},
+			quiet: 4*time.Hour - time.Second, at: 4 * time.Hour,
+			want: func([]uuid.UUID) domain.Event {
+				return escalated(domain.PriorityHigh, "no first response within 4h", 4*3600)
+			},
+			wantAt: 4 * time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, 4*time.Hour),
+		},
+		{
+			name: "priority raised past its new deadline: escalated at once, dated at the deadline", sla: true,
+			history: []fact{{0, registered}, {0, opened(domain.PriorityNormal)},
+				{2 * time.Hour, domain.TicketUpdated{TicketID: ticket, Priority: new(domain.PriorityUrgent)}}},
+			at: 2 * time.Hour,
+			want: func([]uuid.UUID) domain.Event {
+				return escalated(domain.PriorityUrgent, "no first response within 1h", 3600)
+			},
+			wantAt: time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, time.Hour),
+		},
+		{
+			name: "priority lowered: the deadline moves later", sla: true,
+			history: []fact{{0, registered}, {0, opened(domain.PriorityHigh)},
+				{time.Hour, domain.TicketUpdated{TicketID: ticket, Priority: new(domain.PriorityLow)}}},
+			quiet: 72*time.Hour - time.Second, at: 72 * time.Hour,
+			want: func([]uuid.UUID) domain.Event {
+				return escalated(domain.PriorityLow, "no first response within 72h", 72*3600)
+			},
+			wantAt: 72 * time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, 72*time.Hour),
+		},
+		{
+			name: "a priority change after the response escalates nothing", sla: true,
+			history: []fact{{0, registered}, {0, opened(domain.PriorityNormal)},
+				{time.Hour, domain.TicketUpdated{TicketID: ticket, Comment: "On regarde.", FirstResponse: true}},
+				{2 * time.Hour, domain.TicketUpdated{TicketID: ticket, Priority: new(domain.PriorityUrgent)}}},
+			at: 30 * day,
+		},
+		{
+			name: "a reopened ticket gets a new deadline from the reopen time", sla: true,
+			history: []fact{{0, registered}, {0, opened(domain.PriorityHigh)},
+				{time.Hour, domain.TicketUpdated{TicketID: ticket, Comment: "On regarde.", FirstResponse: true}},
+				{2 * time.Hour, domain.TicketResolved{TicketID: ticket, Resolution: "Colis retrouvé"}},
+				{10 * time.Hour, domain.TicketReopened{TicketID: ticket, Reason: "Colis abîmé"}}},
+			quiet: 14*time.Hour - time.Second, at: 14 * time.Hour,
+			want: func([]uuid.UUID) domain.Event {
+				return escalated(domain.PriorityHigh, "no response within 4h of the reopening", 4*3600)
+			},
+			wantAt: 14 * time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, 14*time.Hour),
+		},
+		{
+			name: "a reopening is timed at the current priority", sla: true,
+			history: []fact{{0, registered}, {0, opened(domain.PriorityLow)},
+				{time.Hour, domain.TicketUpdated{TicketID: ticket, Comment: "On regarde.", FirstResponse: true}},
+				{2 * time.Hour, domain.TicketUpdated{TicketID: ticket, Priority: new(domain.PriorityUrgent)}},
+				{3 * time.Hour, domain.TicketResolved{TicketID: ticket, Resolution: "Remboursé"}},
+				{5 * time.Hour, domain.TicketReopened{TicketID: ticket, Reason: "Pas reçu"}}},
+			quiet: 6*time.Hour - time.Second, at: 6 * time.Hour,
+			want: func([]uuid.UUID) domain.Event {
+				return escalated(domain.PriorityUrgent, "no response within 1h of the reopening", 3600)
+			},
+			wantAt: 6 * time.Hour, cause: -1, causeTimer: timer("sla_escalation", slaKey, 6*time.Hour),
+		},
+		{
+			name: "a response after the reopening cancels its escalation", sla: true,
+			history: []fact{{0, registered}, {0, opened(domain.PriorityHigh)},
+				{time.Hour, domain.TicketResolved{TicketID: ticket, Resolution: "Colis retrouvé"}},
+				{2 * time.Hour, domain.TicketReopened{TicketID: ticket, Reason: "Colis abîmé"}},
+				{3 * time.Hour, domain.TicketUpdated{TicketID: ticket, Comment: "Nouvel envoi.", FirstResponse: true}}},
 			at: 30 * day,
 		},
 		{
@@ -268,11 +353,15 @@ func TestRules(t *testing.T) {
 				for i, f := range tt.history {
 					ids[i] = add(t, s, base.Add(f.at), f.ev)
 				}
-				name := tt.reactor.Name()
+				r := tt.reactor
+				if tt.sla {
+					r = must(engage.NewSLAEscalation(engage.SLAConfig{Clocks: storeClocks{s}}))
+				}
+				name := r.Name()
 				clk := reactortest.NewClock(base)
 				if tt.quiet > 0 {
 					clk.Set(base.Add(tt.quiet))
-					run(t, s, b, tt.reactor, clk)
+					run(t, s, b, r, clk)
 					if got := emitted(t, s, name); len(got) != 0 {
 						t.Fatalf("emitted before due: %+v", got)
 					}
@@ -301,13 +390,13 @@ func TestRules(t *testing.T) {
 						t.Errorf("%s: metadata %+v, want occurred at %s, caused by %s", when, md, base.Add(tt.wantAt), cause)
 					}
 				}
-				run(t, s, b, tt.reactor, clk)
+				run(t, s, b, r, clk)
 				check("run")
 				// Replay from position 0: the same ids, nothing twice.
 				if err := b.Drop(context.Background(), reactor.Namespace(name)); err != nil {
 					t.Fatal(err)
 				}
-				run(t, s, b, tt.reactor, clk)
+				run(t, s, b, r, clk)
 				check("replay")
 			})
 		})
@@ -321,15 +410,19 @@ func TestConfigValidate(t *testing.T) {
 		err  func() error
 	}{
 		{"sla unknown priority", func() error {
-			_, err := engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{"critical": time.Hour}})
+			_, err := engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{"critical": time.Hour}, Clocks: storeClocks{}})
+			return err
+		}},
+		{"sla without clocks", func() error {
+			_, err := engage.NewSLAEscalation(engage.SLAConfig{})
 			return err
 		}},
 		{"sla zero", func() error {
-			_, err := engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{domain.PriorityHigh: 0}})
+			_, err := engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{domain.PriorityHigh: 0}, Clocks: storeClocks{}})
 			return err
 		}},
 		{"sla fraction of a second", func() error {
-			_, err := engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{domain.PriorityHigh: 1500 * time.Millisecond}})
+			_, err := engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{domain.PriorityHigh: 1500 * time.Millisecond}, Clocks: storeClocks{}})
 			return err
 		}},
 		{"follow-up negative delay", func() error {
@@ -355,7 +448,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	for _, r := range []reactor.Reactor{
-		must(engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{domain.PriorityLow: 5 * day}})),
+		must(engage.NewSLAEscalation(engage.SLAConfig{SLA: map[domain.TicketPriority]time.Duration{domain.PriorityLow: 5 * day}, Clocks: storeClocks{memstore.New(memstore.Config{})}})),
 		must(engage.NewPurchaseFollowUp(engage.FollowUpConfig{})),
 		must(engage.NewThankYouWon(engage.ThankYouConfig{Message: engage.Message{Channel: domain.ConsentSMS}})),
 	} {

@@ -34,10 +34,26 @@
 //
 // # Refunds
 //
-// A refund does not claw back points. PointsEarned must be positive, so a
-// claw-back would need a new event (or a PointsRedeemed with a "refund"
-// reward, which the balance may forbid once the points are spent); the
-// points of a refunded order expire like any others. Left to a later issue.
+// The reactor answers each RefundIssued of an order that earned purchase
+// points with one PointsClawedBack{EarningID, RefundID, OrderID, Points}
+// in the customer's stream. Points is what the aggregate says the
+// refund owes (Balances.ClawbackDue): the earning's points in proportion
+// to the order's refunded share over all its refunds so far, rounded
+// down, minus what earlier claw-backs took. A full refund claws back every
+// point, partial refunds their share, and the claw-backs of an order never
+// total more than it earned (the aggregate refuses more, and a second
+// claw-back for the same refund). Nothing is emitted when nothing is owed:
+// an order without points, or a replay, where the aggregate already holds
+// the claw-back.
+//
+// The balance never goes negative. Folding the claw-back takes what the
+// balance holds and records the rest, points the customer already spent,
+// as a debt that later earnings pay off before they count (see
+// domain.PointsClawedBack); the customer view shows clawedBack and debt.
+// The split happens in the fold, not here, so a redemption between this
+// read and the append cannot make the claw-back wrong or refused.
+// Tiers need nothing: they are computed at query time from each order's
+// amount net of its refunds (domain.TierPolicy).
 //
 // # Changing the configuration
 //
@@ -168,6 +184,9 @@ type Balances interface {
 	// Earning returns what is left of the customer's earning (neither
 	// redeemed nor expired), and whether the earning exists.
 	Earning(ctx context.Context, customer, earning uuid.UUID) (remaining int64, found bool, err error)
+	// ClawbackDue returns the points a claw-back of the order's purchase
+	// earning owes now (domain.Customer.ClawbackDue); 0 when nothing is.
+	ClawbackDue(ctx context.Context, customer, order, earning uuid.UUID) (int64, error)
 }
 
 // Reactor is the "loyalty_earn" reactor (see the package documentation).
@@ -195,7 +214,9 @@ func New(cfg Config, balances Balances) (*Reactor, error) {
 func (*Reactor) Name() string { return Name }
 
 // Types implements reactor.Reactor.
-func (*Reactor) Types() []string { return []string{domain.TypePurchaseCompleted} }
+func (*Reactor) Types() []string {
+	return []string{domain.TypePurchaseCompleted, domain.TypeRefundIssued}
+}
 
 // Points returns the points a purchase of amount minor units of currency
 // earns: floor(amount × points / per), 0 without a rate, at most
@@ -218,9 +239,12 @@ type expiryPayload struct {
 	EarningID uuid.UUID `json:"earningId"`
 }
 
-// React implements reactor.Reactor: purchase points, and their expiry
-// timer.
-func (r *Reactor) React(_ context.Context, c *reactor.Context, e domain.Envelope) error {
+// React implements reactor.Reactor: purchase points and their expiry
+// timer, and the claw-back of a refund.
+func (r *Reactor) React(ctx context.Context, c *reactor.Context, e domain.Envelope) error {
+	if refund, ok := e.Event.(domain.RefundIssued); ok {
+		return r.clawBack(ctx, c, e, refund)
+	}
 	p, ok := e.Event.(domain.PurchaseCompleted)
 	if !ok {
 		return nil
@@ -274,4 +298,22 @@ func (r *Reactor) Fire(ctx context.Context, c *reactor.Context, t reactor.Timer)
 		return nil
 	}
 	return c.Emit(t.Customer, domain.PointsExpired{EarningID: p.EarningID, Points: min(remaining, domain.MaxPoints)})
+}
+
+// clawBack emits the claw-back a refund owes (see the package
+// documentation), if any.
+func (r *Reactor) clawBack(ctx context.Context, c *reactor.Context, e domain.Envelope, refund domain.RefundIssued) error {
+	customer, err := domain.ParseStreamID(e.Stream)
+	if err != nil {
+		return err
+	}
+	earning := PurchaseEarningID(refund.OrderID)
+	due, err := r.balances.ClawbackDue(ctx, customer, refund.OrderID, earning)
+	if err != nil {
+		return fmt.Errorf("loyalty: claw-back of order %s of %s: %w", refund.OrderID, customer, err)
+	}
+	if due <= 0 {
+		return nil
+	}
+	return c.Emit(customer, domain.PointsClawedBack{EarningID: earning, RefundID: refund.RefundID, OrderID: refund.OrderID, Points: min(due, domain.MaxPoints)})
 }

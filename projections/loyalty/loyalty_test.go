@@ -38,6 +38,14 @@ func (b storeBalances) Earning(ctx context.Context, customer, earning uuid.UUID)
 	return st.Remaining, ok, nil
 }
 
+func (b storeBalances) ClawbackDue(ctx context.Context, customer, order, earning uuid.UUID) (int64, error) {
+	c, _, err := reactortest.Fold(ctx, b.s, customer)
+	if err != nil {
+		return 0, err
+	}
+	return c.ClawbackDue(order, earning), nil
+}
+
 var rates = map[string]loyalty.Rate{
 	"EUR": {Points: 1, Per: "1"},
 	"JPY": {Points: 1, Per: "100"},
@@ -396,4 +404,73 @@ func TestConfigValidate(t *testing.T) {
 	if got := loyalty.ExpiryKey(uuid.Nil); got != "expire/00000000-0000-0000-0000-000000000000" {
 		t.Errorf("ExpiryKey = %q", got)
 	}
+}
+
+func refundOrder(t *testing.T, s eventstore.Store, customer, order uuid.UUID, at time.Time, amount int64) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	appendEvent(t, s, customer, at, domain.RefundIssued{RefundID: id, OrderID: order, Amount: amount, Currency: "EUR", Reason: "returned"})
+	return id
+}
+
+// TestRefundsClawBack, by hand: 200.00 € earns 200 points; 180 are
+// redeemed (balance 20). Refunding 50.00 (a quarter) claws back 50: the
+// 20 left are taken and 30 become debt (balance 0). Refunding the other
+// 150.00 claws back the remaining 150 (debt 180): 200 in all, never more.
+// A 100.00 € purchase then earns 100, which pays 100 of the debt: balance
+// 0, debt 80. A refund of an order that earned nothing (in a currency
+// without a rate) claws back nothing. Replaying the reactor from position
+// 0 emits nothing twice.
+func TestRefundsClawBack(t *testing.T) {
+	t.Parallel()
+	s := memstore.New(memstore.Config{})
+	b := projections.NewMemory()
+	clk := reactortest.NewClock(base.Add(24 * time.Hour))
+	zoe := register(t, s, "Zoë Ångström")
+	r := start(t, s, b, clk, loyalty.Config{Rates: rates})
+	bike := purchase(t, s, zoe, base, 20_000, "EUR")
+	waitFor(t, "the earning", func() bool { return len(earned(t, s)) == 1 })
+	redeem(t, s, zoe, base.Add(time.Hour), 180)
+	r1 := refundOrder(t, s, zoe, bike, base.Add(2*time.Hour), 5_000)
+	settle(t, s, r.e)
+	r2 := refundOrder(t, s, zoe, bike, base.Add(3*time.Hour), 15_000)
+	settle(t, s, r.e)
+	usd := uuid.New()
+	appendEvent(t, s, zoe, base.Add(4*time.Hour), domain.PurchaseCompleted{OrderID: usd, Amount: 5_000, Currency: "USD", Lines: []domain.OrderLine{{SKU: "MUG", Quantity: 1, UnitAmount: 5_000}}})
+	appendEvent(t, s, zoe, base.Add(5*time.Hour), domain.RefundIssued{RefundID: uuid.New(), OrderID: usd, Amount: 5_000, Currency: "USD"})
+	purchase(t, s, zoe, base.Add(6*time.Hour), 10_000, "EUR")
+	settle(t, s, r.e)
+	waitFor(t, "the second earning", func() bool { return len(earned(t, s)) == 2 })
+
+	check := func(run string) {
+		t.Helper()
+		claws := loyaltyEvents(t, s, domain.TypePointsClawedBack)
+		want := []domain.PointsClawedBack{
+			{EarningID: loyalty.PurchaseEarningID(bike), RefundID: r1, OrderID: bike, Points: 50},
+			{EarningID: loyalty.PurchaseEarningID(bike), RefundID: r2, OrderID: bike, Points: 150},
+		}
+		if len(claws) != len(want) {
+			t.Fatalf("%s: %d claw-backs, want %d: %+v", run, len(claws), len(want), claws)
+		}
+		for i, w := range want {
+			if claws[i].event != w || claws[i].customer != zoe || claws[i].md.Actor != "system:reactor/"+loyalty.Name {
+				t.Errorf("%s: claw-back %d = %+v by %s, want %+v", run, i, claws[i].event, claws[i].md.Actor, w)
+			}
+		}
+		c, _, err := reactortest.Fold(context.Background(), s, zoe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Points() != 0 || c.Debt() != 80 {
+			t.Errorf("%s: balance %d, debt %d; want 0, 80", run, c.Points(), c.Debt())
+		}
+	}
+	check("first run")
+	r.stop()
+	if err := b.Drop(context.Background(), reactor.Namespace(loyalty.Name)); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, s, b, clk, loyalty.Config{Rates: rates})
+	settle(t, s, r.e)
+	check("replay")
 }

@@ -536,6 +536,8 @@ func summarize(e domain.Envelope) (full, redacted string) {
 		return same("Redeemed " + points(ev.Points) + " for " + Clip(ev.Reward))
 	case domain.PointsExpired:
 		return same(points(ev.Points) + " expired (earning " + short(ev.EarningID) + ")")
+	case domain.PointsClawedBack:
+		return same(points(ev.Points) + " clawed back for refund " + short(ev.RefundID) + " of order " + short(ev.OrderID))
 
 	case domain.CampaignTouched:
 		return same(fmt.Sprintf("Campaign %s: %s (%s)", Clip(ev.Campaign), ev.Action, ev.Channel))
