@@ -138,6 +138,8 @@ func samples() []domain.Event {
 		domain.OpportunityWon{OpportunityID: opp, Comment: "Zoë signed"},
 		domain.OpportunityLost{OpportunityID: opp, Reason: domain.LossOther, Detail: "Zoë moved to Lyon"},
 		domain.SurveyAnswered{Survey: "nps-q1", NPS: ptr(9), Comment: "Zoë: great service"},
+		domain.CustomerMerged{MergeID: uuid.MustParse("2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f"), Survivor: zoe, Absorbed: uuid.MustParse("3d4e5f6a-7b8c-4d9e-8f1a-2b3c4d5e6f7a"), Reason: "Zoë's gmail with and without dots"},
+		domain.CustomerUnmerged{MergeID: uuid.MustParse("2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f"), Survivor: zoe, Absorbed: uuid.MustParse("3d4e5f6a-7b8c-4d9e-8f1a-2b3c4d5e6f7a"), Reason: "Zoë has a sister at the same address"},
 	}
 }
 

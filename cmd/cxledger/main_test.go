@@ -20,8 +20,15 @@ import (
 // returns its exit code and outputs.
 func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
+	return cliWithin(t, 30*time.Second, stdin, args...)
+}
+
+// cliWithin is cli with its own hang guard, for commands whose work grows
+// with the machine's load (the benchmark under the race detector).
+func cliWithin(t *testing.T, limit time.Duration, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	code := run(ctx, args, strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()

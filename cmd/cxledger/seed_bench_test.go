@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cxledger/cxledger/adapters/bench"
 )
@@ -38,7 +39,10 @@ func TestSeedThenView(t *testing.T) {
 
 func TestBenchQuickEmbedded(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "bench.json")
-	code, out, errOut := cli(t, "", "bench", "--data", t.TempDir(), "--quick", "--backends", "embedded", "--events", "3000", "--duration", "100ms", "--json", report)
+	// A hang guard, not a speed target: the quick bench runs every
+	// measurement once, which under -race on a loaded machine outlasts
+	// the other commands' 30 s.
+	code, out, errOut := cliWithin(t, 5*time.Minute, "", "bench", "--data", t.TempDir(), "--quick", "--backends", "embedded", "--events", "3000", "--duration", "100ms", "--json", report)
 	if code != 0 {
 		t.Fatalf("bench: exit %d: %s\n%s", code, errOut, out)
 	}
