@@ -37,7 +37,9 @@ import (
 // {customer} (a seeded customer with a rich history), {email} (the
 // registered customer's e-mail), {registered} (the customer the API
 // registered), {unknown} (a uuid no one has), {head} (the log's head at
-// the time of the call).
+// the time of the call), {survivor} and {absorbed} (two customers the
+// cases register with one Gmail mailbox, so a duplicate pair), {mergeId}
+// (the id their merge is recorded under).
 type specCase struct {
 	op     string // operationId
 	role   httpapi.Role
@@ -51,6 +53,9 @@ type specCase struct {
 	// accept, when set, is the request's Accept header (text/event-stream:
 	// an analyst build's progress, answered once it serves the head).
 	accept string
+	// contains, when set, must occur in the answer's body or its Location
+	// header (placeholders filled): what shows the call did its work.
+	contains string
 }
 
 // specCases exercises every operation of openapi.yaml: its success and
@@ -154,6 +159,23 @@ var specCases = []specCase{
 	{op: "forgetCustomer", role: httpapi.RoleAdmin, method: "POST", path: "/v1/customers/{registered}/forget", body: `{"request":"DSR-2026-0042"}`, status: 200}, // again: appended false
 	{op: "forgetCustomer", role: httpapi.RoleService, method: "POST", path: "/v1/customers/{registered}/forget", body: `{"request":"DSR-2026-0042"}`, status: 403},
 	{op: "getCustomer", role: httpapi.RoleAuditor, method: "GET", path: "/v1/customers/{registered}?minPosition={head}", status: 200}, // erased
+	// Identity: two records of one mailbox pair up, merge (the absorbed
+	// id then redirects to the survivor), and unmerge.
+	{op: "registerCustomer", role: httpapi.RoleService, method: "POST", path: "/v1/customers", body: `{"customerId":"{survivor}","name":"Zoë Nguyen","identifiers":[{"kind":"email","value":"zoe.{short}@gmail.com"}],"metadata":{"occurredAt":"2026-01-03T10:00:00Z","actor":"service:crm"}}`, status: 201},
+	{op: "registerCustomer", role: httpapi.RoleService, method: "POST", path: "/v1/customers", body: `{"customerId":"{absorbed}","name":"Zoe Nguyen","identifiers":[{"kind":"email","value":"Zoe{short}+shop@gmail.com"}],"metadata":{"occurredAt":"2026-01-04T10:00:00Z","actor":"service:shop"}}`, status: 201},
+	{op: "duplicateCandidates", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/identity/duplicates?limit=50&minPosition={head}", status: 200, contains: "{absorbed}"},
+	{op: "duplicateCandidates", role: httpapi.RoleService, method: "GET", path: "/v1/identity/duplicates?customer={survivor}&minPosition={head}", status: 200, contains: "{absorbed}"},
+	{op: "duplicateCandidates", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/identity/duplicates?customer=nope", status: 400},
+	{op: "duplicateCandidates", role: httpapi.RoleAuditor, method: "GET", path: "/v1/identity/duplicates", status: 403},
+	{op: "mergeCustomers", role: httpapi.RoleService, method: "POST", path: "/v1/customers/{survivor}/merge", body: `{"absorbed":"{absorbed}","reason":"one Gmail mailbox","mergeId":"{mergeId}","expectedVersion":1,"absorbedExpectedVersion":1}`, status: 200, contains: "{mergeId}"},
+	{op: "mergeCustomers", role: httpapi.RoleService, method: "POST", path: "/v1/customers/{customer}/merge", body: `{"absorbed":"{absorbed}","reason":"already merged"}`, status: 409, contains: "already merged into {survivor}"},
+	{op: "mergeCustomers", role: httpapi.RoleService, method: "POST", path: "/v1/customers/{survivor}/merge", body: `{"reason":"no one"}`, status: 422, contains: `"field":"absorbed"`},
+	{op: "mergeCustomers", role: httpapi.RoleAnalyst, method: "POST", path: "/v1/customers/{survivor}/merge", body: `{"absorbed":"{absorbed}","reason":"x"}`, status: 403},
+	{op: "getCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{absorbed}?minPosition={head}", status: 308, contains: "/v1/customers/{survivor}?minPosition="},
+	{op: "unmergeCustomers", role: httpapi.RoleService, method: "POST", path: "/v1/customers/{survivor}/unmerge", body: `{"absorbed":"{absorbed}","reason":"two people"}`, status: 422, contains: `"field":"mergeId"`},
+	{op: "unmergeCustomers", role: httpapi.RoleAdmin, method: "POST", path: "/v1/customers/{survivor}/unmerge", body: `{"absorbed":"{absorbed}","reason":"two people","mergeId":"{mergeId}"}`, status: 200, contains: "{mergeId}"},
+	{op: "unmergeCustomers", role: httpapi.RoleAdmin, method: "POST", path: "/v1/customers/{survivor}/unmerge", body: `{"absorbed":"{absorbed}","reason":"two people","mergeId":"{unknown}"}`, status: 409, contains: "no such merge in effect"},
+	{op: "getCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{absorbed}?minPosition={head}", status: 200, contains: `"customerId":"{absorbed}"`}, // itself again
 	{op: "healthz", method: "GET", path: "/healthz", status: 200},
 	{op: "healthz", method: "GET", path: "/healthz", raw: "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Trace: a\x00b\r\n\r\n", status: 400},
 	{op: "readyz", method: "GET", path: "/readyz", status: 200},
@@ -273,7 +295,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		openapi3filter.RegisterBodyDecoder("application/yaml", openapi3filter.YamlBodyDecoder)
 	})
 
-	registered := uuid.New()
+	registered, survivor, absorbed, mergeID := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	fill := func(s string) string {
 		if strings.Contains(s, "{head}") {
 			s = strings.ReplaceAll(s, "{head}", strconv.FormatUint(h.headOf(t), 10))
@@ -283,6 +305,10 @@ func TestOpenAPIResponses(t *testing.T) {
 			"{registered}", registered.String(),
 			"{email}", "zoe-"+registered.String()[:8]+"@example.com",
 			"{unknown}", uuid.NewString(),
+			"{survivor}", survivor.String(),
+			"{absorbed}", absorbed.String(),
+			"{short}", survivor.String()[:8],
+			"{mergeId}", mergeID.String(),
 		).Replace(s)
 	}
 
@@ -302,6 +328,9 @@ func TestOpenAPIResponses(t *testing.T) {
 			}
 			if resp.status != tc.status {
 				t.Fatalf("%s %s: status %d, want %d: %s", tc.method, path, resp.status, tc.status, resp.body)
+			}
+			if want := fill(tc.contains); !strings.Contains(string(resp.body)+"\n"+resp.header.Get("Location"), want) {
+				t.Fatalf("%s %s: the answer lacks %q: Location %q, body %.2000s", tc.method, path, want, resp.header.Get("Location"), resp.body)
 			}
 			if tc.accept == "text/event-stream" && tc.op != "liveFeed" {
 				// An analyst build's stream answers 200 whatever becomes
@@ -439,6 +468,9 @@ func (h *harness) specCall(t *testing.T, tc specCase, path, body string) (respon
 	if tc.accept != "" {
 		forRoute.Header.Set("Accept", tc.accept)
 	}
+	if tc.status >= 300 && tc.status < 400 {
+		return h.callNoFollow(t, forRoute), forRoute
+	}
 	if tc.op != "liveFeed" || tc.status != http.StatusOK {
 		return h.call(t, tc.role, tc.method, path, body, "Accept", tc.accept), forRoute
 	}
@@ -467,6 +499,23 @@ func (h *harness) specCall(t *testing.T, tc specCase, path, body string) (respon
 		t.Fatalf("live feed: no event: %v %q", sc.Err(), first.String())
 	}
 	return response{resp.StatusCode, resp.Header, first.Bytes()}, forRoute
+}
+
+// callNoFollow sends req (no body) and returns the answer itself, not
+// where a redirect leads: a merged customer's 308.
+func (h *harness) callNoFollow(t *testing.T, req *http.Request) response {
+	t.Helper()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Do(req.Clone(context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, b}
 }
 
 // TestOpenAPIRefusesUndocumentedMembers shows the validation has teeth:

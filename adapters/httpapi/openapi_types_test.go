@@ -35,6 +35,7 @@ var servedTypes = []any{
 	timeline.Result{}, analytics.Score{}, analytics.Fit{}, analytics.NPSReport{}, analytics.ChannelMixReport{},
 	analytics.PrioritySLA{}, recommend.Recommendations{}, attribution.Report{}, access.Page{}, auditlog.Timeline{},
 	httpapi.Whoami{}, httpapi.ProjectionDetail{}, httpapi.StateOut{}, analyst.Definition{}, analyst.ResultJSON{},
+	httpapi.MergeResponse{}, query.DuplicatesPage{},
 	eventstore.Metadata{}, // in every Record, whose MarshalJSON the schema Record follows by hand
 }
 
