@@ -420,6 +420,15 @@ func ChurnRiskAt(ctx context.Context, r projections.Reader, id uuid.UUID, f *Fit
 	return *s.ChurnRisk, true, nil
 }
 
+// Bought reports whether customer id has a purchase of their own in r.
+func Bought(ctx context.Context, r projections.Reader, id uuid.UUID) (bool, error) {
+	rec, found, err := projections.Read[customerRecord](ctx, r, customerPrefix+id.String())
+	if err != nil {
+		return false, fmt.Errorf("analytics: customer %s: %w", id, err)
+	}
+	return found && rec.Orders > 0, nil
+}
+
 // ScoreAll streams the RFM entry of every buyer in r, in customer id
 // order, scored by the fit's bands: one pass over the read model, no fit.
 func ScoreAll(ctx context.Context, r projections.Reader, f *Fit, fn func(CustomerRFM) error) error {
