@@ -255,7 +255,7 @@ func TestMergedViewsEqualOneCustomer(t *testing.T) {
 	// two customers bought products at all.
 	err = projections.View(ctx, b, recommend.DefaultName, func(r projections.Reader) error {
 		for key, want := range map[string]string{
-			"pair/product/BEANS/MUG":    `{"anchor":"BEANS","item":"MUG","buyers":2}`,
+			"pair/product/BEANS/MUG":   `{"anchor":"BEANS","item":"MUG","buyers":2}`,
 			"pair/product/GRINDER/MUG": `{"anchor":"GRINDER","item":"MUG","buyers":2}`,
 			"item/product/MUG":         `{"item":"MUG","buyers":2}`,
 			"stats":                    `{"productBuyers":2,"categoryBuyers":0}`,
