@@ -480,7 +480,8 @@ func (s *Service) Recommendations(ctx context.Context, id uuid.UUID, opts recomm
 	var mine projections.Backend
 	if len(ids) > 1 {
 		// What the merged customer bought comes from the combined
-		// history; the co-purchase counts are the live ones.
+		// history; the co-purchase counts are the live ones, which count
+		// the merged group as one customer (projections/recommend).
 		if mine, err = s.mergedFold(ctx, ids, recommend.New(recommend.Config{})); err != nil {
 			return recommend.Recommendations{}, err
 		}
