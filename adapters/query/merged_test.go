@@ -250,6 +250,39 @@ func TestMergedViewsEqualOneCustomer(t *testing.T) {
 	buildAll(t, store, b, 2, nil)
 
 	sameViews(t, "merged survivor vs one customer", views(t, q, sc.s), views(t, q, sc.c))
+	// The shared co-purchase counts count the merged pair as one customer,
+	// as C: two customers bought BEANS and MUG together (S+A and C), and
+	// two customers bought products at all.
+	err = projections.View(ctx, b, recommend.DefaultName, func(r projections.Reader) error {
+		for key, want := range map[string]string{
+			"pair/product/BEANS/MUG":   `{"anchor":"BEANS","item":"MUG","buyers":2}`,
+			"pair/product/GRINDER/MUG": `{"anchor":"GRINDER","item":"MUG","buyers":2}`,
+			"item/product/MUG":         `{"item":"MUG","buyers":2}`,
+			"stats":                    `{"productBuyers":2,"categoryBuyers":0}`,
+		} {
+			if got, _, err := r.Get(ctx, key); err != nil || string(got) != want {
+				t.Errorf("recommend %s = %s, %v; want %s", key, got, err, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The at-risk rule reads the merged customer's churn risk on the
+	// group's lead (the survivor, who bought on its own record); the
+	// absorbed record answers no score, so one person gets one offer.
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	wantRisk, wantOK, err := q.ChurnRisk(ctx, sc.c, at)
+	if err != nil || !wantOK {
+		t.Fatalf("control churn risk: %v, %v", wantOK, err)
+	}
+	if got, ok, err := q.ChurnRisk(ctx, sc.s, at); err != nil || !ok || got != wantRisk {
+		t.Errorf("merged churn risk = %v, %v, %v; want %v as one customer", got, ok, err, wantRisk)
+	}
+	if got, ok, err := q.ChurnRisk(ctx, sc.a, at); err != nil || ok {
+		t.Errorf("absorbed churn risk = %v, %v, %v; want no score while merged", got, ok, err)
+	}
 	rfm, err := q.RFM(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +339,9 @@ func TestMergedViewsEqualOneCustomer(t *testing.T) {
 	}
 	if got, err := q.Lookup(ctx, domain.IdentifierExternal, "crm:42"); err != nil || got != sc.a {
 		t.Errorf("after unmerge lookup = %s, %v; want the absorbed %s", got, err, sc.a)
+	}
+	if _, ok, err := q.ChurnRisk(ctx, sc.a, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)); err != nil || !ok {
+		t.Errorf("absorbed churn risk after unmerge: %v, %v; want its own", ok, err)
 	}
 	if len(av.Orders) != 2 || av.Orders[1].Amount != 9_900 {
 		t.Errorf("absorbed after unmerge has orders %+v, want its own two, the one appended while merged last", av.Orders)

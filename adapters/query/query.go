@@ -353,12 +353,49 @@ func (s *Service) scoreIn(ctx context.Context, b projections.Backend, id uuid.UU
 // for a customer without a score (never bought, or no rhythm known). It
 // implements engage.Scores for the at-risk retention rule, which asks at
 // each check's due time rather than at s.Now.
+//
+// A merged customer is one person with one risk, that of the combined
+// history, and the rule keeps a check timer per record that bought: so
+// that the person gets one win-back offer per crossing, not one per
+// record, only the group's lead answers — the first of the survivor and
+// then its members in merge order that bought on its own record (the
+// records whose purchases scheduled a check) — and the others answer no
+// score (their checks wait and keep their state). After an unmerge each
+// record answers its own risk again.
 func (s *Service) ChurnRisk(ctx context.Context, id uuid.UUID, at time.Time) (risk float64, ok bool, err error) {
 	fit, _, err := s.loadFit(ctx)
 	if err != nil {
 		return 0, false, err
 	}
-	err = projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+	ids, err := s.group(ctx, id)
+	if me, merged := errors.AsType[*MergedError](err); merged {
+		ids, err = s.group(ctx, me.Survivor)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	b := s.b
+	if len(ids) > 1 {
+		var lead uuid.UUID
+		err := projections.View(ctx, s.b, analytics.CustomersName, func(r projections.Reader) error {
+			for _, m := range ids {
+				bought, err := analytics.Bought(ctx, r, m)
+				if err != nil || bought {
+					lead = m
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || lead != id {
+			return 0, false, err
+		}
+		if b, err = s.mergedFold(ctx, ids, analytics.NewCustomers(analytics.Config{})); err != nil {
+			return 0, false, err
+		}
+		id = ids[0]
+	}
+	err = projections.View(ctx, b, analytics.CustomersName, func(r projections.Reader) error {
 		var err error
 		risk, ok, err = analytics.ChurnRiskAt(ctx, r, id, fit, at)
 		return err
@@ -443,7 +480,8 @@ func (s *Service) Recommendations(ctx context.Context, id uuid.UUID, opts recomm
 	var mine projections.Backend
 	if len(ids) > 1 {
 		// What the merged customer bought comes from the combined
-		// history; the co-purchase counts are the live ones.
+		// history; the co-purchase counts are the live ones, which count
+		// the merged group as one customer (projections/recommend).
 		if mine, err = s.mergedFold(ctx, ids, recommend.New(recommend.Config{})); err != nil {
 			return recommend.Recommendations{}, err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
+	"github.com/cxledger/cxledger/projections/merges"
 	"github.com/google/uuid"
 )
 
@@ -147,6 +148,11 @@ type FitOptions struct {
 	CalibrationEnd time.Time
 	// Horizon is the number of days of Score.ExpectedPurchases; 0 means 90.
 	Horizon int
+	// Merged maps each survivor of a merge in effect to the customers it
+	// absorbed: the fit counts each such group as one customer, its
+	// records combined (see combineRecords). FitAndSave reads it from the
+	// merges read model.
+	Merged map[uuid.UUID][]uuid.UUID
 }
 
 // ErrNoModel is returned by the scoring queries when no Fit has been
@@ -177,7 +183,7 @@ func FitModel(ctx context.Context, r projections.Reader, opts FitOptions) (Fit, 
 		ce := opts.CalibrationEnd.UTC()
 		f.CalibrationEnd = &ce
 	}
-	b, err := loadRecords(ctx, r, asOf, f.HorizonDays)
+	b, err := loadRecords(ctx, r, asOf, f.HorizonDays, opts.Merged)
 	if err != nil {
 		return Fit{}, err
 	}
@@ -420,6 +426,15 @@ func ChurnRiskAt(ctx context.Context, r projections.Reader, id uuid.UUID, f *Fit
 	return *s.ChurnRisk, true, nil
 }
 
+// Bought reports whether customer id has a purchase of their own in r.
+func Bought(ctx context.Context, r projections.Reader, id uuid.UUID) (bool, error) {
+	rec, found, err := projections.Read[customerRecord](ctx, r, customerPrefix+id.String())
+	if err != nil {
+		return false, fmt.Errorf("analytics: customer %s: %w", id, err)
+	}
+	return found && rec.Orders > 0, nil
+}
+
 // ScoreAll streams the RFM entry of every buyer in r, in customer id
 // order, scored by the fit's bands: one pass over the read model, no fit.
 func ScoreAll(ctx context.Context, r projections.Reader, f *Fit, fn func(CustomerRFM) error) error {
@@ -479,6 +494,30 @@ func SaveFit(ctx context.Context, b projections.Backend, f Fit) error {
 	return nil
 }
 
+// mergedGroups reads the merges in effect from the merges read model of
+// b: none while it is not built (or not in the catalog).
+func mergedGroups(ctx context.Context, b projections.Backend) (map[uuid.UUID][]uuid.UUID, error) {
+	var groups map[uuid.UUID][]merges.Member
+	err := projections.View(ctx, b, merges.Name, func(r projections.Reader) error {
+		var err error
+		groups, err = merges.Groups(ctx, r)
+		return err
+	})
+	switch {
+	case errors.Is(err, projections.ErrNotActive), errors.Is(err, projections.ErrUnknownProjection):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("analytics: fit: %w", err)
+	}
+	out := make(map[uuid.UUID][]uuid.UUID, len(groups))
+	for s, ms := range groups {
+		for _, m := range ms {
+			out[s] = append(out[s], m.Customer)
+		}
+	}
+	return out, nil
+}
+
 // FitAndSave fits the model to the customers read model of b as it is
 // now (see FitModel) and stores it.
 func FitAndSave(ctx context.Context, b projections.Backend, opts FitOptions) (Fit, error) {
@@ -492,6 +531,9 @@ func FitAndSave(ctx context.Context, b projections.Backend, opts FitOptions) (Fi
 	pos, err := b.Checkpoint(ctx, ns)
 	if err != nil {
 		return Fit{}, fmt.Errorf("analytics: fit: %w", err)
+	}
+	if opts.Merged, err = mergedGroups(ctx, b); err != nil {
+		return Fit{}, err
 	}
 	var f Fit
 	err = projections.View(ctx, b, CustomersName, func(r projections.Reader) error {

@@ -162,7 +162,7 @@ type Base struct {
 // LoadBase reads the customers read model and scores the whole base at
 // now. It reads every customer: O(customers) plus the BG/NBD fit.
 func LoadBase(ctx context.Context, r projections.Reader, now time.Time, opts Options) (*Base, error) {
-	b, err := loadRecords(ctx, r, now, opts.Horizon)
+	b, err := loadRecords(ctx, r, now, opts.Horizon, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -186,8 +186,10 @@ func LoadBase(ctx context.Context, r projections.Reader, now time.Time, opts Opt
 }
 
 // loadRecords reads every customer record and computes the RFM scores and
-// the pooled rhythm at now; the BG/NBD model is left to the caller.
-func loadRecords(ctx context.Context, r projections.Reader, now time.Time, horizon int) (*Base, error) {
+// the pooled rhythm at now; the BG/NBD model is left to the caller. The
+// records of each merged group (survivor → absorbed) are combined into
+// the survivor's first.
+func loadRecords(ctx context.Context, r projections.Reader, now time.Time, horizon int, merged map[uuid.UUID][]uuid.UUID) (*Base, error) {
 	b := &Base{now: now, today: dayNumber(now), horizon: 90, records: map[uuid.UUID]customerRecord{}, rfm: map[uuid.UUID]CustomerRFM{}}
 	if horizon > 0 {
 		b.horizon = float64(horizon)
@@ -208,8 +210,75 @@ func loadRecords(ctx context.Context, r projections.Reader, now time.Time, horiz
 	if err != nil {
 		return nil, err
 	}
+	b.combineGroups(merged)
 	b.score()
 	return b, nil
+}
+
+// combineGroups replaces the records of each merged group by one record
+// under the survivor's id: that of one customer who had had all their
+// events (combineRecords), in key order among the others.
+func (b *Base) combineGroups(merged map[uuid.UUID][]uuid.UUID) {
+	if len(merged) == 0 {
+		return
+	}
+	for s, members := range merged {
+		rec, ok := b.records[s]
+		for _, m := range members {
+			mr, found := b.records[m]
+			if !found {
+				continue
+			}
+			combineRecords(&rec, mr)
+			ok = true
+			delete(b.records, m)
+		}
+		if ok {
+			rec.Customer = s.String()
+			b.records[s] = rec
+		}
+	}
+	b.ids = b.ids[:0]
+	for id := range b.records {
+		b.ids = append(b.ids, id)
+	}
+	slices.SortFunc(b.ids, func(x, y uuid.UUID) int { return strings.Compare(x.String(), y.String()) })
+}
+
+// combineRecords adds r's history to into's. Every purchase figure is a
+// sum, a union, a least or a greatest, so the result is the record the
+// fold of both histories as one customer gives. A survey answered on both
+// records at the very same time keeps into's answer (the fold would keep
+// the later event's); the fit does not read answers.
+func combineRecords(into *customerRecord, r customerRecord) {
+	into.Orders += r.Orders
+	if !r.FirstPurchase.IsZero() && (into.FirstPurchase.IsZero() || r.FirstPurchase.Before(into.FirstPurchase)) {
+		into.FirstPurchase = r.FirstPurchase
+	}
+	if r.LastPurchase.After(into.LastPurchase) {
+		into.LastPurchase = r.LastPurchase
+	}
+	for _, d := range r.Days {
+		if i, found := slices.BinarySearch(into.Days, d); !found {
+			into.Days = slices.Insert(into.Days, i, d)
+		}
+	}
+	for c, m := range r.Money {
+		o := into.money(c)
+		o.Orders += m.Orders
+		o.Gross = addSat(o.Gross, m.Gross)
+		o.Refunds += m.Refunds
+		o.Refunded = addSat(o.Refunded, m.Refunded)
+		into.Money[c] = o
+	}
+	for k, a := range r.Surveys {
+		if old, ok := into.Surveys[k]; !ok || a.At.After(old.At) {
+			if into.Surveys == nil {
+				into.Surveys = map[string]answer{}
+			}
+			into.Surveys[k] = a
+		}
+	}
 }
 
 // Model returns the BG/NBD parameters the base uses, and false when none

@@ -1,7 +1,8 @@
 // Package merges is the identity map of merged customers: which customer
 // an id resolves to (its survivor), and which customers a survivor
-// absorbed. It is the only read model that folds CustomerMerged and
-// CustomerUnmerged.
+// absorbed. It and the recommendations' co-purchase counts (which count a
+// merged group as one customer, see projections/recommend) are the only
+// read models that fold CustomerMerged and CustomerUnmerged.
 //
 // # Design: resolve at read time, move nothing
 //

@@ -19,6 +19,9 @@
 //	item/<dim>/<item>                          distinct buyers; a product's description and category
 //	pair/<dim>/<anchor>/<item>                 distinct customers who bought both (both directions)
 //	stats                                      customers with at least one product, and one category
+//	merge/<merge uuid>                         a merge's parties, halves seen, whether in effect
+//	unit/<customer uuid>                       the survivor of the customer's merged group
+//	member/<survivor uuid>/<absorbed uuid>     a member of a merged group
 //
 // <dim> is "product" or "category". Items enter keys escaped ('/', '%',
 // '~', control characters and invalid UTF-8 become %XX) and, beyond 400
@@ -45,6 +48,25 @@
 // customers are resellers and key accounts, whose baskets say little
 // about affinity; the cost is a slight underestimate of confidence for
 // the products they bought.
+//
+// # Merged customers
+//
+// A merged group (see projections/merges) counts as one customer in the
+// shared counts while the merge is in effect — once both CustomerMerged
+// halves are in, until the first CustomerUnmerged — as it does in every
+// merged read: the counts equal those of a log in which one customer made
+// all the group's purchases. Each record keeps its own customer record
+// and markers (a marker notes where the item was first bought: log
+// position, line), so that the group's contribution can be computed from
+// them: one buyer of each item any member bought, one buyer of the kind,
+// and one co-buyer of each pair of the group's first MaxPaired items in
+// order of first purchase. A merge replaces the members' contributions by
+// the group's, an unmerge the group's by the members' (integer counts: the
+// result equals a replay without the merge, byte for byte, a pair nobody
+// co-bought any more being deleted), and a purchase on a record of the
+// group replaces the group's contribution before it by the one after it.
+// An erasure of a member while merged leaves that record counted as on its
+// own (as without the merge) and the group goes on without it.
 //
 // # Refunds and erasure
 //

@@ -17,7 +17,7 @@ const DefaultName = "recommend"
 
 // version is the schema version of the stored records; bump it whenever
 // Apply, the record layout or MaxPaired changes.
-const version = 1
+const version = 2
 
 // MaxPaired is the number of distinct products (and, separately, of
 // distinct categories) per customer that take part in co-purchase counts:
@@ -52,7 +52,8 @@ func (projection) Version() int { return version }
 
 // Types implements projections.Projection.
 func (projection) Types() []string {
-	return []string{domain.TypePurchaseCompleted, domain.TypeCustomerForgotten}
+	return []string{domain.TypePurchaseCompleted, domain.TypeCustomerForgotten,
+		domain.TypeCustomerMerged, domain.TypeCustomerUnmerged}
 }
 
 // dimension is what is counted: products (SKUs) or categories. Both are
@@ -76,6 +77,9 @@ const (
 	itemPrefix     = "item/"
 	pairPrefix     = "pair/"
 	statsKey       = "stats"
+	mergePrefix    = "merge/"
+	unitPrefix     = "unit/"
+	memberPrefix   = "member/"
 )
 
 func customerKey(c string) string { return customerPrefix + c }
@@ -171,9 +175,13 @@ func (c *customerRecord) paired(d dimension) *[]string {
 	return &c.PairedProducts
 }
 
-// boughtRecord marks an item a customer bought.
+// boughtRecord marks an item a customer bought, with where they first
+// bought it (the event's log position and the line's index in it): the
+// order of a merged group's items, whose first MaxPaired are paired.
 type boughtRecord struct {
-	Item string `json:"item"`
+	Item     string `json:"item"`
+	Position uint64 `json:"position"`
+	Line     int    `json:"line,omitempty"`
 }
 
 // itemRecord counts an item's distinct buyers. Products also keep the
@@ -216,9 +224,13 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	}
 	switch ev := e.Event.(type) {
 	case domain.PurchaseCompleted:
-		return p.purchase(tx, id, ev)
+		return p.purchase(tx, id, e.Position, ev)
 	case domain.CustomerForgotten:
 		return p.forget(tx, id)
+	case domain.CustomerMerged:
+		return p.merged(tx, id, ev)
+	case domain.CustomerUnmerged:
+		return p.unmerged(tx, ev)
 	}
 	return nil
 }
@@ -226,15 +238,41 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 // purchase records the order's lines: every new product or category of the
 // customer counts one more buyer and, while the customer has fewer than
 // MaxPaired paired items, one more co-buyer with each paired item.
-func (p projection) purchase(tx *projections.Tx, id uuid.UUID, ev domain.PurchaseCompleted) error {
+func (p projection) purchase(tx *projections.Tx, id uuid.UUID, pos uint64, ev domain.PurchaseCompleted) error {
 	cid := id.String()
 	if old, ok, err := projections.Get[customerRecord](tx, customerKey(cid)); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	} else if ok && old.Forgotten {
 		return nil
 	}
+	group, err := p.group(tx, cid)
+	if err != nil {
+		return err
+	}
+	if group == nil {
+		return p.lines(tx, cid, pos, ev, true)
+	}
+	// A member of a merge in effect: the group counts as one customer, so
+	// its contribution is replaced by the one it makes with this purchase.
+	var c counts
+	if err := p.contribute(tx, group, -1, &c); err != nil {
+		return err
+	}
+	if err := p.lines(tx, cid, pos, ev, false); err != nil {
+		return err
+	}
+	if err := p.contribute(tx, group, 1, &c); err != nil {
+		return err
+	}
+	return p.apply(tx, &c)
+}
+
+// lines records the order's lines for customer cid; counted says whether
+// the shared counts are updated here (a customer in no merge) or by the
+// caller (a member of a merged group).
+func (p projection) lines(tx *projections.Tx, cid string, pos uint64, ev domain.PurchaseCompleted, counted bool) error {
 	var cust *customerRecord
-	for _, l := range ev.Lines {
+	for i, l := range ev.Lines {
 		if strings.TrimSpace(l.SKU) == "" { // legacy history; validation refuses it
 			continue
 		}
@@ -245,7 +283,8 @@ func (p projection) purchase(tx *projections.Tx, id uuid.UUID, ev domain.Purchas
 			}
 			cust.Customer = cid
 		}
-		if err := p.add(tx, cust, products, l.SKU); err != nil {
+		at := boughtRecord{Position: pos, Line: i}
+		if err := p.add(tx, cust, products, l.SKU, at, counted); err != nil {
 			return err
 		}
 		prod, err := projections.Load[itemRecord](tx, itemKey(products, l.SKU))
@@ -259,15 +298,16 @@ func (p projection) purchase(tx *projections.Tx, id uuid.UUID, ev domain.Purchas
 			continue
 		}
 		prod.Category = l.Category
-		if err := p.add(tx, cust, categories, l.Category); err != nil {
+		if err := p.add(tx, cust, categories, l.Category, at, counted); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// add records that cust bought item in dimension d, once per customer.
-func (p projection) add(tx *projections.Tx, cust *customerRecord, d dimension, item string) error {
+// add records that cust bought item in dimension d, once per customer,
+// first at at; counted says whether it also updates the shared counts.
+func (p projection) add(tx *projections.Tx, cust *customerRecord, d dimension, item string, at boughtRecord, counted bool) error {
 	bk := boughtKey(cust.Customer, d, item)
 	if _, ok, err := projections.Get[boughtRecord](tx, bk); err != nil || ok {
 		if err != nil {
@@ -275,8 +315,16 @@ func (p projection) add(tx *projections.Tx, cust *customerRecord, d dimension, i
 		}
 		return nil
 	}
-	if err := projections.Put(tx, bk, boughtRecord{Item: item}); err != nil {
+	at.Item = item
+	if err := projections.Put(tx, bk, at); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	if !counted {
+		*cust.count(d)++
+		if paired := cust.paired(d); len(*paired) < MaxPaired {
+			*paired = append(*paired, item)
+		}
+		return nil
 	}
 	it, err := projections.Load[itemRecord](tx, itemKey(d, item))
 	if err != nil {
@@ -330,6 +378,22 @@ func (p projection) forget(tx *projections.Tx, id uuid.UUID) error {
 	if ok && old.Forgotten {
 		return nil
 	}
+	group, err := p.group(tx, cid)
+	if err != nil {
+		return err
+	}
+	// A member of a merged group leaves it counted as it would be on its
+	// own (the anonymous counts keep what an erased customer counted, as
+	// if never merged), and the group goes on without it.
+	var c counts
+	if group != nil {
+		if err := p.contribute(tx, group, -1, &c); err != nil {
+			return err
+		}
+		if err := p.contribute(tx, []string{cid}, 1, &c); err != nil {
+			return err
+		}
+	}
 	// Scan writes the batch's pending objects first: nothing loaded before
 	// it may be changed after it, so the tombstone is Put afterwards.
 	var keys []string
@@ -346,7 +410,13 @@ func (p projection) forget(tx *projections.Tx, id uuid.UUID) error {
 	if err := projections.Put(tx, customerKey(cid), customerRecord{Customer: cid, Forgotten: true}); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	return nil
+	if group == nil {
+		return nil
+	}
+	if err := p.contribute(tx, group, 1, &c); err != nil {
+		return err
+	}
+	return p.apply(tx, &c)
 }
 
 // CustomerPrefixes returns the key prefixes that hold one customer's own
