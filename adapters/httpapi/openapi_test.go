@@ -65,6 +65,8 @@ var specCases = []specCase{
 	{op: "lookupCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers?identifier=email:{email}&minPosition={head}", status: 200},
 	{op: "lookupCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers?identifier=email:nobody-{unknown}@example.com", status: 404},
 	{op: "lookupCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers?identifier=nokind", status: 400},
+	{op: "searchCustomers", role: httpapi.RoleAuditor, method: "GET", path: "/v1/customers/search?q=zo&minPosition={head}", status: 200},
+	{op: "searchCustomers", role: httpapi.RoleService, method: "GET", path: "/v1/customers/search?q=z", status: 400},
 	{op: "getCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{customer}", status: 200},
 	{op: "getCustomer", role: httpapi.RoleAuditor, method: "GET", path: "/v1/customers/{registered}?minPosition={head}", status: 200},
 	{op: "getCustomer", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{unknown}", status: 404},

@@ -258,6 +258,7 @@ func (s *Server) table() []route {
 		{"GET /v1/whoami", anyRole, s.whoami},
 		{"POST /v1/customers", svc, s.register},
 		{"GET /v1/customers", reader, s.lookup},
+		{"GET /v1/customers/search", reader, s.searchCustomers},
 		{"GET /v1/customers/{id}", reader, s.customer},
 		{"POST /v1/customers/{id}/events", svc, s.appendEvents},
 		{"POST /v1/customers/{id}/forget", adminOnly, s.forget},
