@@ -465,23 +465,37 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	do(t, ctx, visible(`#feed li[data-position]`))
 	snap("live")
 
-	// Search: type-ahead on an identifier.
+	// Search: type-ahead on the start of the name's words (names are
+	// sealed; the server matches blinded word prefixes), then on an e-mail.
 	s.open(t, ctx, "search", "search")
-	do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), "shopify:"), chromedp.Sleep(300*time.Millisecond))
 	var sv struct {
 		Identifiers []struct {
 			Kind  string `json:"kind"`
 			Value string `json:"value"`
 		} `json:"identifiers"`
+		Profile struct {
+			Name string `json:"name"`
+		} `json:"profile"`
 	}
 	s.getJSON(t, "admin", "/v1/customers/"+s.sample.String(), &sv)
+	words := strings.Fields(sv.Profile.Name)
+	if len(words) < 2 {
+		t.Fatalf("sample customer's name %q has fewer than two words", sv.Profile.Name)
+	}
+	prefix := func(w string) string { r := []rune(w); return string(r[:min(len(r), 3)]) }
+	typed := prefix(words[0]) + " " + prefix(words[len(words)-1])
+	row := fmt.Sprintf(`#results li[data-customer-id=%q]`, s.sample)
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), typed), visible(row))
+	if got := eval[string](t, ctx, `document.querySelector('`+row+` strong').textContent`); got != sv.Profile.Name {
+		t.Errorf("name search for %q shows %q, want %q", typed, got, sv.Profile.Name)
+	}
+	snap("search")
 	for _, i := range sv.Identifiers {
 		if i.Kind == "email" {
 			eval[any](t, ctx, `document.getElementById('q').value = ''`)
 			do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), i.Value), visible(fmt.Sprintf(`#results li[data-customer-id=%q]`, s.sample)))
 		}
 	}
-	snap("search")
 }
 
 // testUnauthenticated: without a token the console shows the sign-in page

@@ -253,9 +253,9 @@ function candidates(q) {
 
 function pageSearch() {
   if (!guard('search', can.customers, 'customers')) return;
-  const input = h('input', { type: 'search', id: 'q', role: 'combobox', 'aria-expanded': 'false', 'aria-controls': 'results', 'aria-autocomplete': 'list', autocomplete: 'off', placeholder: 'e-mail, phone (+33…), external id (shopify:123) or customer id', 'aria-label': 'Find a customer' });
+  const input = h('input', { type: 'search', id: 'q', role: 'combobox', 'aria-expanded': 'false', 'aria-controls': 'results', 'aria-autocomplete': 'list', autocomplete: 'off', placeholder: 'name, e-mail, phone (+33…), external id (shopify:123) or customer id', 'aria-label': 'Find a customer' });
   const list = h('ul', { id: 'results', class: 'results', role: 'listbox', hidden: true });
-  const status = h('p', { class: 'small muted', role: 'status', id: 'search-status' }, 'Type an e-mail address, a phone number, an external id or a customer id; Enter opens the highlighted customer, Escape clears.');
+  const status = h('p', { class: 'small muted', role: 'status', id: 'search-status' }, 'Type the start of a name (2 letters or more), an e-mail address, a phone number, an external id or a customer id; Enter opens the highlighted customer, Escape clears.');
   let selected = -1;
   let results = [];
   let ctl = null;
@@ -293,7 +293,14 @@ function pageSearch() {
     const found = [];
     for (const c of cs) {
       try {
-        if (c.kind === 'name') continue;
+        if (c.kind === 'name') {
+          // Names are sealed: the server matches blinded prefixes of
+          // whole name words (at least 2 letters), never substrings.
+          if (!/[\p{L}\p{N}]{2}/u.test(c.value)) continue;
+          const page = await api('/v1/customers/search' + qs({ q: c.value, limit: 10 }), { signal: ctl.signal });
+          for (const r of page.results) found.push({ customerId: r.customerId, profile: { name: r.name }, match: [r.company, 'id ' + r.customerId.slice(0, 8)].filter(Boolean).join(' · ') });
+          continue;
+        }
         const v = c.kind === 'id'
           ? await api('/v1/customers/' + c.value, { signal: ctl.signal })
           : await api('/v1/customers' + qs({ identifier: c.kind + ':' + c.value }), { signal: ctl.signal });
@@ -305,8 +312,11 @@ function pageSearch() {
     }
     show(found);
     main.dataset.state = 'ready';
-    if (cs[0].kind === 'name') status.textContent = 'Names are not searchable yet: search by e-mail, phone, external id (system:id) or customer id.';
-    else status.textContent = found.length ? `${found.length} customer found — Enter opens it.` : `No customer with ${cs[0].kind} ${cs[0].value}. Check the spelling, or try another identifier.`;
+    if (cs[0].kind === 'name') {
+      status.textContent = !/[\p{L}\p{N}]{2}/u.test(cs[0].value)
+        ? 'Type at least 2 letters of a name.'
+        : found.length ? `${found.length} customer${found.length > 1 ? 's' : ''} named like “${cs[0].value}” — Enter opens the highlighted one.` : `No customer has a name word starting with “${cs[0].value}”. Names match by the start of each word, not by a fragment inside one.`;
+    } else status.textContent = found.length ? `${found.length} customer found — Enter opens it.` : `No customer with ${cs[0].kind} ${cs[0].value}. Check the spelling, or try another identifier.`;
   };
   input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(search, 200); });
   input.addEventListener('keydown', (ev) => {
