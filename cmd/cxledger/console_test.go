@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -419,8 +420,30 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	if f = figures(t, ctx); f["nps"] != fmt.Sprint(nps.Overall.Score) {
 		t.Errorf("NPS: page %q, API %v", f["nps"], nps.Overall.Score)
 	}
-	if n := count(t, ctx, `canvas`); n < 5 {
-		t.Errorf("analytics: %d charts, want 5 or more", n)
+	// The churn-risk distribution is the stored model's, bucket by bucket.
+	var model struct {
+		Distribution *struct {
+			ChurnRisk         []int `json:"churnRisk"`
+			ChurnRiskUnscored int   `json:"churnRiskUnscored"`
+		} `json:"distribution"`
+	}
+	s.getJSON(t, "admin", "/v1/analytics/model", &model)
+	if model.Distribution == nil {
+		t.Fatal("the fitted model has no distribution")
+	}
+	want := map[string]string{"unscored": fmt.Sprint(model.Distribution.ChurnRiskUnscored)}
+	for i, n := range model.Distribution.ChurnRisk {
+		want[fmt.Sprint(i)] = fmt.Sprint(n)
+	}
+	dist := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#churn-dist tr[data-bucket]')].map(e => [e.dataset.bucket, e.dataset.buyers]))`)
+	if !maps.Equal(dist, want) {
+		t.Errorf("churn-risk distribution: page %v, API %v", dist, want)
+	}
+	if count(t, ctx, `#churn canvas#churnchart`) != 1 {
+		t.Error("analytics: no churn-risk chart")
+	}
+	if n := count(t, ctx, `canvas`); n < 6 {
+		t.Errorf("analytics: %d charts, want 6 or more", n)
 	}
 	snap("analytics")
 

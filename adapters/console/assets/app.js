@@ -652,12 +652,14 @@ const PALETTE = ['#2357c6', '#17804a', '#b3261e', '#8a5a00', '#6b4fbb', '#0f7c8c
 async function pageAnalytics() {
   if (!guard('analytics', can.analytics, 'analytics')) return;
   loading('analytics', 'analytics');
-  let rfm, channels, tickets, nps, campaigns;
+  let rfm, channels, tickets, nps, campaigns, model;
+  const absent = (e) => { if (e instanceof ApiError && e.status === 404) return null; throw e; };
   try {
-    [rfm, channels, tickets, nps, campaigns] = await Promise.all([
-      api('/v1/analytics/rfm').catch((e) => { if (e instanceof ApiError && e.status === 404) return null; throw e; }),
+    [rfm, channels, tickets, nps, campaigns, model] = await Promise.all([
+      api('/v1/analytics/rfm').catch(absent),
       api('/v1/analytics/channels' + qs({ from: new Date(Date.now() - 90 * 864e5).toISOString() })),
-      api('/v1/analytics/tickets'), api('/v1/analytics/nps'), api('/v1/analytics/campaigns')]);
+      api('/v1/analytics/tickets'), api('/v1/analytics/nps'), api('/v1/analytics/campaigns'),
+      api('/v1/analytics/model').catch(absent)]);
   } catch (e) { return failed('analytics', e, 'analytics'); }
   const body = [h('h1', {}, 'Analytics')];
 
@@ -679,6 +681,24 @@ async function pageAnalytics() {
     : h('p', { class: 'empty', id: 'segments' }, 'No analytics model fitted yet: the background fitter fits one soon, or an analyst runs POST /v1/analytics/model/fit.');
   const segChart = rfm ? chart('segchart', { type: 'bar', data: { labels: order.map((s) => s.replaceAll('_', ' ')), datasets: [{ label: 'Customers', data: order.map((s) => segs.get(s).count), backgroundColor: '#2357c6' }] }, options: { plugins: { legend: { display: false }, title: { display: true, text: 'Customers per RFM segment' } } } }, 'Customers per RFM segment') : '';
   body.push(h('div', { class: 'cols' }, h('div', { class: 'card' }, h('h2', {}, `RFM segments${rfm && rfm.model ? '' : ''}`), grid, rfm && rfm.model ? h('p', { class: 'small muted' }, 'Model as of ', when(rfm.model.asOf)) : ''), h('div', { class: 'card' }, segChart)));
+
+  // Churn-risk and P(alive) distribution: stored with the model when it
+  // is fitted, so this is one read, not a pass over the customers.
+  const dist = model && model.distribution;
+  const buckets = Array.from({ length: 10 }, (_, i) => `${i * 10}–${i * 10 + 10}%`);
+  const riskChart = dist
+    ? chart('churnchart', { type: 'bar', data: { labels: buckets, datasets: [
+      { label: 'Churn risk', data: dist.churnRisk, backgroundColor: '#b3261e' },
+      ...(dist.pAlive.some((n) => n > 0) ? [{ label: 'P(alive)', data: dist.pAlive, backgroundColor: '#17804a' }] : [])] },
+    options: { plugins: { title: { display: true, text: 'Buyers by churn risk and by P(alive)' } }, scales: { x: { title: { display: true, text: 'bucket' } }, y: { title: { display: true, text: 'buyers' } } } } }, 'Churn-risk distribution')
+    : h('p', { class: 'empty' }, model ? 'The stored model predates the distribution: the next fit adds it.' : 'No analytics model fitted yet.');
+  const riskTable = dist
+    ? h('table', { id: 'churn-dist' }, h('thead', {}, h('tr', {}, h('th', {}, 'Churn risk'), h('th', { class: 'num' }, 'Buyers'))),
+      h('tbody', {}, ...dist.churnRisk.map((n, i) => h('tr', { dataset: { bucket: String(i), buyers: String(n) } }, h('td', {}, buckets[i]), h('td', { class: 'num' }, num(n)))),
+        h('tr', { dataset: { bucket: 'unscored', buyers: String(dist.churnRiskUnscored) } }, h('td', {}, 'no rhythm known'), h('td', { class: 'num' }, num(dist.churnRiskUnscored)))))
+    : '';
+  body.push(h('div', { class: 'cols', id: 'churn' }, h('div', { class: 'card' }, riskChart),
+    h('div', { class: 'card' }, h('h2', {}, 'Churn risk'), riskTable, model ? h('p', { class: 'small muted' }, 'Model as of ', when(model.asOf), ` · ${num(model.buyers)} buyers`) : '')));
 
   // Channel mix over time.
   const days = channels.days || [];
@@ -727,7 +747,6 @@ async function pageAnalytics() {
   const topChart = top.length ? chart('top', { type: 'bar', data: { labels: top.map((c) => c.customerId.slice(0, 8)), datasets: [{ label: `Lifetime value (${mainCur[0]})`, data: top.map((c) => c.monetary / 100), backgroundColor: '#17804a' }] }, options: { indexAxis: 'y', plugins: { title: { display: true, text: `Top customers by lifetime value (${mainCur[0]})` } } } }, 'Top customers by lifetime value') : h('p', { class: 'empty' }, 'No buyers scored yet.');
   const topList = h('ol', { id: 'top-customers', class: 'small' }, ...top.map((c) => h('li', { dataset: { customerId: c.customerId, minor: String(c.monetary), currency: c.currency } }, can.customers(session.role) ? h('a', { href: '#/customer/' + c.customerId }, c.customerId) : c.customerId, ' ', money(c.monetary, c.currency))));
   body.push(h('div', { class: 'cols' }, h('div', { class: 'card' }, campChart), h('div', { class: 'card' }, topChart, topList)));
-  body.push(h('p', { class: 'small muted' }, 'Churn-risk distribution: per customer on the customer page (the RFM list does not carry it).'));
   render('analytics', ...body);
 }
 
