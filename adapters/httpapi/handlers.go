@@ -304,6 +304,31 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, rep)
 }
 
+// board: GET /v1/pipeline/board?stage=&limit=&cursor= — one stage's open
+// opportunities, paged (a range read of the stage's index).
+func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	stage := domain.OpportunityStage(q.Get("stage"))
+	if !slices.Contains(pipeline.Stages, stage) {
+		return malformed("stage %q: want one of %v", stage, pipeline.Stages)
+	}
+	limit, err := limitParam(q.Get("limit"), 50, 500)
+	if err != nil {
+		return err
+	}
+	if err := s.waitFor(r, pipeline.DefaultName, merges.Name); err != nil {
+		return err
+	}
+	page, err := s.query.Board(r.Context(), stage, q.Get("cursor"), limit)
+	if err != nil {
+		if errors.Is(err, domain.ErrInvalid) {
+			return malformed("cursor %q is not a cursor of this board", q.Get("cursor"))
+		}
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
 // rfm: GET /v1/analytics/rfm — every buyer scored by the stored model,
 // with the fit and analysis date the scores are as of.
 func (s *Server) rfm(w http.ResponseWriter, r *http.Request) error {

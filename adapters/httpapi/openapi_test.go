@@ -84,6 +84,8 @@ var specCases = []specCase{
 	{op: "recommendations", role: httpapi.RoleService, method: "GET", path: "/v1/customers/{customer}/recommendations?limit=0", status: 400},
 	{op: "pipeline", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/pipeline", status: 200},
 	{op: "pipeline", role: httpapi.RoleService, method: "GET", path: "/v1/pipeline", status: 403},
+	{op: "pipelineBoard", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/pipeline/board?stage=proposal&limit=2&minPosition={head}", status: 200},
+	{op: "pipelineBoard", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/pipeline/board?stage=won", status: 400},
 	{op: "pipelineAsOf", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/pipeline/as-of?at=2025-12-01&basis=occurred", status: 200},
 	{op: "pipelineAsOf", role: httpapi.RoleAnalyst, method: "GET", path: "/v1/pipeline/as-of", status: 400},
 	{op: "accessLog", role: httpapi.RoleAuditor, method: "GET", path: "/v1/audit/access?customer={customer}", status: 200},

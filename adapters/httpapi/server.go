@@ -278,6 +278,7 @@ func (s *Server) table() []route {
 		{"GET /v1/audit/proof/consistency", audit, s.consistency},
 		{"GET /v1/customers/{id}/audit", audit, s.auditTimeline},
 		{"GET /v1/pipeline", analyst, s.pipeline},
+		{"GET /v1/pipeline/board", analyst, s.board},
 		{"GET /v1/analytics/rfm", analyst, s.rfm},
 		{"GET /v1/analytics/model", analyst, s.model},
 		{"POST /v1/analytics/model/fit", analyst, s.fitModel},

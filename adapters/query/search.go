@@ -6,9 +6,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cxledger/cxledger/domain"
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/duplicates"
 	"github.com/cxledger/cxledger/projections/identity"
+	"github.com/cxledger/cxledger/projections/pipeline"
 )
 
 // SearchHit is one customer found by name.
@@ -67,6 +69,35 @@ func (s *Service) SearchNames(ctx context.Context, q string, after uuid.UUID, li
 	}
 	if more && len(ids) > 0 {
 		page.Next = ids[len(ids)-1].String()
+	}
+	return page, nil
+}
+
+// BoardPage is one page of a stage's open opportunities.
+type BoardPage struct {
+	Stage domain.OpportunityStage `json:"stage"`
+	Cards []pipeline.Card         `json:"cards"`
+	// Next is the cursor of the next page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// Board returns up to limit open opportunities of a stage (see
+// pipeline.Board): one range read of the stage. A card of an absorbed
+// customer names the survivor.
+func (s *Service) Board(ctx context.Context, stage domain.OpportunityStage, cursor string, limit int) (BoardPage, error) {
+	page := BoardPage{Stage: stage}
+	err := projections.View(ctx, s.b, pipeline.DefaultName, func(r projections.Reader) error {
+		var err error
+		page.Cards, page.Next, err = pipeline.Board(ctx, r, stage, cursor, limit)
+		return err
+	})
+	if err != nil {
+		return BoardPage{}, err
+	}
+	for i, c := range page.Cards {
+		if page.Cards[i].CustomerID, err = s.Resolve(ctx, c.CustomerID); err != nil {
+			return BoardPage{}, fmt.Errorf("board: resolve %s: %w", c.CustomerID, err)
+		}
 	}
 	return page, nil
 }
