@@ -363,7 +363,31 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	}
 	snap("customer")
 
-	// Pipeline.
+	// Pipeline. A customer with more open opportunities in one stage
+	// than a page of the board holds, so that More has pages to load.
+	boardCustomer := uuid.New()
+	if st, body := call(t, "POST", s.url+"/v1/customers", consoleTokens["service"], fmt.Sprintf(
+		`{"customerId":%q,"name":"Board Test","identifiers":[{"kind":"email","value":"board-%s@example.com"}],"metadata":{"occurredAt":"2026-01-02T10:00:00Z","actor":"service:crm"}}`,
+		boardCustomer, boardCustomer.String()[:8])); st != 201 {
+		t.Fatalf("register: %d %s", st, body)
+	}
+	var opps []string
+	for i := range 11 {
+		opps = append(opps, fmt.Sprintf(`{"type":"OpportunityOpened","data":{"opportunityId":%q,"name":"Deal %d","amount":%d,"currency":"EUR","stage":"negotiation","expectedClose":"2027-03-01"},"metadata":{"occurredAt":"2026-01-03T10:00:00Z","actor":"user:marta"}}`, uuid.New(), i, 10000+i))
+	}
+	st, body := call(t, "POST", s.url+"/v1/customers/"+boardCustomer.String()+"/events", consoleTokens["service"],
+		`{"expectedVersion":"exists","events":[`+strings.Join(opps, ",")+`]}`)
+	if st != 200 {
+		t.Fatalf("open opportunities: %d %s", st, body)
+	}
+	var appended struct {
+		Position uint64 `json:"position"`
+	}
+	if err := json.Unmarshal(body, &appended); err != nil || appended.Position == 0 {
+		t.Fatalf("append answer %s: %v", body, err)
+	}
+	var caught struct{}
+	s.getJSON(t, "admin", fmt.Sprintf("/v1/pipeline?minPosition=%d", appended.Position), &caught)
 	s.open(t, ctx, "pipeline", "pipeline")
 	var pipe struct {
 		Open    int     `json:"open"`
@@ -385,10 +409,43 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 			t.Errorf("stage %s with %d open: %d cards", st.Stage, st.Open, n)
 		}
 	}
+	// The board: each stage shows its first page of cards, and More
+	// pages through the rest, as many as the stage has open.
+	do(t, ctx, chromedp.WaitNotPresent(chromedp.CSS(`[data-cards][data-state="loading"]`)))
+	const boardPage = 8 // BOARD_PAGE in app.js
+	cards := func(stage string) int { return count(t, ctx, fmt.Sprintf(`[data-cards=%q] li.opp`, stage)) }
+	paged := ""
+	for _, st := range pipe.Stages {
+		if n := cards(st.Stage); n != min(st.Open, boardPage) {
+			t.Errorf("stage %s: %d cards, want the first %d of %d", st.Stage, n, min(st.Open, boardPage), st.Open)
+		}
+		if st.Open > boardPage && paged == "" {
+			paged = st.Stage
+		}
+	}
+	snap("pipeline")
+	if paged == "" {
+		t.Error("no stage has more than one page of cards")
+	} else {
+		for want := range 100 {
+			if count(t, ctx, fmt.Sprintf(`[data-cards=%q] + button:not([hidden])`, paged)) == 0 {
+				break
+			}
+			if want == 99 {
+				t.Fatal("More never runs out")
+			}
+			do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-cards=%q] + button`, paged))),
+				chromedp.WaitNotPresent(chromedp.CSS(`[data-cards][data-state="loading"]`)))
+		}
+		for _, st := range pipe.Stages {
+			if st.Stage == paged && cards(paged) != st.Open {
+				t.Errorf("stage %s after More: %d cards, want %d", paged, cards(paged), st.Open)
+			}
+		}
+	}
 	if count(t, ctx, `canvas`) < 2 {
 		t.Error("pipeline: no charts")
 	}
-	snap("pipeline")
 
 	// Analytics.
 	s.open(t, ctx, "analytics", "analytics")

@@ -605,6 +605,39 @@ function sumAmounts(list) {
   return (list || []).map((a) => money(a.amount, a.currency)).reduce((acc, n, i) => (i ? [...acc, ', ', n] : [n]), []);
 }
 
+const BOARD_PAGE = 8;
+
+/** stageCards lists a stage's open opportunities, a page at a time, from
+ *  GET /v1/pipeline/board (a range read of the stage, not of every
+ *  opportunity). */
+function stageCards(stage) {
+  // data-state says when a page is in: the browser test waits on it.
+  const list = h('ul', { class: 'cards', dataset: { cards: stage, state: 'loading' } });
+  const more = h('button', { type: 'button', class: 'small', hidden: true }, 'More');
+  let cursor = '';
+  const load = async () => {
+    more.disabled = true;
+    list.dataset.state = 'loading';
+    try {
+      const page = await api('/v1/pipeline/board' + qs({ stage, limit: BOARD_PAGE, cursor: cursor || undefined }));
+      for (const c of page.cards || []) {
+        const who = can.customers(session.role) ? h('a', { href: '#/customer/' + c.customerId }, c.customerId.slice(0, 8)) : c.customerId.slice(0, 8);
+        const age = (Date.now() - Date.parse(c.stageSince)) / 1000;
+        list.append(h('li', { class: 'opp', dataset: { opportunityId: c.opportunityId, customerId: c.customerId, minor: String(c.amount), currency: c.currency || '' } },
+          h('div', {}, c.currency ? money(c.amount, c.currency) : num(c.amount)),
+          h('div', { class: 'small muted' }, 'customer ', who, c.expectedClose ? ` · closes ${c.expectedClose}` : '', ` · ${duration(Math.max(0, age))} in stage`)));
+      }
+      cursor = page.next || '';
+      more.hidden = !cursor;
+    } catch (e) {
+      list.append(h('li', { class: 'error' }, 'Could not load the cards: ' + e.message));
+    } finally { more.disabled = false; list.dataset.state = 'ready'; }
+  };
+  more.addEventListener('click', load);
+  queueMicrotask(load);
+  return h('div', {}, list, more);
+}
+
 async function pagePipeline() {
   if (!guard('pipeline', can.analytics, 'the pipeline')) return;
   loading('pipeline', 'the pipeline');
@@ -615,7 +648,8 @@ async function pagePipeline() {
     h('h2', {}, s.stage), h('div', { class: 'count' }, num(s.open), h('span', { class: 'small muted' }, ' open')),
     h('div', { class: 'small' }, 'Amount: ', ...(s.amounts && s.amounts.length ? sumAmounts(s.amounts) : ['—'])),
     h('div', { class: 'small' }, 'Weighted: ', ...(s.weighted && s.weighted.length ? sumAmounts(s.weighted) : ['—'])),
-    h('div', { class: 'small muted' }, `probability ${pct(s.probability)} · avg age ${duration(s.averageAgeSeconds)}`))));
+    h('div', { class: 'small muted' }, `probability ${pct(s.probability)} · avg age ${duration(s.averageAgeSeconds)}`),
+    stageCards(s.stage))));
   const figs = h('div', { class: 'figures', id: 'figures' },
     figure('Open', num(p.open), { figure: 'open', value: String(p.open) }),
     figure('Won', num(p.won), { figure: 'won', value: String(p.won) }),
