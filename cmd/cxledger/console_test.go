@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -772,6 +773,16 @@ func (s *consoleServer) testAuditor(t *testing.T) {
 func (s *consoleServer) testRebuild(t *testing.T) {
 	ctx := s.tab(t, "analyst")
 	s.open(t, ctx, "projections", "projections")
+	// Every progress line the page shows is recorded as it appears (the
+	// page redraws the table every second, so the line may be gone when
+	// the rebuild ends). The POST answers once the rebuild has started,
+	// and the page then refreshes at once, while it runs.
+	eval[bool](t, ctx, `(() => {
+		window.progressSeen = [];
+		const record = () => document.querySelectorAll('#projections tr[data-projection="timeline"] [data-rebuilding]').forEach((e) => window.progressSeen.push({ ...e.dataset, text: e.textContent }));
+		new MutationObserver(record).observe(document.getElementById('projections'), { childList: true, subtree: true });
+		return true;
+	})()`)
 	do(t, ctx, chromedp.Click(chromedp.CSS(`button[data-rebuild="timeline"]`)), visible(`#proj-status:not(:empty)`))
 	note := eval[string](t, ctx, `document.getElementById('proj-status').textContent`)
 	if !strings.Contains(note, "started") {
@@ -780,6 +791,23 @@ func (s *consoleServer) testRebuild(t *testing.T) {
 	shot(t, ctx, "projections-rebuild")
 	// Done: live again, no rebuild running, checkpoint at the head.
 	do(t, ctx, visible(`#projections tr[data-projection="timeline"][data-state="live"][data-lag="0"] button[data-rebuild]:not([disabled])`))
+	type seen struct {
+		Position, Head, EventsPerSecond, EtaSeconds, Text string
+	}
+	progress := eval[[]seen](t, ctx, `window.progressSeen`)
+	if len(progress) == 0 {
+		t.Fatal("the rebuild's progress was never shown")
+	}
+	for _, p := range progress {
+		pos, err1 := strconv.ParseUint(p.Position, 10, 64)
+		head, err2 := strconv.ParseUint(p.Head, 10, 64)
+		rate, err3 := strconv.ParseFloat(p.EventsPerSecond, 64)
+		eta, err4 := strconv.ParseFloat(p.EtaSeconds, 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil || head == 0 || pos > head || rate < 0 || eta < 0 ||
+			!strings.Contains(p.Text, "events/s") || !strings.Contains(p.Text, "ETA") || !strings.Contains(p.Text, " / ") {
+			t.Errorf("progress shown %+v: %v", p, err)
+		}
+	}
 }
 
 // testErased: a forgotten customer shows as erased, without the personal

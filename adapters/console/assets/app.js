@@ -906,7 +906,7 @@ async function pageProjections() {
         refresh(false);
       });
       const progress = rb
-        ? h('div', { class: 'small', dataset: { rebuilding: 'true' } }, h('progress', { class: 'progress', max: String(rb.head || 1), value: String(rb.position) }), ` ${num(rb.position)} / ${num(rb.head)} · ${num(Math.round(rb.eventsPerSecond))} events/s · ETA ${duration(rb.etaSeconds)}${rb.owner && !p.owned ? ' · by ' + rb.owner : ''}`)
+        ? h('div', { class: 'small', dataset: { rebuilding: 'true', position: String(rb.position), head: String(rb.head), eventsPerSecond: String(rb.eventsPerSecond), etaSeconds: String(rb.etaSeconds) } }, h('progress', { class: 'progress', max: String(rb.head || 1), value: String(rb.position) }), ` ${num(rb.position)} / ${num(rb.head)} · ${num(Math.round(rb.eventsPerSecond))} events/s · ETA ${duration(rb.etaSeconds)}${rb.owner && !p.owned ? ' · by ' + rb.owner : ''}`)
         : '';
       tbody.append(h('tr', { dataset: { projection: p.name, checkpoint: p.checkpoint ?? '', lag: p.lag ?? '', state: p.state ?? '', digest } },
         h('td', {}, h('strong', {}, p.name), h('div', { class: 'small muted' }, [p.version != null ? 'v' + p.version : '', p.kind || '', p.active || p.namespace || ''].filter(Boolean).join(' · '))),
