@@ -31,7 +31,10 @@ import (
 var personalReads = map[string]string{
 	// The lookup finds the customer by an identifier and answers with the
 	// view: logged under the customer found, without the identifier.
-	"GET /v1/customers":                      "lookup",
+	"GET /v1/customers": "lookup",
+	// A name search shows names: one entry per customer in the answer,
+	// without the search text (it is a name too).
+	"GET /v1/customers/search":               "search",
 	"GET /v1/customers/{id}":                 "view",
 	"GET /v1/customers/{id}/as-of":           "view-as-of",
 	"GET /v1/customers/{id}/events":          "events",
@@ -62,6 +65,10 @@ func (s *Server) loggedRead(r *http.Request, pattern string) (access.Entry, bool
 		e.Query = "identifier=" + kind + ":…"
 		return e, true // the customer comes from the answer
 	}
+	if resource == "search" {
+		e.Query = "q=…"
+		return e, true // the customers come from the answer
+	}
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil || id == uuid.Nil {
 		return access.Entry{}, false
@@ -83,6 +90,16 @@ func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, rt route, e
 	if buf.status == 0 {
 		buf.status = http.StatusOK
 	}
+	if buf.status < 300 && e.Resource == "search" {
+		if err := s.recordSearch(r, buf.body.Bytes(), e); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		maps.Copy(w.Header(), buf.header)
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body.Bytes())
+		return
+	}
 	if buf.status < 300 && e.Customer == uuid.Nil {
 		var found struct {
 			CustomerID uuid.UUID `json:"customerId"`
@@ -102,6 +119,22 @@ func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, rt route, e
 	maps.Copy(w.Header(), buf.header)
 	w.WriteHeader(buf.status)
 	_, _ = w.Write(buf.body.Bytes())
+}
+
+// recordSearch records one access-log entry per customer a name search
+// shows; an answer showing nobody leaves none.
+func (s *Server) recordSearch(r *http.Request, body []byte, e access.Entry) error {
+	var found query.SearchPage
+	if err := json.Unmarshal(body, &found); err != nil {
+		return fmt.Errorf("%w: the answer names no customers to record: %w", ErrAccessLog, err)
+	}
+	for _, hit := range found.Results {
+		e.Customer = hit.CustomerID
+		if err := s.access.Record(r.Context(), e); err != nil {
+			return fmt.Errorf("%w: the read could not be recorded: %w", ErrAccessLog, err)
+		}
+	}
+	return nil
 }
 
 // bufferedResponse holds a response until the access log has the read.

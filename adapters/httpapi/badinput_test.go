@@ -682,6 +682,8 @@ func badInputCases(srv *httpapi.Server) []badCase {
 		"POST /v1/customers/{id}/merge":          {ana + "/merge", `{"absorbed":"` + uuid.NewString() + `","reason":"same"}`},
 		"POST /v1/customers/{id}/unmerge":        {ana + "/unmerge", `{"absorbed":"` + uuid.NewString() + `","reason":"two","mergeId":"` + uuid.NewString() + `"}`},
 		"GET /v1/identity/duplicates":            {"/v1/identity/duplicates", ""},
+		"GET /v1/customers/search":               {"/v1/customers/search?q=ana", ""},
+		"GET /v1/pipeline/board":                 {"/v1/pipeline/board?stage=proposal", ""},
 	}
 	routes := srv.Routes()
 	patterns := make([]string, 0, len(routes))

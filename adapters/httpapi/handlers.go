@@ -22,6 +22,7 @@ import (
 	"github.com/cxledger/cxledger/projections"
 	"github.com/cxledger/cxledger/projections/analytics"
 	"github.com/cxledger/cxledger/projections/customer360"
+	"github.com/cxledger/cxledger/projections/duplicates"
 	"github.com/cxledger/cxledger/projections/identity"
 	"github.com/cxledger/cxledger/projections/merges"
 	"github.com/cxledger/cxledger/projections/pipeline"
@@ -301,6 +302,31 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rep)
+}
+
+// board: GET /v1/pipeline/board?stage=&limit=&cursor= — one stage's open
+// opportunities, paged (a range read of the stage's index).
+func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	stage := domain.OpportunityStage(q.Get("stage"))
+	if !slices.Contains(pipeline.Stages, stage) {
+		return malformed("stage %q: want one of %v", stage, pipeline.Stages)
+	}
+	limit, err := limitParam(q.Get("limit"), 50, 500)
+	if err != nil {
+		return err
+	}
+	if err := s.waitFor(r, pipeline.DefaultName, merges.Name); err != nil {
+		return err
+	}
+	page, err := s.query.Board(r.Context(), stage, q.Get("cursor"), limit)
+	if err != nil {
+		if errors.Is(err, domain.ErrInvalid) {
+			return malformed("cursor %q is not a cursor of this board", q.Get("cursor"))
+		}
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
 }
 
 // rfm: GET /v1/analytics/rfm — every buyer scored by the stored model,
@@ -711,4 +737,32 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// searchCustomers: GET /v1/customers/search?q=&limit=&cursor= — customers
+// whose name has, for each word of q, a word starting with it (see
+// projections/duplicates: blinded prefixes of 2 to 16 letters).
+func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit, err := limitParam(q.Get("limit"), 10, 100)
+	if err != nil {
+		return err
+	}
+	var after uuid.UUID
+	if raw := q.Get("cursor"); raw != "" {
+		if after, err = uuid.Parse(raw); err != nil || after == uuid.Nil {
+			return malformed("cursor %q is not a cursor of this search", raw)
+		}
+	}
+	if err := s.waitFor(r, duplicates.Name, customer360.Name, merges.Name); err != nil {
+		return err
+	}
+	page, err := s.query.SearchNames(r.Context(), q.Get("q"), after, limit)
+	if err != nil {
+		if errors.Is(err, domain.ErrInvalid) {
+			return malformed("q: want a word of at least %d letters", duplicates.MinPrefix)
+		}
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
 }

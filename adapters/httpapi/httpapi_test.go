@@ -353,6 +353,8 @@ func TestRoles(t *testing.T) {
 		"POST /v1/customers/{id}/merge":          "/v1/customers/" + id.String() + "/merge",
 		"POST /v1/customers/{id}/unmerge":        "/v1/customers/" + id.String() + "/unmerge",
 		"GET /v1/identity/duplicates":            "/v1/identity/duplicates",
+		"GET /v1/customers/search":               "/v1/customers/search?q=zo",
+		"GET /v1/pipeline/board":                 "/v1/pipeline/board?stage=proposal",
 	}
 	// The expected table, written out so a change to the routes is a
 	// deliberate change here too.
@@ -398,6 +400,8 @@ func TestRoles(t *testing.T) {
 		"POST /v1/customers/{id}/merge":          {S, D},
 		"POST /v1/customers/{id}/unmerge":        {S, D},
 		"GET /v1/identity/duplicates":            {S, A, D},
+		"GET /v1/customers/search":               {S, U, D},
+		"GET /v1/pipeline/board":                 {A, D},
 	}
 	if len(h.server.Routes()) != len(want) {
 		t.Fatalf("server has %d routes, the test knows %d", len(h.server.Routes()), len(want))

@@ -31,7 +31,7 @@ import (
 var servedTypes = []any{
 	httpapi.AppendResponse{}, httpapi.EventsPage{}, httpapi.ForgetResponse{}, httpapi.Problem{},
 	httpapi.ProjectionStatus{}, httpapi.TreeHead{}, httpapi.InclusionProof{}, httpapi.ConsistencyProof{},
-	query.CustomerView{}, query.AsOfView{}, query.PipelineReport{}, query.AsOfPipeline{}, query.RFMReport{},
+	query.CustomerView{}, query.SearchPage{}, query.BoardPage{}, query.AsOfView{}, query.PipelineReport{}, query.AsOfPipeline{}, query.RFMReport{},
 	timeline.Result{}, analytics.Score{}, analytics.Fit{}, analytics.NPSReport{}, analytics.ChannelMixReport{},
 	analytics.PrioritySLA{}, recommend.Recommendations{}, attribution.Report{}, access.Page{}, auditlog.Timeline{},
 	httpapi.Whoami{}, httpapi.ProjectionDetail{}, httpapi.StateOut{}, analyst.Definition{}, analyst.ResultJSON{},

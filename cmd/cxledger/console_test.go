@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -362,7 +364,31 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	}
 	snap("customer")
 
-	// Pipeline.
+	// Pipeline. A customer with more open opportunities in one stage
+	// than a page of the board holds, so that More has pages to load.
+	boardCustomer := uuid.New()
+	if st, body := call(t, "POST", s.url+"/v1/customers", consoleTokens["service"], fmt.Sprintf(
+		`{"customerId":%q,"name":"Board Test","identifiers":[{"kind":"email","value":"board-%s@example.com"}],"metadata":{"occurredAt":"2026-01-02T10:00:00Z","actor":"service:crm"}}`,
+		boardCustomer, boardCustomer.String()[:8])); st != 201 {
+		t.Fatalf("register: %d %s", st, body)
+	}
+	var opps []string
+	for i := range 11 {
+		opps = append(opps, fmt.Sprintf(`{"type":"OpportunityOpened","data":{"opportunityId":%q,"name":"Deal %d","amount":%d,"currency":"EUR","stage":"negotiation","expectedClose":"2027-03-01"},"metadata":{"occurredAt":"2026-01-03T10:00:00Z","actor":"user:marta"}}`, uuid.New(), i, 10000+i))
+	}
+	st, body := call(t, "POST", s.url+"/v1/customers/"+boardCustomer.String()+"/events", consoleTokens["service"],
+		`{"expectedVersion":"exists","events":[`+strings.Join(opps, ",")+`]}`)
+	if st != 200 {
+		t.Fatalf("open opportunities: %d %s", st, body)
+	}
+	var appended struct {
+		Position uint64 `json:"position"`
+	}
+	if err := json.Unmarshal(body, &appended); err != nil || appended.Position == 0 {
+		t.Fatalf("append answer %s: %v", body, err)
+	}
+	var caught struct{}
+	s.getJSON(t, "admin", fmt.Sprintf("/v1/pipeline?minPosition=%d", appended.Position), &caught)
 	s.open(t, ctx, "pipeline", "pipeline")
 	var pipe struct {
 		Open    int     `json:"open"`
@@ -384,10 +410,43 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 			t.Errorf("stage %s with %d open: %d cards", st.Stage, st.Open, n)
 		}
 	}
+	// The board: each stage shows its first page of cards, and More
+	// pages through the rest, as many as the stage has open.
+	do(t, ctx, chromedp.WaitNotPresent(chromedp.CSS(`[data-cards][data-state="loading"]`)))
+	const boardPage = 8 // BOARD_PAGE in app.js
+	cards := func(stage string) int { return count(t, ctx, fmt.Sprintf(`[data-cards=%q] li.opp`, stage)) }
+	paged := ""
+	for _, st := range pipe.Stages {
+		if n := cards(st.Stage); n != min(st.Open, boardPage) {
+			t.Errorf("stage %s: %d cards, want the first %d of %d", st.Stage, n, min(st.Open, boardPage), st.Open)
+		}
+		if st.Open > boardPage && paged == "" {
+			paged = st.Stage
+		}
+	}
+	snap("pipeline")
+	if paged == "" {
+		t.Error("no stage has more than one page of cards")
+	} else {
+		for want := range 100 {
+			if count(t, ctx, fmt.Sprintf(`[data-cards=%q] + button:not([hidden])`, paged)) == 0 {
+				break
+			}
+			if want == 99 {
+				t.Fatal("More never runs out")
+			}
+			do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-cards=%q] + button`, paged))),
+				chromedp.WaitNotPresent(chromedp.CSS(`[data-cards][data-state="loading"]`)))
+		}
+		for _, st := range pipe.Stages {
+			if st.Stage == paged && cards(paged) != st.Open {
+				t.Errorf("stage %s after More: %d cards, want %d", paged, cards(paged), st.Open)
+			}
+		}
+	}
 	if count(t, ctx, `canvas`) < 2 {
 		t.Error("pipeline: no charts")
 	}
-	snap("pipeline")
 
 	// Analytics.
 	s.open(t, ctx, "analytics", "analytics")
@@ -419,8 +478,30 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	if f = figures(t, ctx); f["nps"] != fmt.Sprint(nps.Overall.Score) {
 		t.Errorf("NPS: page %q, API %v", f["nps"], nps.Overall.Score)
 	}
-	if n := count(t, ctx, `canvas`); n < 5 {
-		t.Errorf("analytics: %d charts, want 5 or more", n)
+	// The churn-risk distribution is the stored model's, bucket by bucket.
+	var model struct {
+		Distribution *struct {
+			ChurnRisk         []int `json:"churnRisk"`
+			ChurnRiskUnscored int   `json:"churnRiskUnscored"`
+		} `json:"distribution"`
+	}
+	s.getJSON(t, "admin", "/v1/analytics/model", &model)
+	if model.Distribution == nil {
+		t.Fatal("the fitted model has no distribution")
+	}
+	want := map[string]string{"unscored": fmt.Sprint(model.Distribution.ChurnRiskUnscored)}
+	for i, n := range model.Distribution.ChurnRisk {
+		want[fmt.Sprint(i)] = fmt.Sprint(n)
+	}
+	dist := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#churn-dist tr[data-bucket]')].map(e => [e.dataset.bucket, e.dataset.buyers]))`)
+	if !maps.Equal(dist, want) {
+		t.Errorf("churn-risk distribution: page %v, API %v", dist, want)
+	}
+	if count(t, ctx, `#churn canvas#churnchart`) != 1 {
+		t.Error("analytics: no churn-risk chart")
+	}
+	if n := count(t, ctx, `canvas`); n < 6 {
+		t.Errorf("analytics: %d charts, want 6 or more", n)
 	}
 	snap("analytics")
 
@@ -465,23 +546,37 @@ func (s *consoleServer) testPages(t *testing.T, screenshots bool) {
 	do(t, ctx, visible(`#feed li[data-position]`))
 	snap("live")
 
-	// Search: type-ahead on an identifier.
+	// Search: type-ahead on the start of the name's words (names are
+	// sealed; the server matches blinded word prefixes), then on an e-mail.
 	s.open(t, ctx, "search", "search")
-	do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), "shopify:"), chromedp.Sleep(300*time.Millisecond))
 	var sv struct {
 		Identifiers []struct {
 			Kind  string `json:"kind"`
 			Value string `json:"value"`
 		} `json:"identifiers"`
+		Profile struct {
+			Name string `json:"name"`
+		} `json:"profile"`
 	}
 	s.getJSON(t, "admin", "/v1/customers/"+s.sample.String(), &sv)
+	words := strings.Fields(sv.Profile.Name)
+	if len(words) < 2 {
+		t.Fatalf("sample customer's name %q has fewer than two words", sv.Profile.Name)
+	}
+	prefix := func(w string) string { r := []rune(w); return string(r[:min(len(r), 3)]) }
+	typed := prefix(words[0]) + " " + prefix(words[len(words)-1])
+	row := fmt.Sprintf(`#results li[data-customer-id=%q]`, s.sample)
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), typed), visible(row))
+	if got := eval[string](t, ctx, `document.querySelector('`+row+` strong').textContent`); got != sv.Profile.Name {
+		t.Errorf("name search for %q shows %q, want %q", typed, got, sv.Profile.Name)
+	}
+	snap("search")
 	for _, i := range sv.Identifiers {
 		if i.Kind == "email" {
 			eval[any](t, ctx, `document.getElementById('q').value = ''`)
 			do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#q`), i.Value), visible(fmt.Sprintf(`#results li[data-customer-id=%q]`, s.sample)))
 		}
 	}
-	snap("search")
 }
 
 // testUnauthenticated: without a token the console shows the sign-in page
@@ -678,6 +773,16 @@ func (s *consoleServer) testAuditor(t *testing.T) {
 func (s *consoleServer) testRebuild(t *testing.T) {
 	ctx := s.tab(t, "analyst")
 	s.open(t, ctx, "projections", "projections")
+	// Every progress line the page shows is recorded as it appears (the
+	// page redraws the table every second, so the line may be gone when
+	// the rebuild ends). The POST answers once the rebuild has started,
+	// and the page then refreshes at once, while it runs.
+	eval[bool](t, ctx, `(() => {
+		window.progressSeen = [];
+		const record = () => document.querySelectorAll('#projections tr[data-projection="timeline"] [data-rebuilding]').forEach((e) => window.progressSeen.push({ ...e.dataset, text: e.textContent }));
+		new MutationObserver(record).observe(document.getElementById('projections'), { childList: true, subtree: true });
+		return true;
+	})()`)
 	do(t, ctx, chromedp.Click(chromedp.CSS(`button[data-rebuild="timeline"]`)), visible(`#proj-status:not(:empty)`))
 	note := eval[string](t, ctx, `document.getElementById('proj-status').textContent`)
 	if !strings.Contains(note, "started") {
@@ -686,6 +791,23 @@ func (s *consoleServer) testRebuild(t *testing.T) {
 	shot(t, ctx, "projections-rebuild")
 	// Done: live again, no rebuild running, checkpoint at the head.
 	do(t, ctx, visible(`#projections tr[data-projection="timeline"][data-state="live"][data-lag="0"] button[data-rebuild]:not([disabled])`))
+	type seen struct {
+		Position, Head, EventsPerSecond, EtaSeconds, Text string
+	}
+	progress := eval[[]seen](t, ctx, `window.progressSeen`)
+	if len(progress) == 0 {
+		t.Fatal("the rebuild's progress was never shown")
+	}
+	for _, p := range progress {
+		pos, err1 := strconv.ParseUint(p.Position, 10, 64)
+		head, err2 := strconv.ParseUint(p.Head, 10, 64)
+		rate, err3 := strconv.ParseFloat(p.EventsPerSecond, 64)
+		eta, err4 := strconv.ParseFloat(p.EtaSeconds, 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil || head == 0 || pos > head || rate < 0 || eta < 0 ||
+			!strings.Contains(p.Text, "events/s") || !strings.Contains(p.Text, "ETA") || !strings.Contains(p.Text, " / ") {
+			t.Errorf("progress shown %+v: %v", p, err)
+		}
+	}
 }
 
 // testErased: a forgotten customer shows as erased, without the personal

@@ -75,6 +75,57 @@ type Fit struct {
 	// Validation compares the fit's predictions with the holdout period
 	// (CalibrationEnd, AsOf]; nil without a calibration end.
 	Validation *Validation `json:"validation,omitempty"`
+	// Distribution counts the buyers by churn risk and by P(alive) as of
+	// AsOf, computed while the fit reads the base anyway, so that a chart
+	// of the whole base is one read of the stored model; nil in a model
+	// stored before it existed (the next fit adds it).
+	Distribution *Distribution `json:"distribution,omitempty"`
+}
+
+// RiskBuckets is how many equal-width buckets of [0, 1] a Distribution
+// counts.
+const RiskBuckets = 10
+
+// Distribution is the base's histogram of churn risk and P(alive): bucket
+// i counts the buyers whose figure is in [i/10, (i+1)/10), the last one
+// including 1. A buyer without the figure (no rhythm known; no fitted
+// model) is counted in the matching Unscored member instead.
+type Distribution struct {
+	ChurnRisk         []int `json:"churnRisk"`
+	ChurnRiskUnscored int   `json:"churnRiskUnscored"`
+	PAlive            []int `json:"pAlive"`
+	PAliveUnscored    int   `json:"pAliveUnscored"`
+}
+
+func bucketOf(x float64) int {
+	return min(max(int(x*RiskBuckets), 0), RiskBuckets-1)
+}
+
+// distribution scores every buyer of b with the fit's population figures,
+// as a read of one customer would.
+func (f *Fit) distribution(b *Base) *Distribution {
+	d := &Distribution{ChurnRisk: make([]int, RiskBuckets), PAlive: make([]int, RiskBuckets)}
+	p := f.population()
+	for _, id := range b.buyers() {
+		rec := b.records[id]
+		if len(rec.Days) == 0 {
+			d.ChurnRiskUnscored++
+			d.PAliveUnscored++
+			continue
+		}
+		s := scoreRecord(rec, f.rfmOf(id, rec), p)
+		if s.ChurnRisk != nil {
+			d.ChurnRisk[bucketOf(*s.ChurnRisk)]++
+		} else {
+			d.ChurnRiskUnscored++
+		}
+		if s.PAlive != nil {
+			d.PAlive[bucketOf(*s.PAlive)]++
+		} else {
+			d.PAliveUnscored++
+		}
+	}
+	return d
 }
 
 // Bands hold, per RFM dimension, the range of values each score was given
@@ -224,6 +275,7 @@ func FitModel(ctx context.Context, r projections.Reader, opts FitOptions) (Fit, 
 	if calDay != 0 && f.BGNBD != nil {
 		f.Validation = validate(b, *f.BGNBD, calDay, today)
 	}
+	f.Distribution = f.distribution(b)
 	return f, nil
 }
 

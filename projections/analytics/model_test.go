@@ -133,6 +133,10 @@ func TestStoredFitEqualsFreshFit(t *testing.T) {
 					t.Errorf("fresh model %+v, stored %+v", m, *fit.BGNBD)
 				}
 				scored := 0
+				// The stored distribution counts the very figures each
+				// customer's score shows.
+				risk, alive := make([]int, analytics.RiskBuckets), make([]int, analytics.RiskBuckets)
+				bucket := func(x float64) int { return min(int(x*analytics.RiskBuckets), analytics.RiskBuckets-1) }
 				for _, id := range ids {
 					want, werr := fresh.Score(id)
 					got, gerr := projectiontest.Query(t, b, activeNS(t, b), func(ctx context.Context, r projections.Reader) (analytics.Score, error) {
@@ -154,6 +158,23 @@ func TestStoredFitEqualsFreshFit(t *testing.T) {
 					if want.Segment != "" {
 						scored++
 					}
+					if want.ChurnRisk != nil {
+						risk[bucket(*want.ChurnRisk)]++
+					}
+					if want.PAlive != nil {
+						alive[bucket(*want.PAlive)]++
+					}
+				}
+				d := stored.Distribution
+				switch {
+				case d == nil:
+					t.Fatal("the fit stores no distribution")
+				case !reflect.DeepEqual(d.ChurnRisk, risk) || !reflect.DeepEqual(d.PAlive, alive):
+					t.Errorf("distribution %+v, want churn %v, P(alive) %v", *d, risk, alive)
+				case sum(risk)+d.ChurnRiskUnscored != stored.Buyers || sum(alive)+d.PAliveUnscored != stored.Buyers:
+					t.Errorf("distribution %+v does not count the %d buyers", *d, stored.Buyers)
+				case sum(risk) < 300:
+					t.Errorf("only %d buyers in the churn histogram", sum(risk))
 				}
 				if scored < 300 {
 					t.Errorf("only %d customers scored", scored)
@@ -174,6 +195,14 @@ func TestStoredFitEqualsFreshFit(t *testing.T) {
 			})
 		}
 	})
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
 
 func activeNS(t *testing.T, b projections.Backend) string {

@@ -52,6 +52,7 @@
 //	s/<1000-score>/<lo>/<hi>    the pair list, best first
 //	x/<customer>                the customers paired with a customer
 //	f/<customer>                an erased customer
+//	n/<blind prefix>/<customer> a customer found by a name prefix (search.go)
 package duplicates
 
 import (
@@ -72,7 +73,8 @@ import (
 const Name = "duplicates"
 
 // Version is the read model's schema version.
-const Version = 1
+// 2 adds the name-search index (n/).
+const Version = 2
 
 // MaxBlock is how many customers of one match key a change is compared
 // with.
@@ -110,6 +112,9 @@ type record struct {
 	Idents  []ident `json:"idents,omitempty"`
 	// Keys are the match keys the customer is indexed under.
 	Keys []string `json:"keys,omitempty"`
+	// Search are the blinded name prefixes the customer is found by
+	// (search.go), sorted.
+	Search []string `json:"search,omitempty"`
 }
 
 // members is the value at k/<match key> and at x/<customer>: customer
@@ -199,12 +204,18 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	switch ev := e.Event.(type) {
 	case domain.CustomerRegistered:
 		rec.Name, rec.Company, rec.Locale = ev.Name, ev.Company, ev.Locale
+		if err := p.reindexSearch(tx, cid, rec, false); err != nil {
+			return err
+		}
 	case domain.ProfileUpdated:
 		if ev.Name == nil && ev.Company == nil && ev.Locale == nil {
 			return nil
 		}
 		if ev.Name != nil {
 			rec.Name = *ev.Name
+			if err := p.reindexSearch(tx, cid, rec, false); err != nil {
+				return err
+			}
 		}
 		if ev.Company != nil {
 			rec.Company = *ev.Company
@@ -232,6 +243,9 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 		rec.Idents = append(rec.Idents, id)
 	case domain.CustomerForgotten:
 		if err := p.reindex(tx, cid, rec, nil); err != nil {
+			return err
+		}
+		if err := p.reindexSearch(tx, cid, rec, true); err != nil {
 			return err
 		}
 		if err := dropPairs(tx, cid); err != nil {

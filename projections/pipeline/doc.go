@@ -65,5 +65,6 @@
 // Forecast groups open opportunities by the month of their expected close
 // date, with the same weighting, and counts those whose date has passed.
 //
-// Queries scan every opportunity: O(opportunities) per call.
+// Summary and Forecast scan every opportunity: O(opportunities) per call.
+// Board reads one stage of the index of open opportunities (board.go).
 package pipeline

@@ -13,7 +13,8 @@ const DefaultName = "pipeline"
 
 // version is the schema version of the stored records; bump it whenever
 // Apply or the record layout changes.
-const version = 1
+// 2 adds the open-by-stage index (board.go).
+const version = 2
 
 // keyPrefix starts every opportunity key.
 const keyPrefix = "opportunity/"
@@ -75,17 +76,27 @@ func key(customer, opportunity string) string {
 }
 
 // Apply implements projections.Projection.
-func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
+func (p projection) Apply(tx *projections.Tx, e domain.Envelope) (err error) {
 	customer, err := domain.ParseStreamID(e.Stream)
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
 	at := e.Metadata.OccurredAt.UTC()
+	// Every opportunity event loads its one record: the board index
+	// (board.go) follows it once the event is applied.
+	var loaded *record
+	var before string
+	defer func() {
+		if err == nil && loaded != nil {
+			err = reindexBoard(tx, before, loaded)
+		}
+	}()
 	load := func(id fmt.Stringer) (*record, error) {
 		r, err := projections.Load[record](tx, key(customer.String(), id.String()))
 		if err != nil {
 			return nil, err
 		}
+		loaded, before = r, boardKey(r)
 		if r.Outcome == "" { // first event of this opportunity
 			r.Customer, r.ID = customer.String(), id.String()
 			r.Outcome = domain.OutcomeOpen

@@ -253,9 +253,9 @@ function candidates(q) {
 
 function pageSearch() {
   if (!guard('search', can.customers, 'customers')) return;
-  const input = h('input', { type: 'search', id: 'q', role: 'combobox', 'aria-expanded': 'false', 'aria-controls': 'results', 'aria-autocomplete': 'list', autocomplete: 'off', placeholder: 'e-mail, phone (+33…), external id (shopify:123) or customer id', 'aria-label': 'Find a customer' });
+  const input = h('input', { type: 'search', id: 'q', role: 'combobox', 'aria-expanded': 'false', 'aria-controls': 'results', 'aria-autocomplete': 'list', autocomplete: 'off', placeholder: 'name, e-mail, phone (+33…), external id (shopify:123) or customer id', 'aria-label': 'Find a customer' });
   const list = h('ul', { id: 'results', class: 'results', role: 'listbox', hidden: true });
-  const status = h('p', { class: 'small muted', role: 'status', id: 'search-status' }, 'Type an e-mail address, a phone number, an external id or a customer id; Enter opens the highlighted customer, Escape clears.');
+  const status = h('p', { class: 'small muted', role: 'status', id: 'search-status' }, 'Type the start of a name (2 letters or more), an e-mail address, a phone number, an external id or a customer id; Enter opens the highlighted customer, Escape clears.');
   let selected = -1;
   let results = [];
   let ctl = null;
@@ -293,7 +293,14 @@ function pageSearch() {
     const found = [];
     for (const c of cs) {
       try {
-        if (c.kind === 'name') continue;
+        if (c.kind === 'name') {
+          // Names are sealed: the server matches blinded prefixes of
+          // whole name words (at least 2 letters), never substrings.
+          if (!/[\p{L}\p{N}]{2}/u.test(c.value)) continue;
+          const page = await api('/v1/customers/search' + qs({ q: c.value, limit: 10 }), { signal: ctl.signal });
+          for (const r of page.results) found.push({ customerId: r.customerId, profile: { name: r.name }, match: [r.company, 'id ' + r.customerId.slice(0, 8)].filter(Boolean).join(' · ') });
+          continue;
+        }
         const v = c.kind === 'id'
           ? await api('/v1/customers/' + c.value, { signal: ctl.signal })
           : await api('/v1/customers' + qs({ identifier: c.kind + ':' + c.value }), { signal: ctl.signal });
@@ -305,8 +312,11 @@ function pageSearch() {
     }
     show(found);
     main.dataset.state = 'ready';
-    if (cs[0].kind === 'name') status.textContent = 'Names are not searchable yet: search by e-mail, phone, external id (system:id) or customer id.';
-    else status.textContent = found.length ? `${found.length} customer found — Enter opens it.` : `No customer with ${cs[0].kind} ${cs[0].value}. Check the spelling, or try another identifier.`;
+    if (cs[0].kind === 'name') {
+      status.textContent = !/[\p{L}\p{N}]{2}/u.test(cs[0].value)
+        ? 'Type at least 2 letters of a name.'
+        : found.length ? `${found.length} customer${found.length > 1 ? 's' : ''} named like “${cs[0].value}” — Enter opens the highlighted one.` : `No customer has a name word starting with “${cs[0].value}”. Names match by the start of each word, not by a fragment inside one.`;
+    } else status.textContent = found.length ? `${found.length} customer found — Enter opens it.` : `No customer with ${cs[0].kind} ${cs[0].value}. Check the spelling, or try another identifier.`;
   };
   input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(search, 200); });
   input.addEventListener('keydown', (ev) => {
@@ -595,6 +605,39 @@ function sumAmounts(list) {
   return (list || []).map((a) => money(a.amount, a.currency)).reduce((acc, n, i) => (i ? [...acc, ', ', n] : [n]), []);
 }
 
+const BOARD_PAGE = 8;
+
+/** stageCards lists a stage's open opportunities, a page at a time, from
+ *  GET /v1/pipeline/board (a range read of the stage, not of every
+ *  opportunity). */
+function stageCards(stage) {
+  // data-state says when a page is in: the browser test waits on it.
+  const list = h('ul', { class: 'cards', dataset: { cards: stage, state: 'loading' } });
+  const more = h('button', { type: 'button', class: 'small', hidden: true }, 'More');
+  let cursor = '';
+  const load = async () => {
+    more.disabled = true;
+    list.dataset.state = 'loading';
+    try {
+      const page = await api('/v1/pipeline/board' + qs({ stage, limit: BOARD_PAGE, cursor: cursor || undefined }));
+      for (const c of page.cards || []) {
+        const who = can.customers(session.role) ? h('a', { href: '#/customer/' + c.customerId }, c.customerId.slice(0, 8)) : c.customerId.slice(0, 8);
+        const age = (Date.now() - Date.parse(c.stageSince)) / 1000;
+        list.append(h('li', { class: 'opp', dataset: { opportunityId: c.opportunityId, customerId: c.customerId, minor: String(c.amount), currency: c.currency || '' } },
+          h('div', {}, c.currency ? money(c.amount, c.currency) : num(c.amount)),
+          h('div', { class: 'small muted' }, 'customer ', who, c.expectedClose ? ` · closes ${c.expectedClose}` : '', ` · ${duration(Math.max(0, age))} in stage`)));
+      }
+      cursor = page.next || '';
+      more.hidden = !cursor;
+    } catch (e) {
+      list.append(h('li', { class: 'error' }, 'Could not load the cards: ' + e.message));
+    } finally { more.disabled = false; list.dataset.state = 'ready'; }
+  };
+  more.addEventListener('click', load);
+  queueMicrotask(load);
+  return h('div', {}, list, more);
+}
+
 async function pagePipeline() {
   if (!guard('pipeline', can.analytics, 'the pipeline')) return;
   loading('pipeline', 'the pipeline');
@@ -605,7 +648,8 @@ async function pagePipeline() {
     h('h2', {}, s.stage), h('div', { class: 'count' }, num(s.open), h('span', { class: 'small muted' }, ' open')),
     h('div', { class: 'small' }, 'Amount: ', ...(s.amounts && s.amounts.length ? sumAmounts(s.amounts) : ['—'])),
     h('div', { class: 'small' }, 'Weighted: ', ...(s.weighted && s.weighted.length ? sumAmounts(s.weighted) : ['—'])),
-    h('div', { class: 'small muted' }, `probability ${pct(s.probability)} · avg age ${duration(s.averageAgeSeconds)}`))));
+    h('div', { class: 'small muted' }, `probability ${pct(s.probability)} · avg age ${duration(s.averageAgeSeconds)}`),
+    stageCards(s.stage))));
   const figs = h('div', { class: 'figures', id: 'figures' },
     figure('Open', num(p.open), { figure: 'open', value: String(p.open) }),
     figure('Won', num(p.won), { figure: 'won', value: String(p.won) }),
@@ -642,12 +686,14 @@ const PALETTE = ['#2357c6', '#17804a', '#b3261e', '#8a5a00', '#6b4fbb', '#0f7c8c
 async function pageAnalytics() {
   if (!guard('analytics', can.analytics, 'analytics')) return;
   loading('analytics', 'analytics');
-  let rfm, channels, tickets, nps, campaigns;
+  let rfm, channels, tickets, nps, campaigns, model;
+  const absent = (e) => { if (e instanceof ApiError && e.status === 404) return null; throw e; };
   try {
-    [rfm, channels, tickets, nps, campaigns] = await Promise.all([
-      api('/v1/analytics/rfm').catch((e) => { if (e instanceof ApiError && e.status === 404) return null; throw e; }),
+    [rfm, channels, tickets, nps, campaigns, model] = await Promise.all([
+      api('/v1/analytics/rfm').catch(absent),
       api('/v1/analytics/channels' + qs({ from: new Date(Date.now() - 90 * 864e5).toISOString() })),
-      api('/v1/analytics/tickets'), api('/v1/analytics/nps'), api('/v1/analytics/campaigns')]);
+      api('/v1/analytics/tickets'), api('/v1/analytics/nps'), api('/v1/analytics/campaigns'),
+      api('/v1/analytics/model').catch(absent)]);
   } catch (e) { return failed('analytics', e, 'analytics'); }
   const body = [h('h1', {}, 'Analytics')];
 
@@ -669,6 +715,24 @@ async function pageAnalytics() {
     : h('p', { class: 'empty', id: 'segments' }, 'No analytics model fitted yet: the background fitter fits one soon, or an analyst runs POST /v1/analytics/model/fit.');
   const segChart = rfm ? chart('segchart', { type: 'bar', data: { labels: order.map((s) => s.replaceAll('_', ' ')), datasets: [{ label: 'Customers', data: order.map((s) => segs.get(s).count), backgroundColor: '#2357c6' }] }, options: { plugins: { legend: { display: false }, title: { display: true, text: 'Customers per RFM segment' } } } }, 'Customers per RFM segment') : '';
   body.push(h('div', { class: 'cols' }, h('div', { class: 'card' }, h('h2', {}, `RFM segments${rfm && rfm.model ? '' : ''}`), grid, rfm && rfm.model ? h('p', { class: 'small muted' }, 'Model as of ', when(rfm.model.asOf)) : ''), h('div', { class: 'card' }, segChart)));
+
+  // Churn-risk and P(alive) distribution: stored with the model when it
+  // is fitted, so this is one read, not a pass over the customers.
+  const dist = model && model.distribution;
+  const buckets = Array.from({ length: 10 }, (_, i) => `${i * 10}–${i * 10 + 10}%`);
+  const riskChart = dist
+    ? chart('churnchart', { type: 'bar', data: { labels: buckets, datasets: [
+      { label: 'Churn risk', data: dist.churnRisk, backgroundColor: '#b3261e' },
+      ...(dist.pAlive.some((n) => n > 0) ? [{ label: 'P(alive)', data: dist.pAlive, backgroundColor: '#17804a' }] : [])] },
+    options: { plugins: { title: { display: true, text: 'Buyers by churn risk and by P(alive)' } }, scales: { x: { title: { display: true, text: 'bucket' } }, y: { title: { display: true, text: 'buyers' } } } } }, 'Churn-risk distribution')
+    : h('p', { class: 'empty' }, model ? 'The stored model predates the distribution: the next fit adds it.' : 'No analytics model fitted yet.');
+  const riskTable = dist
+    ? h('table', { id: 'churn-dist' }, h('thead', {}, h('tr', {}, h('th', {}, 'Churn risk'), h('th', { class: 'num' }, 'Buyers'))),
+      h('tbody', {}, ...dist.churnRisk.map((n, i) => h('tr', { dataset: { bucket: String(i), buyers: String(n) } }, h('td', {}, buckets[i]), h('td', { class: 'num' }, num(n)))),
+        h('tr', { dataset: { bucket: 'unscored', buyers: String(dist.churnRiskUnscored) } }, h('td', {}, 'no rhythm known'), h('td', { class: 'num' }, num(dist.churnRiskUnscored)))))
+    : '';
+  body.push(h('div', { class: 'cols', id: 'churn' }, h('div', { class: 'card' }, riskChart),
+    h('div', { class: 'card' }, h('h2', {}, 'Churn risk'), riskTable, model ? h('p', { class: 'small muted' }, 'Model as of ', when(model.asOf), ` · ${num(model.buyers)} buyers`) : '')));
 
   // Channel mix over time.
   const days = channels.days || [];
@@ -717,7 +781,6 @@ async function pageAnalytics() {
   const topChart = top.length ? chart('top', { type: 'bar', data: { labels: top.map((c) => c.customerId.slice(0, 8)), datasets: [{ label: `Lifetime value (${mainCur[0]})`, data: top.map((c) => c.monetary / 100), backgroundColor: '#17804a' }] }, options: { indexAxis: 'y', plugins: { title: { display: true, text: `Top customers by lifetime value (${mainCur[0]})` } } } }, 'Top customers by lifetime value') : h('p', { class: 'empty' }, 'No buyers scored yet.');
   const topList = h('ol', { id: 'top-customers', class: 'small' }, ...top.map((c) => h('li', { dataset: { customerId: c.customerId, minor: String(c.monetary), currency: c.currency } }, can.customers(session.role) ? h('a', { href: '#/customer/' + c.customerId }, c.customerId) : c.customerId, ' ', money(c.monetary, c.currency))));
   body.push(h('div', { class: 'cols' }, h('div', { class: 'card' }, campChart), h('div', { class: 'card' }, topChart, topList)));
-  body.push(h('p', { class: 'small muted' }, 'Churn-risk distribution: per customer on the customer page (the RFM list does not carry it).'));
   render('analytics', ...body);
 }
 
@@ -843,7 +906,7 @@ async function pageProjections() {
         refresh(false);
       });
       const progress = rb
-        ? h('div', { class: 'small', dataset: { rebuilding: 'true' } }, h('progress', { class: 'progress', max: String(rb.head || 1), value: String(rb.position) }), ` ${num(rb.position)} / ${num(rb.head)} · ${num(Math.round(rb.eventsPerSecond))} events/s · ETA ${duration(rb.etaSeconds)}${rb.owner && !p.owned ? ' · by ' + rb.owner : ''}`)
+        ? h('div', { class: 'small', dataset: { rebuilding: 'true', position: String(rb.position), head: String(rb.head), eventsPerSecond: String(rb.eventsPerSecond), etaSeconds: String(rb.etaSeconds) } }, h('progress', { class: 'progress', max: String(rb.head || 1), value: String(rb.position) }), ` ${num(rb.position)} / ${num(rb.head)} · ${num(Math.round(rb.eventsPerSecond))} events/s · ETA ${duration(rb.etaSeconds)}${rb.owner && !p.owned ? ' · by ' + rb.owner : ''}`)
         : '';
       tbody.append(h('tr', { dataset: { projection: p.name, checkpoint: p.checkpoint ?? '', lag: p.lag ?? '', state: p.state ?? '', digest } },
         h('td', {}, h('strong', {}, p.name), h('div', { class: 'small muted' }, [p.version != null ? 'v' + p.version : '', p.kind || '', p.active || p.namespace || ''].filter(Boolean).join(' · '))),
