@@ -384,6 +384,7 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 	if err != nil {
 		return err
 	}
+	words := nameWords(name) // compared with every name in its blocks
 	for _, k := range rec.Keys {
 		kind, _, _ := strings.Cut(k, "/")
 		m, err := projections.Load[members](tx, indexKey(k))
@@ -410,7 +411,7 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 				if err != nil {
 					return err
 				}
-				sim := NameSimilarity(name, oname)
+				sim := wordSimilarity(words, nameWords(oname))
 				if !ok || sim < NameThreshold {
 					continue
 				}

@@ -100,7 +100,12 @@ func nameBlocks(name, ctx string) []string {
 // four letters counting only when equal ("Li" is not "Lu"); with
 // different word counts, the Similarity of the folded names times 0.95.
 func NameSimilarity(a, b string) float64 {
-	wa, wb := nameWords(a), nameWords(b)
+	return wordSimilarity(nameWords(a), nameWords(b))
+}
+
+// wordSimilarity is NameSimilarity over names already split by nameWords,
+// so that a name compared with a whole block is normalized once.
+func wordSimilarity(wa, wb []string) float64 {
 	if len(wa) == 0 || len(wb) == 0 {
 		return 0
 	}
