@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	storedjson "github.com/segmentio/encoding/json"
 )
 
 // descriptor is everything the codec knows about one event type.
@@ -183,7 +184,11 @@ func Parse(typ string, data []byte) (Event, error) {
 func decodeAs[T Event](data []byte, strict bool) (Event, error) {
 	var v T
 	if !strict {
-		if err := json.Unmarshal(data, &v); err != nil {
+		// Stored events were checked strictly when appended: this is the
+		// replay's hot path (decoding was 40% of rebuilding customer 360
+		// alone with encoding/json), so it uses a decoder with the same
+		// semantics, about three times faster (docs/replay-profile.md).
+		if err := storedjson.Unmarshal(data, &v); err != nil {
 			return nil, err
 		}
 		return canonical(v), nil

@@ -6,6 +6,12 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	// Decoding with encoding/json's semantics, several times faster: a
+	// replay decodes read-model values on every batch. Encoding stays
+	// with encoding/json, whose output (omitzero included) is what is
+	// stored.
+	storedjson "github.com/segmentio/encoding/json"
 )
 
 // Tx is a projection's unit of work for one batch of events. It reads and
@@ -113,7 +119,7 @@ func (tx *Tx) lookup(key string, typ reflect.Type) (*entry, error) {
 	e = &entry{absent: !ok}
 	if ok {
 		v := reflect.New(typ)
-		if err := json.Unmarshal(raw, v.Interface()); err != nil {
+		if err := storedjson.Unmarshal(raw, v.Interface()); err != nil {
 			return nil, fmt.Errorf("decode %q as %s: %w", key, typ, err)
 		}
 		e.val = v.Interface()
@@ -266,7 +272,7 @@ func Read[T any](ctx context.Context, r Reader, key string) (T, bool, error) {
 	if err != nil || !ok {
 		return v, false, err
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := storedjson.Unmarshal(raw, &v); err != nil {
 		return v, false, fmt.Errorf("decode %q: %w", key, err)
 	}
 	return v, true, nil
