@@ -56,11 +56,13 @@
 package duplicates
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -139,7 +141,9 @@ func (m *members) remove(id uuid.UUID) {
 	}
 }
 
-func cmpID(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) }
+// cmpID orders ids as their strings (lower-case hex, hyphens at fixed
+// places), which is the order of their bytes, without formatting them.
+func cmpID(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 
 // putMembers stores m at key, or deletes key when m is empty, so that the
 // read model holds no empty lists (and an unmerge-free history of adds and
@@ -155,7 +159,7 @@ func putMembers(tx *projections.Tx, key string, m *members) error {
 func recordKey(id uuid.UUID) string { return "c/" + id.String() }
 func indexKey(key string) string    { return "k/" + key }
 func pairOf(a, b uuid.UUID) (lo, hi uuid.UUID) {
-	if a.String() < b.String() {
+	if cmpID(a, b) < 0 {
 		return a, b
 	}
 	return b, a
@@ -171,11 +175,51 @@ func scoreKey(score float64, a, b uuid.UUID) string {
 func crossKey(id uuid.UUID) string     { return "x/" + id.String() }
 func forgottenKey(id uuid.UUID) string { return "f/" + id.String() }
 
-type projection struct{ keys identity.Keys }
+type projection struct {
+	keys  identity.Keys
+	words *wordCache
+}
 
 // New returns the duplicates projection; keys opens and blinds sealed
 // values as for the identity index (nil: plaintext).
-func New(keys identity.Keys) projections.Projection { return projection{keys: keys} }
+func New(keys identity.Keys) projections.Projection {
+	return projection{keys: keys, words: &wordCache{m: map[string][]string{}}}
+}
+
+// wordCache remembers the folded words of names already opened: a change
+// to one customer compares its name with up to MaxBlock neighbours per
+// block, each folded again otherwise (Unicode normalization was a third of
+// the projection's replay CPU). It is keyed by the opened name, so a name
+// that no longer opens (an erased customer) never reaches it; it is
+// emptied when full, bounding its memory.
+type wordCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+// wordCacheLimit bounds the names a wordCache holds.
+const wordCacheLimit = 50_000
+
+// nameWords returns nameWords(name); the slice is shared: do not change it.
+func (c *wordCache) nameWords(name string) []string {
+	if c == nil {
+		return nameWords(name)
+	}
+	c.mu.Lock()
+	w, ok := c.m[name]
+	c.mu.Unlock()
+	if ok {
+		return w
+	}
+	w = nameWords(name)
+	c.mu.Lock()
+	if len(c.m) >= wordCacheLimit {
+		clear(c.m)
+	}
+	c.m[name] = w
+	c.mu.Unlock()
+	return w
+}
 
 // Name implements projections.Projection.
 func (projection) Name() string { return Name }
@@ -384,7 +428,7 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 	if err != nil {
 		return err
 	}
-	words := nameWords(name) // compared with every name in its blocks
+	words := p.words.nameWords(name) // compared with every name in its blocks
 	for _, k := range rec.Keys {
 		kind, _, _ := strings.Cut(k, "/")
 		m, err := projections.Load[members](tx, indexKey(k))
@@ -411,7 +455,7 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 				if err != nil {
 					return err
 				}
-				sim := wordSimilarity(words, nameWords(oname))
+				sim := wordSimilarity(words, p.words.nameWords(oname))
 				if !ok || sim < NameThreshold {
 					continue
 				}
@@ -442,7 +486,7 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 	for o := range reasons {
 		others = append(others, o)
 	}
-	slices.SortFunc(others, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(others, cmpID)
 	for _, o := range others {
 		rs := reasons[o]
 		slices.SortFunc(rs, func(a, b Reason) int {
@@ -486,8 +530,8 @@ func (p projection) sameCompany(ctx context.Context, a uuid.UUID, ra *record, b 
 	if err1 != nil || err2 != nil || !ok1 || !ok2 {
 		return false
 	}
-	fa := FoldName(ca)
-	return fa != "" && fa == FoldName(cb)
+	fa := strings.Join(p.words.nameWords(ca), " ")
+	return fa != "" && fa == strings.Join(p.words.nameWords(cb), " ")
 }
 
 func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }

@@ -41,6 +41,16 @@ func FoldName(name string) string {
 }
 
 func nameWords(s string) []string {
+	if words, ok := asciiNameWords(s); ok {
+		return words
+	}
+	return unicodeNameWords(s)
+}
+
+// unicodeNameWords splits s into folded words: accents dropped (NFD, then
+// no combining marks), lower-case, split at anything but a letter or
+// digit, sorted.
+func unicodeNameWords(s string) []string {
 	var words []string
 	var w strings.Builder
 	flush := func() {
@@ -61,6 +71,40 @@ func nameWords(s string) []string {
 	flush()
 	slices.Sort(words)
 	return words
+}
+
+// asciiNameWords is nameWords for a name of ASCII letters, digits and
+// punctuation, without the Unicode normalization (the identity on ASCII,
+// and most of a replay's duplicate-detection CPU before this path); ok is
+// false when s holds any other byte.
+func asciiNameWords(s string) (words []string, ok bool) {
+	start := -1
+	var buf []byte
+	for i := 0; i <= len(s); i++ {
+		var c byte
+		if i < len(s) {
+			c = s[i]
+			if c >= 0x80 {
+				return nil, false
+			}
+		}
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		switch {
+		case alnum && start < 0:
+			start = len(buf)
+			fallthrough
+		case alnum:
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf = append(buf, c)
+		case start >= 0:
+			words = append(words, string(buf[start:]))
+			start = -1
+		}
+	}
+	slices.Sort(words)
+	return words, true
 }
 
 // foldContext is the company (or, without one, the locale) two names must
