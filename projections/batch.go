@@ -92,39 +92,58 @@ func applyBatch(ctx context.Context, b Backend, ns string, p Projection, cache *
 // transaction is a fenced Backend.Commit, as every engine runner's is;
 // without one (ApplyBatch, tests and tools) a plain Update.
 func applyItems(ctx context.Context, b Backend, ns string, p Projection, cache *objectCache, items []*item, through uint64, claim *Claim) error {
-	fold := func(w Writer) error {
-		tx := newTx(ctx, w, cache)
-		for _, it := range items {
-			if err := applyOne(p, tx, it); err != nil {
-				return &ProjectionError{Projection: p.Name(), Namespace: ns, Position: it.env.Position,
-					EventID: it.env.ID.String(), EventType: it.env.Type, Err: err}
-			}
-		}
-		if err := tx.flush(); err != nil {
-			return err
-		}
-		return w.SetCheckpoint(ctx, through)
-	}
 	var err error
 	if claim == nil {
-		err = b.Update(ctx, ns, fold)
+		err = b.Update(ctx, ns, func(w Writer) error { return fold(ctx, w, ns, p, cache, items, through) })
 	} else {
-		// Fold on a snapshot, outside the backend's write transaction
-		// (one at a time across namespaces), then store the result in a
-		// fenced Commit: see overlay.
-		ov := newOverlay()
-		err = b.View(ctx, ns, func(r Reader) error {
-			ov.r = r
-			defer func() { ov.r = nil }()
-			return fold(ov)
-		})
-		if err == nil {
+		var ov *overlay
+		if ov, err = foldOverlay(ctx, b, ns, p, cache, items, through, nil); err == nil {
 			err = b.Commit(ctx, ns, *claim, func(w Writer) error { return ov.writeTo(ctx, w) })
 		}
 	}
+	return batchDone(cache, p, ns, through, err)
+}
+
+// fold applies items to w and sets the checkpoint to through.
+func fold(ctx context.Context, w Writer, ns string, p Projection, cache *objectCache, items []*item, through uint64) error {
+	tx := newTx(ctx, w, cache)
+	for _, it := range items {
+		if err := applyOne(p, tx, it); err != nil {
+			return &ProjectionError{Projection: p.Name(), Namespace: ns, Position: it.env.Position,
+				EventID: it.env.ID.String(), EventType: it.env.Type, Err: err}
+		}
+	}
+	if err := tx.flush(); err != nil {
+		return err
+	}
+	return w.SetCheckpoint(ctx, through)
+}
+
+// foldOverlay folds items on a snapshot of ns, outside the backend's write
+// transaction (one at a time across namespaces), into an overlay for a
+// fenced Commit (see overlay). below, when not nil, holds the writes of
+// the batch before, folded but not yet committed: they are read as if
+// committed, under this batch's own.
+func foldOverlay(ctx context.Context, b Backend, ns string, p Projection, cache *objectCache, items []*item, through uint64, below *overlay) (*overlay, error) {
+	ov := newOverlay()
+	err := b.View(ctx, ns, func(r Reader) error {
+		if below != nil {
+			r = &overlay{r: r, pending: below.pending}
+		}
+		ov.r = r
+		defer func() { ov.r = nil }()
+		return fold(ctx, ov, ns, p, cache, items, through)
+	})
+	return ov, err
+}
+
+// batchDone settles the object cache after a batch (kept on success,
+// dropped on failure: its objects may hold changes that did not commit)
+// and gives err its context.
+func batchDone(cache *objectCache, p Projection, ns string, through uint64, err error) error {
 	if cache != nil {
 		if err != nil {
-			cache.reset() // objects may hold changes that did not commit
+			cache.reset()
 		} else {
 			cache.done()
 		}

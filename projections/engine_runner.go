@@ -383,19 +383,72 @@ func (g *group) decode(recs []eventstore.Record) []item {
 
 // loop applies the group's pages until the feed ends, the runner is
 // stopped, or a batch fails.
+//
+// While one batch commits, the next is folded: the commit (the backend's
+// write transaction, one at a time across namespaces on bbolt) and the
+// fold (applying and encoding) ran one after the other, leaving a core
+// idle during a single read model's rebuild. The batch being committed is
+// read under the next one's writes (foldOverlay), and the next commit
+// starts only once it succeeded, fenced from its checkpoint. A runner with
+// nothing more queued waits for its commit before it waits for pages, so a
+// live read model's checkpoint moves as soon as its commit ends, and the
+// runner never ends with a commit in flight.
 func (r *runner) loop(g *group) {
 	defer g.memberDone()
 	log := r.e.log.With("projection", r.s.p.Name(), "namespace", r.ns)
-	for {
-		var pg *page
-		var ok bool
-		select {
-		case pg, ok = <-r.in:
-		case <-r.ctx.Done():
-			r.exit(nil)
+	var fl *flight // the batch being committed
+	fail := func(err error) {
+		if r.ctx.Err() != nil {
+			r.exit(nil) // stopped mid-batch: the batch rolled back or committed whole
 			return
 		}
+		if errors.Is(err, ErrFenced) {
+			// Nothing was written. The engine starts the projection
+			// again from the backend's state if it still owns it.
+			log.WarnContext(r.ctx, "projections: commit fenced; stopping", "checkpoint", r.checkpoint.Load(), "error", err)
+			r.exit(nil)
+			r.e.fenced(r)
+			return
+		}
+		log.ErrorContext(r.ctx, "projections: projection stopped", "checkpoint", r.checkpoint.Load(), "error", err)
+		r.exit(err)
+	}
+	// settle waits for the batch in flight, if any.
+	settle := func() error {
+		if fl == nil {
+			return nil
+		}
+		err := r.finish(fl)
+		fl = nil
+		return err
+	}
+	for {
+		var pg *page
+		ok, received := false, false
+		if fl != nil {
+			select {
+			case pg, ok = <-r.in:
+				received = true
+			default:
+			}
+		}
+		if !received {
+			if err := settle(); err != nil {
+				fail(err)
+				return
+			}
+			select {
+			case pg, ok = <-r.in:
+			case <-r.ctx.Done():
+				r.exit(nil)
+				return
+			}
+		}
 		if !ok {
+			if err := settle(); err != nil {
+				fail(err)
+				return
+			}
 			r.exit(nil)
 			return
 		}
@@ -415,52 +468,64 @@ func (r *runner) loop(g *group) {
 				break merge
 			}
 		}
-		if err := r.apply(pages); err != nil {
-			if r.ctx.Err() != nil {
-				r.exit(nil) // stopped mid-batch: the batch rolled back or committed whole
-				return
+		next, err := r.fold(pages, fl)
+		if serr := settle(); serr != nil {
+			if err == nil && r.cache != nil {
+				r.cache.reset() // next was folded on top of a batch that did not commit
 			}
-			if errors.Is(err, ErrFenced) {
-				// Nothing was written. The engine starts the projection
-				// again from the backend's state if it still owns it.
-				log.WarnContext(r.ctx, "projections: commit fenced; stopping", "checkpoint", r.checkpoint.Load(), "error", err)
-				r.exit(nil)
-				r.e.fenced(r)
-				return
-			}
-			log.ErrorContext(r.ctx, "projections: projection stopped", "checkpoint", r.checkpoint.Load(), "error", err)
-			r.exit(err)
+			err = serr
+		}
+		if err != nil {
+			fail(err)
 			return
 		}
+		fl = next
+		r.launch(fl)
 		if closed {
+			if err := settle(); err != nil {
+				fail(err)
+				return
+			}
 			r.exit(nil)
 			return
 		}
 	}
 }
 
-// apply commits pages in one transaction, skipping what the namespace
-// already holds (a member starting ahead of its group's subscription).
-func (r *runner) apply(pages []*page) error {
+// flight is a folded batch on its way to the backend.
+type flight struct {
+	ov      *overlay // nil: nothing to write (the pages were applied before)
+	from    uint64   // the checkpoint the commit is fenced from
+	through uint64
+	records uint64
+	live    bool
+	done    chan struct{}
+	err     error
+}
+
+// fold applies pages on top of prev (the batch in flight, or nil),
+// skipping what the namespace already holds (a member starting ahead of
+// its group's subscription), and returns the batch to commit.
+func (r *runner) fold(pages []*page, prev *flight) (*flight, error) {
 	cp := r.checkpoint.Load()
-	through := pages[len(pages)-1].last
-	live := false
-	for _, pg := range pages {
-		live = live || pg.live
+	var below *overlay
+	if prev != nil {
+		cp, below = prev.through, prev.ov
 	}
-	if through <= cp {
-		if live {
-			r.markLive()
-		}
-		return nil
+	f := &flight{from: cp, through: pages[len(pages)-1].last, done: make(chan struct{})}
+	for _, pg := range pages {
+		f.live = f.live || pg.live
+	}
+	if f.through <= cp {
+		f.through = cp
+		return f, nil
 	}
 	var items []*item
-	var records uint64
 	for _, pg := range pages {
 		if pg.last <= cp {
 			continue
 		}
-		records += uint64(pg.n)
+		f.records += uint64(pg.n)
 		for i := range pg.items {
 			it := &pg.items[i]
 			if it.env.Position > cp && handled(r.s.handles, it.env.Type) {
@@ -468,24 +533,59 @@ func (r *runner) apply(pages []*page) error {
 			}
 		}
 	}
-	if err := applyItems(r.ctx, r.e.b, r.ns, r.s.p, r.cache, items, through, &Claim{Lease: r.lease, From: cp}); err != nil {
-		return err
+	ov, err := foldOverlay(r.ctx, r.e.b, r.ns, r.s.p, r.cache, items, f.through, below)
+	if err = batchDone(r.cache, r.s.p, r.ns, f.through, err); err != nil {
+		return nil, err
 	}
-	r.checkpoint.Store(through)
-	now := r.e.cfg.Now()
-	r.mu.Lock()
-	r.warn = nil // a store error being retried is over
-	r.window += records
-	r.lastAt = now
-	if el := now.Sub(r.since); el >= time.Second {
-		r.rate = float64(r.window) / el.Seconds()
-		r.window, r.since = 0, now
+	f.ov = ov
+	return f, nil
+}
+
+// launch starts f's fenced commit on its own goroutine.
+func (r *runner) launch(f *flight) {
+	if f.ov == nil {
+		close(f.done)
+		return
 	}
-	r.mu.Unlock()
-	if live {
+	go func() {
+		defer close(f.done)
+		f.err = r.e.b.Commit(r.ctx, r.ns, Claim{Lease: r.lease, From: f.from}, func(w Writer) error { return f.ov.writeTo(r.ctx, w) })
+		if f.err != nil {
+			f.err = fmt.Errorf("projection %s: commit through position %d to %s: %w", r.s.p.Name(), f.through, r.ns, f.err)
+		}
+	}()
+}
+
+// finish waits for f's commit and, when it succeeded, moves the runner's
+// checkpoint; a failed commit drops the object cache, whose objects hold
+// its changes.
+func (r *runner) finish(f *flight) error {
+	<-f.done
+	if f.err != nil {
+		if r.cache != nil {
+			r.cache.reset()
+		}
+		return f.err
+	}
+	if f.ov != nil {
+		r.checkpoint.Store(f.through)
+		now := r.e.cfg.Now()
+		r.mu.Lock()
+		r.warn = nil // a store error being retried is over
+		r.window += f.records
+		r.lastAt = now
+		if el := now.Sub(r.since); el >= time.Second {
+			r.rate = float64(r.window) / el.Seconds()
+			r.window, r.since = 0, now
+		}
+		r.mu.Unlock()
+	}
+	if f.live {
 		r.markLive()
 	}
-	r.changed.Notify()
+	if f.ov != nil {
+		r.changed.Notify()
+	}
 	return nil
 }
 
