@@ -537,6 +537,7 @@ func (r *runner) fold(pages []*page, prev *flight) (*flight, error) {
 	if err = batchDone(r.cache, r.s.p, r.ns, f.through, err); err != nil {
 		return nil, err
 	}
+	ov.seal() // here, in parallel with other read models, not in the commit
 	f.ov = ov
 	return f, nil
 }

@@ -54,6 +54,49 @@ func (s *suite) readWriteTests() []test {
 				t.Fatalf("key not deleted is gone")
 			}
 		}},
+		{"WriteSorted", func(t *testing.T, ctx context.Context, b projections.Backend) {
+			// A backend whose writer takes a batch sorted (the engine's
+			// commits) stores it as the same puts and deletes would, after
+			// the writes made before it in the transaction.
+			a, c, d := uuid.New(), uuid.New(), uuid.New()
+			put(t, ctx, b, "customers", 1, kv{customerKey(a), customerDoc(a, "Ada Obi", 1)}, kv{customerKey(c), customerDoc(c, "Chen Wei", 1)})
+			sorted := false
+			err := b.Update(ctx, "customers", func(w projections.Writer) error {
+				sw, ok := w.(projections.SortedWriter)
+				if !ok {
+					return nil
+				}
+				sorted = true
+				if err := w.Put(ctx, customerKey(d), []byte(customerDoc(d, "Dara Ní", 1))); err != nil {
+					return err
+				}
+				kvs := []projections.KV{
+					{Key: customerKey(a)}, // delete
+					{Key: customerKey(c), Value: []byte(customerDoc(c, "Chen Wei", 2))},
+					{Key: customerKey(d), Value: []byte(customerDoc(d, "Dara Ní", 2))},
+					{Key: customerKey(uuid.New())}, // delete of a missing key
+				}
+				slices.SortFunc(kvs, func(x, y projections.KV) int { return strings.Compare(x.Key, y.Key) })
+				if err := sw.WriteSorted(ctx, kvs); err != nil {
+					return err
+				}
+				return w.SetCheckpoint(ctx, 2)
+			})
+			if err != nil {
+				t.Fatalf("Update with WriteSorted: %v", err)
+			}
+			if !sorted {
+				t.Skip("the backend's writer is not a projections.SortedWriter")
+			}
+			want := []kv{{customerKey(c), customerDoc(c, "Chen Wei", 2)}, {customerKey(d), customerDoc(d, "Dara Ní", 2)}}
+			slices.SortFunc(want, func(x, y kv) int { return strings.Compare(x.Key, y.Key) })
+			if diff := equalKV(dump(t, ctx, b, "customers"), want); diff != "" {
+				t.Fatalf("after WriteSorted: %s", diff)
+			}
+			if cp := checkpoint(t, ctx, b, "customers"); cp != 2 {
+				t.Fatalf("checkpoint %d, want 2", cp)
+			}
+		}},
 		{"ValuesByteForByte", func(t *testing.T, ctx context.Context, b projections.Backend) {
 			// Layouts a JSON re-encoder would change: spacing, field order,
 			// duplicate keys, escapes, number spellings, a large document.

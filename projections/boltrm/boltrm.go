@@ -681,6 +681,32 @@ func (w *writer) SetCheckpoint(ctx context.Context, position uint64) error {
 	return w.m.checkpoints.Put([]byte(w.ns), binary.BigEndian.AppendUint64(nil, position))
 }
 
+// WriteSorted implements projections.SortedWriter: the writes go straight
+// to the bucket, in their order, without the copy and sort Put's buffer
+// takes. The values must stay unchanged until the transaction ends, as
+// the engine's batches do.
+func (w *writer) WriteSorted(ctx context.Context, kvs []projections.KV) error {
+	if err := w.usable(ctx); err != nil {
+		return err
+	}
+	if err := w.apply(); err != nil { // earlier writes of this transaction first
+		return err
+	}
+	for _, kv := range kvs {
+		var err error
+		switch {
+		case kv.Value != nil:
+			err = w.b.Put([]byte(kv.Key), kv.Value)
+		case kv.Key != "":
+			err = w.b.Delete([]byte(kv.Key))
+		}
+		if err != nil {
+			return fmt.Errorf("write %q: %w", kv.Key, err)
+		}
+	}
+	return nil
+}
+
 // apply writes the buffered changes to the bucket in key order.
 func (w *writer) apply() error {
 	if len(w.pending) == 0 {
