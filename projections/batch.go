@@ -113,6 +113,13 @@ func fold(ctx context.Context, w Writer, ns string, p Projection, cache *objectC
 				EventID: it.env.ID.String(), EventType: it.env.Type, Err: err}
 		}
 	}
+	if f, ok := p.(BatchFinisher); ok && len(items) > 0 {
+		if err := finishBatch(f, tx); err != nil {
+			last := items[len(items)-1]
+			return &ProjectionError{Projection: p.Name(), Namespace: ns, Position: last.env.Position,
+				EventID: last.env.ID.String(), EventType: last.env.Type, Err: fmt.Errorf("finish the batch: %w", err)}
+		}
+	}
 	if err := tx.flush(); err != nil {
 		return err
 	}
@@ -155,6 +162,16 @@ func batchDone(cache *objectCache, p Projection, ns string, through uint64, err 
 		return err
 	}
 	return fmt.Errorf("projection %s: apply through position %d to %s: %w", p.Name(), through, ns, err)
+}
+
+// finishBatch runs f.Finish, turning a panic into an error (see applyOne).
+func finishBatch(f BatchFinisher, tx *Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v", v)
+		}
+	}()
+	return f.Finish(tx)
 }
 
 // applyOne applies one event, turning a panic into an error: a bug in one

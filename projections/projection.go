@@ -59,6 +59,19 @@ type Projection interface {
 	Apply(tx *Tx, e domain.Envelope) error
 }
 
+// BatchFinisher is a Projection that finishes each batch of events: Finish
+// runs once after the batch's last Apply, in the same Tx, before its
+// writes are stored. It serves work that an event calls for but that a
+// later event of the batch would redo, done once per batch instead (the
+// duplicates read model recomputes a changed customer's candidate pairs
+// once per batch, not after each of the customer's events); what Apply
+// leaves for it lives in BatchState. The engine's batches vary in size
+// with load, so the read model must come out the same however the log is
+// cut into batches, one event per batch included.
+type BatchFinisher interface {
+	Finish(tx *Tx) error
+}
+
 // Names are at most 30 bytes so that a namespace, "<name>_v<version>_g<gen>"
 // with up to nine digits each, fits PostgreSQL's 63-byte identifiers with
 // pgrm's "rm_" prefix.

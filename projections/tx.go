@@ -24,6 +24,7 @@ type Tx struct {
 	w     Writer
 	cache *objectCache
 	dirty map[string]struct{}
+	batch map[string]any // BatchState
 }
 
 // entry is one cached read-model object: a pointer to its decoded value,
@@ -94,6 +95,21 @@ func newTx(ctx context.Context, w Writer, cache *objectCache) *Tx {
 		cache = newObjectCache(0)
 	}
 	return &Tx{ctx: ctx, w: w, cache: cache, dirty: make(map[string]struct{})}
+}
+
+// BatchState returns the projection's value of type T for this batch under
+// key, a new zero value on first use: what an Apply leaves for the batch's
+// Finish (BatchFinisher). It is never stored, and is gone with the batch.
+func BatchState[T any](tx *Tx, key string) *T {
+	if v, ok := tx.batch[key].(*T); ok {
+		return v
+	}
+	if tx.batch == nil {
+		tx.batch = map[string]any{}
+	}
+	v := new(T)
+	tx.batch[key] = v
+	return v
 }
 
 // Context returns the batch's context.
