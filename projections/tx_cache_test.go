@@ -88,3 +88,96 @@ func TestCompleteCacheReadsOnlyWhatItWrote(t *testing.T) {
 		t.Errorf("reset left complete=%v with %d keys", cache.complete, len(cache.m))
 	}
 }
+
+// writeCounter counts the writes that reach the backend.
+type writeCounter struct {
+	Writer
+	puts, deletes int
+}
+
+func (c *writeCounter) Put(ctx context.Context, key string, value []byte) error {
+	c.puts++
+	return c.Writer.Put(ctx, key, value)
+}
+
+func (c *writeCounter) Delete(ctx context.Context, key string) error {
+	c.deletes++
+	return c.Writer.Delete(ctx, key)
+}
+
+// An object loaded but left as it was, or read, deleted and put back the same,
+// is not stored again; a changed one is, and so is a delete of a stored
+// key, while a delete of a key never stored is not sent. With a cache that
+// keeps nothing between batches, and with one that keeps everything.
+func TestUnchangedObjectsAreNotWrittenAgain(t *testing.T) {
+	ctx := context.Background()
+	for _, limit := range []int{-1, 100} { // -1: forget everything after each batch
+		mem := NewMemory()
+		cache := newObjectCache(limit)
+		batch := func(fn func(tx *Tx) error) (puts, deletes int) {
+			t.Helper()
+			err := mem.Update(ctx, "ns", func(w Writer) error {
+				wc := &writeCounter{Writer: w}
+				tx := newTx(ctx, wc, cache)
+				if err := fn(tx); err != nil {
+					return err
+				}
+				if err := tx.flush(); err != nil {
+					return err
+				}
+				puts, deletes = wc.puts, wc.deletes
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if limit < 0 {
+				complete := cache.complete
+				cache.reset()
+				cache.complete = complete
+			} else {
+				cache.done()
+			}
+			return puts, deletes
+		}
+		if p, d := batch(func(tx *Tx) error { return Put(tx, "a", tally{N: 1}) }); p != 1 || d != 0 {
+			t.Errorf("limit %d: first put: %d puts, %d deletes", limit, p, d)
+		}
+		if p, d := batch(func(tx *Tx) error { _, err := Load[tally](tx, "a"); return err }); p != 0 || d != 0 {
+			t.Errorf("limit %d: unchanged Load: %d puts, %d deletes; want none", limit, p, d)
+		}
+		if p, d := batch(func(tx *Tx) error {
+			if _, _, err := Get[tally](tx, "a"); err != nil {
+				return err
+			}
+			tx.Delete("a")
+			return Put(tx, "a", tally{N: 1})
+		}); p != 0 || d != 0 {
+			t.Errorf("limit %d: delete and the same put: %d puts, %d deletes; want none", limit, p, d)
+		}
+		if p, d := batch(func(tx *Tx) error {
+			c, err := Load[tally](tx, "a")
+			c.N++
+			return err
+		}); p != 1 || d != 0 {
+			t.Errorf("limit %d: changed Load: %d puts, %d deletes; want 1 put", limit, p, d)
+		}
+		if p, d := batch(func(tx *Tx) error { tx.Delete("a"); return nil }); p != 0 || d != 1 {
+			t.Errorf("limit %d: delete of a stored key: %d puts, %d deletes; want 1 delete", limit, p, d)
+		}
+		err := mem.View(ctx, "ns", func(r Reader) error {
+			if _, ok, err := r.Get(ctx, "a"); ok || err != nil {
+				t.Errorf("limit %d: a still stored (%v)", limit, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache.complete = true
+		if p, d := batch(func(tx *Tx) error { tx.Delete("never"); return nil }); p != 0 || d != 0 {
+			t.Errorf("limit %d: delete of a key a complete cache never saw: %d puts, %d deletes; want none", limit, p, d)
+		}
+		mem.Close()
+	}
+}
