@@ -49,6 +49,12 @@ type Config struct {
 	// Events is the size of the seeded log that replay, timeline and live
 	// latency run on; default 1,000,000.
 	Events int
+	// Customers, when positive, is the seeded log's population: the log
+	// holds these customers' whole histories, up to Events events (so
+	// Events must leave room for them: about 45 events per customer). 0:
+	// as many customers as Events needs. The log is written in appends of
+	// up to 1,000 events from 16 appenders, not one append per event.
+	Customers int
 	// HeavyEvents is the length of the customer whose timeline is read;
 	// default 10,000.
 	HeavyEvents int
@@ -359,7 +365,7 @@ func measure(ctx context.Context, cfg Config, sut system, prof *os.File) (Backen
 
 // seedConfig is the log the read side runs on.
 func seedConfig(cfg Config) seed.Config {
-	return seed.Config{MaxEvents: cfg.Events, HeavyEvents: cfg.HeavyEvents, Seed: cfg.Seed, Concurrency: 16, ChunkEvents: 1000}
+	return seed.Config{Customers: cfg.Customers, MaxEvents: cfg.Events, HeavyEvents: cfg.HeavyEvents, Seed: cfg.Seed, Concurrency: 16, ChunkEvents: 1000}
 }
 
 // The targets.
