@@ -156,9 +156,19 @@ func Open(path string, opts Options) (_ *Backend, err error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		// bbolt treats a zero Timeout as "wait forever"; one nanosecond
 		// makes it try the lock once.
-		Timeout:         max(opts.LockTimeout, time.Nanosecond),
-		NoSync:          opts.NoSync,
-		FreelistType:    bolt.FreelistMapType,
+		Timeout:      max(opts.LockTimeout, time.Nanosecond),
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+		// Every commit used to write the whole list of free pages, and a
+		// read-model file keeps many (a rebuild's long read transactions
+		// pin pages, dropped generations free theirs): with every read
+		// model live on a 1M-event log the customer view lagged appends
+		// by 49 ms at p50 and 79–88 ms at p99 (242 and 319 ms at 4.4M
+		// events); without, 4.4 and 14.9 ms at 1M. The price is paid at
+		// Open, which walks the file to find the free pages: 2.2 s for a
+		// 1.8 GB file in the page cache, 25 s cold on this project's disk.
+		// etcd makes the same choice for its bbolt backend.
+		NoFreelistSync:  true,
 		InitialMmapSize: opts.InitialMmapSize,
 		NoStatistics:    true,
 	})
