@@ -523,6 +523,7 @@ function timelineCard(id, asOf) {
   let cursor = null;
   let done = false;
   let busy = false;
+  let again = false; // the end came into view while a page was loading
   let gen = 0;
 
   const filters = () => ({ type: typeSel.value, channel: chanSel.value, from: from.value ? from.value + 'T00:00:00Z' : '', to: to.value ? to.value + 'T23:59:59.999Z' : '' });
@@ -531,27 +532,32 @@ function timelineCard(id, asOf) {
     h('div', {}, h('span', { class: 'type' }, e.type), ' ', h('span', { class: 'badge' }, e.channel || ''), h('div', {}, e.summary || ''),
       h('div', { class: 'meta' }, `${e.actor || ''} · v${e.streamVersion} · position ${e.position}`)));
   const load = async () => {
-    if (busy || done) return;
+    if (done) return;
+    if (busy) { again = true; return; }
     busy = true;
+    again = false;
     const my = gen;
     foot.textContent = 'Loading…';
     list.dataset.state = 'loading';
     try {
       const f = filters();
       let entries;
+      let next;
       if (serverSide) {
         const res = await api(`/v1/customers/${id}/timeline` + qs({ types: f.type, channels: f.channel, from: f.from, to: f.to, limit: 100, cursor }));
         entries = res.entries;
-        cursor = res.nextCursor || null;
-        done = !cursor;
+        next = res.nextCursor || null;
       } else {
         const res = await api(`/v1/customers/${id}/events` + qs({ backwards: 'true', limit: 100, from: cursor }));
-        cursor = res.next != null ? res.next : null;
-        done = cursor === null;
+        next = res.next != null ? res.next : null;
         entries = res.events.map((r) => ({ eventId: r.id, type: r.type, channel: r.metadata.channel, actor: r.metadata.actor, occurredAt: r.metadata.occurredAt, position: r.position, streamVersion: r.version, summary: '' }))
           .filter((e) => (!f.type || e.type === f.type) && (!f.channel || e.channel === f.channel) && (!f.from || e.occurredAt >= f.from) && (!f.to || e.occurredAt <= f.to));
       }
+      // A page of a listing that was reset meanwhile (a filter changed)
+      // must not move the new listing's cursor.
       if (my !== gen) return;
+      cursor = next;
+      done = cursor === null;
       sentinel.remove();
       for (const e of entries) list.append(entryNode(e));
       list.append(sentinel);
@@ -563,16 +569,19 @@ function timelineCard(id, asOf) {
       // view, which the observer does not report again: load on.
       const end = sentinel.getBoundingClientRect();
       const box = list.getBoundingClientRect();
-      if (!done && end.top <= box.bottom) setTimeout(load, 0);
+      if (!done && (again || end.top <= box.bottom)) setTimeout(load, 0);
     } catch (e) {
+      if (my !== gen) return;
       foot.textContent = '';
       foot.append(errorBox(e, 'the timeline'));
       list.dataset.state = 'error';
     } finally {
-      busy = false;
+      // Only this listing's load frees it: reset() already freed it for
+      // the next one, which may be loading now.
+      if (my === gen) busy = false;
     }
   };
-  const reset = () => { gen++; cursor = null; done = false; busy = false; clear(list); load(); };
+  const reset = () => { gen++; cursor = null; done = false; busy = false; again = false; clear(list); load(); };
   for (const el of [typeSel, chanSel, from, to]) el.addEventListener('change', reset);
   more.addEventListener('click', load);
   const io = new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting)) load(); }, { root: list });
