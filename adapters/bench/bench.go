@@ -150,6 +150,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("bench: writers, sizes and read populations must be positive, got %d", n)
 		}
 	}
+	if c.Customers < 0 {
+		return fmt.Errorf("bench: customers must be positive, got %d", c.Customers)
+	}
+	if c.Customers > c.Events {
+		return fmt.Errorf("bench: %d customers do not fit in a %d-event log (each needs its registration at least)", c.Customers, c.Events)
+	}
 	if slices.Contains(c.Backends, Postgres) && c.PostgresURL == "" {
 		return errors.New("bench: the postgres backend needs a server URL")
 	}

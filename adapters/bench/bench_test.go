@@ -102,3 +102,22 @@ func TestUnreachablePostgresIsSkipped(t *testing.T) {
 		t.Fatal("required but unreachable PostgreSQL did not fail the run")
 	}
 }
+
+// A population that cannot fit the log, or a negative one, is refused
+// before anything is seeded.
+func TestValidateCustomers(t *testing.T) {
+	for _, tc := range []struct {
+		customers, events int
+		ok                bool
+	}{
+		{0, 1000, true},
+		{1000, 1000, true},
+		{1001, 1000, false},
+		{-1, 1000, false},
+	} {
+		cfg := bench.Config{Backends: []string{bench.Embedded}, Customers: tc.customers, Events: tc.events}
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("customers %d, events %d: Validate() = %v, want ok %v", tc.customers, tc.events, err, tc.ok)
+		}
+	}
+}

@@ -439,25 +439,12 @@ func (p projection) reindex(tx *projections.Tx, cid uuid.UUID, rec *record, keys
 
 // dropPairs deletes every pair of cid.
 func dropPairs(tx *projections.Tx, cid uuid.UUID) error {
-	mine, err := projections.Load[members](tx, crossKey(cid))
+	mine, _, err := projections.Get[members](tx, crossKey(cid))
 	if err != nil {
 		return err
 	}
-	for _, o := range mine.IDs {
-		pr, ok, err := projections.Get[Pair](tx, pairKey(cid, o))
-		if err != nil {
-			return err
-		}
-		if ok {
-			tx.Delete(scoreKey(pr.Score, cid, o))
-		}
-		tx.Delete(pairKey(cid, o))
-		theirs, err := projections.Load[members](tx, crossKey(o))
-		if err != nil {
-			return err
-		}
-		theirs.remove(cid)
-		if err := putMembers(tx, crossKey(o), theirs); err != nil {
+	for _, o := range mine.IDs { // unpair changes the stored list, not this copy
+		if err := unpair(tx, cid, o); err != nil {
 			return err
 		}
 	}
