@@ -16,7 +16,21 @@
 //     ignored) and at least NameThreshold similar (NameSimilarity: the
 //     least Jaro-Winkler similarity of the words), when
 //     they also share the company or, for customers without one, the
-//     locale.
+//     locale, and neither name is common in that context.
+//
+// # Common names
+//
+// Agreeing on a name that many customers hold is no evidence that two of
+// them are one person (record linkage's term-frequency adjustment): a
+// thousand "Unknown Customer" rows of an import, or every James Smith of
+// a large shop, would otherwise pair each with up to MaxBlock others and
+// fill the read model with pairs nobody reviews. A name (its folded words,
+// in its company or locale) held by more than MaxNameHolders customers is
+// common: it gives no name evidence, and its holders pair only on
+// identifiers. Crossing the bound recomputes the pairs of the holders
+// that had it so far; a name once common stays common (the read model
+// keeps a count, not every holder), so the outcome depends on the log
+// alone, never on how it was batched.
 //
 // Each pair lists its reasons, each with a score (an identical external
 // id 1.0, e-mail 0.98, e-mail by a provider's rule 0.9, phone 0.85, a name
@@ -53,6 +67,7 @@
 //	x/<customer>                the customers paired with a customer
 //	f/<customer>                an erased customer
 //	n/<blind prefix>/<customer> a customer found by a name prefix (search.go)
+//	q/<blind name>              how many customers hold a name (common names)
 package duplicates
 
 import (
@@ -75,12 +90,18 @@ import (
 const Name = "duplicates"
 
 // Version is the read model's schema version.
-// 2 adds the name-search index (n/).
-const Version = 2
+// 2 adds the name-search index (n/); 3 counts name holders (q/) and
+// drops name evidence between holders of a common name.
+const Version = 3
 
 // MaxBlock is how many customers of one match key a change is compared
 // with.
 const MaxBlock = 200
+
+// MaxNameHolders is how many customers of one context (company, else
+// locale) may hold a name before it is common and stops counting as
+// evidence (see "Common names" above).
+const MaxNameHolders = 20
 
 // Reason is one piece of evidence that two customers are one person.
 type Reason struct {
@@ -117,6 +138,17 @@ type record struct {
 	// Search are the blinded name prefixes the customer is found by
 	// (search.go), sorted.
 	Search []string `json:"search,omitempty"`
+	// NameKey is the key of the name's holder count (q/…), "" when the
+	// name gives no evidence (no name, or no context).
+	NameKey string `json:"nameKey,omitempty"`
+}
+
+// holders is the value at q/<name>: how many customers hold the name in
+// its context, and, until it is common, which.
+type holders struct {
+	Count  int         `json:"count"`
+	IDs    []uuid.UUID `json:"ids,omitempty"`
+	Common bool        `json:"common,omitempty"`
 }
 
 // members is the value at k/<match key> and at x/<customer>: customer
@@ -289,6 +321,9 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 		if err := p.reindex(tx, cid, rec, nil); err != nil {
 			return err
 		}
+		if err := recount(tx, cid, rec.NameKey, ""); err != nil {
+			return err
+		}
 		if err := p.reindexSearch(tx, cid, rec, true); err != nil {
 			return err
 		}
@@ -300,14 +335,17 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	default:
 		return nil
 	}
-	keys, err := p.matchKeys(tx.Context(), cid, rec)
+	keys, nameKey, err := p.matchKeys(tx.Context(), cid, rec)
 	if err != nil {
 		return err
 	}
 	if err := p.reindex(tx, cid, rec, keys); err != nil {
 		return err
 	}
-	rec.Keys = keys
+	if err := recount(tx, cid, rec.NameKey, nameKey); err != nil {
+		return err
+	}
+	rec.Keys, rec.NameKey = keys, nameKey
 	if err := projections.Put(tx, recordKey(cid), *rec); err != nil {
 		return err
 	}
@@ -380,27 +418,76 @@ func (p projection) blind(kind, value string) string {
 	return p.keys.Blind(domain.IdentifierKind(kind), value)
 }
 
-// matchKeys returns the keys rec is indexed under, sorted.
-func (p projection) matchKeys(ctx context.Context, cid uuid.UUID, rec *record) ([]string, error) {
-	var keys []string
+// matchKeys returns the keys rec is indexed under, sorted, and the key of
+// its name's holder count ("" when its name gives no evidence).
+func (p projection) matchKeys(ctx context.Context, cid uuid.UUID, rec *record) (keys []string, nameKey string, err error) {
 	for _, id := range rec.Idents {
 		keys = append(keys, string(id.Kind)+"/"+id.Match)
 	}
 	name, ok, err := p.open(ctx, cid, rec.Name)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	company, cok, err := p.open(ctx, cid, rec.Company)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if ok && cok {
-		for _, b := range nameBlocks(name, foldContext(company, rec.Locale)) {
+		nctx := foldContext(company, rec.Locale)
+		for _, b := range nameBlocks(name, nctx) {
 			keys = append(keys, "name/"+p.blind("name-block", b))
+		}
+		if words := p.words.nameWords(name); nctx != "" && len(words) > 0 {
+			nameKey = "q/" + p.blind("name-holders", nctx+"/"+strings.Join(words, " "))
 		}
 	}
 	slices.Sort(keys)
-	return slices.Compact(keys), nil
+	return slices.Compact(keys), nameKey, nil
+}
+
+// recount moves cid from the holders of the name at key from to those of
+// the name at key to ("" for none). The holder that makes a name common
+// marks every holder counted so far for its pairs to be recomputed, so
+// that the name evidence between them goes.
+func recount(tx *projections.Tx, cid uuid.UUID, from, to string) error {
+	if from == to {
+		return nil
+	}
+	if from != "" {
+		h, err := projections.Load[holders](tx, from)
+		if err != nil {
+			return err
+		}
+		h.Count--
+		if i, found := slices.BinarySearchFunc(h.IDs, cid, cmpID); found {
+			h.IDs = slices.Delete(slices.Clone(h.IDs), i, i+1)
+		}
+		if h.Count <= 0 && !h.Common {
+			tx.Delete(from)
+		}
+	}
+	if to == "" {
+		return nil
+	}
+	h, err := projections.Load[holders](tx, to)
+	if err != nil {
+		return err
+	}
+	h.Count++
+	switch {
+	case h.Common:
+	case h.Count > MaxNameHolders:
+		changed := projections.BatchState[changed](tx, Name)
+		for _, id := range h.IDs {
+			changed.add(id)
+		}
+		h.Common, h.IDs = true, nil
+	default:
+		if i, found := slices.BinarySearchFunc(h.IDs, cid, cmpID); !found {
+			h.IDs = slices.Insert(slices.Clone(h.IDs), i, cid)
+		}
+	}
+	return nil
 }
 
 // reindex moves cid from the keys it was indexed under to keys. A key
@@ -461,8 +548,30 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 		return err
 	}
 	words := p.words.nameWords(name) // compared with every name in its blocks
+	common := map[string]bool{}      // name holder keys seen, common or not
+	isCommon := func(key string) (bool, error) {
+		if key == "" {
+			return false, nil
+		}
+		c, seen := common[key]
+		if !seen {
+			h, _, err := projections.Get[holders](tx, key)
+			if err != nil {
+				return false, err
+			}
+			c, common[key] = h.Common, h.Common
+		}
+		return c, nil
+	}
+	mineCommon, err := isCommon(rec.NameKey)
+	if err != nil {
+		return err
+	}
 	for _, k := range rec.Keys {
 		kind, _, _ := strings.Cut(k, "/")
+		if kind == "name" && (!nameOK || mineCommon) {
+			continue // no name evidence: not worth reading the block
+		}
 		m, _, err := projections.Get[members](tx, indexKey(k)) // read only
 		if err != nil {
 			return err
@@ -481,7 +590,12 @@ func (p projection) pairs(tx *projections.Tx, cid uuid.UUID, rec *record) error 
 			other := &stored
 			var r Reason
 			if kind == "name" {
-				if !nameOK || slices.ContainsFunc(reasons[o], func(r Reason) bool { return r.Kind == "name" }) {
+				if slices.ContainsFunc(reasons[o], func(r Reason) bool { return r.Kind == "name" }) {
+					continue
+				}
+				if c, err := isCommon(other.NameKey); err != nil {
+					return err
+				} else if c {
 					continue
 				}
 				oname, ok, err := p.open(tx.Context(), o, other.Name)

@@ -2,6 +2,7 @@ package duplicates_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -191,4 +192,67 @@ func sorted(a, b uuid.UUID) [2]uuid.UUID {
 func TestBatchingIsInvisible(t *testing.T) {
 	b := projectiontest.Memory(t)
 	projectiontest.BatchingIsInvisible(t, b, duplicates.New(nil), projectiontest.RandomHistory(t, 7, 600), 7)
+}
+
+// A name held by more than MaxNameHolders customers of one context is no
+// evidence: its holders pair on identifiers only, also with customers
+// whose names are merely similar, and crossing the bound takes back the
+// name pairs made before it, however the log is batched.
+func TestCommonNames(t *testing.T) {
+	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
+		w := &world{l: projectiontest.NewLog(t), ids: map[string]uuid.UUID{}}
+		n := duplicates.MaxNameHolders
+		for i := range n {
+			w.reg(fmt.Sprint("anna", i), "Anna Müller", "", "de-DE")
+		}
+		w.reg("typo", "Anna Mülller", "", "de-DE") // similar, and its own name
+		w.link("anna0", domain.IdentifierPhone, "+49 151 23456789")
+		w.link("anna1", domain.IdentifierPhone, "0049 151 23456789")
+		w.reg("rare", "Zoé Nguyen", "", "de-DE")
+		w.reg("rare2", "Zoe Nguyen", "", "de-DE")
+
+		count := func(r projections.Reader) (name, phone int) {
+			seen := map[[2]uuid.UUID]bool{}
+			for _, id := range w.ids {
+				for _, p := range pairsOf(t, r, id) {
+					if seen[p.Customers] {
+						continue
+					}
+					seen[p.Customers] = true
+					for _, reason := range p.Reasons {
+						switch reason.Kind {
+						case "name":
+							name++
+						case "phone":
+							phone++
+						}
+					}
+				}
+			}
+			return name, phone
+		}
+		// At the bound the name still counts: every two of the n
+		// holders, each holder with the typo, and the two Zoés.
+		r := projectiontest.Fold(t, b, duplicates.New(nil), w.l.Envelopes())
+		if name, phone := count(r); name != n*(n-1)/2+n+1 || phone != 1 {
+			t.Fatalf("%d holders: %d name and %d phone pairs, want %d and 1", n, name, phone, n*(n-1)/2+n+1)
+		}
+
+		w.reg("one-more", "Anna Müller", "", "de-DE")
+		history := w.l.Envelopes()
+		r = projectiontest.Fold(t, b, duplicates.New(nil), history)
+		if name, phone := count(r); name != 1 || phone != 1 {
+			t.Errorf("%d holders: %d name and %d phone pairs, want 1 (the Zoés) and 1", n+1, name, phone)
+		}
+		ps := pairsOf(t, r, w.ids["anna0"])
+		if len(ps) != 1 || len(ps[0].Reasons) != 1 || ps[0].Reasons[0].Kind != "phone" {
+			t.Errorf("anna0's pairs %+v, want the phone alone", ps)
+		}
+		if ps := pairsOf(t, r, w.ids["typo"]); len(ps) != 0 {
+			t.Errorf("the typo still pairs with a common name: %+v", ps)
+		}
+		for seed := range uint64(5) {
+			projectiontest.BatchingIsInvisible(t, b, duplicates.New(nil), history, seed)
+		}
+	})
 }
