@@ -67,7 +67,7 @@ func readSide(ctx context.Context, cfg Config, sut system, b *Backend, logf func
 		b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20),
 		b.Replay.Single.ReadModel, b.Replay.Single.EventsPerSecond, float64(b.Replay.Single.PeakRSSBytes)/(1<<20),
 		b.Replay.CeilingKind, b.Replay.CeilingEventsPerSecond, b.Replay.Ratio)
-	if b.Timeline, err = timelineReads(ctx, rm, sum.Heavy, cfg.TimelineReads, cfg.Seed); err != nil {
+	if b.Timeline, err = timelineReads(ctx, store, rm, sum.Heavy, cfg.TimelineReads, cfg.Seed); err != nil {
 		return err
 	}
 	logf("timeline page: p50 %.2f ms, p99 %.2f ms", b.Timeline.P50Ms, b.Timeline.P99Ms)
@@ -171,13 +171,15 @@ func vmHWM() (int64, error) {
 }
 
 // timelineReads pages once through the heavy customer's timeline to learn
-// every page's cursor, then reads random full pages of 100 entries.
-func timelineReads(ctx context.Context, rm projections.Backend, customer uuid.UUID, n int, s uint64) (Latency, error) {
+// every page's cursor, then reads random full pages of 100 entries, each
+// from the read model's keys and the log's events.
+func timelineReads(ctx context.Context, store eventstore.Store, rm projections.Backend, customer uuid.UUID, n int, s uint64) (Latency, error) {
+	events := timeline.FromLog(store)
 	page := func(cursor string) (timeline.Result, error) {
 		var res timeline.Result
 		err := projections.View(ctx, rm, timeline.Name, func(r projections.Reader) error {
 			var err error
-			res, err = timeline.Page(ctx, r, customer, timeline.Query{Limit: 100, Cursor: cursor})
+			res, err = timeline.Page(ctx, r, events, customer, timeline.Query{Limit: 100, Cursor: cursor})
 			return err
 		})
 		return res, err

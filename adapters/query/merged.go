@@ -74,6 +74,16 @@ func (s *Service) Resolve(ctx context.Context, id uuid.UUID) (uuid.UUID, error) 
 // views do: the result is, by construction, the read models of one
 // customer who had had all those events (merges.Combine).
 func (s *Service) mergedFold(ctx context.Context, ids []uuid.UUID, ps ...projections.Projection) (*projections.Memory, error) {
+	combined, err := s.mergedHistory(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return foldHistory(ctx, ids[0], combined, ps...)
+}
+
+// mergedHistory reads the combined history of a merged customer (ids[0]
+// the survivor): merges.Combine of every member's stream.
+func (s *Service) mergedHistory(ctx context.Context, ids []uuid.UUID) ([]domain.Envelope, error) {
 	if s.Log == nil {
 		return nil, fmt.Errorf("view of %s, merged with %d other customer(s): the query service has no event log to fold them from", ids[0], len(ids)-1)
 	}
@@ -85,7 +95,12 @@ func (s *Service) mergedFold(ctx context.Context, ids []uuid.UUID, ps ...project
 		}
 		histories[i] = h
 	}
-	combined := merges.Combine(ids[0], histories...)
+	return merges.Combine(ids[0], histories...), nil
+}
+
+// foldHistory folds a survivor's combined history into throw-away
+// in-memory read models of ps.
+func foldHistory(ctx context.Context, survivor uuid.UUID, combined []domain.Envelope, ps ...projections.Projection) (*projections.Memory, error) {
 	mem := projections.NewMemory()
 	for _, p := range ps {
 		handles := projections.Handles(p)
@@ -96,7 +111,7 @@ func (s *Service) mergedFold(ctx context.Context, ids []uuid.UUID, ps ...project
 			}
 		}
 		if err := fold(ctx, mem, p, mine); err != nil {
-			return nil, fmt.Errorf("merged view of %s: %w", ids[0], err)
+			return nil, fmt.Errorf("merged view of %s: %w", survivor, err)
 		}
 	}
 	return mem, nil

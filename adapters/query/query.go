@@ -226,16 +226,24 @@ func (s *Service) Timeline(ctx context.Context, id uuid.UUID, q timeline.Query) 
 	if err != nil {
 		return timeline.Result{}, err
 	}
-	b := s.b
+	if s.Log == nil {
+		return timeline.Result{}, fmt.Errorf("timeline of %s: the query service has no event log to read it from", id)
+	}
+	b, events := s.b, timeline.FromLog(s.Log)
 	if len(ids) > 1 {
-		if b, err = s.mergedFold(ctx, ids, timeline.New()); err != nil {
+		combined, err := s.mergedHistory(ctx, ids)
+		if err != nil {
 			return timeline.Result{}, err
 		}
+		if b, err = foldHistory(ctx, ids[0], combined, timeline.New()); err != nil {
+			return timeline.Result{}, err
+		}
+		events = timeline.History(combined)
 	}
 	var res timeline.Result
 	err = projections.View(ctx, b, timeline.Name, func(r projections.Reader) error {
 		var err error
-		res, err = timeline.Page(ctx, r, id, q)
+		res, err = timeline.Page(ctx, r, events, id, q)
 		return err
 	})
 	if err != nil || s.Keys == nil {

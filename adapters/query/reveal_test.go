@@ -48,7 +48,7 @@ func TestAnswersAreRevealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := query.New(rm)
-	q.Keys = keys
+	q.Keys, q.Log = keys, store
 
 	v, err := q.Customer(ctx, c)
 	if err != nil {

@@ -311,8 +311,13 @@ func timelineOf(t *testing.T, cfg storeConfig, customer uuid.UUID) []timeline.En
 		t.Fatal(err)
 	}
 	defer rm.Close()
+	store, err := openStore(ctx, cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
 	q := query.New(rm)
-	q.Keys = kr
+	q.Keys, q.Log = kr, store
 	res, err := q.Timeline(ctx, customer, timeline.Query{Limit: timeline.MaxLimit})
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ func TestLoyaltyOnTimeline(t *testing.T) {
 	}
 	projectiontest.EachBackend(t, func(t *testing.T, b projections.Backend) {
 		projectiontest.FoldBatches(t, b, ns, timeline.New(), l.Envelopes(), 2)
-		got := lines(all(t, b, zoe, timeline.Query{Types: []string{domain.TypePointsEarned, domain.TypePointsRedeemed, domain.TypePointsExpired}}))
+		got := lines(all(t, b, timeline.History(l.Envelopes()), zoe, timeline.Query{Types: []string{domain.TypePointsEarned, domain.TypePointsRedeemed, domain.TypePointsExpired}}))
 		slices.SortFunc(got, func(a, b line) int { return int(a.pos) - int(b.pos) })
 		if !slices.Equal(got, want) {
 			t.Errorf("loyalty lines = %v, want %v", got, want)

@@ -21,13 +21,22 @@
 // entries and may then return fewer than Limit entries with a NextCursor
 // to continue from. An empty NextCursor means the end.
 //
+// # The log is the record
+//
+// The read model holds, per event, only what orders and filters a page
+// (its key, its type and channel); a page reads its events from the log
+// (Events, FromLog) and makes each entry from the event itself. A replay
+// writes a few dozen bytes per event instead of a copy of it, a summary
+// changed in a later release shows on every page without a rebuild, and
+// the timeline cannot say anything the log does not.
+//
 // # Erasure
 //
-// Summaries may quote personal data (a ticket subject, a note). Each entry
-// also stores a redacted summary; CustomerForgotten replaces every summary
-// by its redacted form and marks the entries Erased, and entries of events
-// that follow are written redacted. Actors, types, times, ids and amounts
-// remain: the audit trail survives the erasure.
+// Summaries may quote personal data (a ticket subject, a note). Once the
+// customer is forgotten (CustomerForgotten), every entry, before and after
+// the erasure, shows its redacted summary and is marked Erased. Actors,
+// types, times, ids and amounts remain: the audit trail survives the
+// erasure.
 //
 // # Sealed values
 //
@@ -38,7 +47,7 @@
 //
 // # Key layout
 //
-//	e/<customer>/<occurred>/<version>  one entry (record)
+//	e/<customer>/<occurred>/<version>  one entry: its type and channel (ref)
 //	m/<customer>                       per-customer meta: exists, erased
 //
 // <customer> is the canonical uuid; <occurred> is 29 decimal digits
@@ -69,7 +78,9 @@ const Name = "timeline"
 // Version is the read model's schema version; bump it when a key or a
 // stored value (summaries included) changes, so that the engine rebuilds
 // the timeline.
-const Version = 2 // 2: summaries neutralized by domain.ForDisplay
+// 2: summaries neutralized by domain.ForDisplay; 3: entries are read
+// from the log, the read model keeps refs.
+const Version = 3
 
 // Paging limits.
 const (
@@ -109,11 +120,20 @@ type Entry struct {
 	Erased bool `json:"erased,omitempty"`
 }
 
-// record is the stored entry: the Entry plus its redacted summary, kept
-// until the erasure uses it ("" when the summary holds no personal data).
-type record struct {
-	Entry
-	Redacted string `json:"redacted,omitempty"`
+// ref is the stored entry: what a page filters on before it reads the
+// event from the log (the key orders it and names its stream version).
+type ref struct {
+	Type    string `json:"t"`
+	Channel string `json:"c,omitempty"`
+	Source  string `json:"s,omitempty"`
+}
+
+// Events reads the events a page shows.
+type Events interface {
+	// Events returns the events of stream at versions (ascending, no
+	// repeats), in that order; a version the stream does not hold is an
+	// error.
+	Events(ctx context.Context, stream string, versions []uint64) ([]domain.Envelope, error)
 }
 
 // meta is the value at m/<customer>: its presence says the customer has a
@@ -222,54 +242,28 @@ func (projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := e.Event.(domain.CustomerForgotten); ok && !m.Forgotten {
-		if err := erase(tx, cid); err != nil {
-			return err
-		}
+	if _, ok := e.Event.(domain.CustomerForgotten); ok {
 		m.Forgotten = true
 	}
+	r := ref{Type: e.Type, Channel: domain.Medium(e.Event, e.Metadata.Channel), Source: e.Metadata.Channel}
+	return projections.Put(tx, entryPrefix(cid)+sortKey(e.Metadata.OccurredAt, e.Version), r)
+}
+
+// entryOf makes the entry of event e, redacted when its customer is
+// forgotten.
+func entryOf(e domain.Envelope, forgotten bool) Entry {
 	full, redacted := Summarize(e)
-	r := record{Entry: Entry{
+	en := Entry{
 		EventID: e.ID, Type: e.Type, Summary: full, Actor: e.Metadata.Actor,
 		Channel: domain.Medium(e.Event, e.Metadata.Channel), Source: e.Metadata.Channel,
 		OccurredAt: e.Metadata.OccurredAt, RecordedAt: e.RecordedAt,
 		CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID,
 		StreamVersion: e.Version, Position: e.Position,
-	}}
-	switch {
-	case m.Forgotten:
-		r.Summary, r.Erased = redacted, true
-	case redacted != full:
-		r.Redacted = redacted
 	}
-	return projections.Put(tx, entryPrefix(cid)+sortKey(e.Metadata.OccurredAt, e.Version), r)
-}
-
-// erase redacts every entry of the customer written so far.
-func erase(tx *projections.Tx, cid uuid.UUID) error {
-	var keys []string
-	var recs []record
-	err := tx.Scan(entryPrefix(cid), "", func(key string, value []byte) (bool, error) {
-		var r record
-		if err := json.Unmarshal(value, &r); err != nil {
-			return false, fmt.Errorf("timeline: decode %q: %w", key, err)
-		}
-		keys, recs = append(keys, key), append(recs, r)
-		return true, nil
-	})
-	if err != nil {
-		return err
+	if forgotten {
+		en.Summary, en.Erased = redacted, true
 	}
-	for i, r := range recs {
-		if r.Redacted != "" {
-			r.Summary, r.Redacted = r.Redacted, ""
-		}
-		r.Erased = true
-		if err := projections.Put(tx, keys[i], r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return en
 }
 
 // badCursor is a *domain.ValidationError, so that the HTTP layer reports a
@@ -296,10 +290,11 @@ func decodeCursor(c string) (string, error) {
 }
 
 // Page returns one page of a customer's timeline, oldest first (by
-// occurred-at, then stream version). A customer without any event fails
-// with projections.ErrNotFound; a malformed cursor with an error wrapping
+// occurred-at, then stream version), its entries made from the events
+// read through events. A customer without any event fails with
+// projections.ErrNotFound; a malformed cursor with an error wrapping
 // domain.ErrInvalid.
-func Page(ctx context.Context, r projections.Reader, customerID uuid.UUID, q Query) (Result, error) {
+func Page(ctx context.Context, r projections.Reader, events Events, customerID uuid.UUID, q Query) (Result, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -324,16 +319,17 @@ func Page(ctx context.Context, r projections.Reader, customerID uuid.UUID, q Que
 		stop = prefix + sortTime(q.To) // every entry at or after To sorts from here
 	}
 
-	if _, ok, err := projections.Read[meta](ctx, r, metaKey(customerID)); err != nil {
+	m, ok, err := projections.Read[meta](ctx, r, metaKey(customerID))
+	if err != nil {
 		return Result{}, fmt.Errorf("timeline: page of %s: %w", customerID, err)
 	} else if !ok {
 		return Result{}, fmt.Errorf("timeline: customer %s: %w", customerID, projections.ErrNotFound)
 	}
 
 	var page Result
-	page.Entries = []Entry{}
+	var versions []uint64
 	last, scanned := "", 0
-	err := r.Scan(ctx, prefix, after, func(key string, value []byte) (bool, error) {
+	err = r.Scan(ctx, prefix, after, func(key string, value []byte) (bool, error) {
 		if stop != "" && key >= stop {
 			return false, nil
 		}
@@ -342,34 +338,72 @@ func Page(ctx context.Context, r projections.Reader, customerID uuid.UUID, q Que
 			return false, nil
 		}
 		scanned++
-		var rec record
-		if err := json.Unmarshal(value, &rec); err != nil {
+		var rf ref
+		if err := json.Unmarshal(value, &rf); err != nil {
 			return false, fmt.Errorf("decode %q: %w", key, err)
 		}
-		if !q.matches(rec.Entry) {
+		if !q.matches(rf) {
 			last = key
 			return true, nil
 		}
-		if len(page.Entries) == limit {
+		if len(versions) == limit {
 			// One more match exists: the page continues after its last entry.
 			page.NextCursor = encodeCursor(strings.TrimPrefix(last, prefix))
 			return false, nil
 		}
-		page.Entries = append(page.Entries, rec.Entry)
+		if len(key) != len(prefix)+sortKeyLen {
+			return false, fmt.Errorf("key %q: not an entry", key)
+		}
+		v, err := strconv.ParseUint(key[len(key)-20:], 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("key %q: not an entry: %w", key, err)
+		}
+		versions = append(versions, v)
 		last = key
 		return true, nil
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("timeline: page of %s: %w", customerID, err)
 	}
+	page.Entries, err = entries(ctx, events, domain.StreamID(customerID), versions, m.Forgotten)
+	if err != nil {
+		return Result{}, fmt.Errorf("timeline: page of %s: %w", customerID, err)
+	}
 	return page, nil
 }
 
-func (q Query) matches(e Entry) bool {
-	if len(q.Types) > 0 && !slices.Contains(q.Types, e.Type) {
+// entries reads the events at versions of stream (in page order: by
+// occurred-at, not by version) and makes their entries.
+func entries(ctx context.Context, events Events, stream string, versions []uint64, forgotten bool) ([]Entry, error) {
+	out := make([]Entry, 0, len(versions))
+	if len(versions) == 0 {
+		return out, nil
+	}
+	sorted := slices.Clone(versions)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	evs, err := events.Events(ctx, stream, sorted)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) != len(sorted) {
+		return nil, fmt.Errorf("%d events read for %d versions of %s", len(evs), len(sorted), stream)
+	}
+	for _, v := range versions {
+		i, _ := slices.BinarySearch(sorted, v)
+		if evs[i].Version != v {
+			return nil, fmt.Errorf("%s: version %d read as %d", stream, v, evs[i].Version)
+		}
+		out = append(out, entryOf(evs[i], forgotten))
+	}
+	return out, nil
+}
+
+func (q Query) matches(r ref) bool {
+	if len(q.Types) > 0 && !slices.Contains(q.Types, r.Type) {
 		return false
 	}
-	if len(q.Channels) > 0 && !slices.Contains(q.Channels, e.Channel) && (e.Source == "" || !slices.Contains(q.Channels, e.Source)) {
+	if len(q.Channels) > 0 && !slices.Contains(q.Channels, r.Channel) && (r.Source == "" || !slices.Contains(q.Channels, r.Source)) {
 		return false
 	}
 	return true
