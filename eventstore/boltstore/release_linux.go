@@ -9,13 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// releasePages drops the whole file mapping from this process's resident
-// set (MADV_DONTNEED). bbolt maps the file read-only and shared and writes
+// ReleasePages drops db's whole file mapping from this process's resident
+// set (MADV_DONTNEED); the read-model file (projections/boltrm) uses it
+// too. bbolt maps the file read-only and shared and writes
 // with pwrite, so the pages stay in the page cache and the next read
 // faults them back unchanged: only this process's RSS forgets them. It must
 // run inside tx: an open transaction holds bbolt's mmap lock, so the
 // mapping cannot move meanwhile.
-func releasePages(db *bolt.DB, tx *bolt.Tx) {
+func ReleasePages(db *bolt.DB, tx *bolt.Tx) {
 	n := uintptr(tx.Size()) &^ uintptr(os.Getpagesize()-1)
 	if n == 0 {
 		return

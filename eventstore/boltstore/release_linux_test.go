@@ -98,7 +98,7 @@ func TestReadAllReleasesMappedPages(t *testing.T) {
 
 	releaseEvery = 1 << 20
 	s.scanned.Store(0)
-	if err := s.db.View(func(tx *bolt.Tx) error { releasePages(s.db, tx); return nil }); err != nil { // start from nothing resident
+	if err := s.db.View(func(tx *bolt.Tx) error { ReleasePages(s.db, tx); return nil }); err != nil { // start from nothing resident
 		t.Fatal(err)
 	}
 	if got := scan(); got != n {

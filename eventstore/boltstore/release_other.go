@@ -4,6 +4,6 @@ package boltstore
 
 import bolt "go.etcd.io/bbolt"
 
-// releasePages does nothing outside Linux: the log's pages stay mapped
+// ReleasePages does nothing outside Linux: a file's pages stay mapped
 // until the kernel reclaims them.
-func releasePages(*bolt.DB, *bolt.Tx) {}
+func ReleasePages(*bolt.DB, *bolt.Tx) {}

@@ -442,7 +442,7 @@ func readEvent(b buckets, pos uint64) (eventstore.Record, error) {
 }
 
 // releaseEvery is how many bytes of records ReadAll reads between two
-// releases of the file's mapped pages (releasePages). A replay or a
+// releases of the file's mapped pages (ReleasePages). A replay or a
 // verification walks the whole log through bbolt's memory map once; without
 // the release every page it passed would stay in the process's resident
 // set, which would then grow with the log (576 MB at a million events)
@@ -483,7 +483,7 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 			defer func() {
 				if s.scanned.Add(read) >= releaseEvery {
 					s.scanned.Store(0)
-					releasePages(s.db, tx)
+					ReleasePages(s.db, tx)
 				}
 			}()
 			c := b.events.Cursor()

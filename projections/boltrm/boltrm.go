@@ -51,6 +51,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/cxledger/cxledger/eventstore/boltstore"
 	"github.com/cxledger/cxledger/projections"
 )
 
@@ -133,6 +134,12 @@ type Backend struct {
 	// keeps references to them until commit. Only the write transaction
 	// uses it, and bbolt allows one at a time.
 	arena []byte
+	// txBytes counts the bytes of the values Put in the current write
+	// transaction.
+	txBytes int64
+	// written counts the bytes of values committed since the mapped pages
+	// were last released (releaseEvery).
+	written atomic.Int64
 }
 
 var _ projections.Backend = (*Backend)(nil)
@@ -262,7 +269,7 @@ func (b *Backend) update(ctx context.Context, fn func(tx *bolt.Tx, m meta) error
 		return err
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit
-	b.arena = b.arena[:0]
+	b.arena, b.txBytes = b.arena[:0], 0
 	m, err := openMeta(tx)
 	if err != nil {
 		return err
@@ -274,8 +281,30 @@ func (b *Backend) update(ctx context.Context, fn func(tx *bolt.Tx, m meta) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return tx.Commit()
+	written := b.txBytes
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if b.written.Add(written) >= releaseEvery {
+		b.written.Store(0)
+		// In a read transaction, which holds bbolt's mmap lock.
+		_ = b.db.View(func(tx *bolt.Tx) error { boltstore.ReleasePages(b.db, tx); return nil })
+	}
+	return nil
 }
+
+// releaseEvery is how many bytes of values the write transactions store
+// between two releases of the file's mapped pages (boltstore.ReleasePages).
+// A rebuild writes, and bbolt reads back through its map, pages all over a
+// read-model file that grows with the read models (700 MB at a million
+// events); released, they leave this process's resident set, and those the
+// next batches touch come back from the page cache as minor faults. A
+// replay's batches touch pages everywhere in the file, so what stays
+// resident is what a few batches touch: measured at a million events, the
+// file's resident pages at the end of a replay were 674 MB releasing every
+// 64 MiB, 480 MB every 8 MiB at the same speed, 50 MB after every commit
+// at 12 % more time.
+var releaseEvery int64 = 8 << 20
 
 // view runs fn in a read transaction.
 func (b *Backend) view(ctx context.Context, fn func(tx *bolt.Tx, m meta) error) error {
@@ -606,6 +635,7 @@ func (w *writer) keep(value []byte) []byte {
 	n := len(a)
 	a = append(a, value...)
 	w.be.arena = a
+	w.be.txBytes += int64(len(value))
 	return a[n:len(a):len(a)]
 }
 
@@ -707,6 +737,7 @@ func (w *writer) WriteSorted(ctx context.Context, kvs []projections.KV) error {
 		switch {
 		case kv.Value != nil:
 			err = w.b.Put([]byte(kv.Key), kv.Value)
+			w.be.txBytes += int64(len(kv.Value))
 		case kv.Key != "":
 			err = w.b.Delete([]byte(kv.Key))
 		}
