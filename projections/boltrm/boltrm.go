@@ -508,6 +508,9 @@ func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
 		return err
 	}
 	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
+		// Deleting a bucket reads every page of it to free them: the
+		// commit releases them (releaseEvery) as if they had been written.
+		b.txBytes += releaseEvery
 		if err := tx.DeleteBucket([]byte(ns)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return err
 		}

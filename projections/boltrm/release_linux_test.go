@@ -36,8 +36,8 @@ func rssFileKiB(t *testing.T) int {
 }
 
 // A commit that brings the values written past releaseEvery drops the
-// read-model file's pages from the process's resident set; what was
-// written reads back intact.
+// read-model file's pages from the process's resident set, and so does a
+// Drop; what was written reads back intact.
 func TestCommitsReleaseMappedPages(t *testing.T) {
 	defer func(n int64) { releaseEvery = n }(releaseEvery)
 	releaseEvery = 1 << 62 // not while filling
@@ -89,4 +89,14 @@ func TestCommitsReleaseMappedPages(t *testing.T) {
 		t.Errorf("RssFile %d KiB after a scan of 24 MB, %d KiB after the releasing commit: want at least 20 MiB less", resident, after)
 	}
 	scan()
+
+	// Dropping a namespace reads all its pages to free them; they go too.
+	releaseEvery = 1 << 62
+	resident = rssFileKiB(t)
+	if err := b.Drop(ctx, "ns"); err != nil {
+		t.Fatal(err)
+	}
+	if after := rssFileKiB(t); resident-after < 20<<10 {
+		t.Errorf("RssFile %d KiB before dropping the namespace, %d KiB after: want at least 20 MiB less", resident, after)
+	}
 }
