@@ -27,8 +27,9 @@
 // fill the read model with pairs nobody reviews. A name (its folded words,
 // in its company or locale) held by more than MaxNameHolders customers is
 // common: it gives no name evidence, and its holders pair only on
-// identifiers. Crossing the bound recomputes the pairs of the holders
-// that had it so far; a name once common stays common (the read model
+// identifiers; they leave the name blocks, making room there for names
+// that can still be evidence. Crossing the bound recomputes the pairs of
+// the holders that had it so far; a name once common stays common (the read model
 // keeps a count, not every holder), so the outcome depends on the log
 // alone, never on how it was batched.
 //
@@ -90,8 +91,9 @@ import (
 const Name = "duplicates"
 
 // Version is the read model's schema version.
-// 2 adds the name-search index (n/); 3 counts name holders (q/) and
-// drops name evidence between holders of a common name.
+// 2 adds the name-search index (n/); 3 counts name holders (q/), drops
+// name evidence between holders of a common name and takes them out of
+// the name blocks.
 const Version = 3
 
 // MaxBlock is how many customers of one match key a change is compared
@@ -321,7 +323,7 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 		if err := p.reindex(tx, cid, rec, nil); err != nil {
 			return err
 		}
-		if err := recount(tx, cid, rec.NameKey, ""); err != nil {
+		if _, err := p.recount(tx, cid, rec.NameKey, ""); err != nil {
 			return err
 		}
 		if err := p.reindexSearch(tx, cid, rec, true); err != nil {
@@ -339,10 +341,14 @@ func (p projection) Apply(tx *projections.Tx, e domain.Envelope) error {
 	if err != nil {
 		return err
 	}
-	if err := p.reindex(tx, cid, rec, keys); err != nil {
+	common, err := p.recount(tx, cid, rec.NameKey, nameKey)
+	if err != nil {
 		return err
 	}
-	if err := recount(tx, cid, rec.NameKey, nameKey); err != nil {
+	if common {
+		keys = slices.DeleteFunc(keys, isNameBlock)
+	}
+	if err := p.reindex(tx, cid, rec, keys); err != nil {
 		return err
 	}
 	rec.Keys, rec.NameKey = keys, nameKey
@@ -446,17 +452,22 @@ func (p projection) matchKeys(ctx context.Context, cid uuid.UUID, rec *record) (
 }
 
 // recount moves cid from the holders of the name at key from to those of
-// the name at key to ("" for none). The holder that makes a name common
-// marks every holder counted so far for its pairs to be recomputed, so
-// that the name evidence between them goes.
-func recount(tx *projections.Tx, cid uuid.UUID, from, to string) error {
+// the name at key to ("" for none), and reports whether the name at to is
+// common. The holder that makes a name common takes every holder counted
+// so far out of the name blocks and marks them for their pairs to be
+// recomputed, so that the name evidence between them goes.
+func (p projection) recount(tx *projections.Tx, cid uuid.UUID, from, to string) (common bool, err error) {
 	if from == to {
-		return nil
+		if to == "" {
+			return false, nil
+		}
+		h, _, err := projections.Get[holders](tx, to)
+		return h.Common, err
 	}
 	if from != "" {
 		h, err := projections.Load[holders](tx, from)
 		if err != nil {
-			return err
+			return false, err
 		}
 		h.Count--
 		if i, found := slices.BinarySearchFunc(h.IDs, cid, cmpID); found {
@@ -467,11 +478,11 @@ func recount(tx *projections.Tx, cid uuid.UUID, from, to string) error {
 		}
 	}
 	if to == "" {
-		return nil
+		return false, nil
 	}
 	h, err := projections.Load[holders](tx, to)
 	if err != nil {
-		return err
+		return false, err
 	}
 	h.Count++
 	switch {
@@ -480,6 +491,9 @@ func recount(tx *projections.Tx, cid uuid.UUID, from, to string) error {
 		changed := projections.BatchState[changed](tx, Name)
 		for _, id := range h.IDs {
 			changed.add(id)
+			if err := p.leaveNameBlocks(tx, id); err != nil {
+				return false, err
+			}
 		}
 		h.Common, h.IDs = true, nil
 	default:
@@ -487,6 +501,28 @@ func recount(tx *projections.Tx, cid uuid.UUID, from, to string) error {
 			h.IDs = slices.Insert(slices.Clone(h.IDs), i, cid)
 		}
 	}
+	return h.Common, nil
+}
+
+// isNameBlock reports whether a match key is a name block.
+func isNameBlock(key string) bool { return strings.HasPrefix(key, "name/") }
+
+// leaveNameBlocks takes id out of its name blocks: its name became common,
+// and a block is for names that can still be evidence (leaving makes room
+// for them under MaxBlock).
+func (p projection) leaveNameBlocks(tx *projections.Tx, id uuid.UUID) error {
+	rec, err := projections.Load[record](tx, recordKey(id))
+	if err != nil {
+		return err
+	}
+	keys := slices.DeleteFunc(slices.Clone(rec.Keys), isNameBlock)
+	if len(keys) == len(rec.Keys) {
+		return nil
+	}
+	if err := p.reindex(tx, id, rec, keys); err != nil {
+		return err
+	}
+	rec.Keys = keys
 	return nil
 }
 

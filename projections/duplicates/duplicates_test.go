@@ -3,6 +3,7 @@ package duplicates_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"math"
 	"testing"
 	"time"
@@ -250,6 +251,22 @@ func TestCommonNames(t *testing.T) {
 		}
 		if ps := pairsOf(t, r, w.ids["typo"]); len(ps) != 0 {
 			t.Errorf("the typo still pairs with a common name: %+v", ps)
+		}
+		// The holders of the common name left the name blocks; the typo,
+		// whose name is its own, is still in them.
+		var blocks strings.Builder
+		err := r.Scan(context.Background(), "k/name/", "", func(key string, v []byte) (bool, error) {
+			blocks.WriteString(key + "=" + string(v) + "\n")
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, id := range w.ids {
+			in := strings.Contains(blocks.String(), id.String())
+			if want := !strings.HasPrefix(name, "anna") && name != "one-more"; in != want {
+				t.Errorf("%s in a name block: %v, want %v", name, in, want)
+			}
 		}
 		for seed := range uint64(5) {
 			projectiontest.BatchingIsInvisible(t, b, duplicates.New(nil), history, seed)
