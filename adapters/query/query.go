@@ -58,7 +58,8 @@ type Service struct {
 	// Log is the event log merged customers' views are folded from (see
 	// projections/merges): a read of a survivor folds its members'
 	// streams, a read of an absorbed id fails with a *MergedError. nil
-	// resolves no merges (each id answers with its own records).
+	// resolves no merges (each id answers with its own records), and
+	// Timeline, whose entries are read from the log, fails.
 	Log LogReader
 
 	fits fitCache
