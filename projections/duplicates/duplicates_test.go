@@ -3,8 +3,8 @@ package duplicates_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
