@@ -151,7 +151,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Customers < 0 {
-		return fmt.Errorf("bench: customers must be positive, got %d", c.Customers)
+		return fmt.Errorf("bench: customers must not be negative, got %d", c.Customers)
 	}
 	if c.Customers > c.Events {
 		return fmt.Errorf("bench: %d customers do not fit in a %d-event log (each needs its registration at least)", c.Customers, c.Events)

@@ -29,9 +29,9 @@
 // common: it gives no name evidence, and its holders pair only on
 // identifiers; they leave the name blocks, making room there for names
 // that can still be evidence. Crossing the bound recomputes the pairs of
-// the holders that had it so far; a name once common stays common (the read model
-// keeps a count, not every holder), so the outcome depends on the log
-// alone, never on how it was batched.
+// the holders that had it so far; a name once common stays common (the
+// read model keeps a count, not every holder), so the outcome depends on
+// the log alone, never on how it was batched.
 //
 // Each pair lists its reasons, each with a score (an identical external
 // id 1.0, e-mail 0.98, e-mail by a provider's rule 0.9, phone 0.85, a name
