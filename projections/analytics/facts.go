@@ -3,6 +3,7 @@ package analytics
 import (
 	"bytes"
 	"strconv"
+	"unicode/utf8"
 )
 
 // rfmFacts reads what RFM ranks from a customer record as the customers
@@ -112,7 +113,13 @@ func (p *parser) string() (string, bool) {
 	if !p.skipString() {
 		return "", false
 	}
-	return string(p.b[start : p.i-1]), true
+	raw := p.b[start : p.i-1]
+	if !utf8.Valid(raw) {
+		// encoding/json would read U+FFFD for each bad byte: leave the
+		// document to it (read models hold valid UTF-8 only).
+		return "", false
+	}
+	return string(raw), true
 }
 
 // skipString consumes a string without escapes.
