@@ -138,6 +138,10 @@ type Backend struct {
 	pool   *pgxpool.Pool
 	schema string
 	closed atomic.Bool
+	fresh  freshKeys // see fresh.go
+	// copied counts the rows sent by COPY, refused the COPYs rolled back
+	// (for tests).
+	copied, refused atomic.Int64
 }
 
 var _ projections.Backend = (*Backend)(nil)
@@ -236,31 +240,31 @@ func (b *Backend) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.T
 
 // lockNamespace locks namespace ns's row for the rest of tx, creating the
 // namespace (row and table) if it does not exist, and returns its
-// checkpoint. A concurrent creator makes the insert wait for its commit and
-// then do nothing, and the select after it finds and locks the row.
-func (b *Backend) lockNamespace(ctx context.Context, tx pgx.Tx, ns string) (int64, error) {
+// checkpoint, and whether this transaction created it. A concurrent creator
+// makes the insert wait for its commit and then do nothing, and the select
+// after it finds and locks the row.
+func (b *Backend) lockNamespace(ctx context.Context, tx pgx.Tx, ns string) (cp int64, created bool, err error) {
 	sel := `select checkpoint from ` + b.meta("namespaces") + ` where ns = $1 for update`
 	for range 2 {
-		var cp int64
 		err := tx.QueryRow(ctx, sel, ns).Scan(&cp)
 		if err == nil {
-			return cp, nil
+			return cp, false, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return 0, fmt.Errorf("lock namespace: %w", err)
+			return 0, false, fmt.Errorf("lock namespace: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `insert into `+b.meta("namespaces")+` (ns) values ($1) on conflict (ns) do nothing`, ns)
 		if err != nil {
-			return 0, fmt.Errorf("register namespace: %w", err)
+			return 0, false, fmt.Errorf("register namespace: %w", err)
 		}
 		if tag.RowsAffected() == 1 {
 			if _, err := tx.Exec(ctx, `create table `+b.table(ns)+` (key text collate "C" primary key, value json not null)`); err != nil {
-				return 0, fmt.Errorf("create table: %w", err)
+				return 0, false, fmt.Errorf("create table: %w", err)
 			}
-			return 0, nil
+			return 0, true, nil
 		}
 	}
-	return 0, errors.New("lock namespace: row vanished twice")
+	return 0, false, errors.New("lock namespace: row vanished twice")
 }
 
 // Update implements projections.Backend: fn runs in one READ COMMITTED
@@ -271,7 +275,8 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
-	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	var w *writer
+	err = b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		// A read model is derived data and its checkpoint commits with it:
 		// a commit lost in a crash is lost whole, checkpoint included, and
 		// simply applied again. So Update need not wait for the WAL flush,
@@ -280,16 +285,31 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 		if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
 			return fmt.Errorf("synchronous_commit: %w", err)
 		}
-		if _, err := b.lockNamespace(ctx, tx, ns); err != nil {
+		cp, created, err := b.lockNamespace(ctx, tx, ns)
+		if err != nil {
 			return err
 		}
-		w := &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
+		w = b.newWriter(tx, ns)
+		w.from = cp
+		if created {
+			w.keys = newKeySet(0)
+		} else {
+			w.keys = b.fresh.claim(ns, cp)
+		}
+		w.locked = true
 		defer func() { w.tx = nil }() // the Writer is valid only during fn
 		if err := fn(w); err != nil {
 			return err
 		}
 		return w.flush(ctx)
 	})
+	w.done(err)
+	return err
+}
+
+// newWriter returns a writer of namespace ns within tx.
+func (b *Backend) newWriter(tx pgx.Tx, ns string) *writer {
+	return &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
 }
 
 // Commit implements projections.Backend in one READ COMMITTED transaction.
@@ -310,12 +330,13 @@ func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
-	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	var w *writer
+	err = b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		// See Update: a lost read-model commit is applied again, whole.
 		if _, err := tx.Exec(ctx, "set local synchronous_commit = off; set local idle_in_transaction_session_timeout = "+strconv.Itoa(int(commitIdleTimeout.Milliseconds()))); err != nil {
 			return fmt.Errorf("session settings: %w", err)
 		}
-		w := &writer{reader: reader{tx: tx, table: b.table(ns)}, b: b, ns: ns, pending: map[string]change{}}
+		w = b.newWriter(tx, ns)
 		defer func() { w.tx = nil }()
 		var cp int64
 		var retired bool
@@ -325,6 +346,10 @@ func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn
 		} else if err != nil {
 			return fmt.Errorf("read namespace: %w", err)
 		}
+		// Claimed now, so that keys fn's Scans send are remembered too;
+		// trusted only if the checkpoint is unchanged once the row is
+		// locked, below.
+		w.keys, w.from = b.fresh.claim(ns, cp), cp
 		if err := fn(w); err != nil {
 			return err
 		}
@@ -346,6 +371,10 @@ func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn
 		if err := projections.CheckClaim(ns, c, exists, retired, uint64(cp), held); err != nil {
 			return err
 		}
+		if cp != w.from {
+			w.keys = nil // written since the claim
+		}
+		w.locked = true
 		if w.setCheckpoint {
 			if err := projections.CheckForward(ns, uint64(cp), uint64(w.checkpoint)); err != nil {
 				return err
@@ -354,6 +383,8 @@ func (b *Backend) Commit(ctx context.Context, ns string, c projections.Claim, fn
 		}
 		return w.flush(ctx)
 	})
+	w.done(err)
+	return err
 }
 
 // commitIdleTimeout ends a Commit's session left idle in its transaction
@@ -468,8 +499,10 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
-	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		if _, err := b.lockNamespace(ctx, tx, ns); err != nil {
+	created := false
+	err = b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		var err error
+		if _, created, err = b.lockNamespace(ctx, tx, ns); err != nil {
 			return err
 		}
 		batch := &pgx.Batch{}
@@ -490,6 +523,10 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 		}
 		return nil
 	})
+	if err == nil && created {
+		b.fresh.start(ns, 0)
+	}
+	return err
 }
 
 // Switch implements projections.Backend in one transaction: it locks the
@@ -560,6 +597,10 @@ func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
+	// Forgotten before and after: a commit that held the set meanwhile
+	// gives it back when it ends, before the drop can proceed.
+	b.fresh.forget(ns)
+	defer b.fresh.forget(ns)
 	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `delete from `+b.meta("namespaces")+` where ns = $1`, ns); err != nil {
 			return err
@@ -736,6 +777,31 @@ type writer struct {
 	checkpoint    int64
 	setCheckpoint bool
 	notify        bool // Commit: notify NotifyChannel of the checkpoint
+
+	// keys is the namespace's key set (fresh.go) claimed by this
+	// transaction, nil without one; from is the checkpoint it was
+	// claimed at. Keys are sent by COPY only once locked: the namespace's
+	// row is held and its checkpoint found unchanged.
+	keys   *keySet
+	from   int64
+	locked bool
+}
+
+// done ends the writer's transaction, which err ended, and gives its key
+// set back: at the checkpoint a commit left, or, after a failure, at the
+// one it was claimed at. A rolled-back transaction left the table as it
+// was, and the keys it added to the set only send those keys by upsert; a
+// commit whose outcome is unknown (the connection lost at COMMIT) may have
+// moved the checkpoint, and the next claim then finds the set untrusted.
+func (w *writer) done(err error) {
+	if w == nil || w.keys == nil {
+		return
+	}
+	at := w.from
+	if err == nil && w.setCheckpoint {
+		at = w.checkpoint
+	}
+	w.b.fresh.release(w.ns, w.keys, at)
 }
 
 func (w *writer) usable(ctx context.Context) error {
@@ -818,85 +884,192 @@ const (
 	maxBytesPerStatement = 8 << 20
 )
 
-// flush sends the buffered writes and the checkpoint in one batch.
+// flush sends the buffered writes and the checkpoint: one batch, and a
+// COPY of the keys the table cannot hold yet when there are enough of them.
 func (w *writer) flush(ctx context.Context) error {
-	batch := w.queueWrites()
+	var fresh []string
+	if w.keys != nil && w.locked {
+		fresh = w.newKeys()
+	}
+	copied := fresh
+	if len(copied) < copyMinRows {
+		copied = nil // not worth a COPY's round trips
+	}
+	batch := w.queueWrites(copied)
 	if w.setCheckpoint {
 		batch.Queue(`update `+w.b.meta("namespaces")+` set checkpoint = $2 where ns = $1`, w.ns, w.checkpoint)
 		if w.notify {
 			batch.Queue(`select pg_notify($1, $2)`, NotifyChannel, w.b.schema+" "+w.ns+" "+strconv.FormatInt(w.checkpoint, 10))
 		}
 	}
-	return w.send(ctx, batch)
+	if len(copied) > 0 {
+		batch.Queue(`savepoint pgrm_copy`)
+	}
+	if err := w.send(ctx, batch); err != nil {
+		return err
+	}
+	if len(copied) > 0 {
+		if err := w.copyFresh(ctx, copied); err != nil {
+			return err
+		}
+	}
+	if w.keys != nil {
+		for _, k := range fresh {
+			w.keys.add(k)
+		}
+	}
+	clear(w.pending)
+	return nil
 }
 
-// flushWrites sends the buffered writes, without the checkpoint.
+// flushWrites sends the buffered writes, without the checkpoint (a Scan
+// within the transaction).
 func (w *writer) flushWrites(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	return w.send(ctx, w.queueWrites())
+	if err := w.send(ctx, w.queueWrites(nil)); err != nil {
+		return err
+	}
+	if w.keys != nil {
+		for k, c := range w.pending {
+			if !c.del {
+				w.keys.add(k)
+			}
+		}
+	}
+	clear(w.pending)
+	return nil
 }
+
+// newKeys returns, in order, the buffered Puts' keys the key set has never
+// seen.
+func (w *writer) newKeys() []string {
+	var keys []string
+	for k, c := range w.pending {
+		if !c.del && !w.keys.mayHold(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// copyFresh sends keys, each absent from the table by the key set, by COPY
+// within the savepoint flush queued. A key found present anyway (another
+// writer's Update that left the checkpoint alone) rolls the COPY back to
+// the savepoint; the keys then go as upserts and the set is forgotten.
+func (w *writer) copyFresh(ctx context.Context, keys []string) error {
+	i := 0
+	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{w.b.schema, "rm_" + w.ns}, []string{"key", "value"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(keys) {
+				return nil, nil
+			}
+			k := keys[i]
+			i++
+			return []any{k, w.pending[k].value}, nil
+		}))
+	if err == nil {
+		w.b.copied.Add(int64(len(keys)))
+		return nil
+	}
+	if !isCode(err, uniqueViolation) {
+		return w.writeError(fmt.Errorf("copy %d new keys: %w", len(keys), err))
+	}
+	w.keys = nil
+	w.b.refused.Add(1)
+	// Alone, before the batch: pgx prepares a batch's statements first,
+	// which the aborted transaction would refuse.
+	if _, err := w.tx.Exec(ctx, `rollback to savepoint pgrm_copy`); err != nil {
+		return fmt.Errorf("roll back the copy: %w", err)
+	}
+	batch := &pgx.Batch{}
+	for len(keys) > 0 {
+		n := w.queueUpsert(batch, keys)
+		keys = keys[n:]
+	}
+	return w.send(ctx, batch)
+}
+
+// uniqueViolation is the SQLSTATE of a key already present.
+const uniqueViolation = "23505"
 
 func (w *writer) send(ctx context.Context, batch *pgx.Batch) error {
 	if batch.Len() == 0 {
 		return nil
 	}
 	if err := w.tx.SendBatch(ctx, batch).Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.ConstraintName == "rm__checkpoint_forward" {
-			return fmt.Errorf("%w: %s", projections.ErrCheckpointBackwards, pgErr.Message)
-		}
-		if isCode(err, "22P02", "22021") { // invalid json, invalid UTF-8
-			for k, c := range w.pending {
-				if !c.del && !json.Valid([]byte(c.value)) {
-					return fmt.Errorf("value at %q is not a JSON document: %w", k, err)
-				}
-			}
-		}
-		return fmt.Errorf("write %d changes: %w", len(w.pending), err)
+		return w.writeError(fmt.Errorf("write %d changes: %w", len(w.pending), err))
 	}
-	clear(w.pending)
 	return nil
 }
 
-// queueWrites turns the buffer into one delete and as few upserts as the
-// bounds allow, keys in order so that the index is filled page by page.
-func (w *writer) queueWrites() *pgx.Batch {
+// writeError names what the database refused in a batch or COPY.
+func (w *writer) writeError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "rm__checkpoint_forward" {
+		return fmt.Errorf("%w: %s", projections.ErrCheckpointBackwards, pgErr.Message)
+	}
+	if isCode(err, "22P02", "22021") { // invalid json, invalid UTF-8
+		for k, c := range w.pending {
+			if !c.del && !json.Valid([]byte(c.value)) {
+				return fmt.Errorf("value at %q is not a JSON document: %w", k, err)
+			}
+		}
+	}
+	return err
+}
+
+// queueWrites turns the buffer, but for the keys fresh (sorted) that go by
+// COPY, into one delete and as few upserts as the bounds allow, keys in
+// order so that the index is filled page by page.
+func (w *writer) queueWrites(fresh []string) *pgx.Batch {
 	batch := &pgx.Batch{}
 	if len(w.pending) == 0 {
 		return batch
 	}
-	keys := make([]string, 0, len(w.pending))
+	keys := make([]string, 0, len(w.pending)-len(fresh))
 	var dels []string
 	for k, c := range w.pending {
-		if c.del {
+		switch {
+		case c.del:
 			dels = append(dels, k)
-		} else {
+		case len(fresh) == 0:
 			keys = append(keys, k)
+		default:
+			if _, found := slices.BinarySearch(fresh, k); !found {
+				keys = append(keys, k)
+			}
 		}
 	}
 	if len(dels) > 0 {
 		batch.Queue(`delete from `+w.table+` where key = any($1::text[])`, dels)
 	}
 	slices.Sort(keys)
-	upsert := `insert into ` + w.table + ` (key, value)
-		select k, v::json from unnest($1::text[], $2::text[]) as u(k, v)
-		on conflict (key) do update set value = excluded.value`
 	for len(keys) > 0 {
-		n, size := 0, 0
-		for n < len(keys) && n < maxRowsPerStatement && (n == 0 || size+len(w.pending[keys[n]].value) <= maxBytesPerStatement) {
-			size += len(keys[n]) + len(w.pending[keys[n]].value)
-			n++
-		}
-		vals := make([]string, n)
-		for i, k := range keys[:n] {
-			vals[i] = w.pending[k].value
-		}
-		batch.Queue(upsert, keys[:n], vals)
+		n := w.queueUpsert(batch, keys)
 		keys = keys[n:]
 	}
 	return batch
+}
+
+// queueUpsert queues one upsert of the first keys (sorted) within the
+// bounds, and returns how many it took.
+func (w *writer) queueUpsert(batch *pgx.Batch, keys []string) int {
+	n, size := 0, 0
+	for n < len(keys) && n < maxRowsPerStatement && (n == 0 || size+len(w.pending[keys[n]].value) <= maxBytesPerStatement) {
+		size += len(keys[n]) + len(w.pending[keys[n]].value)
+		n++
+	}
+	vals := make([]string, n)
+	for i, k := range keys[:n] {
+		vals[i] = w.pending[k].value
+	}
+	batch.Queue(`insert into `+w.table+` (key, value)
+		select k, v::json from unnest($1::text[], $2::text[]) as u(k, v)
+		on conflict (key) do update set value = excluded.value`, keys[:n], vals)
+	return n
 }
 
 // Forget implements projections.Forgetter in one transaction: the read
