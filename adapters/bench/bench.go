@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cxledger/cxledger/adapters/seed"
+	"github.com/cxledger/cxledger/eventstore"
 )
 
 // Backend names.
@@ -50,10 +51,13 @@ type Config struct {
 	// latency run on; default 1,000,000.
 	Events int
 	// Customers, when positive, is the seeded log's population: the log
-	// holds these customers' whole histories, up to Events events (so
-	// Events must leave room for them: about 45 events per customer). 0:
-	// as many customers as Events needs. The log is written in appends of
-	// up to 1,000 events from 16 appenders, not one append per event.
+	// holds these customers' whole histories, up to Events events in all.
+	// At the default two-year span they hold about 45 events each; when
+	// that is fewer than Events, their relationships are made longer
+	// (seed.SpanFor) until they hold about Events: longer histories, not
+	// busier customers. 0: as many customers as Events needs, at the
+	// default span. The log is bulk-loaded through the store's import path
+	// (seed.Import, 20,000 events per call), not one append at a time.
 	Customers int
 	// HeavyEvents is the length of the customer whose timeline is read;
 	// default 10,000.
@@ -181,7 +185,7 @@ type Report struct {
 type Backend struct {
 	Name     string       `json:"name"`
 	Appends  []AppendCase `json:"appends"`
-	Seeding  Throughput   `json:"seeding"`
+	Seeding  Seeding      `json:"seeding"`
 	Replay   Replay       `json:"replay"`
 	Timeline Latency      `json:"timeline"`
 	// Processes are the multi-process cases (PostgreSQL, Config.Processes).
@@ -211,6 +215,26 @@ type Throughput struct {
 	P50Ms           float64 `json:"p50Ms,omitempty"`
 	P99Ms           float64 `json:"p99Ms,omitempty"`
 }
+
+// Seeding is how the read side's log was written: set-up, not a target,
+// reported for information. Operations counts its customers.
+type Seeding struct {
+	Throughput
+	// SpanDays is how many days of history the customers' relationships
+	// spread over (seed.Config.Span): 730 by default, more when Customers
+	// had to hold Events.
+	SpanDays float64 `json:"spanDays"`
+	// Method is how the log was written: "import" (seed.Import, the
+	// store's bulk path) or "append" (seed.Seed, appends of up to 1,000
+	// events).
+	Method string `json:"method"`
+}
+
+// Seeding methods.
+const (
+	SeededByImport = "import"
+	SeededByAppend = "append"
+)
 
 // Replay is a rebuild of every read model from position 0.
 type Replay struct {
@@ -369,9 +393,61 @@ func measure(ctx context.Context, cfg Config, sut system, prof *os.File) (Backen
 	return b, nil
 }
 
-// seedConfig is the log the read side runs on.
-func seedConfig(cfg Config) seed.Config {
-	return seed.Config{Customers: cfg.Customers, MaxEvents: cfg.Events, HeavyEvents: cfg.HeavyEvents, Seed: cfg.Seed, Concurrency: 16, ChunkEvents: 1000}
+// seedConfig is the log the read side runs on. A population too small to
+// hold Events at the default span gets a longer span, picked by generating
+// a sample of it: the heavy account holds HeavyEvents whatever the span,
+// so the ordinary customers share the rest.
+func seedConfig(cfg Config) (seed.Config, error) {
+	sc := seed.Config{Customers: cfg.Customers, MaxEvents: cfg.Events, HeavyEvents: cfg.HeavyEvents, Seed: cfg.Seed, Concurrency: 16, ChunkEvents: 1000}
+	ordinary, events := cfg.Customers, cfg.Events
+	if sc.HeavyEvents > 0 {
+		ordinary, events = ordinary-1, events-sc.HeavyEvents
+	}
+	if cfg.Customers == 0 || ordinary <= 0 || events <= 0 {
+		return sc, nil
+	}
+	span, err := seed.SpanFor(sc, float64(events)/float64(ordinary))
+	if err != nil {
+		return sc, fmt.Errorf("span of %d customers' histories: %w", cfg.Customers, err)
+	}
+	if span > cmp.Or(sc.Span, seed.DefaultSpan) {
+		sc.Span = span // else the default population already holds Events
+	}
+	return sc, nil
+}
+
+// spanOf is the history's span of sc in days.
+func spanOf(sc seed.Config) float64 {
+	return cmp.Or(sc.Span, seed.DefaultSpan).Hours() / 24
+}
+
+// seedLog writes sc's history to store: through its bulk import path when
+// it has one (both backends' stores have), by appends otherwise.
+func seedLog(ctx context.Context, store eventstore.Store, sc seed.Config, progress func(seed.Progress)) (seed.Summary, Seeding, error) {
+	method := SeededByAppend
+	var sum seed.Summary
+	var err error
+	if imp, ok := store.(seed.Importer); ok {
+		method = SeededByImport
+		sum, err = seed.Import(ctx, imp, sc, progress)
+	} else {
+		sum, err = seed.Seed(ctx, store, sc, progress)
+	}
+	if err != nil {
+		return sum, Seeding{}, err
+	}
+	return sum, Seeding{
+		Throughput: Throughput{Operations: sum.Customers, Events: sum.Events, Seconds: sum.Elapsed.Seconds(), EventsPerSecond: sum.EventsPerSecond()},
+		SpanDays:   spanOf(sc), Method: method,
+	}, nil
+}
+
+// how says in words how a log was seeded, for the printed lines.
+func (s Seeding) how() string {
+	if s.Method == SeededByImport {
+		return "bulk-loaded through Import"
+	}
+	return "appended"
 }
 
 // The issue's targets.

@@ -42,7 +42,8 @@ func check(t *testing.T, rep bench.Report, backends int) {
 				t.Errorf("%s: %d events in %d appends of %d", b.Name, c.Ledger.Events, c.Ledger.Operations, c.EventsPerAppend)
 			}
 		}
-		if b.Seeding.Events != 4000 || b.Replay.Events < 4000 || b.Replay.EventsPerSecond <= 0 || b.Replay.PeakRSSBytes <= 0 {
+		if b.Seeding.Events != 4000 || b.Seeding.Method != bench.SeededByImport || b.Seeding.SpanDays != 730 ||
+			b.Replay.Events < 4000 || b.Replay.EventsPerSecond <= 0 || b.Replay.PeakRSSBytes <= 0 {
 			t.Errorf("%s: seeding %+v, replay %+v", b.Name, b.Seeding, b.Replay)
 		}
 		if s := b.Replay.Single; s.ReadModel != bench.SingleReadModel || s.Events != b.Replay.Events || s.EventsPerSecond <= 0 || s.PeakRSSBytes <= 0 ||
@@ -63,7 +64,7 @@ func check(t *testing.T, rep bench.Report, backends int) {
 		}
 	}
 	var out bytes.Buffer
-	if err := bench.Print(&out, rep); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio")) {
+	if err := bench.Print(&out, rep); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio")) || !bytes.Contains(out.Bytes(), []byte("bulk-loaded through Import")) {
 		t.Fatalf("print: %v\n%s", err, out.String())
 	}
 	if _, err := json.Marshal(rep); err != nil {

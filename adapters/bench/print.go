@@ -39,8 +39,8 @@ func Print(w io.Writer, rep Report) error {
 		if b.Replay.Events == 0 {
 			fmt.Fprintln(w, "replay not measured (--appends-only or --reads-only)")
 		} else {
-			fmt.Fprintf(w, "seeding (set-up, not a target): %d events, %d customers in %.1fs = %.0f events/s\n",
-				b.Seeding.Events, b.Seeding.Operations, b.Seeding.Seconds, b.Seeding.EventsPerSecond)
+			fmt.Fprintf(w, "seeding (set-up, not a target): %d events, %d customers %s in %.1fs = %.0f events/s; histories spanning %.0f days\n",
+				b.Seeding.Events, b.Seeding.Operations, b.Seeding.how(), b.Seeding.Seconds, b.Seeding.EventsPerSecond, b.Seeding.SpanDays)
 			fmt.Fprintf(w, "replay of every read model: %d events in %.2fs = %.0f events/s, peak RSS %.0f MiB (%s)\n",
 				b.Replay.Events, b.Replay.Seconds, b.Replay.EventsPerSecond, float64(b.Replay.PeakRSSBytes)/(1<<20), b.Replay.RSSNote)
 			fmt.Fprintf(w, "rebuild of %s alone: %.0f events/s, peak RSS %.0f MiB; read ceiling (%s): %.0f events/s, replay ratio %.2f×\n",

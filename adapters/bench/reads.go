@@ -93,7 +93,7 @@ func readCase(ctx context.Context, cfg Config, sut system, n int, logf func(stri
 		return c, err
 	}
 	scfg := seed.Config{Customers: n, Seed: cfg.Seed, Concurrency: 16, ChunkEvents: 1000}
-	sum, err := seed.Seed(ctx, store, scfg, func(p seed.Progress) {
+	sum, _, err := seedLog(ctx, store, scfg, func(p seed.Progress) {
 		if !p.Done {
 			logf("reads: seeding %d customers: %d events", n, p.Events)
 		}

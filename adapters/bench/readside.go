@@ -31,11 +31,18 @@ import (
 func readSide(ctx context.Context, cfg Config, sut system, b *Backend, logf func(string, ...any), prof *os.File) error {
 	// Seed, without fsync where the backend allows it: seeding is set-up,
 	// not a measured figure (its rate is reported for information).
+	sc, err := seedConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if sc.Span != 0 {
+		logf("seeding: %d customers' histories lengthened to span %.0f days, so that they hold about %d events", sc.Customers, spanOf(sc), sc.MaxEvents)
+	}
 	store, err := sut.seedStore(ctx, true)
 	if err != nil {
 		return err
 	}
-	sum, err := seed.Seed(ctx, store, seedConfig(cfg), func(p seed.Progress) {
+	sum, seeding, err := seedLog(ctx, store, sc, func(p seed.Progress) {
 		if !p.Done {
 			logf("seeding: %d events, %.0f events/s", p.Events, p.EventsPerSecond())
 		}
@@ -46,8 +53,9 @@ func readSide(ctx context.Context, cfg Config, sut system, b *Backend, logf func
 	if err != nil {
 		return err
 	}
-	b.Seeding = Throughput{Operations: sum.Customers, Events: sum.Events, Seconds: sum.Elapsed.Seconds(), EventsPerSecond: sum.EventsPerSecond()}
-	logf("seeded %d customers, %d events in %s (%.0f events/s)", sum.Customers, sum.Events, sum.Elapsed.Round(time.Millisecond), sum.EventsPerSecond())
+	b.Seeding = seeding
+	logf("seeded %d customers, %d events, %s in %s (%.0f events/s); histories spanning %.0f days",
+		sum.Customers, sum.Events, seeding.how(), sum.Elapsed.Round(time.Millisecond), sum.EventsPerSecond(), seeding.SpanDays)
 
 	store, err = sut.seedStore(ctx, false)
 	if err != nil {

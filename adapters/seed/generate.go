@@ -1,5 +1,6 @@
 // Package seed generates a realistic, deterministic CRM history for demos,
-// tests and benchmarks, and appends it to an event store.
+// tests and benchmarks, and writes it to an event store: by appends (Seed)
+// or through the store's bulk import path (Import).
 //
 // A Generator turns (seed, customer index) into that customer's whole
 // ordered stream: registration, identifiers and consents, purchases on the
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,13 +68,33 @@ type Config struct {
 	// history is valid).
 	MaxEvents int
 	// Concurrency is the number of concurrent appenders of Seed; 0 means 8.
+	// Import writes one batch at a time and ignores it.
 	Concurrency int
-	// ChunkEvents caps the events of one append; 0 means 1000. A customer
-	// with more events is appended in several appends at exact versions.
+	// ChunkEvents caps the events of one append of Seed; 0 means 1000. A
+	// customer with more events is appended in several appends at exact
+	// versions.
 	ChunkEvents int
-	// ProgressEvery is how often Seed reports progress; 0 means a second.
+	// ImportEvents caps the records of one Import call; 0 means 20,000.
+	// A batch holds whole customers, as many as fit; only a customer
+	// longer than the cap is split over several calls.
+	ImportEvents int
+	// Generators is the number of goroutines generating histories for Seed,
+	// Import and SpanFor; 0 means GOMAXPROCS. Histories are delivered in
+	// customer order whatever their number, so it changes the speed, never
+	// the events.
+	Generators int
+	// ProgressEvery is how often Seed and Import report progress; 0 means
+	// a second.
 	ProgressEvery time.Duration
 }
+
+// DefaultImportEvents is Config.ImportEvents when zero: big enough that a
+// batch's fixed cost (a transaction, a commit, an fsync) is spread over many
+// events, small enough that the next batch is generated while the store
+// writes this one without holding much memory, and that the store's own
+// transaction stays cheap (boltstore took twice as long with batches of
+// 100,000).
+const DefaultImportEvents = 20_000
 
 func (c *Config) setDefaults() {
 	if c.Reference.IsZero() {
@@ -88,6 +110,12 @@ func (c *Config) setDefaults() {
 	if c.ChunkEvents == 0 {
 		c.ChunkEvents = 1000
 	}
+	if c.ImportEvents == 0 {
+		c.ImportEvents = DefaultImportEvents
+	}
+	if c.Generators == 0 {
+		c.Generators = runtime.GOMAXPROCS(0)
+	}
 	if c.ProgressEvery == 0 {
 		c.ProgressEvery = time.Second
 	}
@@ -102,8 +130,8 @@ func (c Config) Validate() error {
 		return errors.New("seed: set the number of customers or of events")
 	case c.HeavyEvents > MaxEventsPerCustomer:
 		return fmt.Errorf("seed: heavy customer of %d events: at most %d", c.HeavyEvents, MaxEventsPerCustomer)
-	case c.Span < 0 || c.Concurrency < 0 || c.ChunkEvents < 0:
-		return errors.New("seed: span, concurrency and chunk size must not be negative")
+	case c.Span < 0 || c.Concurrency < 0 || c.ChunkEvents < 0 || c.ImportEvents < 0 || c.Generators < 0:
+		return errors.New("seed: span, concurrency, chunk and import sizes and generators must not be negative")
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,96 +58,58 @@ func (s Summary) EventsPerSecond() float64 {
 // stream in appends of up to cfg.ChunkEvents events, the first with
 // NoStream and each next one at the exact version the previous one ended
 // at, from cfg.Concurrency concurrent appenders (a group-committing store
-// folds them into few commits). Generation runs on one goroutine in
-// customer order so that MaxEvents cuts the same customer every time.
+// folds them into few commits). Histories are generated on cfg.Generators
+// goroutines but handed out in customer order, so that MaxEvents cuts the
+// same customer every time.
 //
 // Seeding the same configuration again is an idempotent retry: the store
 // recognises the same event ids and writes nothing. progress (may be nil)
-// is called every cfg.ProgressEvery and once at the end.
+// is called every cfg.ProgressEvery and once at the end. Import writes the
+// same events through a store's bulk import path instead, in few large
+// atomic calls.
 func Seed(ctx context.Context, store Appender, cfg Config, progress func(Progress)) (Summary, error) {
 	g, err := NewGenerator(cfg)
 	if err != nil {
 		return Summary{}, err
 	}
 	cfg = g.Config()
-	start := time.Now()
-	var customers, events atomic.Int64
-	report := func(done bool) {
-		if progress != nil {
-			progress(Progress{Customers: int(customers.Load()), Events: int(events.Load()), Elapsed: time.Since(start), Done: done})
-		}
-	}
+	m := newMeter(progress)
 
-	var sum Summary
-	var sampleEvents int
+	var picks Summary
 	work := make(chan History, 4*cfg.Concurrency)
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		defer close(work)
-		total := 0
-		for i := 0; cfg.Customers == 0 || i < cfg.Customers; i++ {
-			if cfg.MaxEvents > 0 && total >= cfg.MaxEvents {
-				break
-			}
-			h, err := g.Customer(i)
-			if err != nil {
-				return err
-			}
-			if cfg.MaxEvents > 0 && total+len(h.Events) > cfg.MaxEvents {
-				h.Events = h.Events[:cfg.MaxEvents-total]
-			}
-			total += len(h.Events)
-			switch {
-			case h.Traits.Heavy:
-				sum.Heavy, sum.HeavyEvents = h.Customer, len(h.Events)
-			case i <= 100 && len(h.Events) > sampleEvents && !h.Traits.Forgotten:
-				sum.Sample, sampleEvents = h.Customer, len(h.Events)
-			}
+		var err error
+		picks, err = g.inOrder(ctx, func(h History) error {
 			select {
 			case work <- h:
+				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		}
-		return nil
+		})
+		return err
 	})
 	for range cfg.Concurrency {
 		eg.Go(func() error {
 			for h := range work {
-				if err := appendHistory(ctx, store, h, cfg.ChunkEvents, &events); err != nil {
+				if err := appendHistory(ctx, store, h, cfg.ChunkEvents, &m.events); err != nil {
 					return err
 				}
-				customers.Add(1)
+				m.customers.Add(1)
 			}
 			return nil
 		})
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(cfg.ProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				report(false)
-			}
-		}
-	})
+	stop := m.tick(cfg.ProgressEvery)
 	err = eg.Wait()
-	close(stop)
-	wg.Wait()
+	stop()
 	if err != nil {
 		return Summary{}, fmt.Errorf("seed: %w", err)
 	}
-	report(true)
-	sum.Customers, sum.Events, sum.Elapsed = int(customers.Load()), int(events.Load()), time.Since(start)
-	if sum.Sample == uuid.Nil {
-		sum.Sample = sum.Heavy
-	}
-	return sum, nil
+	m.report(true)
+	return m.summary(picks), nil
 }
 
 // appendHistory appends one customer's stream chunk by chunk at exact

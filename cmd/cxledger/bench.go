@@ -25,7 +25,7 @@ const defaultBenchPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=di
 func benchCommand(fs *pflag.FlagSet) func(context.Context, *env) error {
 	quick := fs.Bool("quick", false, "a tiny run for CI smoke tests (20,000 events, 0.5s cases)")
 	events := fs.Int("events", 0, "events in the seeded log replayed and read (default 1,000,000; 20,000 with --quick)")
-	customers := fs.Int("customers", 0, "customers in the seeded log, each with its whole history up to --events in all (default: as many as --events needs; about 45 events each)")
+	customers := fs.Int("customers", 0, "customers in the seeded log, each with its whole history, up to --events in all (default: as many as --events needs, about 45 events each over two years; fewer customers get longer relationships, not busier ones, so that the log still reaches --events)")
 	duration := fs.Duration("duration", 0, "duration of each append case (default 3s; 0.5s with --quick)")
 	backends := fs.String("backends", "", "comma-separated: embedded,postgres (default both; postgres only when reachable unless --store names it)")
 	jsonFile := fs.String("json", "", "also write the report as JSON to this file")
