@@ -260,3 +260,37 @@ func TestImportStopsAtTheFirstError(t *testing.T) {
 		t.Fatal("negative ImportEvents accepted")
 	}
 }
+
+// cancelling passes calls to a store, cancelling a context at the first.
+type cancelling struct {
+	*memstore.Store
+	cancel context.CancelFunc
+}
+
+func (c cancelling) Import(ctx context.Context, records []eventstore.Record) error {
+	c.cancel()
+	return c.Store.Import(context.WithoutCancel(ctx), records)
+}
+
+func (c cancelling) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	c.cancel()
+	return c.Store.Append(context.WithoutCancel(ctx), stream, expected, events...)
+}
+
+// A run cancelled half-way fails with the context's error, never as a
+// finished seeding of fewer customers (the generator's feeder stops on
+// cancellation too, and that must not read as "every customer done").
+func TestCancelledSeedingFails(t *testing.T) {
+	for range 10 {
+		ctx, cancel := context.WithCancel(t.Context())
+		store := cancelling{memstore.New(memstore.Config{}), cancel}
+		if sum, err := seed.Import(ctx, store, seed.Config{Customers: 2000, Seed: 1, ImportEvents: 1000}, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Import cancelled after its first call: %d events, %v; want context.Canceled", sum.Events, err)
+		}
+		ctx, cancel = context.WithCancel(t.Context())
+		store = cancelling{memstore.New(memstore.Config{}), cancel}
+		if sum, err := seed.Seed(ctx, store, seed.Config{Customers: 2000, Seed: 1}, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Seed cancelled after its first append: %d events, %v; want context.Canceled", sum.Events, err)
+		}
+	}
+}

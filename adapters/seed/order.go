@@ -64,6 +64,10 @@ func (g *Generator) inOrder(ctx context.Context, deliver func(History) error) (S
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
+				if ctx.Err() != nil {
+					j.slot <- generated{err: ctx.Err()}
+					continue // stopping: drain without generating
+				}
 				h, err := g.Customer(j.i)
 				j.slot <- generated{h: h, err: err}
 			}
@@ -80,6 +84,9 @@ func (g *Generator) inOrder(ctx context.Context, deliver func(History) error) (S
 		select {
 		case s, ok := <-slots:
 			if !ok {
+				if err := ctx.Err(); err != nil {
+					return Summary{}, err // the feeder stopped on cancellation
+				}
 				return finishPicks(sum), nil // every customer delivered
 			}
 			slot = s

@@ -558,12 +558,14 @@ func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
 	// file, whose old generation was a fraction of that). Releasing on a
 	// timer meanwhile bounds what stays mapped to what a tick's worth of
 	// the walk touches.
-	defer b.releaseEveryTick()()
 	return b.update(ctx, func(tx *bolt.Tx, m meta) error {
 		// The commit releases the pages the walk touched since the last
 		// tick, as if they had been written.
 		b.txBytes += releaseEvery
-		if err := tx.DeleteBucket([]byte(ns)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		stop := b.releaseEveryTick()
+		err := tx.DeleteBucket([]byte(ns))
+		stop()
+		if err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return err
 		}
 		if err := m.retired.Delete([]byte(ns)); err != nil {

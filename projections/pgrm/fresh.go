@@ -26,10 +26,13 @@ import (
 // upsert, and the filter is forgotten. Correctness never rests on the
 // filter.
 //
-// The filter costs 1.5 bytes per key at its 1.1 % false positives
-// (layers that double make it up to twice that), against the tens of
-// bytes each row takes in the table: its memory is bounded by the read
-// model's size. A false positive only sends that key by upsert.
+// The filter costs 1.5 bytes per key at its 1.1 % false positives, in
+// layers that double: the first holds 2^20 keys (1.5 MiB, taken at a
+// namespace's first key), so up to about three times that per key just
+// after a new layer, and a key is mistaken for a present one in up to
+// 1.1 % per full layer. Against the tens of bytes each row takes in the
+// table, it grows with the read model's keys, not with the writes. A
+// false positive only sends that key by upsert.
 
 // copyMinRows is the fewest new keys a flush sends by COPY: below it the
 // savepoint and the COPY's own round trips cost more than they save.
@@ -39,6 +42,8 @@ const copyMinRows = 64
 type keySet struct {
 	// at is the checkpoint the last commit through the set left.
 	at int64
+	// epoch is the namespace's count of Drops when the set was made.
+	epoch uint64
 	// layers grow as keys are added, each twice the size of the one
 	// before at the same false-positive rate, so the set needs no size in
 	// advance.
@@ -59,6 +64,14 @@ const (
 )
 
 func newKeySet(at int64) *keySet { return &keySet{at: at} }
+
+// addNew adds key unless the set may hold it already: keys sent twice
+// must not fill the layers twice.
+func (s *keySet) addNew(key string) {
+	if !s.mayHold(key) {
+		s.add(key)
+	}
+}
 
 func (s *keySet) add(key string) {
 	if len(s.layers) == 0 || s.n >= s.cap {
@@ -84,24 +97,32 @@ func (s *keySet) mayHold(key string) bool {
 type freshKeys struct {
 	mu   sync.Mutex
 	sets map[string]*keySet
+	// drops counts each namespace's Drops: a set claimed before a Drop
+	// is not given back after it (the transaction holding it may end
+	// after the Drop, and the namespace is gone or another table now).
+	drops map[string]uint64
 }
 
-// start begins the set of a namespace whose table a committed transaction
-// created empty, at the checkpoint it committed.
-func (f *freshKeys) start(ns string, at int64) {
+// newSet returns a set for a namespace whose table the caller's
+// transaction is creating empty, to be given back with release.
+func (f *freshKeys) newSet(ns string) *keySet {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.sets == nil {
-		f.sets = map[string]*keySet{}
-	}
-	f.sets[ns] = newKeySet(at)
+	s := newKeySet(0)
+	s.epoch = f.drops[ns]
+	return s
 }
 
-// forget drops namespace ns's set: it can no longer be trusted.
+// forget drops namespace ns's set, and any set claimed of it now, for
+// good: the namespace is being dropped.
 func (f *freshKeys) forget(ns string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.sets, ns)
+	if f.drops == nil {
+		f.drops = map[string]uint64{}
+	}
+	f.drops[ns]++
 }
 
 // claim returns ns's set for a transaction that holds the namespace's row
@@ -117,17 +138,20 @@ func (f *freshKeys) claim(ns string, cp int64) *keySet {
 		return nil
 	}
 	delete(f.sets, ns)
-	if s.at != cp {
+	if s.at != cp || s.epoch != f.drops[ns] {
 		return nil
 	}
 	return s
 }
 
-// release gives back a set claimed by a transaction that committed and
-// left checkpoint at.
+// release gives back a set claimed (or made by newSet) by a transaction
+// that ended leaving checkpoint at, unless the namespace was dropped since.
 func (f *freshKeys) release(ns string, s *keySet, at int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if s.epoch != f.drops[ns] {
+		return
+	}
 	s.at = at
 	if f.sets == nil {
 		f.sets = map[string]*keySet{}

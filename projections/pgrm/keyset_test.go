@@ -34,3 +34,35 @@ func TestKeySet(t *testing.T) {
 		t.Fatalf("false positives %.2f %%, want under 3 %%", 100*rate)
 	}
 }
+
+// A set held by a transaction when its namespace is dropped is not given
+// back when the transaction ends; a set trusted at one checkpoint is not
+// at another.
+func TestFreshKeysDrop(t *testing.T) {
+	var f freshKeys
+	s := f.newSet("ns")
+	s.add("k")
+	f.release("ns", s, 10)
+	if f.claim("ns", 9) != nil {
+		t.Fatal("claimed at checkpoint 9 a set left at 10")
+	}
+	if f.claim("ns", 10) != nil {
+		t.Fatal("a set found untrusted was kept")
+	}
+	s = f.newSet("ns")
+	f.release("ns", s, 10)
+	held := f.claim("ns", 10)
+	if held == nil {
+		t.Fatal("no set at its checkpoint")
+	}
+	f.forget("ns") // a Drop while held
+	f.release("ns", held, 20)
+	if f.claim("ns", 20) != nil {
+		t.Fatal("a set held across a Drop was given back")
+	}
+	s = f.newSet("ns") // the namespace made again
+	f.release("ns", s, 0)
+	if f.claim("ns", 0) == nil {
+		t.Fatal("the new namespace's set is lost")
+	}
+}

@@ -294,7 +294,7 @@ func (b *Backend) Update(ctx context.Context, ns string, fn func(projections.Wri
 		w = b.newWriter(tx, ns)
 		w.from = cp
 		if created {
-			w.keys = newKeySet(0)
+			w.keys = b.fresh.newSet(ns)
 		} else {
 			w.keys = b.fresh.claim(ns, cp)
 		}
@@ -501,7 +501,7 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
-	created := false
+	created, keys := false, b.fresh.newSet(ns)
 	err = b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		var err error
 		if _, created, err = b.lockNamespace(ctx, tx, ns); err != nil {
@@ -526,7 +526,7 @@ func (b *Backend) Activate(ctx context.Context, name, ns string) (err error) {
 		return nil
 	})
 	if err == nil && created {
-		b.fresh.start(ns, 0)
+		b.fresh.release(ns, keys, 0)
 	}
 	return err
 }
@@ -599,10 +599,9 @@ func (b *Backend) Drop(ctx context.Context, ns string) (err error) {
 	if err := projections.CheckName("namespace", ns); err != nil {
 		return err
 	}
-	// Forgotten before and after: a commit that held the set meanwhile
-	// gives it back when it ends, before the drop can proceed.
+	// Forgotten now, and any set a transaction of ns holds meanwhile is
+	// not given back when it ends (fresh.go).
 	b.fresh.forget(ns)
-	defer b.fresh.forget(ns)
 	return b.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `delete from `+b.meta("namespaces")+` where ns = $1`, ns); err != nil {
 			return err
@@ -936,7 +935,7 @@ func (w *writer) flushWrites(ctx context.Context) error {
 	if w.keys != nil {
 		for k, c := range w.pending {
 			if !c.del {
-				w.keys.add(k)
+				w.keys.addNew(k)
 			}
 		}
 	}
