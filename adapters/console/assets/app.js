@@ -570,6 +570,12 @@ function timelineCard(id, asOf) {
       const end = sentinel.getBoundingClientRect();
       const box = list.getBoundingClientRect();
       if (!done && (again || end.top <= box.bottom)) setTimeout(load, 0);
+      // The observer reports changes only: if the end went out of view with
+      // this page and back (a scroll) before its next frame, it saw no
+      // change, and nothing would load the rest (a CI run waited six
+      // minutes so). Observing the end anew makes it report where the end
+      // is at the next frame, whatever it reported before.
+      else if (!done) { io.unobserve(sentinel); io.observe(sentinel); }
     } catch (e) {
       if (my !== gen) return;
       foot.textContent = '';
