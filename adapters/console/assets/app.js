@@ -148,11 +148,13 @@ function route() {
     if (a.dataset.page === page || (page === 'customer' && a.dataset.page === 'search')) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  const pages = { signin: pageSignIn, search: pageSearch, customer: pageCustomer, pipeline: pagePipeline, analytics: pageAnalytics, audit: pageAudit, projections: pageProjections, live: pageLive };
-  const fn = pages[page];
+  const fn = PAGE_FNS[page];
   if (!fn) return render('notfound', h('h1', {}, 'No such page'), h('p', {}, 'Pick a page from the menu above.'));
   fn(parts.slice(1), params);
 }
+
+// The pages by the first part of the address.
+const PAGE_FNS = { signin: pageSignIn, search: pageSearch, customer: pageCustomer, pipeline: pagePipeline, analytics: pageAnalytics, audit: pageAudit, projections: pageProjections, live: pageLive };
 
 /** go shows the page at hash, even when the address already says so. */
 function go(hash) {
@@ -165,8 +167,19 @@ function defaultPage() {
   return first ? first.id : 'search';
 }
 
+/** stale reports whether the address has moved to another page since
+ *  page began loading: a page's render comes after its requests, and a
+ *  slow page must not replace the one the user went to meanwhile (a
+ *  customer page still loading overwrote the audit page opened from it). */
+function stale(page) {
+  if (!session) return false;
+  const now = location.hash.replace(/^#\/?/, '').split('?')[0].split('/')[0] || defaultPage();
+  return now !== page && now in PAGE_FNS;
+}
+
 /** render replaces the page's content and marks it ready. */
 function render(page, ...nodes) {
+  if (stale(page)) return;
   clear(main);
   main.append(...nodes);
   document.body.dataset.page = page;
@@ -191,6 +204,7 @@ function errorBox(e, what) {
 }
 
 function failed(page, e, what) {
+  if (stale(page)) return;
   clear(main);
   document.body.dataset.page = page;
   main.dataset.state = 'error';
