@@ -96,14 +96,7 @@ func Import(ctx context.Context, store Importer, cfg Config, progress func(Progr
 		}
 		return nil
 	})
-	stop := m.tick(cfg.ProgressEvery)
-	err = eg.Wait()
-	stop()
-	if err != nil {
-		return Summary{}, fmt.Errorf("seed: %w", err)
-	}
-	m.report(true)
-	return m.summary(picks), nil
+	return m.wait(eg, cfg.ProgressEvery, &picks)
 }
 
 // batcher packs histories into batches of at most limit records and sends

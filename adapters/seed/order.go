@@ -2,11 +2,13 @@ package seed
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 )
 
 // generated is one customer's history as a generating goroutine delivers it.
@@ -170,6 +172,20 @@ func (m *meter) tick(every time.Duration) (stop func()) {
 		close(quit)
 		wg.Wait()
 	}
+}
+
+// wait waits for the run's goroutines, reporting progress every interval
+// meanwhile and once more at the end, and returns the run's Summary with
+// the picks its generator left (read only once the goroutines are done).
+func (m *meter) wait(eg *errgroup.Group, every time.Duration, picks *Summary) (Summary, error) {
+	stop := m.tick(every)
+	err := eg.Wait()
+	stop()
+	if err != nil {
+		return Summary{}, fmt.Errorf("seed: %w", err)
+	}
+	m.report(true)
+	return m.summary(*picks), nil
 }
 
 // summary is the run's Summary: the customers and events written, the

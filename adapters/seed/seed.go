@@ -102,14 +102,7 @@ func Seed(ctx context.Context, store Appender, cfg Config, progress func(Progres
 			return nil
 		})
 	}
-	stop := m.tick(cfg.ProgressEvery)
-	err = eg.Wait()
-	stop()
-	if err != nil {
-		return Summary{}, fmt.Errorf("seed: %w", err)
-	}
-	m.report(true)
-	return m.summary(picks), nil
+	return m.wait(eg, cfg.ProgressEvery, &picks)
 }
 
 // appendHistory appends one customer's stream chunk by chunk at exact
